@@ -1,0 +1,56 @@
+# Every target bootstraps .venv on first use, so a fresh clone needs only
+# Python 3.11+ and make.  PYTHON may point at another interpreter.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST := $(BIN)/python -m pytest
+
+.PHONY: help install test test-fast lint typecheck format bench bench-quick demo sim clean
+
+help:
+	@echo "make demo         stream a large simulated job with progress and a summary"
+	@echo "make test         lint-free test suite with coverage (what CI runs)"
+	@echo "make lint         ruff + mypy --strict"
+	@echo "make bench        full benchmark suite (writes benchmarks/results/)"
+	@echo "make bench-quick  the same, small and under a minute"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench,cli]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PYTEST) -q --cov=aiobatch --cov-report=term --cov-fail-under=90
+
+test-fast: $(STAMP)
+	$(PYTEST) -q -x
+
+lint: $(STAMP)
+	$(BIN)/ruff check aiobatch tests benchmarks
+	$(BIN)/ruff format --check aiobatch tests benchmarks
+	$(BIN)/mypy
+
+typecheck: lint
+
+format: $(STAMP)
+	$(BIN)/ruff format aiobatch tests benchmarks
+	$(BIN)/ruff check --fix aiobatch tests benchmarks
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m benchmarks --quick
+
+demo: $(STAMP)
+	$(BIN)/python -m aiobatch demo
+
+sim: $(STAMP)
+	$(BIN)/python -m aiobatch.testing
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -1,0 +1,159 @@
+"""``BatchClient``: configuration + transport + the API resources."""
+
+from __future__ import annotations
+
+import enum
+from types import TracebackType
+from typing import Self, TypeVar
+
+import aiohttp
+
+from . import _protocol as proto
+from ._config import ClientConfig, Limits, Timeout
+from ._errors import APIConnectionError, ClientClosedError, ResponseDecodeError
+from ._retry import RetryHooks, RetryPolicy, call_with_retries
+from ._transport import AiohttpTransport, Transport
+from .resources.job_items import JobItems
+from .resources.jobs import Jobs
+
+__all__ = ["BatchClient"]
+
+T = TypeVar("T")
+
+
+class _State(enum.Enum):
+    NEW = "new"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class BatchClient:
+    """Async client for the LlamaCloud batch-processing API.
+
+    Use it as an async context manager; it owns one ``aiohttp.ClientSession``
+    (created on first use inside the running loop, closed on exit), or borrows
+    ``session`` and leaves it open::
+
+        async with BatchClient() as client:
+            page = await client.job_items.list("bjb-...", status="failed")
+            async for item in client.job_items.iter("bjb-...", status="failed"):
+                ...
+
+    The API key comes from ``api_key``, else ``LLAMA_CLOUD_API_KEY``, else
+    ``LLAMA_PARSE_API_KEY``; the base URL from ``base_url``, else
+    ``LLAMA_CLOUD_BASE_URL``, else the public endpoint.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        organization_id: str | None = None,
+        project_id: str | None = None,
+        timeout: Timeout | float | None = None,
+        max_retries: int | None = None,
+        retry: RetryPolicy | None = None,
+        limits: Limits | None = None,
+        session: aiohttp.ClientSession | None = None,
+        transport: Transport | None = None,
+    ) -> None:
+        self._config = ClientConfig.resolve(
+            api_key=api_key,
+            base_url=base_url,
+            organization_id=organization_id,
+            project_id=project_id,
+            timeout=timeout,
+            limits=limits,
+            retry=retry,
+            max_retries=max_retries,
+        )
+        self._transport: Transport = transport or AiohttpTransport(self._config, session=session)
+        self._state = _State.NEW
+        self.job_items = JobItems(self)
+        self.jobs = Jobs(self)
+
+    @property
+    def config(self) -> ClientConfig:
+        return self._config
+
+    def __repr__(self) -> str:
+        c = self._config
+        return f"<BatchClient base_url={c.base_url!r} state={self._state.value}>"
+
+    async def __aenter__(self) -> Self:
+        if self._state is _State.CLOSED:
+            raise ClientClosedError("this BatchClient is closed; create a new one")
+        self._state = _State.OPEN
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the owned session (a borrowed one is left open).  Idempotent."""
+        self._state = _State.CLOSED
+        await self._transport.aclose()
+
+    # --- the one request path every resource uses ---------------------------
+
+    def scope(self, organization_id: str | None, project_id: str | None) -> proto.Params:
+        """Query parameters shared by every endpoint, call arguments winning."""
+        return proto.query(
+            organization_id=organization_id or self._config.organization_id,
+            project_id=project_id or self._config.project_id,
+        )
+
+    async def request(
+        self,
+        model: type[T],
+        method: str,
+        path: str,
+        *,
+        params: proto.Params,
+        body: bytes | None = None,
+        idempotent: bool = True,
+        hooks: RetryHooks | None = None,
+    ) -> T:
+        if self._state is not _State.OPEN:
+            raise ClientClosedError(
+                "BatchClient is closed"
+                if self._state is _State.CLOSED
+                else "BatchClient is not open: use `async with BatchClient() as client:`"
+            )
+        transport = self._transport
+        policy = self._config.retry
+
+        async def attempt() -> T:
+            resp = await transport.send(method, path, params=params, body=body)
+            if 200 <= resp.status < 300:
+                try:
+                    return proto.decode_body(
+                        model, resp.body, status=resp.status, method=method, url_path=path
+                    )
+                except ResponseDecodeError as exc:
+                    if resp.framed:
+                        raise
+                    raise APIConnectionError(
+                        f"{method} {path}: connection closed mid-body "
+                        f"({len(resp.body)} bytes, no length framing)",
+                        method=method,
+                        path=path,
+                    ) from exc
+            raise proto.make_status_error(
+                status=resp.status,
+                headers=resp.headers,
+                body=resp.body,
+                method=method,
+                url_path=path,
+                now=policy.wall_clock(),
+            )
+
+        return await call_with_retries(
+            policy, attempt, idempotent=idempotent, what=f"{method} {path}", hooks=hooks
+        )

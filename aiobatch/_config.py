@@ -1,0 +1,144 @@
+"""Client configuration: where to connect, how long to wait, how much to read.
+
+Config objects instead of long argument lists (httpx's habit): ``Timeout`` and
+``Limits`` are small frozen dataclasses; ``ClientConfig`` is what the client
+resolved from its arguments and the environment, once, at construction.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from ._errors import ConfigurationError
+from ._retry import RetryPolicy
+
+__all__ = ["DEFAULT_BASE_URL", "EU_BASE_URL", "ClientConfig", "Limits", "Timeout"]
+
+DEFAULT_BASE_URL = "https://api.cloud.llamaindex.ai"
+EU_BASE_URL = "https://api.cloud.eu.llamaindex.ai"
+KEY_ENV_VARS = ("LLAMA_CLOUD_API_KEY", "LLAMA_PARSE_API_KEY")
+BASE_URL_ENV_VAR = "LLAMA_CLOUD_BASE_URL"
+
+# A header value must not smuggle CR/LF or other controls; keys are printable ASCII.
+_KEY_RE = re.compile(r"[\x21-\x7e]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout:
+    """Seconds.  ``total`` bounds one attempt (not the retries around it)."""
+
+    total: float | None = 60.0
+    connect: float | None = 5.0
+    read: float | None = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("total", "connect", "read"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ConfigurationError(f"Timeout.{name} must be > 0 or None, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Connection pool and body-size caps."""
+
+    max_connections: int = 100
+    max_connections_per_host: int = 0  # 0: no per-host cap beyond max_connections
+    #: Bodies above this many bytes (after decompression) are refused unread.
+    max_body_bytes: int = 32 * 1024 * 1024
+    keepalive_timeout: float = 15.0
+
+    def __post_init__(self) -> None:
+        if self.max_connections < 1:
+            raise ConfigurationError("Limits.max_connections must be >= 1")
+        if self.max_connections_per_host < 0:
+            raise ConfigurationError("Limits.max_connections_per_host must be >= 0")
+        if self.max_body_bytes < 1024:
+            raise ConfigurationError("Limits.max_body_bytes must be >= 1024")
+
+
+class _Secret:
+    """Holds the API key; its repr and str never show it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    api_key: _Secret = field(repr=False)
+    base_url: str
+    organization_id: str | None = None
+    project_id: str | None = None
+    timeout: Timeout = field(default_factory=Timeout)
+    limits: Limits = field(default_factory=Limits)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    user_agent: str = "aiobatch"
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        api_key: str | None,
+        base_url: str | None,
+        organization_id: str | None,
+        project_id: str | None,
+        timeout: Timeout | float | None,
+        limits: Limits | None,
+        retry: RetryPolicy | None,
+        max_retries: int | None,
+        env: Mapping[str, str] | None = None,
+    ) -> ClientConfig:
+        env = os.environ if env is None else env
+        key = api_key or next((env[v] for v in KEY_ENV_VARS if env.get(v)), None)
+        if not key:
+            raise ConfigurationError(
+                "no API key: pass api_key=... or set LLAMA_CLOUD_API_KEY (or LLAMA_PARSE_API_KEY)"
+            )
+        if not _KEY_RE.fullmatch(key):
+            raise ConfigurationError(
+                "the API key contains whitespace or control characters; check how it was set"
+            )
+        url = normalise_base_url(base_url or env.get(BASE_URL_ENV_VAR) or DEFAULT_BASE_URL)
+        if isinstance(timeout, int | float):
+            timeout = Timeout(total=float(timeout))
+        policy = retry or RetryPolicy()
+        if max_retries is not None:
+            policy = policy.with_max_retries(max_retries)
+        from . import __version__
+
+        return cls(
+            api_key=_Secret(key),
+            base_url=url,
+            organization_id=organization_id or None,
+            project_id=project_id or None,
+            timeout=timeout or Timeout(),
+            limits=limits or Limits(),
+            retry=policy,
+            user_agent=f"aiobatch/{__version__}",
+        )
+
+
+def normalise_base_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"base_url must be an http(s) URL with a host, got {url!r}")
+    if parts.username or parts.password:
+        raise ConfigurationError("base_url must not carry credentials; use api_key")
+    if parts.query or parts.fragment:
+        raise ConfigurationError(f"base_url must not have a query or fragment, got {url!r}")
+    return url.rstrip("/")

@@ -1,0 +1,196 @@
+"""The exception tree.
+
+It mirrors what went wrong, as httpx's does: the request never got an answer
+(``APIConnectionError`` / ``APITimeoutError``), the server answered with an error
+status (``APIStatusError`` and one subclass per status family), the answer could
+not be read (``ResponseDecodeError``, ``ResponseTooLargeError``), or a scan could
+not be completed (``PaginationError``).  Messages never contain the API key: the
+key lives only in the transport's headers, and nothing here is built from them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AiobatchError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ClientClosedError",
+    "ConfigurationError",
+    "ConflictError",
+    "InternalServerError",
+    "NotFoundError",
+    "PageFetchError",
+    "PaginationError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "ResponseTooLargeError",
+    "TLSVerificationError",
+    "UnprocessableEntityError",
+]
+
+
+class AiobatchError(Exception):
+    """Base class of every error aiobatch raises on purpose."""
+
+
+class ConfigurationError(AiobatchError, ValueError):
+    """The client cannot be built as asked (no API key, a malformed base URL...)."""
+
+
+class ClientClosedError(AiobatchError, RuntimeError):
+    """The client was used before ``async with`` / after ``aclose()``."""
+
+
+class APIConnectionError(AiobatchError):
+    """No complete response arrived: refused, reset, truncated, TLS failure.
+
+    ``request_sent`` is False only when the request provably never left (the
+    connection could not be opened): the one case a POST may be replayed.
+    """
+
+    def __init__(
+        self, message: str, *, method: str = "", path: str = "", request_sent: bool = True
+    ) -> None:
+        super().__init__(message)
+        self.method = method
+        self.path = path
+        self.request_sent = request_sent
+
+
+class APITimeoutError(APIConnectionError):
+    """A connect, read or total timeout fired."""
+
+
+class TLSVerificationError(APIConnectionError):
+    """The server's certificate was rejected.  Never retried."""
+
+
+class ResponseTooLargeError(AiobatchError):
+    """The body is larger than ``Limits.max_body_bytes``; it was not read into memory."""
+
+    def __init__(self, message: str, *, limit: int, method: str = "", path: str = "") -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.method = method
+        self.path = path
+
+
+class ResponseDecodeError(AiobatchError):
+    """A 2xx body is not valid JSON, or does not match the expected model."""
+
+    def __init__(self, message: str, *, status: int, method: str, path: str, snippet: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.method = method
+        self.path = path
+        self.snippet = snippet
+
+
+class APIStatusError(AiobatchError):
+    """The server answered with a non-2xx status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        detail: Any,
+        method: str,
+        path: str,
+        request_id: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        #: Response headers (never request headers: no credentials here).
+        self.headers: Mapping[str, str] = headers if headers is not None else {}
+        #: ``detail`` from the JSON error body: a string, or for 422 a list of
+        #: ``{"loc", "msg", "type"}`` dicts; ``None`` when the body had none.
+        self.detail = detail
+        self.method = method
+        self.path = path
+        self.request_id = request_id
+
+
+class BadRequestError(APIStatusError):
+    """400."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: the API key is missing, wrong or expired."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403."""
+
+
+class NotFoundError(APIStatusError):
+    """404: unknown job or item (or a wrong base URL)."""
+
+
+class ConflictError(APIStatusError):
+    """409."""
+
+
+class UnprocessableEntityError(APIStatusError):
+    """422: the server rejected a parameter; ``detail`` lists which."""
+
+
+class RateLimitError(APIStatusError):
+    """429.  ``retry_after`` is the server's requested wait in seconds, if it gave one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: Any) -> None:
+        super().__init__(message, **kw)
+        self.retry_after = retry_after
+
+
+class InternalServerError(APIStatusError):
+    """5xx."""
+
+
+class PaginationError(AiobatchError):
+    """A scan cannot go on without risking a lost or duplicated item.
+
+    ``offset`` is the first offset that was not delivered: pass it as
+    ``start_offset`` to resume once the cause is fixed.
+    """
+
+    def __init__(self, message: str, *, offset: int) -> None:
+        super().__init__(message)
+        self.offset = offset
+
+
+class PageFetchError(PaginationError):
+    """A page request failed for good (retries exhausted, or not retryable).
+
+    The underlying error is ``__cause__`` and also ``error``.  Every page before
+    ``offset`` has been delivered; none at or after it has.
+    """
+
+    def __init__(self, message: str, *, offset: int, error: AiobatchError) -> None:
+        super().__init__(message, offset=offset)
+        self.error = error
+
+
+STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def status_error_class(status: int) -> type[APIStatusError]:
+    if status >= 500:
+        return InternalServerError
+    return STATUS_ERRORS.get(status, APIStatusError)

@@ -1,0 +1,196 @@
+"""Sans-I/O protocol logic, as in gidgethub's ``sansio``: pure functions that build
+requests, check arguments and read responses.  No network, no event loop.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import msgspec
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from . import models
+from ._errors import (
+    APIStatusError,
+    RateLimitError,
+    ResponseDecodeError,
+    status_error_class,
+)
+from ._retry import parse_retry_after
+
+__all__ = [
+    "Params",
+    "check_id",
+    "check_limit",
+    "check_offset",
+    "check_status",
+    "decode_body",
+    "make_status_error",
+    "path",
+    "query",
+]
+
+T = TypeVar("T")
+Params = dict[str, str]
+E = TypeVar("E", bound=enum.Enum)
+
+API = "/api/v1/beta/batch-processing"
+_SNIPPET = 200
+
+
+# --- arguments --------------------------------------------------------------
+
+
+def check_id(name: str, value: object) -> str:
+    """A path parameter: a non-empty string that stays inside its path segment."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if not value.strip():
+        raise ValueError(f"{name} must be a non-empty string")
+    if value in (".", ".."):
+        raise ValueError(f"{name} must not be {value!r}")
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
+        raise ValueError(f"{name} must not contain control characters")
+    return value
+
+
+def check_limit(value: int | None, *, name: str = "limit") -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return value
+
+
+def check_offset(value: int | None, *, name: str = "offset") -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def check_status(value: str | None, enum_type: type[E], *, name: str = "status") -> E | None:
+    """A filter value must be one the API documents: a typo must not scan nothing."""
+    if value is None:
+        return None
+    allowed = [m.value for m in enum_type.__members__.values()]
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return enum_type(value)
+
+
+# --- requests ---------------------------------------------------------------
+
+
+def path(template: str, **segments: str) -> str:
+    """Fill a path template, escaping every segment completely (``/`` included)."""
+    escaped = {k: quote(check_id(k, v), safe="") for k, v in segments.items()}
+    return API + template.format(**escaped)
+
+
+def query(**values: object) -> Params:
+    """Query parameters with ``None`` dropped and values rendered as the API expects."""
+    out: Params = {}
+    for key, value in values.items():
+        if value is None:
+            continue
+        if isinstance(value, enum.Enum):
+            value = value.value
+        if isinstance(value, str) and any(ord(c) < 0x20 for c in value):
+            raise ValueError(f"{key} must not contain control characters")
+        out[key] = str(value)
+    return out
+
+
+# --- responses --------------------------------------------------------------
+
+
+def snippet(body: bytes) -> str:
+    text = body[:_SNIPPET].decode("utf-8", "replace")
+    return text + ("…" if len(body) > _SNIPPET else "")
+
+
+def decode_body(tp: type[T], body: bytes, *, status: int, method: str, url_path: str) -> T:
+    try:
+        return models.decode(tp, body)
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
+        kind = "does not match" if isinstance(exc, msgspec.ValidationError) else "is not valid JSON"
+        raise ResponseDecodeError(
+            f"{method} {url_path}: {status} body {kind} {tp.__name__} ({exc}); "
+            f"body starts: {snippet(body)!r}",
+            status=status,
+            method=method,
+            path=url_path,
+            snippet=snippet(body),
+        ) from exc
+
+
+class _ErrorBody(msgspec.Struct):
+    detail: Any = None
+
+
+_error_decoder = msgspec.json.Decoder(_ErrorBody)
+
+
+def _detail(body: bytes) -> Any:
+    try:
+        return _error_decoder.decode(body).detail
+    except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
+        return None
+
+
+def _describe(detail: Any, body: bytes) -> str:
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        parts = []
+        for entry in detail[:5]:
+            if isinstance(entry, dict):
+                loc = ".".join(str(p) for p in entry.get("loc", []))
+                parts.append(f"{loc}: {entry.get('msg', '')}".strip(": "))
+        if parts:
+            return "; ".join(parts)
+    return snippet(body) if body else "(empty body)"
+
+
+def make_status_error(
+    *,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    method: str,
+    url_path: str,
+    now: float,
+) -> APIStatusError:
+    detail = _detail(body)
+    request_id = headers.get("x-request-id") or headers.get("request-id")
+    message = f"{method} {url_path} -> {status}: {_describe(detail, body)}"
+    if 300 <= status < 400:
+        location = headers.get("location", "?")
+        message = (
+            f"{method} {url_path} -> {status} redirect to {location!r} not followed "
+            "(the API key is never sent to another location)"
+        )
+    common: dict[str, Any] = {
+        "status_code": status,
+        "detail": detail,
+        "method": method,
+        "path": url_path,
+        "request_id": request_id,
+        "headers": CIMultiDictProxy(CIMultiDict(headers)),
+    }
+    cls = status_error_class(status)
+    if cls is RateLimitError:
+        retry_after = parse_retry_after(headers, now=now)
+        if retry_after is not None:
+            message += f" (retry after {retry_after:g}s)"
+        return RateLimitError(message, retry_after=retry_after, **common)
+    return cls(message, **common)

@@ -1,0 +1,181 @@
+"""The one place that touches aiohttp.
+
+``Transport`` is the narrow seam (httpx's ``AsyncBaseTransport`` in spirit): send
+one request, get ``(status, headers, body)`` back or a typed connection error.
+Everything above it (retries, decoding, pagination) is testable with a fake.
+
+``AiohttpTransport`` owns or borrows one ``aiohttp.ClientSession``; it never
+follows redirects (so the key never travels to another host), verifies TLS, reads
+bodies under a size cap (after decompression), and maps aiohttp's exceptions
+onto the project's tree.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from typing import NamedTuple, Protocol
+
+import aiohttp
+from multidict import CIMultiDictProxy
+
+from ._config import ClientConfig
+from ._errors import (
+    APIConnectionError,
+    APITimeoutError,
+    ClientClosedError,
+    ResponseTooLargeError,
+    TLSVerificationError,
+)
+
+__all__ = ["AiohttpTransport", "Response", "Transport"]
+
+log = logging.getLogger("aiobatch")
+
+
+class Response(NamedTuple):
+    status: int
+    headers: CIMultiDictProxy[str]
+    body: bytes
+    #: False when the body ran to EOF with no length or chunk framing: a dropped
+    #: connection then looks like a clean end, so a decode error means truncation.
+    framed: bool
+
+
+class Transport(Protocol):
+    async def send(
+        self, method: str, path: str, *, params: dict[str, str], body: bytes | None
+    ) -> Response: ...
+
+    async def aclose(self) -> None: ...
+
+
+class AiohttpTransport:
+    def __init__(self, config: ClientConfig, *, session: aiohttp.ClientSession | None = None):
+        self._config = config
+        self._borrowed = session
+        self._session: aiohttp.ClientSession | None = session
+        self._closed = False
+        self._headers = {
+            "Authorization": f"Bearer {config.api_key.reveal()}",
+            "Accept": "application/json",
+            "User-Agent": config.user_agent,
+        }
+        t = config.timeout
+        self._timeout = aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=t.read)
+
+    def __repr__(self) -> str:
+        return f"<AiohttpTransport base_url={self._config.base_url!r}>"
+
+    def _open_session(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ClientClosedError("the client is closed; create a new BatchClient")
+        if self._session is None:
+            limits = self._config.limits
+            connector = aiohttp.TCPConnector(
+                limit=limits.max_connections,
+                limit_per_host=limits.max_connections_per_host,
+                keepalive_timeout=limits.keepalive_timeout,
+                ssl=True,
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                timeout=self._timeout,
+                raise_for_status=False,
+                auto_decompress=True,
+                trust_env=False,
+            )
+        return self._session
+
+    async def aclose(self) -> None:
+        self._closed = True
+        session, self._session = self._session, None
+        if session is not None and session is not self._borrowed:
+            await session.close()
+
+    async def send(
+        self, method: str, path: str, *, params: dict[str, str], body: bytes | None
+    ) -> Response:
+        session = self._open_session()
+        url = self._config.base_url + path
+        headers = self._headers
+        if body is not None:
+            headers = {**headers, "Content-Type": "application/json"}
+        started = time.perf_counter()
+        try:
+            async with session.request(
+                method,
+                url,
+                params=params,
+                data=body,
+                headers=headers,
+                allow_redirects=False,
+                timeout=self._timeout,
+            ) as resp:
+                data = await self._read(resp, method, path)
+                framed = resp.content_length is not None or resp.headers.get(
+                    "Transfer-Encoding", ""
+                ).lower().endswith("chunked")
+                log.debug(
+                    "%s %s -> %d (%d bytes, %.1f ms)",
+                    method,
+                    path,
+                    resp.status,
+                    len(data),
+                    (time.perf_counter() - started) * 1000,
+                )
+                return Response(resp.status, resp.headers, data, framed)
+        except TimeoutError as exc:
+            raise APITimeoutError(
+                f"{method} {path}: timed out ({type(exc).__name__})", method=method, path=path
+            ) from exc
+        except aiohttp.ClientConnectorCertificateError as exc:
+            raise TLSVerificationError(
+                f"{method} {path}: TLS certificate rejected: {exc.certificate_error}",
+                method=method,
+                path=path,
+                request_sent=False,
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            raise APIConnectionError(
+                f"{method} {path}: cannot connect to {exc.host}:{exc.port} ({exc.os_error})",
+                method=method,
+                path=path,
+                request_sent=False,
+            ) from exc
+        except (aiohttp.ClientError, ssl.SSLError, OSError) as exc:
+            raise APIConnectionError(
+                f"{method} {path}: connection failed: {type(exc).__name__}: {exc}",
+                method=method,
+                path=path,
+            ) from exc
+
+    async def _read(self, resp: aiohttp.ClientResponse, method: str, path: str) -> bytes:
+        cap = self._config.limits.max_body_bytes
+        length = resp.content_length
+        encoded = "Content-Encoding" in resp.headers
+        if length is not None and length > cap:
+            resp.close()  # drop the connection rather than drain a huge body
+            raise _too_large(method, path, cap, f"Content-Length {length}")
+        if length is not None and not encoded:
+            # The stream stops at Content-Length: one read is safe and fastest.
+            return await resp.read()
+        chunks: list[bytes] = []
+        total = 0
+        async for chunk in resp.content.iter_any():
+            total += len(chunk)
+            if total > cap:
+                resp.close()
+                raise _too_large(method, path, cap, "body (after decompression)")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _too_large(method: str, path: str, cap: int, what: str) -> ResponseTooLargeError:
+    return ResponseTooLargeError(
+        f"{method} {path}: {what} exceeds the {cap}-byte cap (Limits.max_body_bytes)",
+        limit=cap,
+        method=method,
+        path=path,
+    )

@@ -1,0 +1,247 @@
+"""Wire models: one msgspec Struct per object of the batch API.
+
+Field names and optionality follow the API reference exactly, so
+``msgspec.json.encode(obj)`` gives back the wire form (``None`` fields are
+omitted).  Unknown fields are ignored, so new server fields never break decoding.
+
+Statuses and job types are ``StrEnum``s that stay *open*: a value the reference
+does not list yet decodes to a pseudo-member that keeps its string (``.known`` is
+False), instead of failing the whole page.  Members compare equal to their
+strings, so ``item.status == "failed"`` works as well as ``ItemStatus.FAILED``.
+
+Decoders are built once per type (msgspec's own advice) and reused; the hot path
+does no per-item Python work.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from datetime import datetime
+from typing import Any, ClassVar, Self, TypeVar
+
+import msgspec
+
+__all__ = [
+    "BatchItem",
+    "BatchItemListResponse",
+    "BatchJob",
+    "BatchJobList",
+    "BatchJobStatus",
+    "CancelResponse",
+    "ItemStatus",
+    "JobStatus",
+    "JobType",
+    "ProcessingResult",
+    "ProcessingResults",
+]
+
+_MAX_UNKNOWN = 64  # bound the cache of unknown values a hostile server could grow
+_unknown_lock = threading.Lock()
+
+
+class _OpenStrEnum(enum.StrEnum):
+    """A StrEnum that accepts values it does not know, keeping them as strings."""
+
+    _unknown_count: ClassVar[int]
+
+    @classmethod
+    def _missing_(cls, value: object) -> Self | None:
+        if not isinstance(value, str):
+            return None
+        member = str.__new__(cls, value)
+        member._name_ = f"UNKNOWN_{value}"
+        member._value_ = value
+        with _unknown_lock:
+            count = cls.__dict__.get("_unknown_count", 0)
+            if count < _MAX_UNKNOWN:
+                # Cache so later pages reuse one pseudo-member (identity and speed).
+                cls._value2member_map_[value] = member
+                type.__setattr__(cls, "_unknown_count", count + 1)
+        return member
+
+    @property
+    def known(self) -> bool:
+        """True when the value is one the API reference lists."""
+        return self._name_ in type(self).__members__
+
+
+class ItemStatus(_OpenStrEnum):
+    """Status of one item of a batch job."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    CANCELLED = "cancelled"
+
+
+class JobStatus(_OpenStrEnum):
+    """Status of a batch job."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    DISPATCHED = "dispatched"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class JobType(_OpenStrEnum):
+    PARSE = "parse"
+    EXTRACT = "extract"
+    CLASSIFY = "classify"
+
+
+class _Model(msgspec.Struct, kw_only=True, omit_defaults=True):
+    pass
+
+
+class BatchItem(_Model, gc=False):
+    """One item (one file) of a batch job."""
+
+    item_id: str
+    item_name: str
+    status: ItemStatus
+    completed_at: datetime | None = None
+    effective_at: datetime | None = None
+    error_message: str | None = None
+    job_id: str | None = None
+    job_record_id: str | None = None
+    skip_reason: str | None = None
+    started_at: datetime | None = None
+
+
+class BatchItemListResponse(_Model):
+    """One page of ``GET /batch-processing/{job_id}/items``.
+
+    ``total_size`` may be missing or an estimate; ``items`` is never ``None``.
+    """
+
+    items: list[BatchItem] = msgspec.field(default_factory=list)
+    next_page_token: str | None = None
+    total_size: int | None = None
+
+
+class BatchJob(_Model):
+    id: str
+    job_type: JobType
+    project_id: str
+    status: JobStatus
+    total_items: int
+    completed_at: datetime | None = None
+    created_at: datetime | None = None
+    directory_id: str | None = None
+    effective_at: datetime | None = None
+    error_message: str | None = None
+    failed_items: int | None = None
+    job_record_id: str | None = None
+    processed_items: int | None = None
+    skipped_items: int | None = None
+    started_at: datetime | None = None
+    updated_at: datetime | None = None
+    workflow_id: str | None = None
+
+
+class BatchJobList(_Model):
+    items: list[BatchJob] = msgspec.field(default_factory=list)
+    next_page_token: str | None = None
+    total_size: int | None = None
+
+
+class BatchJobStatus(_Model):
+    job: BatchJob
+    progress_percentage: float
+
+
+class CancelResponse(_Model):
+    job_id: str
+    message: str
+    processed_items: int
+    status: JobStatus
+
+
+class ProcessingResult(_Model):
+    item_id: str
+    # job_config is a large, evolving object: kept as plain JSON on purpose.
+    job_config: dict[str, Any]
+    job_type: JobType
+    output_s3_path: str
+    parameters_hash: str
+    processed_at: datetime
+    result_id: str
+    output_metadata: Any | None = None
+
+
+class ProcessingResults(_Model):
+    item_id: str
+    item_name: str
+    processing_results: list[ProcessingResult] = msgspec.field(default_factory=list)
+
+
+# --- decoding -------------------------------------------------------------
+# The reference allows ``"items": null``; msgspec cannot map null onto a list, so
+# list responses decode through a wire twin and are normalised once per page.
+
+
+class _WireItemList(_Model):
+    items: list[BatchItem] | None = None
+    next_page_token: str | None = None
+    total_size: int | None = None
+
+
+class _WireJobList(_Model):
+    items: list[BatchJob] | None = None
+    next_page_token: str | None = None
+    total_size: int | None = None
+
+
+class _WireResults(_Model):
+    item_id: str
+    item_name: str
+    processing_results: list[ProcessingResult] | None = None
+
+
+T = TypeVar("T")
+
+_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+
+
+def _decoder(tp: type[T]) -> msgspec.json.Decoder[T]:
+    dec = _decoders.get(tp)
+    if dec is None:
+        dec = _decoders[tp] = msgspec.json.Decoder(tp)
+    return dec
+
+
+def decode(tp: type[T], data: bytes) -> T:
+    """Decode ``data`` as ``tp``.  Raises ``msgspec.DecodeError`` / ``ValidationError``."""
+    if tp is BatchItemListResponse:
+        w = _decoder(_WireItemList).decode(data)
+        return BatchItemListResponse(  # type: ignore[return-value]
+            items=w.items or [], next_page_token=w.next_page_token, total_size=w.total_size
+        )
+    if tp is BatchJobList:
+        j = _decoder(_WireJobList).decode(data)
+        return BatchJobList(  # type: ignore[return-value]
+            items=j.items or [], next_page_token=j.next_page_token, total_size=j.total_size
+        )
+    if tp is ProcessingResults:
+        r = _decoder(_WireResults).decode(data)
+        return ProcessingResults(  # type: ignore[return-value]
+            item_id=r.item_id, item_name=r.item_name, processing_results=r.processing_results or []
+        )
+    return _decoder(tp).decode(data)
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(obj: Any) -> bytes:
+    """The wire form of a model (``None`` fields omitted)."""
+    return _encoder.encode(obj)

@@ -1,0 +1,1 @@
+"""The API resources: one class per endpoint family."""

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from typing import Protocol, TypeVar
+
+from .._protocol import Params
+from .._retry import RetryHooks
+
+T = TypeVar("T")
+
+
+class Requester(Protocol):
+    """What a resource needs from the client: scoped params and one retried request."""
+
+    def scope(self, organization_id: str | None, project_id: str | None) -> Params: ...
+
+    async def request(
+        self,
+        model: type[T],
+        method: str,
+        path: str,
+        *,
+        params: Params,
+        body: bytes | None = None,
+        idempotent: bool = True,
+        hooks: RetryHooks | None = None,
+    ) -> T: ...
