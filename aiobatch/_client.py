@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 
 import aiohttp
+import anyio
+from anyio.abc import TaskGroup
 
 from . import _protocol as proto
 from ._config import ClientConfig, Limits, Timeout
 from ._errors import APIConnectionError, ClientClosedError, ResponseDecodeError
+from ._paging import Spawner
 from ._retry import RetryHooks, RetryPolicy, call_with_retries
 from ._transport import AiohttpTransport, Transport
 from .resources.job_items import JobItems
@@ -70,6 +74,7 @@ class BatchClient:
         )
         self._transport: Transport = transport or AiohttpTransport(self._config, session=session)
         self._state = _State.NEW
+        self._tg: TaskGroup | None = None
         self.job_items = JobItems(self)
         self.jobs = Jobs(self)
 
@@ -77,13 +82,30 @@ class BatchClient:
     def config(self) -> ClientConfig:
         return self._config
 
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return self._config.retry
+
+    @property
+    def spawn(self) -> Spawner:
+        return self._spawn
+
+    def _spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        # Plain `async for` scans run in the client's task group: they cannot
+        # outlive the client, and the consumer never holds a cancel scope.
+        self._check_open()
+        assert self._tg is not None
+        self._tg.start_soon(fn)
+
     def __repr__(self) -> str:
         c = self._config
         return f"<BatchClient base_url={c.base_url!r} state={self._state.value}>"
 
     async def __aenter__(self) -> Self:
-        if self._state is _State.CLOSED:
-            raise ClientClosedError("this BatchClient is closed; create a new one")
+        if self._state is not _State.NEW:
+            raise ClientClosedError(f"this BatchClient is already {self._state.value}")
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
         self._state = _State.OPEN
         return self
 
@@ -93,12 +115,28 @@ class BatchClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.aclose()
+        tg, self._tg = self._tg, None
+        try:
+            if tg is not None:
+                tg.cancel_scope.cancel()  # stop scans still running in the background
+                await tg.__aexit__(exc_type, exc, tb)
+        finally:
+            await self.aclose()
 
     async def aclose(self) -> None:
         """Close the owned session (a borrowed one is left open).  Idempotent."""
         self._state = _State.CLOSED
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
         await self._transport.aclose()
+
+    def _check_open(self) -> None:
+        if self._state is not _State.OPEN:
+            raise ClientClosedError(
+                "BatchClient is closed"
+                if self._state is _State.CLOSED
+                else "BatchClient is not open: use `async with BatchClient() as client:`"
+            )
 
     # --- the one request path every resource uses ---------------------------
 
@@ -120,12 +158,7 @@ class BatchClient:
         idempotent: bool = True,
         hooks: RetryHooks | None = None,
     ) -> T:
-        if self._state is not _State.OPEN:
-            raise ClientClosedError(
-                "BatchClient is closed"
-                if self._state is _State.CLOSED
-                else "BatchClient is not open: use `async with BatchClient() as client:`"
-            )
+        self._check_open()
         transport = self._transport
         policy = self._config.retry
 

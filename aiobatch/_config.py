@@ -134,11 +134,18 @@ class ClientConfig:
 
 
 def normalise_base_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigurationError(f"base_url must be an http(s) URL with a host, got {url!r}")
+    if not isinstance(url, str) or any(c.isspace() or not c.isprintable() for c in url):
+        # urlsplit silently drops tabs/newlines, so they would reach the wire.
+        raise ConfigurationError("base_url must not contain whitespace or control characters")
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018  (validates the port: range and digits)
+    except ValueError as exc:
+        raise ConfigurationError(f"base_url is not a valid URL ({exc})") from None
     if parts.username or parts.password:
         raise ConfigurationError("base_url must not carry credentials; use api_key")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(f"base_url must be an http(s) URL with a host, got {url!r}")
     if parts.query or parts.fragment:
         raise ConfigurationError(f"base_url must not have a query or fragment, got {url!r}")
     return url.rstrip("/")

@@ -49,12 +49,17 @@ class _OpenStrEnum(enum.StrEnum):
     def _missing_(cls, value: object) -> Self | None:
         if not isinstance(value, str):
             return None
+        # msgspec calls ``_missing_`` directly for every unknown value it meets
+        # (it does not go through ``_value2member_map_``), so look the cache up here.
+        cached = cls._value2member_map_.get(value)
+        if cached is not None:
+            return cached  # type: ignore[return-value]
         member = str.__new__(cls, value)
         member._name_ = f"UNKNOWN_{value}"
         member._value_ = value
         with _unknown_lock:
             count = cls.__dict__.get("_unknown_count", 0)
-            if count < _MAX_UNKNOWN:
+            if value not in cls._value2member_map_ and count < _MAX_UNKNOWN:
                 # Cache so later pages reuse one pseudo-member (identity and speed).
                 cls._value2member_map_[value] = member
                 type.__setattr__(cls, "_unknown_count", count + 1)

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import _protocol as proto
+from .._paging import (
+    Fetched,
+    ItemIterator,
+    Listing,
+    OnDrift,
+    PageIterator,
+    ScanOptions,
+    ScanProgress,
+    page_iterator,
+)
+from .._retry import RetryHooks
 from ..models import (
     BatchJob,
     BatchJobList,
@@ -18,6 +30,8 @@ from ..models import (
 from ._requester import Requester
 
 __all__ = ["Jobs"]
+
+_job_key = operator.attrgetter("id")
 
 
 class Jobs:
@@ -36,15 +50,97 @@ class Jobs:
         project_id: str | None = None,
     ) -> BatchJobList:
         """One page of ``GET /batch-processing``."""
+        filters = self._filters(directory_id, job_type, status, organization_id, project_id)
+        return await self._list(filters, proto.check_limit(limit), proto.check_offset(offset))
+
+    def _filters(
+        self,
+        directory_id: str | None,
+        job_type: JobType | str | None,
+        status: JobStatus | str | None,
+        organization_id: str | None,
+        project_id: str | None,
+    ) -> proto.Params:
         params = proto.query(
             directory_id=directory_id,
             job_type=proto.check_status(job_type, JobType, name="job_type"),
             status=proto.check_status(status, JobStatus),
-            limit=proto.check_limit(limit),
-            offset=proto.check_offset(offset),
         )
         params.update(self._client.scope(organization_id, project_id))
-        return await self._client.request(BatchJobList, "GET", proto.path(""), params=params)
+        return params
+
+    async def _list(
+        self,
+        filters: proto.Params,
+        limit: int | None,
+        offset: int | None,
+        hooks: RetryHooks | None = None,
+    ) -> BatchJobList:
+        params = {**filters, **proto.query(limit=limit, offset=offset)}
+        return await self._client.request(
+            BatchJobList, "GET", proto.path(""), params=params, hooks=hooks
+        )
+
+    def iter_pages(
+        self,
+        *,
+        directory_id: str | None = None,
+        job_type: JobType | str | None = None,
+        status: JobStatus | str | None = None,
+        page_size: int = 100,
+        concurrency: int = 4,
+        start_offset: int = 0,
+        max_items: int | None = None,
+        on_drift: OnDrift = "warn",
+        organization_id: str | None = None,
+        project_id: str | None = None,
+    ) -> PageIterator[BatchJob]:
+        """Every page of jobs, with the same engine as item scans.
+
+        Jobs are created while one lists them, so drift only warns by default.
+        """
+        filters = self._filters(directory_id, job_type, status, organization_id, project_id)
+        options = ScanOptions(page_size, concurrency, start_offset, max_items, "server", on_drift)
+
+        async def fetch(offset: int, limit: int, hooks: RetryHooks) -> Fetched[BatchJob]:
+            page = await self._list(filters, limit, offset, hooks)
+            return Fetched(page.items, page.total_size)
+
+        async def resolve(progress: ScanProgress) -> Listing[BatchJob]:
+            progress.filter_mode = "server"
+            return Listing(fetch, _job_key)
+
+        return page_iterator(resolve, options, self._client.retry_policy, self._client.spawn)
+
+    def iter(
+        self,
+        *,
+        directory_id: str | None = None,
+        job_type: JobType | str | None = None,
+        status: JobStatus | str | None = None,
+        page_size: int = 100,
+        concurrency: int = 4,
+        start_offset: int = 0,
+        max_items: int | None = None,
+        on_drift: OnDrift = "warn",
+        organization_id: str | None = None,
+        project_id: str | None = None,
+    ) -> ItemIterator[BatchJob]:
+        """Every job: ``async for job in client.jobs.iter(status="running"): ...``"""
+        return ItemIterator(
+            self.iter_pages(
+                directory_id=directory_id,
+                job_type=job_type,
+                status=status,
+                page_size=page_size,
+                concurrency=concurrency,
+                start_offset=start_offset,
+                max_items=max_items,
+                on_drift=on_drift,
+                organization_id=organization_id,
+                project_id=project_id,
+            )
+        )
 
     async def get(
         self,

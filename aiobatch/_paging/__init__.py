@@ -1,0 +1,69 @@
+"""The pagination engine: ``plan`` decides, ``walk`` does the I/O, ``iterators``
+hand the result to the caller.  ``start`` wires one scan together."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import anyio
+from anyio.streams.memory import MemoryObjectSendStream
+
+from .._retry import RetryPolicy
+from .iterators import ItemIterator, PageIterator, Scan, Spawner
+from .plan import DriftError, ScanPlan
+from .throttle import AdaptiveLimiter
+from .types import FilterMode, OnDrift, Page, ScanOptions, ScanProgress
+from .walk import Failure, Fetched, Listing, produce
+
+__all__ = [
+    "DriftError",
+    "Fetched",
+    "FilterMode",
+    "ItemIterator",
+    "Listing",
+    "OnDrift",
+    "Page",
+    "PageIterator",
+    "Scan",
+    "ScanOptions",
+    "ScanProgress",
+    "Spawner",
+    "page_iterator",
+]
+
+T = TypeVar("T")
+
+
+def page_iterator(
+    resolve: Callable[[ScanProgress], Awaitable[Listing[T]]],
+    options: ScanOptions,
+    policy: RetryPolicy,
+    spawn: Spawner,
+) -> PageIterator[T]:
+    """A lazily started scan: ``resolve`` picks the listing (it may ask the API first)."""
+    progress = ScanProgress(next_offset=options.start_offset)
+
+    async def starter(out: MemoryObjectSendStream[Page[T] | Failure]) -> None:
+        async with out:
+            try:
+                listing = await resolve(progress)
+            except Exception as exc:
+                progress.done = True
+                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    await out.send(Failure(exc))
+                return
+            plan = ScanPlan(
+                start_offset=options.start_offset,
+                page_size=options.page_size,
+                # Twice the concurrency: a slow head page does not idle every slot,
+                # and memory stays bounded by ~2x concurrency pages.
+                window=2 * options.concurrency,
+                max_items=options.max_items,
+                raise_on_drift=options.on_drift == "raise",
+            )
+            limiter = AdaptiveLimiter(options.concurrency, policy, progress)
+            await produce(listing, plan, limiter, progress, out.clone())
+
+    return PageIterator(starter, spawn, progress)

@@ -1,0 +1,168 @@
+"""The two ways to consume a scan.
+
+* Plain ``async for``: ``PageIterator`` / ``ItemIterator`` start the producer in
+  the client's own task group on first use and only await a memory stream.
+  ``break`` (or an exception, or cancellation) drops the iterator; ``__del__``
+  cancels the producer's scope at once, which cancels in-flight requests.  Call
+  ``aclose()`` (or use ``contextlib.aclosing``) to also wait for the wind-down.
+* ``async with client.job_items.scan(...) as pages:`` owns its task group, so
+  the producer cannot outlive the block at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from types import TracebackType
+from typing import Any, Generic, Self, TypeVar
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .types import Page, ScanProgress
+from .walk import Failure
+
+__all__ = ["ItemIterator", "PageIterator", "Scan", "Spawner", "Starter"]
+
+T = TypeVar("T")
+
+# Pages buffered between producer and consumer, beyond the planner's window.
+_STREAM_BUFFER = 2
+
+Starter = Callable[[MemoryObjectSendStream[Page[T] | Failure]], Awaitable[None]]
+Spawner = Callable[[Callable[[], Coroutine[Any, Any, None]]], object]
+
+
+class PageIterator(Generic[T]):
+    """An async iterator of ``Page``s; ``progress`` can be polled meanwhile."""
+
+    def __init__(self, starter: Starter[T], spawn: Spawner, progress: ScanProgress) -> None:
+        self._starter = starter
+        self._spawn = spawn
+        self.progress = progress
+        self._scope = anyio.CancelScope()
+        self._finished = anyio.Event()
+        self._recv: MemoryObjectReceiveStream[Page[T] | Failure] | None = None
+        self._exhausted = False
+
+    def __aiter__(self) -> Self:
+        return self
+
+    def _start(self) -> MemoryObjectReceiveStream[Page[T] | Failure]:
+        send, recv = anyio.create_memory_object_stream[Page[T] | Failure](_STREAM_BUFFER)
+        self._recv = recv
+        scope, finished, starter = self._scope, self._finished, self._starter
+
+        async def run() -> None:
+            try:
+                with scope:
+                    await starter(send)
+            finally:
+                send.close()
+                finished.set()
+
+        try:
+            self._spawn(run)
+        except BaseException:
+            send.close()
+            recv.close()
+            raise
+        return recv
+
+    async def __anext__(self) -> Page[T]:
+        if self._exhausted:
+            raise StopAsyncIteration
+        recv = self._recv or self._start()
+        try:
+            msg = await recv.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            self._exhausted = True
+            raise StopAsyncIteration from None
+        if isinstance(msg, Failure):
+            self._exhausted = True
+            self._stop()
+            raise msg.error
+        return msg
+
+    def _stop(self) -> None:
+        self._scope.cancel()
+        if self._recv is not None:
+            self._recv.close()
+
+    async def aclose(self) -> None:
+        """Stop the scan and wait until its requests are cancelled."""
+        self._exhausted = True
+        self._stop()
+        if self._recv is not None:
+            with anyio.CancelScope(shield=True):
+                await self._finished.wait()
+
+    def __del__(self) -> None:
+        # Reached on `break` / error / cancellation in a plain `async for`.
+        recv = getattr(self, "_recv", None)
+        if recv is not None:
+            self._scope.cancel()
+            recv.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class ItemIterator(Generic[T]):
+    """An async iterator of items, page after page; ``progress`` as above."""
+
+    def __init__(self, pages: PageIterator[T]) -> None:
+        self.pages = pages
+        self.progress = pages.progress
+        self._items: Iterator[T] = iter(())
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> T:
+        for item in self._items:
+            return item
+        while True:
+            page = await self.pages.__anext__()
+            self._items = iter(page.items)
+            for item in self._items:
+                return item
+
+    async def aclose(self) -> None:
+        await self.pages.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+
+class Scan(Generic[T]):
+    """``async with`` form: the scan's task group lives exactly as long as the block."""
+
+    def __init__(self, make: Callable[[Spawner], PageIterator[T]]) -> None:
+        self._make = make
+        self._tg: TaskGroup | None = None
+        self._pages: PageIterator[T] | None = None
+
+    async def __aenter__(self) -> PageIterator[T]:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        tg = self._tg
+        self._pages = self._make(lambda fn: tg.start_soon(fn))
+        return self._pages
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._tg is not None
+        assert self._pages is not None
+        self._pages._stop()
+        return await self._tg.__aexit__(exc_type, exc, tb)

@@ -1,0 +1,271 @@
+"""The pagination planner: pure decisions, no I/O.
+
+Given the pages that came back, the planner says which ``(offset, limit)``
+requests to send next, which received pages can be emitted (strictly in offset
+order), and when the scan is complete.  It never trusts a single signal:
+
+* ``total_size`` is a planning hint only (it "may be an estimate"): the scan
+  ends on evidence in the data (an empty page, or a short page from a server
+  known to honour the page size), never because the total says so.
+* A short page from a server not yet known to honour the asked size is
+  ambiguous (end of data, or a silent cap).  The gap behind it is fetched; if it
+  holds items, the short length was a cap and becomes the new page size.
+* Requests never overlap: a gap request starts exactly where the short page
+  ended, so emitting pages in offset order neither skips nor repeats items.
+* A server that ignores ``offset`` (the same first item at two offsets), an id
+  repeated across a page boundary, items after an empty page, or a moving total
+  are reported as drift; whether drift raises is the caller's choice.
+
+Memory is bounded: at most ``window`` pages are requested-but-not-emitted.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+
+from .._errors import PaginationError
+
+__all__ = ["DriftError", "PageRequest", "Ready", "ScanPlan"]
+
+
+class DriftError(PaginationError):
+    """The listing changed under the scan: items may have been skipped or repeated."""
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    offset: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ready:
+    """Emit the page received at ``offset``, keeping its first ``take`` items."""
+
+    offset: int
+    take: int
+    count: int  # items the page really covered (take <= count when max_items trims)
+
+
+@dataclass(slots=True)
+class ScanPlan:
+    start_offset: int
+    page_size: int
+    window: int
+    max_items: int | None = None
+    raise_on_drift: bool = True
+
+    step: int = field(init=False)
+    next_emit: int = field(init=False)
+    frontier: int = field(init=False)
+    total: int | None = field(init=False, default=None)
+    end: int | None = field(init=False, default=None)
+    emitted: int = field(init=False, default=0)
+    drift: list[str] = field(init=False, default_factory=list)
+    _max_full: int = field(init=False, default=0)
+    _short_end: bool = field(init=False, default=False)
+    _gaps: list[tuple[int, int]] = field(init=False, default_factory=list)
+    _inflight: dict[int, int] = field(init=False, default_factory=dict)
+    _received: dict[int, tuple[int, str | None, str | None]] = field(
+        init=False, default_factory=dict
+    )
+    _first_keys: dict[str, int] = field(init=False, default_factory=dict)
+    _suspect_caps: dict[int, int] = field(init=False, default_factory=dict)
+    _last_key: str | None = field(init=False, default=None)
+    _nonempty_beyond: int | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.page_size < 1:
+            raise ValueError(f"page_size must be >= 1, got {self.page_size}")
+        if self.window < 1:
+            raise ValueError(f"window must be >= 1, got {self.window}")
+        if self.start_offset < 0:
+            raise ValueError(f"start_offset must be >= 0, got {self.start_offset}")
+        if self.max_items is not None and self.max_items < 0:
+            raise ValueError(f"max_items must be >= 0, got {self.max_items}")
+        self.step = self.page_size
+        self.next_emit = self.frontier = self.start_offset
+
+    # --- state -------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        if self.max_items is not None and self.emitted >= self.max_items:
+            return True
+        return self.end is not None and self.next_emit >= self.end
+
+    @property
+    def outstanding(self) -> int:
+        return len(self._inflight) + len(self._received)
+
+    def inflight_offsets(self) -> list[int]:
+        return sorted(self._inflight)
+
+    # --- what to request ---------------------------------------------------
+
+    def next_requests(self) -> list[PageRequest]:
+        """Requests to send now; call again after every ``record``."""
+        out: list[PageRequest] = []
+        while not self.finished and self.outstanding < self.window:
+            req = self._next_gap() or self._next_frontier()
+            if req is None:
+                break
+            self._inflight[req.offset] = req.limit
+            out.append(req)
+        return out
+
+    def _next_gap(self) -> PageRequest | None:
+        while self._gaps:
+            start, stop = self._gaps[0]
+            if self.end is not None and start >= self.end:
+                self._gaps.clear()
+                return None
+            limit = min(self.step, stop - start)
+            if start + limit >= stop:
+                self._gaps.pop(0)
+            else:
+                self._gaps[0] = (start + limit, stop)
+            return PageRequest(start, limit)
+        return None
+
+    def _next_frontier(self) -> PageRequest | None:
+        if self.end is not None:
+            return None
+        offset = self.frontier
+        total = self.total
+        if (
+            total is not None
+            and self.next_emit <= offset
+            and total <= offset
+            and self.next_emit < total
+            and any(o >= total for o in self._inflight)
+        ):
+            # The total may be too low: allow one probe beyond it, not a window.
+            return None
+        self.frontier += self.step
+        return PageRequest(offset, self.step)
+
+    # --- what came back ----------------------------------------------------
+
+    def record(
+        self,
+        offset: int,
+        count: int,
+        *,
+        total: int | None,
+        first_key: str | None,
+        last_key: str | None,
+    ) -> list[Ready]:
+        """Take one page's outcome; return the pages that may now be emitted, in order."""
+        limit = self._inflight.pop(offset)
+        count = min(count, limit)  # the caller trims a page that returned too many
+        self._observe_total(total, offset)
+        self._check_offset_ignored(offset, first_key)
+        if count == limit:
+            self._max_full = max(self._max_full, limit)
+        suspect = self._suspect_caps.pop(offset, None)
+        if count > 0:
+            if suspect is not None:
+                # Data behind a short page: it was a silent cap. Ask for that much.
+                self.step = min(self.step, suspect)
+            self._saw_items(offset, count)
+        if count == 0:
+            self._empty_at(offset)
+        elif count < limit:
+            self._short_at(offset, count, limit)
+        self._received[offset] = (count, first_key, last_key)
+        ready = self._ready()
+        if self.end is not None:
+            for o in [o for o in self._received if o >= self.end]:
+                del self._received[o]
+        return ready
+
+    def abandon(self, offset: int) -> None:
+        """A request that will not be answered (the scan is stopping)."""
+        self._inflight.pop(offset, None)
+
+    def _observe_total(self, total: int | None, offset: int) -> None:
+        if total is None:
+            return
+        if self.total is not None and total != self.total:
+            self._drift(f"total_size moved from {self.total} to {total} (page at {offset})")
+        self.total = total
+
+    def _check_offset_ignored(self, offset: int, first_key: str | None) -> None:
+        if first_key is None:
+            return
+        seen = self._first_keys.get(first_key)
+        if seen is not None and seen != offset:
+            raise PaginationError(
+                f"the server returned the same first item at offsets {seen} and {offset}: "
+                "it ignores `offset`; refusing to loop",
+                offset=self.next_emit,
+            )
+        if len(self._first_keys) < 4 * self.window:  # the first pages are enough
+            self._first_keys[first_key] = offset
+
+    def _saw_items(self, offset: int, count: int) -> None:
+        if self.end is None or offset + count <= self.end:
+            if self._nonempty_beyond is None or offset > self._nonempty_beyond:
+                self._nonempty_beyond = offset
+            return
+        if self._short_end:
+            # We took a short page for the end, yet data lies beyond it: it was a cap.
+            end, self.end, self._short_end = self.end, None, False
+            self._add_gap(end, offset)
+            self._nonempty_beyond = offset
+            return
+        self._drift(f"items at offset {offset}, after an empty page at {self.end}")
+
+    def _empty_at(self, offset: int) -> None:
+        if self._nonempty_beyond is not None and self._nonempty_beyond > offset:
+            self._drift(f"empty page at offset {offset}, but items at {self._nonempty_beyond}")
+        if self.end is None or offset < self.end:
+            self.end, self._short_end = offset, False
+
+    def _short_at(self, offset: int, count: int, limit: int) -> None:
+        stop = offset + count
+        beyond_total = self.total is None or stop >= self.total
+        if self._max_full >= limit and beyond_total and self._nonempty_beyond in (None, offset):
+            # The server honours this page size, so a short page is the end.
+            if self.end is None or stop < self.end:
+                self.end, self._short_end = stop, True
+            return
+        # Ambiguous: end of data or a silent cap. Fetch the gap to find out.
+        self._suspect_caps[stop] = count
+        self._add_gap(stop, offset + limit)
+
+    def _add_gap(self, start: int, stop: int) -> None:
+        if start < stop:
+            bisect.insort(self._gaps, (start, stop))
+
+    def _ready(self) -> list[Ready]:
+        out: list[Ready] = []
+        while not self.finished and self.next_emit in self._received:
+            offset = self.next_emit
+            count, first_key, last_key = self._received.pop(offset)
+            if count == 0:
+                break
+            if first_key is not None and first_key == self._last_key:
+                self._drift(f"item {first_key!r} repeated across the page boundary at {offset}")
+            take = count
+            if self.max_items is not None:
+                take = min(count, self.max_items - self.emitted)
+            self.emitted += take
+            self.next_emit = offset + count
+            self._last_key = last_key
+            out.append(Ready(offset, take, count))
+        if self.finished:
+            self._received.clear()
+        return out
+
+    def _drift(self, what: str) -> None:
+        self.drift.append(what)
+        if self.raise_on_drift:
+            raise DriftError(
+                f"the listing changed during the scan ({what}); items may be skipped or "
+                "repeated. Scan a finished job, use filter_mode='client', or pass "
+                "on_drift='warn' to accept it",
+                offset=self.next_emit,
+            )

@@ -1,0 +1,76 @@
+"""Scan-wide flow control: an AIMD concurrency window and a shared 429 pause.
+
+A 429 means the *client* is too fast, not one request: every worker waits out
+the server's Retry-After (the pause gate) and the window of requests in flight
+is halved; each success grows it back by ``1/window`` (additive increase).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+
+from .._errors import AiobatchError, APIStatusError, RateLimitError
+from .._retry import RetryPolicy
+from .types import ScanProgress
+
+__all__ = ["AdaptiveLimiter"]
+
+log = logging.getLogger("aiobatch")
+
+
+class AdaptiveLimiter:
+    """Implements ``RetryHooks`` for every request of one scan."""
+
+    def __init__(self, limit: int, policy: RetryPolicy, progress: ScanProgress) -> None:
+        self._max = limit
+        self._window = float(limit)
+        self._slots = anyio.CapacityLimiter(limit)
+        self._policy = policy
+        self._progress = progress
+        self._paused_until = 0.0
+        self._last_cut = float("-inf")
+        progress.concurrency = limit
+
+    @property
+    def limit(self) -> int:
+        return int(self._slots.total_tokens)
+
+    @property
+    def slots(self) -> anyio.CapacityLimiter:
+        """Hold one slot per page request (retries included)."""
+        return self._slots
+
+    async def before_attempt(self) -> None:
+        self._progress.requests += 1
+        wait = self._paused_until - self._policy.monotonic()
+        if wait > 0:
+            await self._policy.sleep(wait)
+
+    def on_retry(self, error: AiobatchError, delay: float) -> None:
+        self._progress.retries += 1
+        if isinstance(error, RateLimitError) or (
+            isinstance(error, APIStatusError) and error.status_code == 503
+        ):
+            self._progress.rate_limited += isinstance(error, RateLimitError)
+            now = self._policy.monotonic()
+            self._paused_until = max(self._paused_until, now + delay)
+            # One cut per congestion episode: a burst of 429s from requests sent
+            # together must not collapse the window to 1.
+            if now >= self._last_cut + max(delay, 0.05):
+                self._last_cut = now
+                self._set(max(1.0, self._window / 2))
+
+    def on_success(self) -> None:
+        if self._window < self._max:
+            self._set(min(float(self._max), self._window + 1.0 / self._window))
+
+    def _set(self, window: float) -> None:
+        before = self.limit
+        self._window = window
+        tokens = max(1, int(window))
+        if tokens != before:
+            self._slots.total_tokens = tokens
+            self._progress.concurrency = tokens
+            log.debug("scan concurrency %d -> %d", before, tokens)

@@ -1,0 +1,93 @@
+"""What a scan hands out (``Page``), how it is configured (``ScanOptions``) and
+what it reports while it runs (``ScanProgress``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Generic, Literal, TypeVar
+
+T = TypeVar("T")
+
+__all__ = ["FilterMode", "OnDrift", "Page", "ScanOptions", "ScanProgress"]
+
+FilterMode = Literal["auto", "server", "client"]
+OnDrift = Literal["raise", "warn"]
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """Items of one page, in server order.
+
+    ``offset`` is where the page starts in the listing that was scanned, and
+    ``next_offset`` where the next one starts: pass it as ``start_offset`` to
+    resume a scan after this page.  With client-side filtering, ``items`` holds
+    only the matching items while the offsets still count every item scanned.
+    """
+
+    offset: int
+    next_offset: int
+    items: list[T]
+    total_size: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ScanOptions:
+    """How to walk a listing.
+
+    ``page_size`` items per request (adapted down if the server caps it);
+    ``concurrency`` page requests in flight at most (adapted down on 429s, then
+    back up); ``start_offset`` to resume; ``max_items`` to stop early.
+    ``filter_mode`` only matters for status-filtered item scans: ``"server"``
+    sends the filter (fast; on a running job items can be skipped or repeated
+    as they change status, which is detected); ``"client"`` scans every item and
+    filters locally (no drift, more bytes); ``"auto"`` (default) asks the job's
+    status first and filters on the server only when the job is finished.
+    ``on_drift``: raise ``DriftError`` (default) or log a warning and go on.
+    """
+
+    page_size: int = 500
+    concurrency: int = 8
+    start_offset: int = 0
+    max_items: int | None = None
+    filter_mode: FilterMode = "auto"
+    on_drift: OnDrift = "raise"
+
+    def __post_init__(self) -> None:
+        for name in ("page_size", "concurrency"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if isinstance(self.start_offset, bool) or not isinstance(self.start_offset, int):
+            raise ValueError(f"start_offset must be an int >= 0, got {self.start_offset!r}")
+        if self.start_offset < 0:
+            raise ValueError(f"start_offset must be >= 0, got {self.start_offset}")
+        if self.max_items is not None and (
+            isinstance(self.max_items, bool)
+            or not isinstance(self.max_items, int)
+            or self.max_items < 0
+        ):
+            raise ValueError(f"max_items must be an int >= 0 or None, got {self.max_items!r}")
+        if self.filter_mode not in ("auto", "server", "client"):
+            raise ValueError(
+                f"filter_mode must be 'auto', 'server' or 'client', got {self.filter_mode!r}"
+            )
+        if self.on_drift not in ("raise", "warn"):
+            raise ValueError(f"on_drift must be 'raise' or 'warn', got {self.on_drift!r}")
+
+
+@dataclass(slots=True)
+class ScanProgress:
+    """Live counters of a scan; safe to poll from another task (e.g. a progress bar)."""
+
+    items: int = 0  #: items handed to the consumer
+    scanned: int = 0  #: items read from the server (differs with client-side filtering)
+    pages: int = 0
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    total: int | None = None  #: the server's latest total_size for the scanned listing
+    concurrency: int = 0  #: current page requests allowed in flight
+    next_offset: int = 0  #: resume point: everything before it has been delivered
+    filter_mode: str = ""  #: the mode in effect once the scan started
+    drift: list[str] = field(default_factory=list)
+    done: bool = False

@@ -1,0 +1,176 @@
+"""The I/O around the planner: workers in a task group, pages out through a
+bounded memory object stream, in offset order.
+
+``produce`` runs in its own task (a child of the client's task group, or of a
+``scan()`` context manager's); the consumer only ever awaits the receiving end
+of the stream, so nothing yields while inside a task group or cancel scope.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectSendStream
+
+from .._errors import AiobatchError, PageFetchError
+from .._retry import RetryHooks
+from .plan import PageRequest, ScanPlan
+from .throttle import AdaptiveLimiter
+from .types import Page, ScanProgress
+
+__all__ = ["Failure", "Fetched", "Listing", "produce"]
+
+log = logging.getLogger("aiobatch")
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched(Generic[T]):
+    """One page as the server returned it."""
+
+    items: Sequence[T]
+    total: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Listing(Generic[T]):
+    """What the engine needs to know about one paginated endpoint."""
+
+    fetch: Callable[[int, int, RetryHooks], Awaitable[Fetched[T]]]
+    key: Callable[[T], str]
+    #: Client-side filter (``None``: keep every item).
+    keep: Callable[[T], bool] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Sent down the stream instead of a page: the scan failed with ``error``."""
+
+    error: Exception
+
+
+@dataclass(frozen=True, slots=True)
+class _Result(Generic[T]):
+    request: PageRequest
+    page: Fetched[T] | None
+    error: AiobatchError | None
+
+
+async def produce(
+    listing: Listing[T],
+    plan: ScanPlan,
+    limiter: AdaptiveLimiter,
+    progress: ScanProgress,
+    out: MemoryObjectSendStream[Page[T] | Failure],
+) -> None:
+    """Walk the listing; send pages in order, then close ``out`` (or send a Failure)."""
+    async with out:
+        try:
+            await _drive(listing, plan, limiter, progress, out)
+        except anyio.BrokenResourceError:
+            log.debug("scan consumer went away; stopping")
+        except Exception as exc:  # delivered to the consumer, never lost in a task group
+            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                await out.send(Failure(exc))
+        finally:
+            progress.done = True
+            progress.drift = list(plan.drift)
+
+
+async def _drive(
+    listing: Listing[T],
+    plan: ScanPlan,
+    limiter: AdaptiveLimiter,
+    progress: ScanProgress,
+    out: MemoryObjectSendStream[Page[T] | Failure],
+) -> None:
+    results_in, results_out = anyio.create_memory_object_stream[_Result[T]](math.inf)
+    pages: dict[int, Fetched[T]] = {}
+    with results_in, results_out:
+        async with anyio.create_task_group() as tg:
+            _launch(tg, plan, listing, limiter, results_in)
+            while not plan.finished:
+                result = await results_out.receive()
+                req = result.request
+                if result.error is not None:
+                    raise PageFetchError(
+                        f"page at offset {req.offset} failed: {result.error}; every item "
+                        f"before offset {plan.next_emit} was delivered: resume with "
+                        f"start_offset={plan.next_emit}",
+                        offset=plan.next_emit,
+                        error=result.error,
+                    ) from result.error
+                assert result.page is not None
+                await _accept(listing, plan, progress, pages, req, result.page, out)
+                _launch(tg, plan, listing, limiter, results_in)
+            # Whatever is still in flight lies beyond the end: drop it.
+            tg.cancel_scope.cancel()
+
+
+async def _accept(
+    listing: Listing[T],
+    plan: ScanPlan,
+    progress: ScanProgress,
+    pages: dict[int, Fetched[T]],
+    req: PageRequest,
+    page: Fetched[T],
+    out: MemoryObjectSendStream[Page[T] | Failure],
+) -> None:
+    items = page.items
+    if len(items) > req.limit:
+        items = items[: req.limit]  # a server that over-delivers would make pages overlap
+    key = listing.key
+    first = key(items[0]) if items else None
+    last = key(items[-1]) if items else None
+    drift_before = len(plan.drift)
+    ready = plan.record(req.offset, len(items), total=page.total, first_key=first, last_key=last)
+    for what in plan.drift[drift_before:]:
+        log.warning("aiobatch scan drift: %s", what)
+    pages[req.offset] = Fetched(items, page.total)
+    progress.total = plan.total
+    for r in ready:
+        got = pages.pop(r.offset)
+        chosen = list(got.items[: r.take]) if r.take < len(got.items) else list(got.items)
+        progress.scanned += len(chosen)
+        if listing.keep is not None:
+            keep = listing.keep
+            chosen = [item for item in chosen if keep(item)]
+        progress.pages += 1
+        progress.items += len(chosen)
+        progress.next_offset = r.offset + r.take
+        await out.send(Page(r.offset, r.offset + r.take, chosen, got.total))
+    for stale in [o for o in pages if o < plan.next_emit or (plan.end or math.inf) <= o]:
+        del pages[stale]
+
+
+def _launch(
+    tg: TaskGroup,
+    plan: ScanPlan,
+    listing: Listing[T],
+    limiter: AdaptiveLimiter,
+    results: MemoryObjectSendStream[_Result[T]],
+) -> None:
+    for req in plan.next_requests():
+        tg.start_soon(_fetch_one, listing, req, limiter, results)
+
+
+async def _fetch_one(
+    listing: Listing[T],
+    req: PageRequest,
+    limiter: AdaptiveLimiter,
+    results: MemoryObjectSendStream[_Result[T]],
+) -> None:
+    async with limiter.slots:
+        try:
+            page = await listing.fetch(req.offset, req.limit, limiter)
+        except AiobatchError as exc:
+            results.send_nowait(_Result(req, None, exc))
+            return
+    results.send_nowait(_Result(req, page, None))

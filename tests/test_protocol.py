@@ -1,0 +1,313 @@
+"""Sans-I/O protocol: argument checks, path building, response decoding, error mapping."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from multidict import CIMultiDict, CIMultiDictProxy
+
+from aiobatch import _protocol as proto
+from aiobatch._errors import (
+    APIStatusError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    InternalServerError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseDecodeError,
+    UnprocessableEntityError,
+)
+from aiobatch.models import BatchItemListResponse, ItemStatus, JobStatus, JobType
+
+API = "/api/v1/beta/batch-processing"
+
+
+def _headers(**kw: str) -> CIMultiDictProxy[str]:
+    return CIMultiDictProxy(CIMultiDict({k.replace("_", "-"): v for k, v in kw.items()}))
+
+
+# --- check_id / path -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "escaped"),
+    [
+        ("bjb-123", "bjb-123"),
+        ("a/b", "a%2Fb"),
+        ("a?b=c", "a%3Fb%3Dc"),
+        ("a#frag", "a%23frag"),
+        ("a%2Fb", "a%252Fb"),
+        ("../admin", "..%2Fadmin"),
+        ("...", "..."),
+        ("a b", "a%20b"),
+        ("é", "%C3%A9"),
+        ("a;b&c", "a%3Bb%26c"),
+    ],
+)
+def test_path_escapes_every_segment_completely(value: str, escaped: str) -> None:
+    assert proto.path("/{job_id}/items", job_id=value) == f"{API}/{escaped}/items"
+
+
+def test_path_with_no_segments_is_the_collection() -> None:
+    assert proto.path("") == API
+    assert proto.path("/items/{item_id}/processing-results", item_id="i/1") == (
+        f"{API}/items/i%2F1/processing-results"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "job_id must be a non-empty string"),
+        ("   ", "job_id must be a non-empty string"),
+        (".", "job_id must not be '.'"),
+        ("..", "job_id must not be '..'"),
+        ("a\nb", "job_id must not contain control characters"),
+        ("a\rb", "job_id must not contain control characters"),
+        ("a\x00b", "job_id must not contain control characters"),
+        ("a\tb", "job_id must not contain control characters"),
+        ("a\x7fb", "job_id must not contain control characters"),
+    ],
+)
+def test_check_id_refuses(value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=f"^{message}") as info:
+        proto.path("/{job_id}", job_id=value)
+    assert "job_id" in str(info.value)
+
+
+@pytest.mark.parametrize("value", [None, 5, b"bytes"])
+def test_check_id_refuses_non_strings(value: object) -> None:
+    with pytest.raises(TypeError, match="^item_id must be a str"):
+        proto.check_id("item_id", value)
+
+
+# --- limit / offset / status ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "ok"), [(None, None), (1, 1), (1000, 1000)])
+def test_check_limit_accepts(value: int | None, ok: int | None) -> None:
+    assert proto.check_limit(value) == ok
+
+
+@pytest.mark.parametrize("value", [0, -1])
+def test_check_limit_refuses_below_one(value: int) -> None:
+    with pytest.raises(ValueError, match=f"^limit must be >= 1, got {value}$"):
+        proto.check_limit(value)
+
+
+@pytest.mark.parametrize("value", [True, 1.5, "10"])
+def test_check_limit_and_offset_refuse_non_int(value: Any) -> None:
+    with pytest.raises(TypeError, match="^limit must be an int"):
+        proto.check_limit(value)
+    with pytest.raises(TypeError, match="^offset must be an int"):
+        proto.check_offset(value)
+
+
+def test_check_offset() -> None:
+    assert proto.check_offset(None) is None
+    assert proto.check_offset(0) == 0
+    assert proto.check_offset(7) == 7
+    with pytest.raises(ValueError, match="^offset must be >= 0, got -1$"):
+        proto.check_offset(-1)
+
+
+def test_check_status_accepts_members_and_strings() -> None:
+    assert proto.check_status(None, ItemStatus) is None
+    assert proto.check_status("failed", ItemStatus) is ItemStatus.FAILED
+    assert proto.check_status(ItemStatus.SKIPPED, ItemStatus) is ItemStatus.SKIPPED
+    assert proto.check_status("running", JobStatus) is JobStatus.RUNNING
+    assert proto.check_status("classify", JobType, name="job_type") is JobType.CLASSIFY
+
+
+@pytest.mark.parametrize("value", ["FAILED", "fail", "running", "", 3])
+def test_check_status_refuses_unknown_values(value: Any) -> None:
+    with pytest.raises(ValueError, match="^status must be one of pending, processing, completed"):
+        proto.check_status(value, ItemStatus)
+
+
+def test_check_status_refuses_unknown_pseudo_member() -> None:
+    # A value the client has only ever seen from the server is not a valid filter.
+    with pytest.raises(ValueError, match="'brand-new-status'"):
+        proto.check_status(ItemStatus("brand-new-status"), ItemStatus)
+
+
+def test_check_status_names_the_argument() -> None:
+    with pytest.raises(ValueError, match="^job_type must be one of parse, extract, classify; got 'x'$"):
+        proto.check_status("x", JobType, name="job_type")
+
+
+# --- query ----------------------------------------------------------------------
+
+
+def test_query_drops_none_renders_enums_and_ints() -> None:
+    assert proto.query(limit=10, offset=0, status=ItemStatus.FAILED, project_id=None) == {
+        "limit": "10",
+        "offset": "0",
+        "status": "failed",
+    }
+    assert proto.query() == {}
+
+
+def test_query_refuses_control_characters() -> None:
+    with pytest.raises(ValueError, match="^project_id must not contain control characters$"):
+        proto.query(project_id="p\r\nX-Injected: 1")
+
+
+# --- decode_body ----------------------------------------------------------------
+
+
+def test_decode_body_ok() -> None:
+    page = proto.decode_body(
+        BatchItemListResponse, b'{"items":[],"total_size":0}', status=200, method="GET", url_path="/p"
+    )
+    assert page == BatchItemListResponse(items=[], total_size=0)
+
+
+def test_decode_body_invalid_json() -> None:
+    with pytest.raises(ResponseDecodeError) as info:
+        proto.decode_body(BatchItemListResponse, b"<html>oops</html>", status=200, method="GET", url_path="/p")
+    err = info.value
+    assert (err.status, err.method, err.path, err.snippet) == (200, "GET", "/p", "<html>oops</html>")
+    assert str(err).startswith("GET /p: 200 body is not valid JSON BatchItemListResponse")
+    assert "body starts: '<html>oops</html>'" in str(err)
+    assert err.__cause__ is not None
+
+
+def test_decode_body_schema_mismatch() -> None:
+    with pytest.raises(ResponseDecodeError) as info:
+        proto.decode_body(
+            BatchItemListResponse, b'{"total_size":"many"}', status=201, method="GET", url_path="/q"
+        )
+    assert info.value.status == 201
+    assert "does not match BatchItemListResponse" in str(info.value)
+    assert "$.total_size" in str(info.value)
+
+
+def test_decode_body_snippet_is_bounded() -> None:
+    body = b"x" * 5000
+    with pytest.raises(ResponseDecodeError) as info:
+        proto.decode_body(BatchItemListResponse, body, status=200, method="GET", url_path="/p")
+    assert info.value.snippet == "x" * 200 + "…"
+
+
+def test_decode_body_deeply_nested() -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    with pytest.raises(ResponseDecodeError):
+        proto.decode_body(BatchItemListResponse, body, status=200, method="GET", url_path="/p")
+
+
+# --- make_status_error ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, BadRequestError),
+        (401, AuthenticationError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+        (409, ConflictError),
+        (422, UnprocessableEntityError),
+        (429, RateLimitError),
+        (500, InternalServerError),
+        (502, InternalServerError),
+        (503, InternalServerError),
+        (599, InternalServerError),
+        (408, APIStatusError),
+        (418, APIStatusError),
+    ],
+)
+def test_make_status_error_class_and_fields(status: int, cls: type[APIStatusError]) -> None:
+    err = proto.make_status_error(
+        status=status,
+        headers=_headers(x_request_id="req-9"),
+        body=b'{"detail": "nope"}',
+        method="GET",
+        url_path="/api/x",
+        now=0.0,
+    )
+    assert type(err) is cls
+    assert err.status_code == status
+    assert err.detail == "nope"
+    assert err.request_id == "req-9"
+    assert err.method == "GET"
+    assert err.path == "/api/x"
+    assert str(err) == f"GET /api/x -> {status}: nope"
+    assert err.headers["X-Request-Id"] == "req-9"
+
+
+def test_make_status_error_422_list_detail() -> None:
+    detail = [
+        {"loc": ["query", "limit"], "msg": "must be <= 1000", "type": "value_error"},
+        {"loc": ["query", "status"], "msg": "bad enum", "type": "enum"},
+    ]
+    import msgspec
+
+    err = proto.make_status_error(
+        status=422, headers=_headers(), body=msgspec.json.encode({"detail": detail}),
+        method="GET", url_path="/p", now=0.0,
+    )
+    assert isinstance(err, UnprocessableEntityError)
+    assert err.detail == detail
+    assert str(err) == "GET /p -> 422: query.limit: must be <= 1000; query.status: bad enum"
+    assert err.request_id is None
+
+
+@pytest.mark.parametrize(
+    ("body", "detail", "tail"),
+    [
+        (b"", None, "(empty body)"),
+        (b"<html>Bad Gateway</html>", None, "<html>Bad Gateway</html>"),
+        (b'{"error": "x"}', None, '{"error": "x"}'),
+        (b'["a"]', None, '["a"]'),
+        (b'{"detail": {"code": 7}}', {"code": 7}, '{"detail": {"code": 7}}'),
+        (b'{"detail": [1, 2]}', [1, 2], '{"detail": [1, 2]}'),
+    ],
+)
+def test_make_status_error_unusual_bodies(body: bytes, detail: Any, tail: str) -> None:
+    err = proto.make_status_error(
+        status=502, headers=_headers(), body=body, method="POST", url_path="/p", now=0.0
+    )
+    assert err.detail == detail
+    assert str(err) == f"POST /p -> 502: {tail}"
+
+
+def test_make_status_error_request_id_fallback_header() -> None:
+    err = proto.make_status_error(
+        status=500, headers=_headers(request_id="r-2"), body=b"", method="GET", url_path="/p", now=0.0
+    )
+    assert err.request_id == "r-2"
+
+
+def test_rate_limit_error_carries_retry_after() -> None:
+    err = proto.make_status_error(
+        status=429, headers=_headers(retry_after="7"), body=b'{"detail":"slow down"}',
+        method="GET", url_path="/p", now=0.0,
+    )
+    assert isinstance(err, RateLimitError)
+    assert err.retry_after == 7.0
+    assert str(err) == "GET /p -> 429: slow down (retry after 7s)"
+
+    bare = proto.make_status_error(
+        status=429, headers=_headers(), body=b"", method="GET", url_path="/p", now=0.0
+    )
+    assert isinstance(bare, RateLimitError)
+    assert bare.retry_after is None
+    assert str(bare) == "GET /p -> 429: (empty body)"
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_redirect_error_says_not_followed(status: int) -> None:
+    err = proto.make_status_error(
+        status=status, headers=_headers(location="https://evil.example/steal"), body=b"",
+        method="GET", url_path="/p", now=0.0,
+    )
+    assert type(err) is APIStatusError
+    assert err.status_code == status
+    assert str(err) == (
+        f"GET /p -> {status} redirect to 'https://evil.example/steal' not followed "
+        "(the API key is never sent to another location)"
+    )
