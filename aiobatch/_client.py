@@ -161,13 +161,19 @@ class BatchClient:
         self._check_open()
         transport = self._transport
         policy = self._config.retry
+        secret = self._config.api_key.reveal().encode()  # masked if a server echoes it
 
         async def attempt() -> T:
             resp = await transport.send(method, path, params=params, body=body)
             if 200 <= resp.status < 300:
                 try:
                     return proto.decode_body(
-                        model, resp.body, status=resp.status, method=method, url_path=path
+                        model,
+                        resp.body,
+                        status=resp.status,
+                        method=method,
+                        url_path=path,
+                        secret=secret,
                     )
                 except ResponseDecodeError as exc:
                     if resp.framed:
@@ -185,6 +191,7 @@ class BatchClient:
                 method=method,
                 url_path=path,
                 now=policy.wall_clock(),
+                secret=secret,
             )
 
         return await call_with_retries(

@@ -113,15 +113,26 @@ def query(**values: object) -> Params:
 # --- responses --------------------------------------------------------------
 
 
+REDACTED = b"<redacted>"
+
+
+def _scrub(body: bytes, secret: bytes) -> bytes:
+    """Servers sometimes echo the credential back ("invalid key llx-..."): mask it."""
+    return body.replace(secret, REDACTED) if secret and secret in body else body
+
+
 def snippet(body: bytes) -> str:
     text = body[:_SNIPPET].decode("utf-8", "replace")
     return text + ("…" if len(body) > _SNIPPET else "")
 
 
-def decode_body(tp: type[T], body: bytes, *, status: int, method: str, url_path: str) -> T:
+def decode_body(
+    tp: type[T], body: bytes, *, status: int, method: str, url_path: str, secret: bytes = b""
+) -> T:
     try:
         return models.decode(tp, body)
     except (msgspec.DecodeError, msgspec.ValidationError, RecursionError) as exc:
+        body = _scrub(body, secret)
         kind = "does not match" if isinstance(exc, msgspec.ValidationError) else "is not valid JSON"
         raise ResponseDecodeError(
             f"{method} {url_path}: {status} body {kind} {tp.__name__} ({exc}); "
@@ -169,7 +180,9 @@ def make_status_error(
     method: str,
     url_path: str,
     now: float,
+    secret: bytes = b"",
 ) -> APIStatusError:
+    body = _scrub(body, secret)
     detail = _detail(body)
     request_id = headers.get("x-request-id") or headers.get("request-id")
     message = f"{method} {url_path} -> {status}: {_describe(detail, body)}"
@@ -179,6 +192,8 @@ def make_status_error(
             f"{method} {url_path} -> {status} redirect to {location!r} not followed "
             "(the API key is never sent to another location)"
         )
+        if secret:
+            message = message.replace(secret.decode("ascii", "replace"), REDACTED.decode())
     common: dict[str, Any] = {
         "status_code": status,
         "detail": detail,

@@ -112,6 +112,7 @@ class AiohttpTransport:
                 headers=headers,
                 allow_redirects=False,
                 timeout=self._timeout,
+                raise_for_status=False,  # a borrowed session may default to True
             ) as resp:
                 data = await self._read(resp, method, path)
                 framed = resp.content_length is not None or resp.headers.get(
@@ -128,7 +129,11 @@ class AiohttpTransport:
                 return Response(resp.status, resp.headers, data, framed)
         except TimeoutError as exc:
             raise APITimeoutError(
-                f"{method} {path}: timed out ({type(exc).__name__})", method=method, path=path
+                f"{method} {path}: timed out ({type(exc).__name__})",
+                method=method,
+                path=path,
+                # a connect timeout provably sent nothing: even a POST may be replayed
+                request_sent=not isinstance(exc, aiohttp.ConnectionTimeoutError),
             ) from exc
         except aiohttp.ClientConnectorCertificateError as exc:
             raise TLSVerificationError(

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import aioresponses.core as _ar_core
@@ -126,7 +126,18 @@ def no_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-async def client(policy: RetryPolicy, no_env: None) -> AsyncIterator[BatchClient]:
-    """An open client on BASE_URL (meant for aioresponses)."""
-    async with BatchClient(API_KEY, base_url=BASE_URL, retry=policy) as c:
-        yield c
+def make_client(policy: RetryPolicy, no_env: None) -> Callable[..., BatchClient]:
+    """Build (not open) a client on BASE_URL with the recording policy.
+
+    Not an async fixture holding an open client: ``BatchClient.__aenter__``
+    enters an anyio task group, which must be exited by the task that entered
+    it, and pytest-asyncio runs fixture setup and teardown in different tasks.
+    Tests therefore open the client themselves with ``async with``.
+    """
+
+    def build(**kw: Any) -> BatchClient:
+        kw.setdefault("base_url", BASE_URL)
+        kw.setdefault("retry", policy)
+        return BatchClient(kw.pop("api_key", API_KEY), **kw)
+
+    return build

@@ -19,6 +19,7 @@ import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from .._errors import PaginationError
 from .types import Page, ScanProgress
 from .walk import Failure
 
@@ -44,6 +45,7 @@ class PageIterator(Generic[T]):
         self._finished = anyio.Event()
         self._recv: MemoryObjectReceiveStream[Page[T] | Failure] | None = None
         self._exhausted = False
+        self._failure: Exception | None = None
 
     def __aiter__(self) -> Self:
         return self
@@ -70,6 +72,8 @@ class PageIterator(Generic[T]):
         return recv
 
     async def __anext__(self) -> Page[T]:
+        if self._failure is not None:
+            raise self._failure
         if self._exhausted:
             raise StopAsyncIteration
         recv = self._recv or self._start()
@@ -78,8 +82,18 @@ class PageIterator(Generic[T]):
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             self._exhausted = True
             raise StopAsyncIteration from None
+        except BaseException:
+            # Cancelled (or interrupted) while waiting: stop the requests now, and
+            # make any later __anext__ fail loudly rather than end early.
+            self._failure = PaginationError(
+                "this scan was cancelled while waiting for a page; start a new one with "
+                f"start_offset={self.progress.next_offset} to continue",
+                offset=self.progress.next_offset,
+            )
+            self._stop()
+            raise
         if isinstance(msg, Failure):
-            self._exhausted = True
+            self._failure = msg.error
             self._stop()
             raise msg.error
         return msg

@@ -1,0 +1,258 @@
+"""The pagination planner, driven by a model server with no network and no loop.
+
+Every case checks the property that matters: the emitted items are exactly the
+listing, in order, once each, whatever the completion order of the requests,
+the server's silent cap, or how wrong its ``total_size`` is.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from aiobatch import PaginationError
+from aiobatch._paging.plan import DriftError, PageRequest, ScanPlan
+
+TotalFn = Callable[[int], int | None]
+
+
+@dataclass
+class ModelServer:
+    n: int
+    cap: int | None = None
+    total: TotalFn = field(default=lambda n: n)
+    ignore_offset: bool = False
+    requests: list[PageRequest] = field(default_factory=list)
+
+    def answer(self, req: PageRequest) -> tuple[int, int | None, str | None, str | None]:
+        self.requests.append(req)
+        offset = 0 if self.ignore_offset else req.offset
+        limit = min(req.limit, self.cap or req.limit)
+        count = max(0, min(limit, self.n - offset))
+        first = f"k{offset}" if count else None
+        last = f"k{offset + count - 1}" if count else None
+        return count, self.total(self.n), first, last
+
+
+def drive(
+    plan: ScanPlan, server: ModelServer, order: str | int = "fifo", max_steps: int = 100_000
+) -> list[int]:
+    """Run the plan to completion; return the emitted item indexes."""
+    rng = random.Random(order) if isinstance(order, int) else None
+    pending: list[PageRequest] = []
+    emitted: list[int] = []
+    for _ in range(max_steps):
+        if plan.finished:
+            return emitted
+        pending.extend(plan.next_requests())
+        assert pending, "the plan is stuck: not finished, nothing to request"
+        if order == "fifo":
+            req = pending.pop(0)
+        elif order == "lifo":
+            req = pending.pop()
+        else:
+            assert rng is not None
+            req = pending.pop(rng.randrange(len(pending)))
+        count, total, first, last = server.answer(req)
+        for ready in plan.record(req.offset, count, total=total, first_key=first, last_key=last):
+            assert ready.offset == (emitted[-1] + 1 if emitted else plan.start_offset)
+            emitted.extend(range(ready.offset, ready.offset + ready.take))
+    raise AssertionError("the plan did not finish")
+
+
+TOTALS: dict[str, TotalFn] = {
+    "exact": lambda n: n,
+    "missing": lambda n: None,
+    "too_high": lambda n: 2 * n + 7,
+    "too_low": lambda n: n // 3,
+    "zero": lambda n: 0,
+}
+
+
+@pytest.mark.parametrize(
+    ("n", "page_size"),
+    [(n, s) for n in (0, 1, 99, 100, 101, 250, 1000) for s in (1, 7, 100) if s > 1 or n <= 101],
+)
+@pytest.mark.parametrize("total", sorted(TOTALS))
+@pytest.mark.parametrize("order", ["fifo", "lifo", 1, 2])
+def test_every_item_once_in_order(n: int, page_size: int, total: str, order: str | int) -> None:
+    server = ModelServer(n, total=TOTALS[total])
+    plan = ScanPlan(start_offset=0, page_size=page_size, window=4)
+    assert drive(plan, server, order) == list(range(n))
+    # Bounded waste: speculation never exceeds the window beyond the real end.
+    pages = -(-n // page_size)
+    assert len(server.requests) <= pages + 4 + 2
+
+
+@pytest.mark.parametrize(
+    ("n", "cap"),
+    [(n, c) for n in (0, 5, 200, 999, 1000, 4321) for c in (1, 3, 50, 200) if c > 1 or n < 999],
+)
+@pytest.mark.parametrize("total", sorted(TOTALS))
+@pytest.mark.parametrize("order", ["fifo", "lifo", 7])
+def test_silent_cap_is_detected_and_adapted(n: int, cap: int, total: str, order: str | int) -> None:
+    server = ModelServer(n, cap=cap, total=TOTALS[total])
+    plan = ScanPlan(start_offset=0, page_size=1000, window=8)
+    assert drive(plan, server, order) == list(range(n))
+    if n > cap:
+        assert plan.step == cap  # adapted to what the server really serves
+
+
+@pytest.mark.parametrize(("start", "max_items"), [(0, 0), (0, 1), (10, 95), (500, None), (37, 1000)])
+def test_start_offset_and_max_items(start: int, max_items: int | None) -> None:
+    server = ModelServer(1000)
+    plan = ScanPlan(start_offset=start, page_size=100, window=4, max_items=max_items)
+    expected = list(range(start, 1000))[: max_items if max_items is not None else None]
+    assert drive(plan, server) == expected
+
+
+def test_exact_multiple_needs_one_probe_past_the_end() -> None:
+    server = ModelServer(1000)
+    plan = ScanPlan(start_offset=0, page_size=100, window=1)
+    assert drive(plan, server) == list(range(1000))
+    assert [r.offset for r in server.requests] == [*range(0, 1000, 100), 1000]
+
+
+def test_known_honoured_size_ends_on_short_page_without_probe() -> None:
+    server = ModelServer(950)
+    plan = ScanPlan(start_offset=0, page_size=100, window=1)
+    drive(plan, server)
+    assert [r.offset for r in server.requests] == list(range(0, 1000, 100))
+
+
+def test_known_total_limits_speculation_to_one_probe() -> None:
+    plan = ScanPlan(start_offset=0, page_size=100, window=16)
+    assert [r.offset for r in plan.next_requests()] == list(range(0, 1600, 100))
+    plan.record(0, 100, total=300, first_key="k0", last_key="k99")
+    for offset in range(300, 1600, 100):  # speculative pages past the total: empty
+        plan.record(offset, 0, total=300, first_key=None, last_key=None)
+    assert plan.end == 300
+    # Now with the total known from the first page: one probe beyond it, not a window.
+    plan2 = ScanPlan(start_offset=0, page_size=100, window=16, max_items=None)
+    plan2.frontier = 100
+    plan2._inflight[0] = 100
+    plan2.record(0, 100, total=300, first_key="k0", last_key="k99")
+    assert [r.offset for r in plan2.next_requests()] == [100, 200, 300]
+
+
+def test_total_too_low_still_reaches_the_end() -> None:
+    server = ModelServer(10_000, total=lambda n: 100)
+    plan = ScanPlan(start_offset=0, page_size=100, window=8)
+    assert drive(plan, server, "fifo") == list(range(10_000))
+
+
+def test_offset_ignored_is_raised_not_looped() -> None:
+    server = ModelServer(1000, ignore_offset=True)
+    plan = ScanPlan(start_offset=0, page_size=100, window=4)
+    with pytest.raises(PaginationError, match="ignores `offset`") as info:
+        drive(plan, server)
+    assert info.value.offset <= 100
+
+
+def test_moving_total_is_drift() -> None:
+    plan = ScanPlan(start_offset=0, page_size=10, window=2)
+    plan.next_requests()
+    plan.record(0, 10, total=100, first_key="a", last_key="b")
+    with pytest.raises(DriftError, match="total_size moved from 100 to 90") as info:
+        plan.record(10, 10, total=90, first_key="c", last_key="d")
+    assert info.value.offset == 10
+
+
+def test_drift_can_be_accepted_and_is_recorded() -> None:
+    plan = ScanPlan(start_offset=0, page_size=10, window=2, raise_on_drift=False)
+    plan.next_requests()
+    plan.record(0, 10, total=100, first_key="a", last_key="b")
+    ready = plan.record(10, 10, total=90, first_key="b", last_key="d")
+    assert [r.offset for r in ready] == [10]
+    assert plan.drift == [
+        "total_size moved from 100 to 90 (page at 10)",
+        "item 'b' repeated across the page boundary at 10",
+    ]
+
+
+def test_items_after_an_empty_page_is_drift() -> None:
+    plan = ScanPlan(start_offset=0, page_size=10, window=3)
+    plan.next_requests()
+    plan.record(0, 10, total=None, first_key="a", last_key="b")
+    plan.record(20, 0, total=None, first_key=None, last_key=None)
+    with pytest.raises(DriftError, match="items at offset 30, after an empty page at 20"):
+        # items at 30 came from a request made before the end was known
+        plan._inflight[30] = 10
+        plan.record(30, 10, total=None, first_key="x", last_key="y")
+    plan2 = ScanPlan(start_offset=0, page_size=10, window=3)
+    plan2.next_requests()
+    plan2.record(20, 10, total=None, first_key="x", last_key="y")
+    with pytest.raises(DriftError, match="empty page at offset 10, but items at 20"):
+        plan2.record(10, 0, total=None, first_key=None, last_key=None)
+
+
+def test_short_page_then_items_beyond_means_cap_not_end() -> None:
+    plan = ScanPlan(start_offset=0, page_size=10, window=3)
+    reqs = plan.next_requests()
+    assert [r.offset for r in reqs] == [0, 10, 20]
+    plan.record(0, 10, total=None, first_key="k0", last_key="k9")
+    plan.record(10, 4, total=None, first_key="k10", last_key="k13")  # looks like the end
+    assert plan.end == 14
+    plan.record(20, 10, total=None, first_key="k20", last_key="k29")  # ...but it was not
+    assert plan.end is None
+    assert [(r.offset, r.limit) for r in plan.next_requests()][:1] == [(14, 6)]
+
+
+def test_over_delivery_is_trimmed_to_the_limit() -> None:
+    plan = ScanPlan(start_offset=0, page_size=10, window=1)
+    plan.next_requests()
+    ready = plan.record(0, 15, total=None, first_key="a", last_key="b")
+    assert [(r.offset, r.take) for r in ready] == [(0, 10)]
+    assert plan.next_emit == 10
+
+
+def test_window_bounds_outstanding_pages() -> None:
+    plan = ScanPlan(start_offset=0, page_size=10, window=5)
+    assert len(plan.next_requests()) == 5
+    assert plan.next_requests() == []
+    # An out-of-order page stays buffered and still counts against the window.
+    plan.record(40, 10, total=None, first_key="k40", last_key="k49")
+    assert plan.next_requests() == []
+    plan.record(0, 10, total=None, first_key="k0", last_key="k9")
+    assert [r.offset for r in plan.next_requests()] == [50]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"page_size": 0}, "page_size"),
+        ({"window": 0}, "window"),
+        ({"start_offset": -1}, "start_offset"),
+        ({"max_items": -1}, "max_items"),
+    ],
+)
+def test_bad_arguments(kwargs: dict[str, int], message: str) -> None:
+    args = {"start_offset": 0, "page_size": 10, "window": 2, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        ScanPlan(**args)
+
+
+def test_many_random_shapes() -> None:
+    rng = random.Random(2026)
+    for n, size, cap, window, seed in itertools.islice(
+        (
+            (
+                rng.randrange(0, 3000),
+                rng.choice([1, 10, 64, 500]),
+                rng.choice([None, 5, 33, 250]),
+                rng.randrange(1, 20),
+                rng.randrange(1000),
+            )
+            for _ in itertools.count()
+        ),
+        150,
+    ):
+        if size == 1 and n > 300:
+            continue
+        server = ModelServer(n, cap=cap, total=rng.choice(list(TOTALS.values())))
+        plan = ScanPlan(start_offset=0, page_size=size, window=window)
+        assert drive(plan, server, seed) == list(range(n)), (n, size, cap, window, seed)
