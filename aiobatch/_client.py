@@ -8,13 +8,12 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import aiohttp
-import anyio
-from anyio.abc import TaskGroup
 
 from . import _protocol as proto
 from ._config import ClientConfig, Limits, Timeout
 from ._errors import APIConnectionError, ClientClosedError, ResponseDecodeError
 from ._paging import Spawner
+from ._paging.supervisor import Supervisor
 from ._retry import RetryHooks, RetryPolicy, call_with_retries
 from ._transport import AiohttpTransport, Transport
 from .resources.job_items import JobItems
@@ -74,7 +73,7 @@ class BatchClient:
         )
         self._transport: Transport = transport or AiohttpTransport(self._config, session=session)
         self._state = _State.NEW
-        self._tg: TaskGroup | None = None
+        self._scans = Supervisor()
         self.job_items = JobItems(self)
         self.jobs = Jobs(self)
 
@@ -91,11 +90,10 @@ class BatchClient:
         return self._spawn
 
     def _spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        # Plain `async for` scans run in the client's task group: they cannot
-        # outlive the client, and the consumer never holds a cancel scope.
+        # Plain `async for` scans run in the client's supervisor task group: they
+        # cannot outlive the client, and the consumer never holds a cancel scope.
         self._check_open()
-        assert self._tg is not None
-        self._tg.start_soon(fn)
+        self._scans.spawn(fn)
 
     def __repr__(self) -> str:
         c = self._config
@@ -104,8 +102,7 @@ class BatchClient:
     async def __aenter__(self) -> Self:
         if self._state is not _State.NEW:
             raise ClientClosedError(f"this BatchClient is already {self._state.value}")
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
+        await self._scans.start()
         self._state = _State.OPEN
         return self
 
@@ -115,20 +112,16 @@ class BatchClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        tg, self._tg = self._tg, None
-        try:
-            if tg is not None:
-                tg.cancel_scope.cancel()  # stop scans still running in the background
-                await tg.__aexit__(exc_type, exc, tb)
-        finally:
-            await self.aclose()
+        await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the owned session (a borrowed one is left open).  Idempotent."""
+        """Stop running scans and close the owned session (a borrowed one is left
+        open).  Idempotent; may be called from any task."""
         self._state = _State.CLOSED
-        if self._tg is not None:
-            self._tg.cancel_scope.cancel()
-        await self._transport.aclose()
+        try:
+            await self._scans.aclose()
+        finally:
+            await self._transport.aclose()
 
     def _check_open(self) -> None:
         if self._state is not _State.OPEN:

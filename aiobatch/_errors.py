@@ -69,7 +69,8 @@ class APITimeoutError(APIConnectionError):
 
 
 class TLSVerificationError(APIConnectionError):
-    """The server's certificate was rejected.  Never retried."""
+    """The TLS handshake failed: the server's certificate was rejected, or the
+    server does not speak TLS there.  Never retried."""
 
 
 class ResponseTooLargeError(AiobatchError):

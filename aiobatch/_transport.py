@@ -142,6 +142,15 @@ class AiohttpTransport:
                 path=path,
                 request_sent=False,
             ) from exc
+        except aiohttp.ClientConnectorSSLError as exc:
+            # The handshake itself failed (e.g. https to a plain-HTTP port): it
+            # fails the same way every time, so it is not retried either.
+            raise TLSVerificationError(
+                f"{method} {path}: TLS handshake failed: {exc.os_error}",
+                method=method,
+                path=path,
+                request_sent=False,
+            ) from exc
         except aiohttp.ClientConnectorError as exc:
             raise APIConnectionError(
                 f"{method} {path}: cannot connect to {exc.host}:{exc.port} ({exc.os_error})",

@@ -42,11 +42,11 @@ from typing import Any
 
 import aioresponses.core as _ar_core
 import pytest
+from _servers import RecordingSleep
 from aiohttp import ClientResponse, StreamReader, hdrs
 from aiohttp.client_proto import ResponseHandler
 from aioresponses import aioresponses as _aioresponses
 
-from _servers import RecordingSleep
 from aiobatch import BatchClient, RetryPolicy
 
 API_KEY = "llx-test-SECRET-key-0123456789"
@@ -65,7 +65,8 @@ class _SentWriter:
 
 class _CompatClientResponse(ClientResponse):
     def __init__(self, method: str, url: Any, *, stream_writer: Any = None, **kw: Any) -> None:
-        super().__init__(method, url, stream_writer=stream_writer or _SentWriter(), **kw)
+        writer: Any = _SentWriter() if stream_writer is None else stream_writer
+        super().__init__(method, url, stream_writer=writer, **kw)
 
 
 def _roomy_stream_reader(loop: asyncio.AbstractEventLoop | None = None) -> StreamReader:
@@ -87,8 +88,8 @@ def _with_content_length(build: Any) -> Any:
 
 def install_aioresponses_shim() -> None:
     """Idempotent: make aioresponses 0.7.9 build responses aiohttp 3.14 accepts."""
-    _ar_core.ClientResponse = _CompatClientResponse  # type: ignore[misc]
-    _ar_core.stream_reader_factory = _roomy_stream_reader
+    _ar_core.ClientResponse = _CompatClientResponse  # type: ignore[attr-defined]
+    _ar_core.stream_reader_factory = _roomy_stream_reader  # type: ignore[attr-defined]
     build = _ar_core.RequestMatch._build_response
     if not getattr(build, "__aiobatch_shim__", False):
         _ar_core.RequestMatch._build_response = _with_content_length(build)  # type: ignore[method-assign]
@@ -141,3 +142,6 @@ def make_client(policy: RetryPolicy, no_env: None) -> Callable[..., BatchClient]
         return BatchClient(kw.pop("api_key", API_KEY), **kw)
 
     return build
+
+
+pytest_plugins = ["aiobatch.testing.pytest_plugin"]

@@ -44,7 +44,9 @@ def resolve(**kw: Any) -> ClientConfig:
 
 
 def test_key_from_argument_wins_over_env() -> None:
-    cfg = resolve(api_key="arg-key", env={"LLAMA_CLOUD_API_KEY": "env-1", "LLAMA_PARSE_API_KEY": "env-2"})
+    cfg = resolve(
+        api_key="arg-key", env={"LLAMA_CLOUD_API_KEY": "env-1", "LLAMA_PARSE_API_KEY": "env-2"}
+    )
     assert cfg.api_key.reveal() == "arg-key"
 
 
@@ -70,7 +72,9 @@ def test_key_from_process_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("env", [{}, {"LLAMA_CLOUD_API_KEY": ""}, {"OTHER": "x"}])
 def test_no_key_is_a_configuration_error(env: dict[str, str]) -> None:
-    with pytest.raises(ConfigurationError, match="^no API key: pass api_key=... or set LLAMA_CLOUD_API_KEY"):
+    with pytest.raises(
+        ConfigurationError, match=r"^no API key: pass api_key=... or set LLAMA_CLOUD_API_KEY"
+    ):
         resolve(env=env)
 
 
@@ -81,7 +85,15 @@ def test_no_key_in_process_environment() -> None:
 
 @pytest.mark.parametrize(
     "key",
-    [f"{API_KEY}\n", f"{API_KEY}\r\nX-Evil: 1", f" {API_KEY}", "a b", "tab\there", "nul\x00", "é-key"],
+    [
+        f"{API_KEY}\n",
+        f"{API_KEY}\r\nX-Evil: 1",
+        f" {API_KEY}",
+        "a b",
+        "tab\there",
+        "nul\x00",
+        "é-key",
+    ],
 )
 def test_key_with_whitespace_or_controls_is_refused_without_echo(key: str) -> None:
     with pytest.raises(ConfigurationError) as info:
@@ -218,7 +230,7 @@ def test_timeout_validation(kw: dict[str, Any], message: str) -> None:
 
 
 def test_timeout_zero_number_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match="Timeout.total"):
+    with pytest.raises(ConfigurationError, match=r"Timeout.total"):
         BatchClient(API_KEY, timeout=0)
 
 

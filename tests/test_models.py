@@ -132,7 +132,12 @@ def test_timestamps_are_aware_datetimes() -> None:
 
 def test_timestamp_offset_is_kept() -> None:
     raw = _json(
-        {"item_id": "a", "item_name": "n", "status": "failed", "started_at": "2024-05-01T12:00:00+02:00"}
+        {
+            "item_id": "a",
+            "item_name": "n",
+            "status": "failed",
+            "started_at": "2024-05-01T12:00:00+02:00",
+        }
     )
     item = models.decode(BatchItem, raw)
     assert item.started_at is not None
@@ -171,14 +176,22 @@ def test_batch_job_decodes_every_field() -> None:
 
 
 def test_job_list_and_status_and_cancel_decode() -> None:
-    minimal_job = {k: JOB_WIRE[k] for k in ("id", "job_type", "project_id", "status", "total_items")}
+    minimal_job = {
+        k: JOB_WIRE[k] for k in ("id", "job_type", "project_id", "status", "total_items")
+    }
     jobs = models.decode(
         BatchJobList, _json({"items": [minimal_job], "next_page_token": "t", "total_size": 7})
     )
     assert jobs.total_size == 7
     assert jobs.next_page_token == "t"
     assert jobs.items == [
-        BatchJob(id="bjb-1", job_type=JobType.PARSE, project_id="prj-1", status="running", total_items=10)  # type: ignore[arg-type]
+        BatchJob(
+            id="bjb-1",
+            job_type=JobType.PARSE,
+            project_id="prj-1",
+            status=JobStatus.RUNNING,
+            total_items=10,
+        )
     ]
 
     status = models.decode(BatchJobStatus, _json({"job": JOB_WIRE, "progress_percentage": 42.5}))
@@ -235,7 +248,13 @@ def test_null_or_missing_items_become_empty_list(tp: type[Any], body: bytes) -> 
     assert page.next_page_token is None
 
 
-@pytest.mark.parametrize("body", [b'{"item_id":"i","item_name":"n"}', b'{"item_id":"i","item_name":"n","processing_results":null}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"item_id":"i","item_name":"n"}',
+        b'{"item_id":"i","item_name":"n","processing_results":null}',
+    ],
+)
 def test_null_or_missing_processing_results_become_empty_list(body: bytes) -> None:
     assert models.decode(ProcessingResults, body).processing_results == []
 
@@ -282,8 +301,9 @@ def test_unknown_job_status_and_type_decode() -> None:
 
 
 def test_known_members_behave_like_strings() -> None:
+    failed: str = "failed"
     assert ItemStatus.FAILED.known is True
-    assert ItemStatus.FAILED == "failed"
+    assert failed == ItemStatus.FAILED
     assert ItemStatus("failed") is ItemStatus.FAILED
     assert {"failed": 1}[ItemStatus.FAILED] == 1
     assert [s.value for s in ItemStatus] == [
@@ -307,12 +327,19 @@ def test_many_unknown_statuses_decode_and_cache_stays_bounded(fresh_item_status:
     assert all(i.status.known is False for i in page.items)
     assert len(ItemStatus._value2member_map_) - before == models._MAX_UNKNOWN
     # beyond the cache budget, values still decode (fresh pseudo-members)
-    assert models.decode(BatchItem, _json({"item_id": "i", "item_name": "n", "status": values[-1]})).status == values[-1]
+    assert (
+        models.decode(
+            BatchItem, _json({"item_id": "i", "item_name": "n", "status": values[-1]})
+        ).status
+        == values[-1]
+    )
 
 
 def test_non_string_status_is_a_validation_error() -> None:
     with pytest.raises(msgspec.ValidationError, match=r"\$\.items\[0\]\.status"):
-        models.decode(BatchItemListResponse, b'{"items":[{"item_id":"i","item_name":"n","status":5}]}')
+        models.decode(
+            BatchItemListResponse, b'{"items":[{"item_id":"i","item_name":"n","status":5}]}'
+        )
 
 
 def test_missing_required_field_is_a_validation_error() -> None:
@@ -324,7 +351,9 @@ def test_missing_required_field_is_a_validation_error() -> None:
 
 
 def test_encode_gives_wire_form_without_none_fields() -> None:
-    item = BatchItem(item_id="i", item_name="n", status=ItemStatus.SKIPPED, skip_reason="already_processed")
+    item = BatchItem(
+        item_id="i", item_name="n", status=ItemStatus.SKIPPED, skip_reason="already_processed"
+    )
     assert models.encode(item) == (
         b'{"item_id":"i","item_name":"n","status":"skipped","skip_reason":"already_processed"}'
     )
@@ -346,7 +375,10 @@ def test_encode_gives_wire_form_without_none_fields() -> None:
             CancelResponse,
             {"job_id": "j", "message": "m", "processed_items": 0, "status": "cancelled"},
         ),
-        (ProcessingResults, {"item_id": "i", "item_name": "n", "processing_results": [RESULT_WIRE]}),
+        (
+            ProcessingResults,
+            {"item_id": "i", "item_name": "n", "processing_results": [RESULT_WIRE]},
+        ),
     ],
 )
 def test_encode_round_trips_the_wire_form(tp: type[Any], wire: dict[str, Any]) -> None:
@@ -388,3 +420,8 @@ def test_repeated_unknown_value_is_cached_once(fresh_item_status: None) -> None:
     assert all(s is statuses[0] for s in statuses)
     assert statuses[0] == value
     assert statuses[0].known is False
+
+
+def test_open_enum_refuses_non_strings() -> None:
+    with pytest.raises(ValueError, match="5 is not a valid ItemStatus"):
+        ItemStatus(5)  # type: ignore[arg-type]

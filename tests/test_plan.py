@@ -102,7 +102,9 @@ def test_silent_cap_is_detected_and_adapted(n: int, cap: int, total: str, order:
         assert plan.step == cap  # adapted to what the server really serves
 
 
-@pytest.mark.parametrize(("start", "max_items"), [(0, 0), (0, 1), (10, 95), (500, None), (37, 1000)])
+@pytest.mark.parametrize(
+    ("start", "max_items"), [(0, 0), (0, 1), (10, 95), (500, None), (37, 1000)]
+)
 def test_start_offset_and_max_items(start: int, max_items: int | None) -> None:
     server = ModelServer(1000)
     plan = ScanPlan(start_offset=start, page_size=100, window=4, max_items=max_items)

@@ -80,7 +80,7 @@ def test_check_id_refuses(value: str, message: str) -> None:
 
 @pytest.mark.parametrize("value", [None, 5, b"bytes"])
 def test_check_id_refuses_non_strings(value: object) -> None:
-    with pytest.raises(TypeError, match="^item_id must be a str"):
+    with pytest.raises(TypeError, match=r"^item_id must be a str"):
         proto.check_id("item_id", value)
 
 
@@ -100,9 +100,9 @@ def test_check_limit_refuses_below_one(value: int) -> None:
 
 @pytest.mark.parametrize("value", [True, 1.5, "10"])
 def test_check_limit_and_offset_refuse_non_int(value: Any) -> None:
-    with pytest.raises(TypeError, match="^limit must be an int"):
+    with pytest.raises(TypeError, match=r"^limit must be an int"):
         proto.check_limit(value)
-    with pytest.raises(TypeError, match="^offset must be an int"):
+    with pytest.raises(TypeError, match=r"^offset must be an int"):
         proto.check_offset(value)
 
 
@@ -110,7 +110,7 @@ def test_check_offset() -> None:
     assert proto.check_offset(None) is None
     assert proto.check_offset(0) == 0
     assert proto.check_offset(7) == 7
-    with pytest.raises(ValueError, match="^offset must be >= 0, got -1$"):
+    with pytest.raises(ValueError, match=r"^offset must be >= 0, got -1$"):
         proto.check_offset(-1)
 
 
@@ -124,7 +124,7 @@ def test_check_status_accepts_members_and_strings() -> None:
 
 @pytest.mark.parametrize("value", ["FAILED", "fail", "running", "", 3])
 def test_check_status_refuses_unknown_values(value: Any) -> None:
-    with pytest.raises(ValueError, match="^status must be one of pending, processing, completed"):
+    with pytest.raises(ValueError, match=r"^status must be one of pending, processing, completed"):
         proto.check_status(value, ItemStatus)
 
 
@@ -135,7 +135,9 @@ def test_check_status_refuses_unknown_pseudo_member() -> None:
 
 
 def test_check_status_names_the_argument() -> None:
-    with pytest.raises(ValueError, match="^job_type must be one of parse, extract, classify; got 'x'$"):
+    with pytest.raises(
+        ValueError, match=r"^job_type must be one of parse, extract, classify; got 'x'$"
+    ):
         proto.check_status("x", JobType, name="job_type")
 
 
@@ -152,7 +154,7 @@ def test_query_drops_none_renders_enums_and_ints() -> None:
 
 
 def test_query_refuses_control_characters() -> None:
-    with pytest.raises(ValueError, match="^project_id must not contain control characters$"):
+    with pytest.raises(ValueError, match=r"^project_id must not contain control characters$"):
         proto.query(project_id="p\r\nX-Injected: 1")
 
 
@@ -161,16 +163,27 @@ def test_query_refuses_control_characters() -> None:
 
 def test_decode_body_ok() -> None:
     page = proto.decode_body(
-        BatchItemListResponse, b'{"items":[],"total_size":0}', status=200, method="GET", url_path="/p"
+        BatchItemListResponse,
+        b'{"items":[],"total_size":0}',
+        status=200,
+        method="GET",
+        url_path="/p",
     )
     assert page == BatchItemListResponse(items=[], total_size=0)
 
 
 def test_decode_body_invalid_json() -> None:
     with pytest.raises(ResponseDecodeError) as info:
-        proto.decode_body(BatchItemListResponse, b"<html>oops</html>", status=200, method="GET", url_path="/p")
+        proto.decode_body(
+            BatchItemListResponse, b"<html>oops</html>", status=200, method="GET", url_path="/p"
+        )
     err = info.value
-    assert (err.status, err.method, err.path, err.snippet) == (200, "GET", "/p", "<html>oops</html>")
+    assert (err.status, err.method, err.path, err.snippet) == (
+        200,
+        "GET",
+        "/p",
+        "<html>oops</html>",
+    )
     assert str(err).startswith("GET /p: 200 body is not valid JSON BatchItemListResponse")
     assert "body starts: '<html>oops</html>'" in str(err)
     assert err.__cause__ is not None
@@ -247,8 +260,12 @@ def test_make_status_error_422_list_detail() -> None:
     import msgspec
 
     err = proto.make_status_error(
-        status=422, headers=_headers(), body=msgspec.json.encode({"detail": detail}),
-        method="GET", url_path="/p", now=0.0,
+        status=422,
+        headers=_headers(),
+        body=msgspec.json.encode({"detail": detail}),
+        method="GET",
+        url_path="/p",
+        now=0.0,
     )
     assert isinstance(err, UnprocessableEntityError)
     assert err.detail == detail
@@ -277,15 +294,24 @@ def test_make_status_error_unusual_bodies(body: bytes, detail: Any, tail: str) -
 
 def test_make_status_error_request_id_fallback_header() -> None:
     err = proto.make_status_error(
-        status=500, headers=_headers(request_id="r-2"), body=b"", method="GET", url_path="/p", now=0.0
+        status=500,
+        headers=_headers(request_id="r-2"),
+        body=b"",
+        method="GET",
+        url_path="/p",
+        now=0.0,
     )
     assert err.request_id == "r-2"
 
 
 def test_rate_limit_error_carries_retry_after() -> None:
     err = proto.make_status_error(
-        status=429, headers=_headers(retry_after="7"), body=b'{"detail":"slow down"}',
-        method="GET", url_path="/p", now=0.0,
+        status=429,
+        headers=_headers(retry_after="7"),
+        body=b'{"detail":"slow down"}',
+        method="GET",
+        url_path="/p",
+        now=0.0,
     )
     assert isinstance(err, RateLimitError)
     assert err.retry_after == 7.0
@@ -302,8 +328,12 @@ def test_rate_limit_error_carries_retry_after() -> None:
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_redirect_error_says_not_followed(status: int) -> None:
     err = proto.make_status_error(
-        status=status, headers=_headers(location="https://evil.example/steal"), body=b"",
-        method="GET", url_path="/p", now=0.0,
+        status=status,
+        headers=_headers(location="https://evil.example/steal"),
+        body=b"",
+        method="GET",
+        url_path="/p",
+        now=0.0,
     )
     assert type(err) is APIStatusError
     assert err.status_code == status
@@ -311,3 +341,46 @@ def test_redirect_error_says_not_followed(status: int) -> None:
         f"GET /p -> {status} redirect to 'https://evil.example/steal' not followed "
         "(the API key is never sent to another location)"
     )
+
+
+# --- the error tree ------------------------------------------------------------------
+
+
+def test_error_hierarchy() -> None:
+    from aiobatch import _errors as e
+
+    assert issubclass(e.ConfigurationError, ValueError)
+    assert issubclass(e.ClientClosedError, RuntimeError)
+    assert issubclass(e.APITimeoutError, e.APIConnectionError)
+    assert issubclass(e.TLSVerificationError, e.APIConnectionError)
+    assert issubclass(e.PageFetchError, e.PaginationError)
+    for cls in (
+        e.APIConnectionError,
+        e.APIStatusError,
+        e.ResponseDecodeError,
+        e.ResponseTooLargeError,
+        e.PaginationError,
+        e.ConfigurationError,
+        e.ClientClosedError,
+    ):
+        assert issubclass(cls, e.AiobatchError)
+    assert e.status_error_class(404) is e.NotFoundError
+    assert e.status_error_class(451) is e.APIStatusError
+    assert e.status_error_class(503) is e.InternalServerError
+
+
+def test_pagination_errors_carry_offset_and_cause() -> None:
+    from aiobatch import _errors as e
+
+    inner = e.APIConnectionError("reset")
+    err = e.PageFetchError("page at 200 failed", offset=200, error=inner)
+    assert err.offset == 200
+    assert err.error is inner
+    assert str(err) == "page at 200 failed"
+    assert e.PaginationError("drift", offset=5).offset == 5
+
+
+def test_status_error_defaults() -> None:
+    err = APIStatusError("x", status_code=418, detail=None, method="GET", path="/")
+    assert dict(err.headers) == {}
+    assert err.request_id is None

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
+from _servers import RecordingSleep
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from aiobatch import _protocol as proto
@@ -24,8 +25,6 @@ from aiobatch._errors import (
     TLSVerificationError,
 )
 from aiobatch._retry import RetryPolicy, call_with_retries, parse_retry_after, should_retry_header
-
-from _servers import RecordingSleep
 
 NOW = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC).timestamp()
 
@@ -250,10 +249,25 @@ def test_retry_after_http_date() -> None:
     future = datetime(2030, 1, 1, 12, 0, 30, tzinfo=UTC)
     past = datetime(2029, 12, 31, 0, 0, 0, tzinfo=UTC)
     p = make_policy()
-    assert p.decide(0, status_error(429, retry_after=format_datetime(future, usegmt=True)), idempotent=True) == 30.0
-    assert p.decide(0, status_error(429, retry_after=format_datetime(past, usegmt=True)), idempotent=True) == 0.0
+    assert (
+        p.decide(
+            0, status_error(429, retry_after=format_datetime(future, usegmt=True)), idempotent=True
+        )
+        == 30.0
+    )
+    assert (
+        p.decide(
+            0, status_error(429, retry_after=format_datetime(past, usegmt=True)), idempotent=True
+        )
+        == 0.0
+    )
     far = datetime(2030, 1, 1, 13, 0, 0, tzinfo=UTC)
-    assert p.decide(0, status_error(429, retry_after=format_datetime(far, usegmt=True)), idempotent=True) is None
+    assert (
+        p.decide(
+            0, status_error(429, retry_after=format_datetime(far, usegmt=True)), idempotent=True
+        )
+        is None
+    )
 
 
 def test_parse_retry_after_direct() -> None:
@@ -263,7 +277,9 @@ def test_parse_retry_after_direct() -> None:
     assert parse_retry_after(ci({"Retry-After-Ms": "1500"}), now=NOW) == 1.5
     assert parse_retry_after(ci({"Retry-After": "Wed, 01 Jan 2030 12:00:10 GMT"}), now=NOW) == 10.0
     # an HTTP-date with an unknown zone (-0000) is naive: treated as absent
-    assert parse_retry_after(ci({"Retry-After": "Wed, 01 Jan 2030 12:00:10 -0000"}), now=NOW) is None
+    assert (
+        parse_retry_after(ci({"Retry-After": "Wed, 01 Jan 2030 12:00:10 -0000"}), now=NOW) is None
+    )
 
 
 def test_max_retry_after_is_configurable() -> None:
@@ -307,7 +323,9 @@ class Hooks:
 async def test_loop_retries_then_succeeds_with_recorded_delays() -> None:
     sleep = RecordingSleep()
     script = Script(conn_error(), status_error(503), status_error(429, retry_after="3"), "ok")
-    result = await call_with_retries(make_policy(sleep=sleep), script, idempotent=True, what="GET /p")
+    result = await call_with_retries(
+        make_policy(sleep=sleep), script, idempotent=True, what="GET /p"
+    )
     assert result == "ok"
     assert script.calls == 4
     assert sleep.delays == [0.5, 1.0, 3.0]
@@ -358,7 +376,10 @@ async def test_loop_retry_after_too_long_raises_rate_limit_with_retry_after() ->
 async def test_loop_non_idempotent_replays_only_unsent_and_429() -> None:
     sleep = RecordingSleep()
     script = Script(conn_error(sent=False), status_error(429), "created")
-    assert await call_with_retries(make_policy(sleep=sleep), script, idempotent=False, what="POST") == "created"
+    assert (
+        await call_with_retries(make_policy(sleep=sleep), script, idempotent=False, what="POST")
+        == "created"
+    )
     assert sleep.delays == [0.5, 1.0]
 
     sleep2 = RecordingSleep()
@@ -400,7 +421,9 @@ async def test_loop_hooks_on_final_failure() -> None:
 async def test_loop_logs_retries_at_debug(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="aiobatch")
     script = Script(status_error(503), "ok")
-    await call_with_retries(make_policy(sleep=RecordingSleep()), script, idempotent=True, what="GET /p")
+    await call_with_retries(
+        make_policy(sleep=RecordingSleep()), script, idempotent=True, what="GET /p"
+    )
     assert [r.getMessage() for r in caplog.records] == [
         "retrying GET /p in 0.50s after GET /p -> 503: x (retry 1)"
     ]

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import msgspec
 
-from ._jobs import JobState, View
+from ._jobs import JITTER_MS, JobState, View
 from ._layout import CANCELLED, COMPLETED, FAILED, PENDING, PROCESSING, SKIPPED, STATUSES
 
 __all__ = ["ItemEncoder", "iso", "job_object", "parse_item_id", "processing_results"]
@@ -125,7 +125,7 @@ class ItemEncoder:
         self._created_ms = round(state.created_at * 1000)
         self._per_ms = 1000.0 / job.rate
         self._window_ms = round(job.concurrency * 1000 / job.rate)
-        self._jitter = 0x3FFF if not job.running else 0  # a live job's schedule stays exact
+        self._jitter = JITTER_MS if not job.running else 0  # a live job's schedule stays exact
         self._seconds = _Seconds()
 
     def _hash(self, i: int) -> int:
@@ -206,7 +206,9 @@ class ItemEncoder:
                 f'"job_record_id":"rec_{key}{num}"'
             )
             if code == PROCESSING:
-                append(f'{lead},"effective_at":"{started}",{job_ref},"started_at":"{started}"{tail}}}')
+                append(
+                    f'{lead},"effective_at":"{started}",{job_ref},"started_at":"{started}"{tail}}}'
+                )
                 continue
             sec, frac = divmod(start0 + int(i * per) + window + ((h >> 4) & jitter), 1000)
             ended = seconds[sec] + frac_of[frac]
@@ -252,8 +254,10 @@ def job_object(state: JobState, view: View, now: float) -> dict[str, Any]:
     if status in ("completed", "failed", "cancelled"):
         ended = state.cancelled_at if state.cancelled_at is not None else state.finished_at()
         out["completed_at"] = out["updated_at"] = out["effective_at"] = iso(ended)
-    else:
+    elif job.running:
         out["updated_at"] = out["effective_at"] = iso(max(state.created_at, now))
+    else:  # a frozen snapshot: its last change is its last scheduled event, not "now"
+        out["updated_at"] = out["effective_at"] = iso(state.finished_at())
     if job.error_message is not None:
         out["error_message"] = job.error_message
     return {k: v for k, v in out.items() if v is not None}

@@ -33,6 +33,8 @@ __all__ = ["DEFAULT_EPOCH", "JobState", "SimClock", "SimJob", "View"]
 #: Where the timestamps of jobs that are not running start: 2024-09-01T08:00:00Z.
 DEFAULT_EPOCH = 1725177600.0
 JOB_TYPES = ("parse", "extract", "classify")
+#: Largest extra delay (ms) of an item's completion in a job that is not running.
+JITTER_MS = 0x3FFF
 JOB_STATUSES = ("pending", "running", "dispatched", "completed", "failed", "cancelled")
 
 
@@ -42,7 +44,9 @@ class SimJob:
 
     Item ``i`` is a pure function of ``(seed, i)`` (and, for a running job, of the
     clock).  ``mix`` weighs the six item statuses; a running job ignores the
-    pending/processing weights because its progress decides those.
+    pending/processing weights because its progress decides those.  A job that
+    is not running but has pending/processing items is a frozen snapshot of a
+    live job and reports status "running" (set ``status`` to override).
     """
 
     job_id: str = "bjb-sim-0001"
@@ -162,9 +166,11 @@ class JobState:
         return View(self, n, min(done, started), started, tail=CANCELLED)
 
     def finished_at(self) -> float:
-        """When the last item of a running job completes."""
+        """When the last item completes (finished jobs spread completions by up to
+        ``JITTER_MS`` after their schedule)."""
         job = self.job
-        return self.start + (job.total_items - 1 + job.concurrency) / job.rate
+        end = self.start + (max(job.total_items, 1) - 1 + job.concurrency) / job.rate
+        return end if job.running else end + JITTER_MS / 1000
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,216 @@
+"""What every command gets: parsed options, the two streams, a client factory,
+and the shared option groups (named as in the official ``llamacloud`` CLI)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from typing import IO, Any
+
+from .._client import BatchClient
+from .._config import KEY_ENV_VARS
+from ..models import ItemStatus
+from ._output import Progress, is_tty
+
+__all__ = [
+    "ITEM_STATUSES",
+    "CliError",
+    "Context",
+    "HelpFormatter",
+    "UsageError",
+    "connection_options",
+    "general_options",
+    "positive_float",
+    "positive_int",
+    "scan_options",
+]
+
+ITEM_STATUSES = [s.value for s in ItemStatus]
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Epilogs (examples) keep their lines; one-paragraph descriptions are wrapped."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return super()._fill_text(text, width, indent)
+        return argparse.HelpFormatter._fill_text(self, text, width, indent)
+
+
+class CliError(Exception):
+    """A failure to report as one line on stderr, with an exit code."""
+
+    exit_code = 1
+
+
+class UsageError(CliError):
+    """The command line asks for something that cannot be done (exit code 2)."""
+
+    exit_code = 2
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
+# Options shared by every command.  They are accepted before or after the
+# command name, so their defaults are SUPPRESS: a subcommand that did not see an
+# option must not overwrite the value given at the top level.
+_S = argparse.SUPPRESS
+
+
+def connection_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("connection")
+    g.add_argument(
+        "--api-key", default=_S, metavar="KEY", help="API key (default: $LLAMA_CLOUD_API_KEY)"
+    )
+    g.add_argument(
+        "--base-url",
+        default=_S,
+        metavar="URL",
+        help="API base URL (default: $LLAMA_CLOUD_BASE_URL)",
+    )
+    g.add_argument("--organization-id", default=_S, metavar="ID")
+    g.add_argument("--project-id", default=_S, metavar="ID")
+    g.add_argument(
+        "--max-retries", default=_S, type=non_negative_int, metavar="N", help="(default: 5)"
+    )
+    g.add_argument(
+        "--timeout",
+        default=_S,
+        type=positive_float,
+        metavar="SECONDS",
+        help="per-request timeout (default: 60)",
+    )
+    return p
+
+
+def general_options() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("general")
+    g.add_argument(
+        "-q", "--quiet", action="store_true", default=_S, help="no progress or notes on stderr"
+    )
+    g.add_argument(
+        "--debug",
+        action="store_true",
+        default=_S,
+        help="log requests and show tracebacks (the API key is never shown)",
+    )
+    return p
+
+
+def scan_options(page_size: int = 500, concurrency: int = 8) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    g = p.add_argument_group("streaming")
+    g.add_argument(
+        "--page-size",
+        type=positive_int,
+        default=page_size,
+        metavar="N",
+        help=f"items per request (default: {page_size})",
+    )
+    g.add_argument(
+        "--concurrency",
+        type=positive_int,
+        default=concurrency,
+        metavar="N",
+        help=f"page requests in flight (default: {concurrency})",
+    )
+    g.add_argument(
+        "--filter-mode",
+        choices=["auto", "server", "client"],
+        default="auto",
+        help="where --status is applied: 'auto' filters on the server once the job "
+        "has finished and locally while it runs (no skipped or repeated items)",
+    )
+    return p
+
+
+@dataclass
+class Context:
+    args: argparse.Namespace
+    stdout: IO[str]
+    stderr: IO[str]
+    #: What a 404 means for this command ("job bjb-..."), set by the command.
+    subject: str | None = None
+
+    def opt(self, name: str, default: Any = None) -> Any:
+        return getattr(self.args, name, default)
+
+    @property
+    def quiet(self) -> bool:
+        return bool(self.opt("quiet", False))
+
+    @property
+    def debug(self) -> bool:
+        return bool(self.opt("debug", False))
+
+    def note(self, message: str) -> None:
+        """A diagnostic for people (stderr), silenced by ``--quiet``."""
+        if not self.quiet:
+            self.stderr.write(message + "\n")
+            self.stderr.flush()
+
+    def warn(self, message: str) -> None:
+        self.stderr.write(f"aiobatch: warning: {message}\n")
+        self.stderr.flush()
+
+    @property
+    def interactive(self) -> bool:
+        """Progress bars only when stderr is a terminal (and not --quiet)."""
+        return not self.quiet and is_tty(self.stderr)
+
+    def progress(self, description: str, unit: str = "items") -> Progress:
+        return Progress(self.stderr, description, enabled=self.interactive, unit=unit)
+
+    def key_source(self) -> str:
+        """Where the API key came from, to point at it when it is refused."""
+        if self.opt("api_key"):
+            return "--api-key"
+        return next((v for v in KEY_ENV_VARS if os.environ.get(v)), KEY_ENV_VARS[0])
+
+    def client(self) -> BatchClient:
+        timeout = self.opt("timeout")
+        return BatchClient(
+            self.opt("api_key") or None,
+            base_url=self.opt("base_url") or None,
+            organization_id=self.opt("organization_id"),
+            project_id=self.opt("project_id"),
+            max_retries=self.opt("max_retries"),
+            timeout=float(timeout) if timeout is not None else None,
+        )
+
+    def scope(self) -> dict[str, Any]:
+        return {
+            "organization_id": self.opt("organization_id"),
+            "project_id": self.opt("project_id"),
+        }

@@ -1,0 +1,278 @@
+"""``aiobatch jobs list | status | cancel | watch``."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+from collections.abc import Sequence
+from typing import IO, Any
+
+import anyio
+
+from ..models import BatchJob, BatchJobStatus, JobStatus, encode
+from ._context import Context, HelpFormatter, non_negative_int, positive_float, positive_int
+from ._output import dump_json, print_table, to_jsonable
+
+__all__ = ["register"]
+
+_RAW = HelpFormatter
+JOB_STATUSES = [s.value for s in JobStatus]
+JOB_CSV_FIELDS = (
+    "id",
+    "job_type",
+    "status",
+    "total_items",
+    "processed_items",
+    "failed_items",
+    "skipped_items",
+    "created_at",
+    "started_at",
+    "completed_at",
+    "directory_id",
+    "project_id",
+    "error_message",
+)
+
+
+def _n(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def _ts(job: BatchJob, name: str) -> str:
+    value = getattr(job, name)
+    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _write_jobs(ctx: Context, jobs: Sequence[BatchJob], fmt: str) -> None:
+    out = ctx.stdout
+    if fmt == "jsonl":
+        for job in jobs:
+            out.write(encode(job).decode() + "\n")
+    elif fmt == "json":
+        out.write(dump_json(list(jobs)) + "\n")
+    elif fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(JOB_CSV_FIELDS)
+        for job in jobs:
+            d = to_jsonable(job)
+            w.writerow([d.get(k, "") for k in JOB_CSV_FIELDS])
+        out.write(buf.getvalue())
+    else:
+        rows = [
+            [
+                j.id,
+                str(j.job_type),
+                str(j.status),
+                _n(j.total_items),
+                _n(j.processed_items),
+                _n(j.failed_items),
+                _n(j.skipped_items),
+                _ts(j, "created_at"),
+            ]
+            for j in jobs
+        ]
+        cols = ["job id", "type", "status", "items", "processed", "failed", "skipped", "created"]
+        print_table(out, cols, rows, right=(3, 4, 5, 6))
+    out.flush()
+
+
+def _status_rows(st: BatchJobStatus) -> list[list[str]]:
+    j = st.job
+    rows = [
+        ["job", j.id],
+        ["type", str(j.job_type)],
+        ["status", str(j.status)],
+        ["progress", f"{st.progress_percentage:.1f}%"],
+        ["items", _n(j.total_items)],
+        ["processed", _n(j.processed_items)],
+        ["failed", _n(j.failed_items)],
+        ["skipped", _n(j.skipped_items)],
+        ["created", _ts(j, "created_at")],
+        ["started", _ts(j, "started_at")],
+        ["completed", _ts(j, "completed_at")],
+    ]
+    if j.directory_id:
+        rows.append(["directory", j.directory_id])
+    if j.error_message:
+        rows.append(["error", j.error_message])
+    return rows
+
+
+def _write_status(out: IO[str], st: BatchJobStatus, fmt: str) -> None:
+    if fmt == "json":
+        out.write(dump_json(st) + "\n")
+    else:
+        print_table(out, ["field", "value"], _status_rows(st))
+    out.flush()
+
+
+async def cmd_list(ctx: Context) -> int:
+    a = ctx.args
+    filters: dict[str, Any] = {
+        "directory_id": a.directory_id,
+        "job_type": a.job_type,
+        "status": a.status,
+    }
+    async with ctx.client() as client:
+        if a.limit is not None or a.offset is not None:
+            page = await client.jobs.list(limit=a.limit, offset=a.offset, **filters)
+            if a.format == "json":
+                ctx.stdout.write(dump_json(page) + "\n")
+                ctx.stdout.flush()
+                return 0
+            _write_jobs(ctx, page.items, a.format)
+            return 0
+        jobs: list[BatchJob] = []
+        async with client.jobs.iter(**filters) as it:
+            async for job in it:
+                jobs.append(job)
+    _write_jobs(ctx, jobs, a.format)
+    return 0
+
+
+async def cmd_status(ctx: Context) -> int:
+    a = ctx.args
+    ctx.subject = f"job {a.job_id}"
+    async with ctx.client() as client:
+        st = await client.jobs.get(a.job_id)
+    _write_status(ctx.stdout, st, a.format)
+    return 0
+
+
+async def cmd_cancel(ctx: Context) -> int:
+    a = ctx.args
+    ctx.subject = f"job {a.job_id}"
+    async with ctx.client() as client:
+        res = await client.jobs.cancel(a.job_id, reason=a.reason)
+    if a.format == "json":
+        ctx.stdout.write(dump_json(res) + "\n")
+    else:
+        ctx.stdout.write(
+            f"job {res.job_id}: {res.status} ({res.message}; {res.processed_items:,} items "
+            "processed)\n"
+        )
+    ctx.stdout.flush()
+    return 0
+
+
+async def cmd_watch(ctx: Context) -> int:
+    a = ctx.args
+    ctx.subject = f"job {a.job_id}"
+    last: tuple[object, ...] | None = None
+    async with ctx.client() as client:
+        with ctx.progress(f"job {a.job_id}", unit="items") as bar:
+            while True:
+                st = await client.jobs.get(a.job_id)
+                j = st.job
+                done = j.processed_items or 0
+                note = f"{j.status}  failed {_n(j.failed_items)}  skipped {_n(j.skipped_items)}"
+                bar.update(done, j.total_items or None, note)
+                now = (j.status, done, j.failed_items, j.skipped_items)
+                if not ctx.interactive and now != last:
+                    ctx.note(
+                        f"job {j.id}: {j.status}, {done:,}/{j.total_items:,} processed "
+                        f"({st.progress_percentage:.1f}%), {_n(j.failed_items)} failed, "
+                        f"{_n(j.skipped_items)} skipped"
+                    )
+                last = now
+                if j.status.terminal:
+                    break
+                await anyio.sleep(a.interval)
+    _write_status(ctx.stdout, st, a.format)
+    if a.exit_status and j.status != JobStatus.COMPLETED:
+        return 1
+    return 0
+
+
+def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
+    jobs = sub.add_parser(
+        "jobs",
+        help="batch jobs: list, status, cancel, watch",
+        description="List batch jobs, show one, cancel one, or watch one until it ends.",
+        parents=common,
+        formatter_class=_RAW,
+        epilog="""examples:
+  aiobatch jobs list --status running
+  aiobatch jobs status --job-id bjb-123
+  aiobatch jobs watch --job-id bjb-123
+  aiobatch jobs cancel --job-id bjb-123 --reason "wrong directory\"""",
+    )
+    jsub = jobs.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    p = jsub.add_parser(
+        "list",
+        help="list jobs (one page with --limit/--offset, else all)",
+        description="List batch jobs, newest state from the server.",
+        parents=common,
+        formatter_class=_RAW,
+        epilog="""examples:
+  aiobatch jobs list
+  aiobatch jobs list --status running --job-type parse --format jsonl
+  aiobatch jobs list --limit 10 --format json""",
+    )
+    p.add_argument("--status", choices=JOB_STATUSES)
+    p.add_argument("--job-type", choices=["parse", "extract", "classify"])
+    p.add_argument("--directory-id", metavar="ID")
+    p.add_argument("--limit", type=positive_int, metavar="N")
+    p.add_argument("--offset", type=non_negative_int, metavar="N")
+    p.add_argument("--format", choices=["table", "jsonl", "json", "csv"], default="table")
+    p.set_defaults(handler=cmd_list)
+
+    p = jsub.add_parser(
+        "status",
+        help="one job and its progress",
+        description="Show one job: status, progress and item counts.",
+        parents=common,
+        formatter_class=_RAW,
+        epilog="""examples:
+  aiobatch jobs status --job-id bjb-123
+  aiobatch jobs status --job-id bjb-123 --format json | jq .progress_percentage""",
+    )
+    p.add_argument("--job-id", required=True, metavar="ID")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(handler=cmd_status)
+
+    p = jsub.add_parser(
+        "cancel",
+        help="cancel a job",
+        description="Cancel a job: pending items become cancelled; items in flight may finish.",
+        parents=common,
+        formatter_class=_RAW,
+        epilog="""examples:
+  aiobatch jobs cancel --job-id bjb-123 --reason "wrong directory\"""",
+    )
+    p.add_argument("--job-id", required=True, metavar="ID")
+    p.add_argument("--reason", help="recorded with the cancellation")
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(handler=cmd_cancel)
+
+    p = jsub.add_parser(
+        "watch",
+        help="follow a job until it ends, with a progress bar",
+        description="Poll a job until it reaches a terminal status (completed, failed, "
+        "cancelled), showing processed / failed / skipped items.  The progress bar is "
+        "drawn when stderr is a terminal; otherwise a line is logged whenever the counts "
+        "change.  The final status goes to stdout.",
+        parents=common,
+        formatter_class=_RAW,
+        epilog="""examples:
+  aiobatch jobs watch --job-id bjb-123
+  aiobatch jobs watch --job-id bjb-123 --interval 10 --exit-status && echo done""",
+    )
+    p.add_argument("--job-id", required=True, metavar="ID")
+    p.add_argument(
+        "--interval",
+        type=positive_float,
+        default=2.0,
+        metavar="SECONDS",
+        help="seconds between polls (default: 2)",
+    )
+    p.add_argument(
+        "--exit-status",
+        action="store_true",
+        help="exit with 1 when the job ends failed or cancelled",
+    )
+    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.set_defaults(handler=cmd_watch)

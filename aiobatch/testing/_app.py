@@ -1,0 +1,331 @@
+"""The aiohttp application: routes, handlers, and the middleware that counts,
+authenticates, delays and breaks requests as the current ``Faults`` say."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import msgspec
+from aiohttp import web
+
+from . import _wire
+from ._data import job_object, processing_results, progress_percentage
+from ._faults import FaultState
+from ._jobs import JOB_STATUSES, JOB_TYPES, JobState
+from ._layout import STATUSES
+from ._registry import Registry
+from ._stats import Stats
+from ._validate import ApiError, Errors, create_body, page_token
+
+__all__ = ["API", "SIM", "SimHost", "make_app"]
+
+API = "/api/v1/beta/batch-processing"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_encode = msgspec.json.encode
+_BROKEN = frozenset({"reset", "reset_mid_body", "truncate", "chunked_cut", "unframed_cut"})
+_HTML = (
+    b"<!DOCTYPE html><html><head><title>Service maintenance</title></head><body>"
+    b"<h1>We'll be right back</h1><p>The API is undergoing scheduled maintenance.</p>"
+    b"</body></html>"
+)
+
+
+class SimHost(Protocol):
+    """What handlers need from the simulator (kept narrow to avoid an import cycle)."""
+
+    api_key: str | None
+    default_limit: int
+    max_limit: int
+    registry: Registry
+    sleep: Callable[[float], Awaitable[None]]
+
+    @property
+    def stats(self) -> Stats: ...
+
+    @property
+    def fault_state(self) -> FaultState: ...
+
+
+SIM = web.AppKey("aiobatch_simulator", SimHost)
+
+
+def _json(status: int, obj: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status, body=_encode(obj), content_type="application/json", headers=headers
+    )
+
+
+def _state(host: SimHost, job_id: str) -> JobState:
+    state = host.registry.get(job_id)
+    if state is None:
+        raise ApiError(404, f"Batch job {job_id} not found")
+    return state
+
+
+# --- handlers ---------------------------------------------------------------
+
+
+async def list_items(request: web.Request) -> web.StreamResponse:
+    host = request.app[SIM]
+    errors = Errors(request.query)
+    limit = errors.integer("limit", host.default_limit, ge=1, le=host.max_limit)
+    offset = errors.integer("offset", 0, ge=0)
+    status = errors.choice("status", STATUSES)
+    token_offset = errors.page_token()
+    errors.raise_if_any()
+    assert limit is not None
+    assert offset is not None
+    if token_offset is not None:
+        offset = token_offset
+    state = _state(host, request.match_info["job_id"])
+    f = host.fault_state.faults
+    if f.ignore_offset:
+        offset = 0
+    if f.cap_limit is not None:
+        limit = min(limit, f.cap_limit)
+    view = state.view(host.registry.clock.now())
+    items, count = host.registry.items_json(
+        state,
+        view,
+        status,
+        offset,
+        limit,
+        unknown_every=f.unknown_status_every,
+        unknown_value=f.unknown_status_value,
+        extra=f.extra_fields,
+    )
+    total = view.count(status)
+    parts = [b'{"items":[', items, b"]"]
+    if f.next_page_token and offset + count < total:
+        parts.append(b',"next_page_token":"%s"' % page_token(offset + count).encode())
+    if not f.omit_total_size:
+        reported = max(0, round(total * f.total_size_factor) + f.total_size_delta)
+        parts.append(b',"total_size":%d' % reported)
+    if f.extra_fields:
+        parts.append(b',"x_sim_page":{"offset":%d,"limit":%d},"x_sim_shard":"s3"' % (offset, limit))
+    parts.append(b"}")
+    return web.Response(body=b"".join(parts), content_type="application/json")
+
+
+def _extra(host: SimHost, obj: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    if host.fault_state.faults.extra_fields:
+        obj.update(fields)
+    return obj
+
+
+def _job(host: SimHost, state: JobState, now: float) -> dict[str, Any]:
+    return _extra(host, job_object(state, state.view(now), now), x_sim_region="us-east-1")
+
+
+async def get_processing_results(request: web.Request) -> web.StreamResponse:
+    host = request.app[SIM]
+    errors = Errors(request.query)
+    job_type = errors.choice("job_type", JOB_TYPES)
+    errors.raise_if_any()
+    item_id = request.match_info["item_id"]
+    found = host.registry.locate_item(item_id)
+    if found is None:
+        raise ApiError(404, f"Item {item_id} not found")
+    state, index = found
+    view = state.view(host.registry.clock.now())
+    body = processing_results(state, host.registry.encoder(state), index, view, job_type)
+    return _json(200, _extra(host, body, x_sim_storage_class="STANDARD"))
+
+
+async def list_jobs(request: web.Request) -> web.StreamResponse:
+    host = request.app[SIM]
+    errors = Errors(request.query)
+    job_type = errors.choice("job_type", JOB_TYPES)
+    status = errors.choice("status", JOB_STATUSES)
+    limit = errors.integer("limit", host.default_limit, ge=1, le=host.max_limit)
+    offset = errors.integer("offset", 0, ge=0)
+    errors.raise_if_any()
+    assert limit is not None
+    assert offset is not None
+    directory_id = request.query.get("directory_id")
+    now = host.registry.clock.now()
+    jobs = [_job(host, s, now) for s in host.registry.states()]
+    jobs = [
+        j
+        for j in jobs
+        if (job_type is None or j["job_type"] == job_type)
+        and (status is None or j["status"] == status)
+        and (directory_id is None or j.get("directory_id") == directory_id)
+    ]
+    body = {"items": jobs[offset : offset + limit], "total_size": len(jobs)}
+    return _json(200, _extra(host, body, x_sim_request_id="req-sim"))
+
+
+async def get_job(request: web.Request) -> web.StreamResponse:
+    host = request.app[SIM]
+    state = _state(host, request.match_info["job_id"])
+    now = host.registry.clock.now()
+    body = {
+        "job": _job(host, state, now),
+        "progress_percentage": progress_percentage(state.view(now)),
+    }
+    return _json(200, _extra(host, body, x_sim_eta_seconds=0))
+
+
+async def _json_body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw.strip():
+        return None
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        detail = [
+            {
+                "type": "json_invalid",
+                "loc": ["body", 0],
+                "msg": "JSON decode error",
+                "input": {},
+                "ctx": {"error": str(exc)},
+            }
+        ]
+        raise ApiError(422, detail) from None
+
+
+async def cancel_job(request: web.Request) -> web.StreamResponse:
+    host = request.app[SIM]
+    body = await _json_body(request)
+    reason = body.get("reason") if isinstance(body, dict) else None
+    if body is not None and (not isinstance(body, dict) or not isinstance(reason, str | None)):
+        msg = "Input should be a valid string"
+        raise ApiError(
+            422, [{"type": "string_type", "loc": ["body", "reason"], "msg": msg, "input": reason}]
+        )
+    state = _state(host, request.match_info["job_id"])
+    now = host.registry.clock.now()
+    before = job_object(state, state.view(now), now)
+    already = state.cancelled_at is not None
+    if not already and before["status"] in ("completed", "failed"):
+        raise ApiError(400, f"Cannot cancel batch job in status {before['status']}")
+    host.registry.cancel(state, reason)
+    after = job_object(state, state.view(now), now)
+    message = "Batch job was already cancelled" if already else "Batch job cancelled"
+    if reason and not already:
+        message += f": {reason}"
+    out = {
+        "job_id": state.job.job_id,
+        "message": message,
+        "processed_items": after["processed_items"],
+        "status": "cancelled",
+    }
+    return _json(200, _extra(host, out, x_sim_cancelled_by="api"))
+
+
+async def create_job(request: web.Request) -> web.StreamResponse:
+    host = request.app[SIM]
+    body = create_body(await _json_body(request))
+    state = host.registry.create(
+        body["job_config"],
+        directory_id=body.get("directory_id"),
+        item_ids=body.get("item_ids"),
+        project_id=request.query.get("project_id"),
+    )
+    return _json(200, _job(host, state, host.registry.clock.now()))
+
+
+ENDPOINT: dict[Handler, str] = {
+    list_items: "items",
+    get_processing_results: "results",
+    list_jobs: "jobs",
+    get_job: "job",
+    cancel_job: "cancel",
+    create_job: "create",
+}
+
+
+# --- middleware -------------------------------------------------------------
+
+
+def _error(status: int, detail: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return _json(status, {"detail": detail}, headers)
+
+
+def _authorized(host: SimHost, request: web.Request) -> bool:
+    if host.api_key is None:
+        return True
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and key.strip() == host.api_key
+
+
+def _query_offset(request: web.Request) -> int | None:
+    raw = request.query.get("offset", "")
+    return int(raw) if raw.isdigit() else None
+
+
+async def _serve(
+    host: SimHost, request: web.Request, handler: Handler
+) -> tuple[web.StreamResponse, str | None]:
+    if not _authorized(host, request):
+        return _error(401, "Invalid API key", {"WWW-Authenticate": "Bearer"}), None
+    endpoint = ENDPOINT.get(getattr(request.match_info, "handler", None))  # type: ignore[arg-type]
+    faults = host.fault_state
+    fault = None
+    if endpoint is not None:
+        fault = faults.decide(endpoint, _query_offset(request), host.stats.in_flight)
+    delay = faults.latency()
+    if delay:
+        await host.sleep(delay)
+    f = faults.faults
+    if fault == "reset":
+        _wire.reset(request)
+        return _wire.gone(), fault
+    if fault in ("rate_limit", "server_error"):
+        headers: dict[str, str] = {}
+        retry_after = f.retry_after if fault == "rate_limit" else f.error_retry_after
+        if retry_after is not None:
+            headers["Retry-After"] = retry_after
+        if fault == "rate_limit" and f.retry_after_ms is not None:
+            headers["retry-after-ms"] = f.retry_after_ms
+        if f.should_retry is not None:
+            headers["x-should-retry"] = f.should_retry
+        if fault == "rate_limit":
+            return _error(429, "Rate limit exceeded, please slow down", headers), fault
+        return _error(f.error_status, "Service temporarily unavailable", headers), fault
+    if fault == "html":
+        return web.Response(body=_HTML, content_type="text/html"), fault
+    try:
+        resp = await handler(request)
+    except ApiError as exc:
+        resp = _error(exc.status, exc.detail, exc.headers)
+    except web.HTTPException as exc:  # routing: unknown path, wrong method
+        resp = _error(
+            exc.status, exc.reason, {k: v for k, v in exc.headers.items() if k == "Allow"}
+        )
+    if fault in _BROKEN and isinstance(resp, web.Response):
+        return await _wire.deliver_broken(request, fault, resp, f.cut_fraction), fault
+    if fault == "trickle" and isinstance(resp, web.Response):
+        return await _wire.trickle(request, resp, f.trickle_bytes_per_sec, host.sleep), fault
+    return resp, fault
+
+
+@web.middleware
+async def _simulate(request: web.Request, handler: Handler) -> web.StreamResponse:
+    host = request.app[SIM]
+    stats = host.stats  # the same object ends the record, even across reset_stats()
+    record = stats.begin(request.method, request.path, dict(request.query))
+    try:
+        resp, fault = await _serve(host, request, handler)
+        record.fault = fault
+        record.status = None if fault == "reset" else resp.status
+        return resp
+    finally:
+        stats.end(record)
+
+
+def make_app(host: SimHost) -> web.Application:
+    app = web.Application(middlewares=[_simulate])
+    app[SIM] = host
+    r = app.router
+    r.add_get(API, list_jobs)
+    r.add_post(API, create_job)
+    r.add_get(API + "/items/{item_id}/processing-results", get_processing_results)
+    r.add_get(API + "/{job_id}/items", list_items)
+    r.add_get(API + "/{job_id}", get_job)
+    r.add_post(API + "/{job_id}/cancel", cancel_job)
+    return app

@@ -1,0 +1,246 @@
+"""Fault and behaviour knobs.
+
+``Faults`` is plain, frozen configuration; ``Trigger`` says *when* a fault fires,
+once, the same way for every kind of fault.  The counters behind triggers live
+in ``FaultState``, created afresh whenever ``sim.faults`` is assigned, so a test
+that swaps in new faults starts from request number one.
+
+Faults are tried in a fixed order (``FAULT_ORDER``) and the first that fires
+wins; a trigger only counts the requests that reach it, so "first=2" on two
+faults gives two 429s and then two 503s.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+__all__ = ["ENDPOINTS", "FAULT_ORDER", "FaultState", "Faults", "Trigger"]
+
+#: Route names a trigger can target with ``on``; "*" means every route.
+ENDPOINTS = ("items", "results", "jobs", "job", "cancel", "create")
+
+#: Faults that replace or break a response, in the order they are tried.
+FAULT_ORDER = (
+    "reset",
+    "rate_limit",
+    "server_error",
+    "html",
+    "reset_mid_body",
+    "truncate",
+    "chunked_cut",
+    "unframed_cut",
+    "trickle",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """When a fault fires.  Conditions are OR-ed; ``times`` caps the total.
+
+    Requests are counted per fault, 1-based, among requests to the ``on``
+    endpoint(s) that reach this fault (an earlier fault that fired hides the
+    request from later ones).  ``offsets`` maps an ``offset`` query value to how
+    many times requests at that offset fail ("offset 500 fails twice, then
+    succeeds" is ``offsets={500: 2}``).  ``in_flight_above`` fires while more
+    than that many requests (this one included) are being served.
+
+    Text form (CLI): ``"first=2,every=10,p=0.05,offset=500x2,offset=900,inflight>8,
+    times=5,on=items"``.
+    """
+
+    probability: float = 0.0
+    every: int = 0
+    first: int = 0
+    offsets: Mapping[int, int] = field(default_factory=dict)
+    in_flight_above: int | None = None
+    times: int | None = None
+    on: str = "items"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.probability <= 1.0:
+            raise ValueError("probability must be within [0, 1]")
+        if self.every < 0 or self.first < 0 or (self.times is not None and self.times < 0):
+            raise ValueError("every, first and times must be >= 0")
+        if self.on != "*" and self.on not in ENDPOINTS:
+            raise ValueError(f"on must be '*' or one of {ENDPOINTS}, got {self.on!r}")
+        object.__setattr__(self, "offsets", dict(self.offsets))
+
+    @classmethod
+    def always(cls, on: str = "items") -> Trigger:
+        return cls(every=1, on=on)
+
+    @classmethod
+    def parse(cls, text: str) -> Trigger:
+        """Read the text form (see the class docstring)."""
+        kw: dict[str, Any] = {}
+        offsets: dict[int, int] = {}
+        for raw in text.split(","):
+            term = raw.strip()
+            if not term:
+                continue
+            if term.startswith("inflight>"):
+                kw["in_flight_above"] = int(term.removeprefix("inflight>"))
+                continue
+            name, sep, value = term.partition("=")
+            if not sep:
+                raise ValueError(f"bad trigger term {term!r}: expected name=value")
+            if name in ("p", "probability"):
+                kw["probability"] = float(value)
+            elif name in ("every", "first", "times"):
+                kw[name] = int(value)
+            elif name == "offset":
+                at, _, count = value.partition("x")
+                offsets[int(at)] = int(count or 1)
+            elif name == "on":
+                kw["on"] = value
+            else:
+                raise ValueError(f"unknown trigger term {name!r} in {text!r}")
+        return cls(offsets=offsets, **kw)
+
+    def matches(self, endpoint: str) -> bool:
+        return self.on == "*" or self.on == endpoint
+
+
+@dataclass(frozen=True, slots=True)
+class Faults:
+    """Everything the simulator can do wrong (or unusually).  All off by default."""
+
+    #: Seeds the RNG of probabilistic triggers and of latency jitter.
+    seed: int = 0
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+
+    # -- error responses --------------------------------------------------
+    rate_limit: Trigger | None = None
+    #: ``Retry-After`` sent with 429s ("2", an HTTP-date, "soon"...); None omits it.
+    retry_after: str | None = "1"
+    retry_after_ms: str | None = None
+    server_error: Trigger | None = None
+    #: Status of ``server_error`` (500, 502, 503, 504, or e.g. 409 / 400).
+    error_status: int = 503
+    #: ``Retry-After`` sent with ``server_error`` responses.
+    error_retry_after: str | None = None
+    #: ``x-should-retry`` value added to 429 and ``server_error`` responses.
+    should_retry: str | None = None
+    #: A 200 whose body is an HTML page (a proxy's maintenance page).
+    html: Trigger | None = None
+
+    # -- broken transport / framing --------------------------------------
+    #: Connection reset (RST) before any response byte.  aiohttp clients replay
+    #: an idempotent request once after a disconnect: fire twice to surface one.
+    reset: Trigger | None = None
+    #: Headers and part of the body, then a reset.
+    reset_mid_body: Trigger | None = None
+    #: Content-Length promises more than is sent, then a clean close.
+    truncate: Trigger | None = None
+    #: Chunked body whose terminating chunk never comes, then a clean close.
+    chunked_cut: Trigger | None = None
+    #: No Content-Length, no chunking, close mid-JSON: EOF looks like the end.
+    unframed_cut: Trigger | None = None
+    #: Fraction of the body sent before the break, for the three faults above.
+    cut_fraction: float = 0.5
+    #: Body trickled at ``trickle_bytes_per_sec`` when this fires.
+    trickle: Trigger | None = None
+    trickle_bytes_per_sec: float = 20_000.0
+
+    # -- item-list behaviour (GET /{job_id}/items) ------------------------
+    #: Serve at most this many items whatever ``limit`` asks, silently.
+    cap_limit: int | None = None
+    omit_total_size: bool = False
+    #: ``total_size`` reported as ``round(true * factor) + delta``.
+    total_size_factor: float = 1.0
+    total_size_delta: int = 0
+    #: Always serve offset 0 (an API that ignores ``offset``).
+    ignore_offset: bool = False
+    #: Send ``next_page_token`` while more items follow.
+    next_page_token: bool = False
+    #: Unknown fields in items and envelopes (all JSON endpoints).
+    extra_fields: bool = False
+    #: Every item whose index is a multiple of this shows ``unknown_status_value``.
+    unknown_status_every: int = 0
+    unknown_status_value: str = "quarantined"
+
+    def __post_init__(self) -> None:
+        if self.latency_ms < 0 or self.jitter_ms < 0:
+            raise ValueError("latency_ms and jitter_ms must be >= 0")
+        if not 0.0 <= self.cut_fraction < 1.0:
+            raise ValueError("cut_fraction must be within [0, 1)")
+        if self.cap_limit is not None and self.cap_limit < 1:
+            raise ValueError("cap_limit must be >= 1")
+        if not self.trickle_bytes_per_sec > 0:
+            raise ValueError("trickle_bytes_per_sec must be > 0")
+        if not 100 <= self.error_status <= 599:
+            raise ValueError("error_status must be an HTTP status")
+
+    def triggers(self) -> dict[str, Trigger]:
+        return {name: t for name in FAULT_ORDER if (t := getattr(self, name)) is not None}
+
+    def describe(self) -> str:
+        """The knobs that differ from the defaults, for logs and reprs."""
+        default = Faults()
+        changed = [
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+            if getattr(self, f.name) != getattr(default, f.name)
+        ]
+        return ", ".join(changed) or "none"
+
+
+class _Counter:
+    __slots__ = ("fired", "per_offset", "rng", "seen")
+
+    def __init__(self, rng: random.Random) -> None:
+        self.seen = 0
+        self.fired = 0
+        self.per_offset: Counter[int] = Counter()
+        self.rng = rng
+
+
+class FaultState:
+    """The counters behind one ``Faults`` value.  Not thread-safe: one event loop."""
+
+    def __init__(self, faults: Faults) -> None:
+        self.faults = faults
+        self._triggers = faults.triggers()
+        self._counters = {
+            name: _Counter(random.Random(f"aiobatch-sim/faults/{faults.seed}/{name}"))
+            for name in self._triggers
+        }
+        self._latency_rng = random.Random(f"aiobatch-sim/latency/{faults.seed}")
+
+    def latency(self) -> float:
+        """Seconds to wait before answering."""
+        f = self.faults
+        if not f.latency_ms and not f.jitter_ms:
+            return 0.0
+        return (f.latency_ms + f.jitter_ms * self._latency_rng.random()) / 1000.0
+
+    def decide(self, endpoint: str, offset: int | None, in_flight: int) -> str | None:
+        """The fault to apply to this request, if any (and count it)."""
+        for name, trig in self._triggers.items():
+            if not trig.matches(endpoint):
+                continue
+            c = self._counters[name]
+            c.seen += 1
+            # Always draw, so the random sequence depends only on the request count.
+            lucky = trig.probability > 0 and c.rng.random() < trig.probability
+            if trig.times is not None and c.fired >= trig.times:
+                continue
+            at = offset if offset is not None else 0
+            hit = (
+                lucky
+                or c.seen <= trig.first
+                or (trig.every > 0 and c.seen % trig.every == 0)
+                or c.per_offset[at] < trig.offsets.get(at, 0)
+                or (trig.in_flight_above is not None and in_flight > trig.in_flight_above)
+            )
+            if hit:
+                c.fired += 1
+                if at in trig.offsets:
+                    c.per_offset[at] += 1
+                return name
+        return None

@@ -1,0 +1,199 @@
+"""``Simulator``: the batch API on a loopback port, in this process."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from types import TracebackType
+from typing import Self
+
+from aiohttp import web
+
+from .. import models
+from ._app import make_app
+from ._data import job_object, progress_percentage
+from ._faults import Faults, FaultState
+from ._jobs import SimClock, SimJob
+from ._registry import Registry
+from ._stats import Stats
+
+__all__ = ["Simulator"]
+
+
+class Simulator:
+    """A local LlamaCloud batch-processing API for tests, benchmarks and demos::
+
+        async with Simulator(jobs=[SimJob(total_items=10_000)]) as sim:
+            async with BatchClient(api_key=sim.api_key, base_url=sim.base_url) as c:
+                ...
+
+    ``faults`` may be replaced at any time (``sim.faults = Faults(...)``); doing so
+    restarts the trigger counters.  ``clock`` drives running jobs: pass
+    ``SimClock.frozen_at()`` and call ``sim.advance(seconds)`` for deterministic
+    progress.  ``sleep`` is what latency and trickling await (tests may record it).
+    """
+
+    def __init__(
+        self,
+        jobs: Iterable[SimJob] = (),
+        *,
+        faults: Faults | None = None,
+        api_key: str | None = "test-key",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: SimClock | None = None,
+        default_limit: int = 100,
+        max_limit: int = 1000,
+        seed: int = 0,
+        created_job_items: int = 25,
+        page_cache_bytes: int = 32 * 1024 * 1024,
+        log_limit: int = 100_000,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
+    ) -> None:
+        if not 1 <= default_limit <= max_limit:
+            raise ValueError("need 1 <= default_limit <= max_limit")
+        self.api_key = api_key
+        self.host = host
+        self.default_limit = default_limit
+        self.max_limit = max_limit
+        self.clock = clock or SimClock()
+        self.sleep: Callable[[float], Awaitable[None]] = sleep or asyncio.sleep
+        self.registry = Registry(
+            self.clock,
+            seed=seed,
+            created_job_items=created_job_items,
+            page_cache_bytes=page_cache_bytes,
+        )
+        self._log_limit = log_limit
+        self._stats = Stats(log_limit)
+        self._fault_state = FaultState(faults or Faults())
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self.app = make_app(self)
+        for job in jobs:
+            self.add_job(job)
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._runner else "not started"
+        return f"<Simulator {where} jobs={len(self.registry.states())}>"
+
+    # --- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> Self:
+        if self._runner is not None:
+            raise RuntimeError("simulator already started")
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self._port, reuse_address=True)
+        try:
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._port = runner.addresses[0][1]
+        return self
+
+    async def stop(self) -> None:
+        """Close the listener and every connection.  Idempotent."""
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    @property
+    def port(self) -> int:
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        if self._runner is None:
+            raise RuntimeError("the simulator is not started")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._port}"
+
+    # --- knobs and observations -------------------------------------------------
+
+    @property
+    def faults(self) -> Faults:
+        return self._fault_state.faults
+
+    @faults.setter
+    def faults(self, value: Faults) -> None:
+        self._fault_state = FaultState(value)
+
+    @property
+    def fault_state(self) -> FaultState:
+        return self._fault_state
+
+    @property
+    def stats(self) -> Stats:
+        return self._stats
+
+    def reset_stats(self) -> None:
+        """Start counting afresh (requests in flight finish on the old ``Stats``)."""
+        self._stats = Stats(self._log_limit)
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def advance(self, seconds: float) -> None:
+        """Move the simulator's clock forward (running jobs progress)."""
+        self.clock.advance(seconds)
+
+    # --- jobs and ground truth ---------------------------------------------------
+
+    def add_job(self, job: SimJob) -> SimJob:
+        self.registry.add(job)
+        return job
+
+    @property
+    def jobs(self) -> list[SimJob]:
+        return [s.job for s in self.registry.states()]
+
+    @property
+    def job_ids(self) -> list[str]:
+        return [s.job.job_id for s in self.registry.states()]
+
+    def job(self, job_id: str) -> models.BatchJobStatus:
+        """The job and its progress, as ``GET /{job_id}`` would report them now."""
+        state = self.registry.require(job_id)
+        now = self.clock.now()
+        view = state.view(now)
+        return models.BatchJobStatus(
+            job=models.decode(models.BatchJob, models.encode(job_object(state, view, now))),
+            progress_percentage=progress_percentage(view),
+        )
+
+    def count(self, job_id: str, status: str | None = None) -> int:
+        """How many items (with ``status``) the job has now: the true ``total_size``."""
+        return self.registry.require(job_id).view(self.clock.now()).count(status)
+
+    def items(
+        self,
+        job_id: str,
+        status: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int | None = None,
+    ) -> Iterator[models.BatchItem]:
+        """The job's items (with ``status``) in server order, as served now without
+        faults; lazy, so a slice of a huge job stays cheap."""
+        return self.registry.truth(job_id, status, offset, limit)
+
+    def item_ids(self, job_id: str, status: str | None = None) -> list[str]:
+        return [item.item_id for item in self.items(job_id, status)]
+
+    def item_id(self, job_id: str, index: int) -> str:
+        """The id of item ``index`` of a job."""
+        return f"itm_{self.registry.require(job_id).key}_{index:07d}"
