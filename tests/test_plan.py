@@ -126,19 +126,20 @@ def test_known_honoured_size_ends_on_short_page_without_probe() -> None:
     assert [r.offset for r in server.requests] == list(range(0, 1000, 100))
 
 
-def test_known_total_limits_speculation_to_one_probe() -> None:
+def test_first_page_alone_then_plan_from_the_total() -> None:
     plan = ScanPlan(start_offset=0, page_size=100, window=16)
-    assert [r.offset for r in plan.next_requests()] == list(range(0, 1600, 100))
+    assert [r.offset for r in plan.next_requests()] == [0]
+    assert plan.next_requests() == []  # nothing more until the first page is back
     plan.record(0, 100, total=300, first_key="k0", last_key="k99")
-    for offset in range(300, 1600, 100):  # speculative pages past the total: empty
-        plan.record(offset, 0, total=300, first_key=None, last_key=None)
-    assert plan.end == 300
-    # Now with the total known from the first page: one probe beyond it, not a window.
-    plan2 = ScanPlan(start_offset=0, page_size=100, window=16, max_items=None)
-    plan2.frontier = 100
-    plan2._inflight[0] = 100
-    plan2.record(0, 100, total=300, first_key="k0", last_key="k99")
-    assert [r.offset for r in plan2.next_requests()] == [100, 200, 300]
+    # The total is known: up to it, plus one probe beyond it, not a window.
+    assert [r.offset for r in plan.next_requests()] == [100, 200, 300]
+
+
+def test_without_a_total_speculate_a_window() -> None:
+    plan = ScanPlan(start_offset=0, page_size=100, window=6)
+    plan.next_requests()
+    plan.record(0, 100, total=None, first_key="k0", last_key="k99")
+    assert [r.offset for r in plan.next_requests()] == [100, 200, 300, 400, 500, 600]
 
 
 def test_total_too_low_still_reaches_the_end() -> None:
@@ -159,6 +160,7 @@ def test_moving_total_is_drift() -> None:
     plan = ScanPlan(start_offset=0, page_size=10, window=2)
     plan.next_requests()
     plan.record(0, 10, total=100, first_key="a", last_key="b")
+    plan.next_requests()
     with pytest.raises(DriftError, match="total_size moved from 100 to 90") as info:
         plan.record(10, 10, total=90, first_key="c", last_key="d")
     assert info.value.offset == 10
@@ -168,6 +170,7 @@ def test_drift_can_be_accepted_and_is_recorded() -> None:
     plan = ScanPlan(start_offset=0, page_size=10, window=2, raise_on_drift=False)
     plan.next_requests()
     plan.record(0, 10, total=100, first_key="a", last_key="b")
+    plan.next_requests()
     ready = plan.record(10, 10, total=90, first_key="b", last_key="d")
     assert [r.offset for r in ready] == [10]
     assert plan.drift == [
@@ -180,12 +183,15 @@ def test_items_after_an_empty_page_is_drift() -> None:
     plan = ScanPlan(start_offset=0, page_size=10, window=3)
     plan.next_requests()
     plan.record(0, 10, total=None, first_key="a", last_key="b")
+    plan.next_requests()
     plan.record(20, 0, total=None, first_key=None, last_key=None)
     with pytest.raises(DriftError, match="items at offset 30, after an empty page at 20"):
         # items at 30 came from a request made before the end was known
         plan._inflight[30] = 10
         plan.record(30, 10, total=None, first_key="x", last_key="y")
     plan2 = ScanPlan(start_offset=0, page_size=10, window=3)
+    plan2.next_requests()
+    plan2.record(0, 10, total=None, first_key="a", last_key="b")
     plan2.next_requests()
     plan2.record(20, 10, total=None, first_key="x", last_key="y")
     with pytest.raises(DriftError, match="empty page at offset 10, but items at 20"):
@@ -194,13 +200,14 @@ def test_items_after_an_empty_page_is_drift() -> None:
 
 def test_short_page_then_items_beyond_means_cap_not_end() -> None:
     plan = ScanPlan(start_offset=0, page_size=10, window=3)
-    reqs = plan.next_requests()
-    assert [r.offset for r in reqs] == [0, 10, 20]
+    plan.next_requests()
     plan.record(0, 10, total=None, first_key="k0", last_key="k9")
+    assert [r.offset for r in plan.next_requests()] == [10, 20, 30]
     plan.record(10, 4, total=None, first_key="k10", last_key="k13")  # looks like the end
     assert plan.end == 14
     plan.record(20, 10, total=None, first_key="k20", last_key="k29")  # ...but it was not
     assert plan.end is None
+    plan.record(30, 0, total=None, first_key=None, last_key=None)
     assert [(r.offset, r.limit) for r in plan.next_requests()][:1] == [(14, 6)]
 
 
@@ -214,13 +221,15 @@ def test_over_delivery_is_trimmed_to_the_limit() -> None:
 
 def test_window_bounds_outstanding_pages() -> None:
     plan = ScanPlan(start_offset=0, page_size=10, window=5)
+    plan.next_requests()
+    plan.record(0, 10, total=None, first_key="k0", last_key="k9")
     assert len(plan.next_requests()) == 5
     assert plan.next_requests() == []
     # An out-of-order page stays buffered and still counts against the window.
-    plan.record(40, 10, total=None, first_key="k40", last_key="k49")
+    plan.record(50, 10, total=None, first_key="k50", last_key="k59")
     assert plan.next_requests() == []
-    plan.record(0, 10, total=None, first_key="k0", last_key="k9")
-    assert [r.offset for r in plan.next_requests()] == [50]
+    plan.record(10, 10, total=None, first_key="k10", last_key="k19")
+    assert [r.offset for r in plan.next_requests()] == [60]
 
 
 @pytest.mark.parametrize(

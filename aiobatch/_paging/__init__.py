@@ -10,6 +10,7 @@ from typing import TypeVar
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
+from .._errors import AiobatchError, PageFetchError
 from .._retry import RetryPolicy
 from .iterators import ItemIterator, PageIterator, Scan, Spawner
 from .plan import DriftError, ScanPlan
@@ -51,6 +52,14 @@ def page_iterator(
                 listing = await resolve(progress)
             except Exception as exc:
                 progress.done = True
+                if isinstance(exc, AiobatchError):
+                    # Same contract as a failed page: one type to catch, a resume offset.
+                    offset = options.start_offset
+                    wrapped = PageFetchError(
+                        f"the scan could not start: {exc}", offset=offset, error=exc
+                    )
+                    wrapped.__cause__ = exc
+                    exc = wrapped
                 with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                     await out.send(Failure(exc))
                 return

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
@@ -115,8 +116,10 @@ class PageIterator(Generic[T]):
         # Reached on `break` / error / cancellation in a plain `async for`.
         recv = getattr(self, "_recv", None)
         if recv is not None:
-            self._scope.cancel()
             recv.close()
+            # After the loop is gone there is nothing left to cancel.
+            with contextlib.suppress(RuntimeError):
+                self._scope.cancel()
 
     async def __aenter__(self) -> Self:
         return self

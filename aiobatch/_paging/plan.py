@@ -72,6 +72,9 @@ class ScanPlan:
     )
     _first_keys: dict[str, int] = field(init=False, default_factory=dict)
     _suspect_caps: dict[int, int] = field(init=False, default_factory=dict)
+    _held: dict[int, tuple[int, int]] = field(init=False, default_factory=dict)
+    _max_count: int = field(init=False, default=0)
+    _first_done: bool = field(init=False, default=False)
     _last_key: str | None = field(init=False, default=None)
     _nonempty_beyond: int | None = field(init=False, default=None)
 
@@ -108,6 +111,8 @@ class ScanPlan:
         """Requests to send now; call again after every ``record``."""
         out: list[PageRequest] = []
         while not self.finished and self.outstanding < self.window:
+            if not self._first_done and self._inflight:
+                break  # the first page tells the total and any cap: plan from it
             req = self._next_gap() or self._next_frontier()
             if req is None:
                 break
@@ -160,20 +165,26 @@ class ScanPlan:
         """Take one page's outcome; return the pages that may now be emitted, in order."""
         limit = self._inflight.pop(offset)
         count = min(count, limit)  # the caller trims a page that returned too many
+        self._first_done = True
         self._observe_total(total, offset)
         self._check_offset_ignored(offset, first_key)
         if count == limit:
             self._max_full = max(self._max_full, limit)
+        served_more = count < self._max_count  # another page proved a bigger page exists
+        self._max_count = max(self._max_count, count)
         suspect = self._suspect_caps.pop(offset, None)
+        held = self._held.pop(offset, None)
         if count > 0:
             if suspect is not None:
                 # Data behind a short page: it was a silent cap. Ask for that much.
                 self.step = min(self.step, suspect)
+                if held is not None:
+                    self._add_gap(*held)
             self._saw_items(offset, count)
         if count == 0:
             self._empty_at(offset)
         elif count < limit:
-            self._short_at(offset, count, limit)
+            self._short_at(offset, count, limit, served_more)
         self._received[offset] = (count, first_key, last_key)
         ready = self._ready()
         if self.end is not None:
@@ -224,17 +235,23 @@ class ScanPlan:
         if self.end is None or offset < self.end:
             self.end, self._short_end = offset, False
 
-    def _short_at(self, offset: int, count: int, limit: int) -> None:
+    def _short_at(self, offset: int, count: int, limit: int, served_more: bool) -> None:
         stop = offset + count
         beyond_total = self.total is None or stop >= self.total
-        if self._max_full >= limit and beyond_total and self._nonempty_beyond in (None, offset):
-            # The server honours this page size, so a short page is the end.
+        honoured = self._max_full >= limit or served_more
+        if honoured and beyond_total and self._nonempty_beyond in (None, offset):
+            # The server serves more than this per page, so a short page is the end.
             if self.end is None or stop < self.end:
                 self.end, self._short_end = stop, True
             return
-        # Ambiguous: end of data or a silent cap. Fetch the gap to find out.
+        # Ambiguous: end of data or a silent cap. Fetch the gap to find out; past
+        # the total, probe its first step only and hold the rest until we know.
         self._suspect_caps[stop] = count
-        self._add_gap(stop, offset + limit)
+        if beyond_total and stop + self.step < offset + limit:
+            self._add_gap(stop, stop + self.step)
+            self._held[stop] = (stop + self.step, offset + limit)
+        else:
+            self._add_gap(stop, offset + limit)
 
     def _add_gap(self, start: int, stop: int) -> None:
         if start < stop:

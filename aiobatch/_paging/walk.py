@@ -17,7 +17,7 @@ from typing import Generic, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
-from anyio.streams.memory import MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._errors import AiobatchError, PageFetchError
 from .._retry import RetryHooks
@@ -93,25 +93,49 @@ async def _drive(
 ) -> None:
     results_in, results_out = anyio.create_memory_object_stream[_Result[T]](math.inf)
     pages: dict[int, Fetched[T]] = {}
+    failure: Exception | None = None
     with results_in, results_out:
         async with anyio.create_task_group() as tg:
-            _launch(tg, plan, listing, limiter, results_in)
-            while not plan.finished:
-                result = await results_out.receive()
-                req = result.request
-                if result.error is not None:
-                    raise PageFetchError(
-                        f"page at offset {req.offset} failed: {result.error}; every item "
-                        f"before offset {plan.next_emit} was delivered: resume with "
-                        f"start_offset={plan.next_emit}",
-                        offset=plan.next_emit,
-                        error=result.error,
-                    ) from result.error
-                assert result.page is not None
-                await _accept(listing, plan, progress, pages, req, result.page, out)
-                _launch(tg, plan, listing, limiter, results_in)
-            # Whatever is still in flight lies beyond the end: drop it.
+            try:
+                await _loop(
+                    tg, listing, plan, limiter, progress, pages, results_in, results_out, out
+                )
+            except Exception as exc:
+                # Raised after the group exits, so the caller sees the error itself,
+                # not an ExceptionGroup.
+                failure = exc
+            # Whatever is still in flight lies beyond the end (or is moot): drop it.
             tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+
+
+async def _loop(
+    tg: TaskGroup,
+    listing: Listing[T],
+    plan: ScanPlan,
+    limiter: AdaptiveLimiter,
+    progress: ScanProgress,
+    pages: dict[int, Fetched[T]],
+    results_in: MemoryObjectSendStream[_Result[T]],
+    results_out: MemoryObjectReceiveStream[_Result[T]],
+    out: MemoryObjectSendStream[Page[T] | Failure],
+) -> None:
+    _launch(tg, plan, listing, limiter, results_in)
+    while not plan.finished:
+        result = await results_out.receive()
+        req = result.request
+        if result.error is not None:
+            raise PageFetchError(
+                f"page at offset {req.offset} failed: {result.error}; every item "
+                f"before offset {plan.next_emit} was delivered: resume with "
+                f"start_offset={plan.next_emit}",
+                offset=plan.next_emit,
+                error=result.error,
+            ) from result.error
+        assert result.page is not None
+        await _accept(listing, plan, progress, pages, req, result.page, out)
+        _launch(tg, plan, listing, limiter, results_in)
 
 
 async def _accept(

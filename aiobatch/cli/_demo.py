@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from .._client import BatchClient
-from ._context import Context, HelpFormatter, UsageError, positive_int
+from ._context import CliError, Context, HelpFormatter, UsageError, positive_int
 from ._items import scan_items
 from ._output import dump_json
 from ._summary import Summary
@@ -78,7 +78,7 @@ async def cmd_sim(ctx: Context) -> int:
     try:
         await cli.serve(ctx.args, out=ctx.stdout)
     except OSError as exc:  # the port is taken, or the address is not ours
-        raise UsageError(f"cannot start the simulator: {exc}") from None
+        raise CliError(f"cannot start the simulator: {exc}") from None
     return 0
 
 

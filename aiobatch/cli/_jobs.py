@@ -167,8 +167,13 @@ async def cmd_watch(ctx: Context) -> int:
                 st = await client.jobs.get(a.job_id)
                 j = st.job
                 done = j.processed_items or 0
-                note = f"{j.status}  failed {_n(j.failed_items)}  skipped {_n(j.skipped_items)}"
-                bar.update(done, j.total_items or None, note)
+                # Cancelled items are not "processed": the percentage reaches 100.
+                settled = max(done, round(st.progress_percentage / 100 * j.total_items))
+                note = (
+                    f"{j.status} · processed {done:,} · failed {_n(j.failed_items)} · "
+                    f"skipped {_n(j.skipped_items)}"
+                )
+                bar.update(settled, j.total_items or None, note)
                 now = (j.status, done, j.failed_items, j.skipped_items)
                 if not ctx.interactive and now != last:
                     ctx.note(

@@ -166,6 +166,7 @@ class ItemEncoder:
         cancelled_at = view.state.cancelled_at
         cancelled = self._iso_ms(round(cancelled_at * 1000)) if cancelled_at is not None else ""
         tail = _EXTRA_ITEM if extra else ""
+        unknown_value = _frag(unknown_value)
         layout = view.state.layout
         block = layout.block
         out: list[str] = []

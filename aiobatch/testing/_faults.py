@@ -43,13 +43,15 @@ class Trigger:
 
     Requests are counted per fault, 1-based, among requests to the ``on``
     endpoint(s) that reach this fault (an earlier fault that fired hides the
-    request from later ones).  ``offsets`` maps an ``offset`` query value to how
-    many times requests at that offset fail ("offset 500 fails twice, then
-    succeeds" is ``offsets={500: 2}``).  ``in_flight_above`` fires while more
-    than that many requests (this one included) are being served.
+    request from later ones).  ``after`` ignores that many requests first, so
+    ``Trigger(after=20, first=5)`` is a burst of five failures from request 21.
+    ``offsets`` maps an ``offset`` query value to how many times requests at
+    that offset fail ("offset 500 fails twice, then succeeds" is
+    ``offsets={500: 2}``).  ``in_flight_above`` fires while more than that many
+    requests (this one included) are being served.
 
     Text form (CLI): ``"first=2,every=10,p=0.05,offset=500x2,offset=900,inflight>8,
-    times=5,on=items"``.
+    after=20,times=5,on=items"``.
     """
 
     probability: float = 0.0
@@ -57,14 +59,15 @@ class Trigger:
     first: int = 0
     offsets: Mapping[int, int] = field(default_factory=dict)
     in_flight_above: int | None = None
+    after: int = 0
     times: int | None = None
     on: str = "items"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError("probability must be within [0, 1]")
-        if self.every < 0 or self.first < 0 or (self.times is not None and self.times < 0):
-            raise ValueError("every, first and times must be >= 0")
+        if min(self.every, self.first, self.after, self.times or 0) < 0:
+            raise ValueError("every, first, after and times must be >= 0")
         if self.on != "*" and self.on not in ENDPOINTS:
             raise ValueError(f"on must be '*' or one of {ENDPOINTS}, got {self.on!r}")
         object.__setattr__(self, "offsets", dict(self.offsets))
@@ -90,7 +93,7 @@ class Trigger:
                 raise ValueError(f"bad trigger term {term!r}: expected name=value")
             if name in ("p", "probability"):
                 kw["probability"] = float(value)
-            elif name in ("every", "first", "times"):
+            elif name in ("every", "first", "after", "times"):
                 kw[name] = int(value)
             elif name == "offset":
                 at, _, count = value.partition("x")
@@ -228,13 +231,14 @@ class FaultState:
             c.seen += 1
             # Always draw, so the random sequence depends only on the request count.
             lucky = trig.probability > 0 and c.rng.random() < trig.probability
-            if trig.times is not None and c.fired >= trig.times:
+            n = c.seen - trig.after
+            if n <= 0 or (trig.times is not None and c.fired >= trig.times):
                 continue
             at = offset if offset is not None else 0
             hit = (
                 lucky
-                or c.seen <= trig.first
-                or (trig.every > 0 and c.seen % trig.every == 0)
+                or n <= trig.first
+                or (trig.every > 0 and n % trig.every == 0)
                 or c.per_offset[at] < trig.offsets.get(at, 0)
                 or (trig.in_flight_above is not None and in_flight > trig.in_flight_above)
             )

@@ -67,6 +67,11 @@ async def test_every_nth_request(batch_simulator: Simulator) -> None:
     assert await statuses(batch_simulator, 7) == [200, 200, 502, 200, 200, 502, 200]
 
 
+async def test_burst_after_n_requests(batch_simulator: Simulator) -> None:
+    batch_simulator.faults = Faults(server_error=Trigger(after=3, first=2), error_status=504)
+    assert await statuses(batch_simulator, 6) == [200, 200, 200, 504, 504, 200]
+
+
 async def test_page_at_an_offset_fails_twice_then_succeeds(batch_simulator: Simulator) -> None:
     batch_simulator.faults = Faults(rate_limit=Trigger(offsets={100: 2}))
     assert await statuses(batch_simulator, 3, offset=0) == [200, 200, 200]
@@ -263,13 +268,16 @@ async def test_unknown_status_on_some_items(batch_simulator: Simulator) -> None:
 
 
 def test_trigger_text_form() -> None:
-    trig = Trigger.parse("first=2, every=10,p=0.05,offset=500x2,offset=900,inflight>8,times=5,on=*")
+    trig = Trigger.parse(
+        "first=2, every=10,p=0.05,offset=500x2,offset=900,inflight>8,after=1,times=5,on=*"
+    )
     assert trig == Trigger(
         probability=0.05,
         every=10,
         first=2,
         offsets={500: 2, 900: 1},
         in_flight_above=8,
+        after=1,
         times=5,
         on="*",
     )

@@ -1,0 +1,95 @@
+"""Helpers for the CLI tests: run one command line in-process, against a simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from aiobatch.cli import run
+from aiobatch.testing import Simulator
+
+ENV_VARS = ("LLAMA_CLOUD_API_KEY", "LLAMA_PARSE_API_KEY", "LLAMA_CLOUD_BASE_URL")
+
+
+def clear_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hide any key / base URL the developer's shell exports."""
+    for name in ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+class TtyStringIO(io.StringIO):
+    """A stream that claims to be a terminal (to exercise progress bars)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def lines(self) -> list[str]:
+        return self.out.splitlines()
+
+    def jsonl(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.lines()]
+
+    def ids(self) -> list[str]:
+        return [d["item_id"] for d in self.jsonl()]
+
+
+def conn(sim: Simulator) -> list[str]:
+    assert sim.api_key is not None
+    return ["--base-url", sim.base_url, "--api-key", sim.api_key]
+
+
+async def cli(
+    *argv: str, sim: Simulator | None = None, stderr: io.StringIO | None = None
+) -> Result:
+    """``aiobatch ARGV`` in this event loop (the simulator keeps serving meanwhile)."""
+    args = list(argv) + (conn(sim) if sim is not None else [])
+    out, err = io.StringIO(), stderr if stderr is not None else io.StringIO()
+    code = await run(args, stdout=out, stderr=err)
+    return Result(code, out.getvalue(), err.getvalue())
+
+
+class Gate:
+    """A ``sleep`` for the simulator that blocks every request after the first
+    ``allow`` ones until ``release()``: a scan stops at a known page, as if the
+    process were killed there.  Use with ``Faults(latency_ms=...)`` so the
+    simulator calls it once per request."""
+
+    def __init__(self, allow: int) -> None:
+        self.allow = allow
+        self.calls = 0
+        self.blocked = asyncio.Event()
+        self._open = asyncio.Event()
+
+    async def __call__(self, delay: float) -> None:
+        self.calls += 1
+        if self.calls > self.allow:
+            self.blocked.set()
+            await self._open.wait()
+
+    def release(self) -> None:
+        self._open.set()
+
+
+async def wait_for(pred: Callable[[], bool], *, turns: int = 5000) -> None:
+    """Poll ``pred()`` every millisecond until it holds (5 s at most)."""
+    for _ in range(turns):
+        if pred():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("condition not reached")
+
+
+Runner = Callable[..., Awaitable[Result]]

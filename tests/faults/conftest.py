@@ -1,0 +1,4 @@
+from _servers import RecordingSleep
+from conftest import API
+x: RecordingSleep = RecordingSleep()
+y: str = API
