@@ -11,6 +11,7 @@ import itertools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 
@@ -242,7 +243,7 @@ def test_window_bounds_outstanding_pages() -> None:
     ],
 )
 def test_bad_arguments(kwargs: dict[str, int], message: str) -> None:
-    args = {"start_offset": 0, "page_size": 10, "window": 2, **kwargs}
+    args: dict[str, Any] = {"start_offset": 0, "page_size": 10, "window": 2, **kwargs}
     with pytest.raises(ValueError, match=message):
         ScanPlan(**args)
 

@@ -284,22 +284,20 @@ class Progress:
                 TaskProgressColumn,
                 TextColumn,
                 TimeElapsedColumn,
-                TimeRemainingColumn,
             )
             from rich.progress import (
                 Progress as RichProgress,
             )
 
+            # Fits 80 columns: label, bar, %, count, rate, elapsed (+ a note).
             self._rich = RichProgress(
                 SpinnerColumn(),
                 TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
+                BarColumn(bar_width=20),
                 TaskProgressColumn(),
+                MofNCompleteColumn(),
                 TextColumn("[cyan]{task.fields[rate]}"),
                 TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
                 TextColumn("{task.fields[note]}"),
                 console=Console(file=self._stream),
                 refresh_per_second=10,

@@ -96,7 +96,8 @@ async def test_a_hundred_thousand_items(client_for: Callable[[Simulator], BatchC
     async with Simulator(jobs=[SimJob(job_id="big", total_items=100_000, seed=3)]) as s:
         async with client_for(s) as client:
             pages = client.job_items.iter_pages("big", page_size=1000, concurrency=16)
-            offsets, got = [], []
+            offsets: list[tuple[int, int]] = []
+            got: list[str] = []
             async for page in pages:
                 offsets.append((page.offset, page.next_offset))
                 got.extend(i.item_id for i in page.items)
