@@ -79,7 +79,10 @@ class PageIterator(Generic[T]):
             raise StopAsyncIteration
         recv = self._recv or self._start()
         try:
-            msg = await recv.receive()
+            try:
+                msg = recv.receive_nowait()  # no checkpoint when a page is waiting
+            except anyio.WouldBlock:
+                msg = await recv.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             self._exhausted = True
             raise StopAsyncIteration from None

@@ -34,6 +34,10 @@ class AdaptiveLimiter:
         progress.concurrency = limit
 
     @property
+    def max(self) -> int:
+        return self._max
+
+    @property
     def limit(self) -> int:
         return int(self._slots.total_tokens)
 

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import anyio
-from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._errors import AiobatchError, PageFetchError
@@ -29,6 +28,7 @@ __all__ = ["Failure", "Fetched", "Listing", "produce"]
 
 log = logging.getLogger("aiobatch")
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,15 +91,22 @@ async def _drive(
     progress: ScanProgress,
     out: MemoryObjectSendStream[Page[T] | Failure],
 ) -> None:
-    results_in, results_out = anyio.create_memory_object_stream[_Result[T]](math.inf)
+    # A fixed pool of workers pulls requests from one stream and pushes results to
+    # another: cheaper than a task per page, and the pool size caps concurrency.
+    todo_in, todo_out = anyio.create_memory_object_stream[PageRequest](math.inf)
+    done_in, done_out = anyio.create_memory_object_stream[_Result[T]](math.inf)
     pages: dict[int, Fetched[T]] = {}
     failure: Exception | None = None
-    with results_in, results_out:
+    with todo_in, todo_out, done_in, done_out:
         async with anyio.create_task_group() as tg:
+            for _ in range(limiter.max):
+                tg.start_soon(_worker, listing, limiter, todo_out, done_in)
             try:
-                await _loop(
-                    tg, listing, plan, limiter, progress, pages, results_in, results_out, out
-                )
+                _launch(plan, todo_in)
+                while not plan.finished:
+                    result = await _receive(done_out)
+                    await _accept_result(listing, plan, progress, pages, result, out)
+                    _launch(plan, todo_in)
             except Exception as exc:
                 # Raised after the group exits, so the caller sees the error itself,
                 # not an ExceptionGroup.
@@ -110,32 +117,25 @@ async def _drive(
         raise failure
 
 
-async def _loop(
-    tg: TaskGroup,
+async def _accept_result(
     listing: Listing[T],
     plan: ScanPlan,
-    limiter: AdaptiveLimiter,
     progress: ScanProgress,
     pages: dict[int, Fetched[T]],
-    results_in: MemoryObjectSendStream[_Result[T]],
-    results_out: MemoryObjectReceiveStream[_Result[T]],
+    result: _Result[T],
     out: MemoryObjectSendStream[Page[T] | Failure],
 ) -> None:
-    _launch(tg, plan, listing, limiter, results_in)
-    while not plan.finished:
-        result = await results_out.receive()
-        req = result.request
-        if result.error is not None:
-            raise PageFetchError(
-                f"page at offset {req.offset} failed: {result.error}; every item "
-                f"before offset {plan.next_emit} was delivered: resume with "
-                f"start_offset={plan.next_emit}",
-                offset=plan.next_emit,
-                error=result.error,
-            ) from result.error
-        assert result.page is not None
-        await _accept(listing, plan, progress, pages, req, result.page, out)
-        _launch(tg, plan, listing, limiter, results_in)
+    req = result.request
+    if result.error is not None:
+        raise PageFetchError(
+            f"page at offset {req.offset} failed: {result.error}; every item "
+            f"before offset {plan.next_emit} was delivered: resume with "
+            f"start_offset={plan.next_emit}",
+            offset=plan.next_emit,
+            error=result.error,
+        ) from result.error
+    assert result.page is not None
+    await _accept(listing, plan, progress, pages, req, result.page, out)
 
 
 async def _accept(
@@ -160,8 +160,9 @@ async def _accept(
     pages[req.offset] = Fetched(items, page.total)
     progress.total = plan.total
     for r in ready:
-        got = pages.pop(r.offset)
-        chosen = list(got.items[: r.take]) if r.take < len(got.items) else list(got.items)
+        fetched = pages.pop(r.offset)
+        got = fetched.items
+        chosen = list(got[: r.take]) if r.take < len(got) or not isinstance(got, list) else got
         progress.scanned += len(chosen)
         if listing.keep is not None:
             keep = listing.keep
@@ -169,32 +170,47 @@ async def _accept(
         progress.pages += 1
         progress.items += len(chosen)
         progress.next_offset = r.offset + r.take
-        await out.send(Page(r.offset, r.offset + r.take, chosen, got.total))
+        page_out = Page(r.offset, r.offset + r.take, chosen, fetched.total)
+        try:
+            out.send_nowait(page_out)
+        except anyio.WouldBlock:
+            await out.send(page_out)  # backpressure: the consumer is slower than the pages
     for stale in [o for o in pages if o < plan.next_emit or (plan.end or math.inf) <= o]:
         del pages[stale]
 
 
-def _launch(
-    tg: TaskGroup,
-    plan: ScanPlan,
-    listing: Listing[T],
-    limiter: AdaptiveLimiter,
-    results: MemoryObjectSendStream[_Result[T]],
-) -> None:
+def _launch(plan: ScanPlan, todo: MemoryObjectSendStream[PageRequest]) -> None:
     for req in plan.next_requests():
-        tg.start_soon(_fetch_one, listing, req, limiter, results)
+        todo.send_nowait(req)
 
 
-async def _fetch_one(
+async def _worker(
     listing: Listing[T],
-    req: PageRequest,
     limiter: AdaptiveLimiter,
-    results: MemoryObjectSendStream[_Result[T]],
+    todo: MemoryObjectReceiveStream[PageRequest],
+    done: MemoryObjectSendStream[_Result[T]],
 ) -> None:
-    async with limiter.slots:
+    slots = limiter.slots
+    while True:
+        req = await _receive(todo)
+        # The *_nowait fast paths skip anyio's per-call checkpoint: on a fast server
+        # those extra loop turns cost as much as the HTTP request itself.
+        try:
+            slots.acquire_nowait()
+        except anyio.WouldBlock:
+            await slots.acquire()
         try:
             page = await listing.fetch(req.offset, req.limit, limiter)
         except AiobatchError as exc:
-            results.send_nowait(_Result(req, None, exc))
-            return
-    results.send_nowait(_Result(req, page, None))
+            done.send_nowait(_Result(req, None, exc))
+            continue
+        finally:
+            slots.release()
+        done.send_nowait(_Result(req, page, None))
+
+
+async def _receive(stream: MemoryObjectReceiveStream[R]) -> R:
+    try:
+        return stream.receive_nowait()
+    except anyio.WouldBlock:
+        return await stream.receive()

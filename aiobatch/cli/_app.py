@@ -169,6 +169,9 @@ def describe(exc: BaseException, ctx: Context) -> tuple[str, int]:
         return f"cannot reach the API: {exc}", EXIT_API
     if isinstance(exc, AiobatchError):
         return str(exc), EXIT_API
+    if isinstance(exc, OSError):  # the output file: a missing directory, a full disk...
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror or exc}", EXIT_API
     if isinstance(exc, ValueError | TypeError):
         # The library checks its arguments before any request is sent.
         return f"invalid argument: {exc}", EXIT_USAGE

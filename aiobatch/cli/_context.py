@@ -208,9 +208,3 @@ class Context:
             max_retries=self.opt("max_retries"),
             timeout=float(timeout) if timeout is not None else None,
         )
-
-    def scope(self) -> dict[str, Any]:
-        return {
-            "organization_id": self.opt("organization_id"),
-            "project_id": self.opt("project_id"),
-        }

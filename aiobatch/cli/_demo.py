@@ -115,7 +115,7 @@ def register(sub: Any, general: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--top", type=positive_int, default=5, metavar="N")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="(default: table)")
     p.set_defaults(handler=cmd_demo, filter_mode="auto")
 
     p = sub.add_parser(

@@ -286,6 +286,8 @@ def _prepare(ctx: Context, out: Path, state_path: Path, want: ExportState) -> Ex
 async def cmd_export(ctx: Context) -> int:
     a = ctx.args
     ctx.subject = f"job {a.job_id}"
+    if a.output == "-":
+        raise UsageError("export writes a file; `aiobatch items list` writes to stdout")
     out = Path(a.output)
     fmt = a.format or infer_format(a.output)
     if fmt == "parquet":

@@ -175,7 +175,12 @@ JSON array of items.  jsonl (default) writes one item per line, as sent by the A
     p.add_argument(
         "--offset", type=non_negative_int, metavar="N", help="one page, skipping N items"
     )
-    p.add_argument("--format", choices=["jsonl", "json", "csv", "table"], default="jsonl")
+    p.add_argument(
+        "--format",
+        choices=["jsonl", "json", "csv", "table"],
+        default="jsonl",
+        help="(default: jsonl)",
+    )
     p.set_defaults(handler=cmd_list)
 
     p = isub.add_parser(
@@ -192,7 +197,7 @@ JSON array of items.  jsonl (default) writes one item per line, as sent by the A
 Error and skip-reason shares are out of the items carrying an error / a reason.""",
     )
     p.add_argument("--job-id", required=True, metavar="ID")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="(default: table)")
     p.add_argument(
         "--top", type=positive_int, default=5, metavar="N", help="errors to show (default: 5)"
     )
@@ -210,6 +215,8 @@ Error and skip-reason shares are out of the items carrying an error / a reason."
     )
     p.add_argument("--item-id", required=True, metavar="ID")
     p.add_argument("--job-type", choices=["parse", "extract", "classify"])
-    p.add_argument("--format", choices=["json", "jsonl", "table"], default="json")
+    p.add_argument(
+        "--format", choices=["json", "jsonl", "table"], default="json", help="(default: json)"
+    )
     p.set_defaults(handler=cmd_results)
     return isub

@@ -222,7 +222,12 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--directory-id", metavar="ID")
     p.add_argument("--limit", type=positive_int, metavar="N")
     p.add_argument("--offset", type=non_negative_int, metavar="N")
-    p.add_argument("--format", choices=["table", "jsonl", "json", "csv"], default="table")
+    p.add_argument(
+        "--format",
+        choices=["table", "jsonl", "json", "csv"],
+        default="table",
+        help="(default: table)",
+    )
     p.set_defaults(handler=cmd_list)
 
     p = jsub.add_parser(
@@ -236,7 +241,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch jobs status --job-id bjb-123 --format json | jq .progress_percentage""",
     )
     p.add_argument("--job-id", required=True, metavar="ID")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="(default: table)")
     p.set_defaults(handler=cmd_status)
 
     p = jsub.add_parser(
@@ -250,7 +255,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--job-id", required=True, metavar="ID")
     p.add_argument("--reason", help="recorded with the cancellation")
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="(default: table)")
     p.set_defaults(handler=cmd_cancel)
 
     p = jsub.add_parser(
@@ -279,5 +284,5 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="exit with 1 when the job ends failed or cancelled",
     )
-    p.add_argument("--format", choices=["table", "json"], default="table")
+    p.add_argument("--format", choices=["table", "json"], default="table", help="(default: table)")
     p.set_defaults(handler=cmd_watch)

@@ -163,17 +163,14 @@ class JobItems:
         async def resolve(progress: ScanProgress) -> Listing[BatchItem]:
             mode = await self._filter_mode(job_id, wanted, options.filter_mode, params)
             progress.filter_mode = mode
-            server_status = wanted if mode == "server" else None
+            # Built once per scan: each page only adds its offset and limit.
+            path = proto.path("/{job_id}/items", job_id=job_id)
+            base = {**params, **proto.query(status=wanted if mode == "server" else None)}
+            request = self._client.request
 
             async def fetch(offset: int, limit: int, hooks: RetryHooks) -> Fetched[BatchItem]:
-                page = await self._list(
-                    job_id,
-                    limit=limit,
-                    offset=offset,
-                    status=server_status,
-                    params=params,
-                    hooks=hooks,
-                )
+                query = {**base, "offset": str(offset), "limit": str(limit)}
+                page = await request(BatchItemListResponse, "GET", path, params=query, hooks=hooks)
                 return Fetched(page.items, page.total_size)
 
             if mode == "client" and wanted is not None:

@@ -278,3 +278,31 @@ async def test_export_without_key_touches_no_file(tmp_path: Path) -> None:
     assert r.code == 2
     assert "no API key" in r.err
     assert os.listdir(tmp_path) == []
+
+
+async def test_unwritable_output_is_one_line(sim: Simulator, tmp_path: Path) -> None:
+    out = tmp_path / "missing-dir" / "items.jsonl"
+    r = await cli(*export(out), sim=sim)
+    assert r.code == 1
+    assert r.err.strip() == f"aiobatch: error: {out}: No such file or directory"
+
+
+async def test_export_to_stdout_is_refused(sim: Simulator) -> None:
+    r = await cli("items", "export", "--job-id", JOB, "-o", "-", sim=sim)
+    assert r.code == 2
+    assert "items list" in r.err
+
+
+async def test_parquet_hard_kill_keeps_the_last_clean_file(sim: Simulator, tmp_path: Path) -> None:
+    """After SIGKILL a Parquet export leaves a garbage ``.partial`` beside the last
+    complete file; resume starts from the last clean checkpoint."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    out = tmp_path / "items.parquet"
+    sim.faults = fail_at(1000)
+    assert (await cli(*export(out, "--max-retries", "0"), sim=sim)).code == 1
+    assert pq.read_table(out).num_rows == 1000
+    append(out.with_name(out.name + ".partial"), "PAR1 half a file")  # the killed run
+    sim.faults = Faults()
+    r = await cli(*export(out, "--resume"), sim=sim)
+    assert r.code == 0, r.err
+    assert pq.read_table(out).column("item_id").to_pylist() == sim.item_ids(JOB)
