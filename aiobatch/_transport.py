@@ -12,6 +12,7 @@ onto the project's tree.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
 import time
@@ -64,6 +65,10 @@ class AiohttpTransport:
         }
         t = config.timeout
         self._timeout = aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=t.read)
+        # One slot per pooled connection (see ``send``); sized from the session's
+        # connector on first use, None when the pool is unbounded.
+        self._slots: asyncio.Semaphore | None = None
+        self._slots_sized = False
 
     def __repr__(self) -> str:
         return f"<AiohttpTransport base_url={self._config.base_url!r}>"
@@ -98,6 +103,28 @@ class AiohttpTransport:
         self, method: str, path: str, *, params: dict[str, str], body: bytes | None
     ) -> Response:
         session = self._open_session()
+        if not self._slots_sized:
+            self._slots = _pool_slots(session)
+            self._slots_sized = True
+        slots = self._slots
+        if slots is None:
+            return await self._send(session, method, path, params, body)
+        # Queue for a pooled connection here, *outside* aiohttp's timeouts: aiohttp
+        # counts the wait for a free connection against ``connect`` and ``total``,
+        # so a scan wider than the pool (concurrency 16, 2 connections) turned its
+        # own queueing into spurious timeouts and retries.  Here the clock starts
+        # once a connection is free, and ``Timeout`` bounds the server alone.
+        async with slots:
+            return await self._send(session, method, path, params, body)
+
+    async def _send(
+        self,
+        session: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        params: dict[str, str],
+        body: bytes | None,
+    ) -> Response:
         url = self._config.base_url + path
         headers = self._headers
         if body is not None:
@@ -184,6 +211,18 @@ class AiohttpTransport:
                 raise _too_large(method, path, cap, "body (after decompression)")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _pool_slots(session: aiohttp.ClientSession) -> asyncio.Semaphore | None:
+    """A semaphore as wide as the session's pool for one host (every request of
+    a client goes to its one base URL), or None for an unbounded pool."""
+    connector = session.connector
+    caps = [
+        n
+        for n in (getattr(connector, "limit", 0), getattr(connector, "limit_per_host", 0))
+        if isinstance(n, int) and n > 0
+    ]
+    return asyncio.Semaphore(min(caps)) if caps else None
 
 
 def _too_large(method: str, path: str, cap: int, what: str) -> ResponseTooLargeError:

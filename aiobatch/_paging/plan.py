@@ -75,6 +75,7 @@ class ScanPlan:
     _held: dict[int, tuple[int, int]] = field(init=False, default_factory=dict)
     _max_count: int = field(init=False, default=0)
     _first_done: bool = field(init=False, default=False)
+    _beyond_full: int = field(init=False, default=0)
     _last_key: str | None = field(init=False, default=None)
     _nonempty_beyond: int | None = field(init=False, default=None)
 
@@ -139,15 +140,12 @@ class ScanPlan:
             return None
         offset = self.frontier
         total = self.total
-        if (
-            total is not None
-            and self.next_emit <= offset
-            and total <= offset
-            and self.next_emit < total
-            and any(o >= total for o in self._inflight)
-        ):
-            # The total may be too low: allow one probe beyond it, not a window.
-            return None
+        if total is not None and offset >= total:
+            # Past the total (it may be an estimate): probe with one request, and
+            # double the speculation each time a probe finds a full page.
+            beyond = sum(1 for o in self._inflight if o >= total)
+            if beyond >= min(self.window, 1 << min(self._beyond_full, 16)):
+                return None
         self.frontier += self.step
         return PageRequest(offset, self.step)
 
@@ -170,6 +168,8 @@ class ScanPlan:
         self._check_offset_ignored(offset, first_key)
         if count == limit:
             self._max_full = max(self._max_full, limit)
+            if self.total is not None and offset >= self.total:
+                self._beyond_full += 1
         served_more = count < self._max_count  # another page proved a bigger page exists
         self._max_count = max(self._max_count, count)
         suspect = self._suspect_caps.pop(offset, None)
