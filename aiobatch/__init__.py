@@ -16,6 +16,7 @@ from ._errors import (
     ClientClosedError,
     ConfigurationError,
     ConflictError,
+    DriftError,
     InternalServerError,
     NotFoundError,
     PageFetchError,
@@ -27,6 +28,7 @@ from ._errors import (
     TLSVerificationError,
     UnprocessableEntityError,
 )
+from ._paging import Page, ScanOptions, ScanProgress
 from ._retry import RetryPolicy
 from .models import (
     BatchItem,
@@ -61,12 +63,14 @@ __all__ = [
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
+    "DriftError",
     "InternalServerError",
     "ItemStatus",
     "JobStatus",
     "JobType",
     "Limits",
     "NotFoundError",
+    "Page",
     "PageFetchError",
     "PaginationError",
     "PermissionDeniedError",
@@ -76,6 +80,8 @@ __all__ = [
     "ResponseDecodeError",
     "ResponseTooLargeError",
     "RetryPolicy",
+    "ScanOptions",
+    "ScanProgress",
     "TLSVerificationError",
     "Timeout",
     "UnprocessableEntityError",

@@ -23,6 +23,7 @@ __all__ = [
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
+    "DriftError",
     "InternalServerError",
     "NotFoundError",
     "PageFetchError",
@@ -178,6 +179,11 @@ class PageFetchError(PaginationError):
     def __init__(self, message: str, *, offset: int, error: AiobatchError) -> None:
         super().__init__(message, offset=offset)
         self.error = error
+
+
+class DriftError(PaginationError):
+    """The listing changed under a server-filtered scan: items may have been
+    skipped or repeated (see ``filter_mode`` and ``on_drift``)."""
 
 
 STATUS_ERRORS: dict[int, type[APIStatusError]] = {

@@ -158,7 +158,8 @@ def _detail(body: bytes) -> Any:
         return None
 
 
-def _describe(detail: Any, body: bytes) -> str:
+def describe_detail(detail: Any) -> str | None:
+    """One line for an error ``detail``: the string, or the 422 list's ``loc: msg``s."""
     if isinstance(detail, str):
         return detail
     if isinstance(detail, list):
@@ -169,6 +170,13 @@ def _describe(detail: Any, body: bytes) -> str:
                 parts.append(f"{loc}: {entry.get('msg', '')}".strip(": "))
         if parts:
             return "; ".join(parts)
+    return None
+
+
+def _describe(detail: Any, body: bytes) -> str:
+    described = describe_detail(detail)
+    if described is not None:
+        return described
     return snippet(body) if body else "(empty body)"
 
 

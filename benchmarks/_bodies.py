@@ -10,12 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aiobatch.testing import SimClock, SimJob, Simulator
-
-# ``job_key`` is how the simulator derives item ids from a job id; a scan of a
-# simulator in another process is checked against it.
-from aiobatch.testing._jobs import job_key
-
 __all__ = ["Tally", "expected_id", "page_body"]
 
 BENCH_JOB = "bjb-bench-decode"
@@ -23,6 +17,8 @@ BENCH_JOB = "bjb-bench-decode"
 
 def page_body(n_items: int, *, seed: int = 0) -> bytes:
     """One ``BatchItemListResponse`` body of ``n_items`` items (``total_size`` = n)."""
+    from aiobatch.testing import SimClock, SimJob, Simulator
+
     sim = Simulator(
         [SimJob(job_id=BENCH_JOB, total_items=n_items, seed=seed)],
         clock=SimClock.frozen_at(),
@@ -37,6 +33,10 @@ def page_body(n_items: int, *, seed: int = 0) -> bytes:
 
 def expected_id(job_id: str) -> Callable[[int], str]:
     """The id of item ``i`` of a simulated job, in server order."""
+    # How the simulator derives item ids from a job id (imported lazily: the memory
+    # benchmark's child process checks ids without loading the simulator).
+    from aiobatch.testing._jobs import job_key
+
     key = job_key(job_id)
     return lambda i: f"itm_{key}_{i:07d}"
 

@@ -24,13 +24,9 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 
-from .._errors import PaginationError
+from .._errors import DriftError, PaginationError
 
 __all__ = ["DriftError", "PageRequest", "Ready", "ScanPlan"]
-
-
-class DriftError(PaginationError):
-    """The listing changed under the scan: items may have been skipped or repeated."""
 
 
 @dataclass(frozen=True, slots=True)

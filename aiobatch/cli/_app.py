@@ -34,6 +34,7 @@ from .._errors import (
     UnprocessableEntityError,
 )
 from .._paging import DriftError
+from .._protocol import describe_detail
 from . import _demo, _export, _items, _jobs
 from ._context import (
     CliError,
@@ -182,18 +183,7 @@ def describe(exc: BaseException, ctx: Context) -> tuple[str, int]:
 
 
 def _detail_text(exc: APIStatusError) -> str:
-    detail = exc.detail
-    if isinstance(detail, str) and detail:
-        return detail
-    if isinstance(detail, list):
-        parts = []
-        for entry in detail[:5]:
-            if isinstance(entry, dict):
-                loc = ".".join(str(p) for p in entry.get("loc", []))
-                parts.append(f"{loc}: {entry.get('msg', '')}".strip(": "))
-        if parts:
-            return "; ".join(parts)
-    return str(exc)
+    return describe_detail(exc.detail) or str(exc)
 
 
 def _describe_status(exc: APIStatusError, ctx: Context) -> str:

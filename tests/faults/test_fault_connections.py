@@ -305,7 +305,8 @@ async def test_case13_timeout_burst_does_not_poison_the_pool() -> None:
         await wait_until(lambda: sim.stats.in_flight == 0)
         assert sim.stats.faults().count("trickle") == 6
     assert len(clock.sleeps) == 6
-    assert len({s.peer for s in rec.seen}) == 1  # one healthy keep-alive connection
+    # Served over a handful of healthy keep-alive connections, not one per call.
+    assert len({s.peer for s in rec.seen}) <= 4
 
 
 # --- 14. More concurrency than connections -----------------------------------------------------
