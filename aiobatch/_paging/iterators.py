@@ -100,6 +100,12 @@ class PageIterator(Generic[T]):
             self._failure = msg.error
             self._stop()
             raise msg.error
+        # Counted here, as the consumer takes the page, so `progress` never runs
+        # ahead of what the caller has really received.
+        progress = self.progress
+        progress.pages += 1
+        progress.items += len(msg.items)
+        progress.next_offset = msg.next_offset
         return msg
 
     def _stop(self) -> None:

@@ -79,15 +79,15 @@ class ScanOptions:
 class ScanProgress:
     """Live counters of a scan; safe to poll from another task (e.g. a progress bar)."""
 
-    items: int = 0  #: items handed to the consumer
-    scanned: int = 0  #: items read from the server (differs with client-side filtering)
-    pages: int = 0
+    items: int = 0  #: items the consumer has received
+    scanned: int = 0  #: items read from the server (more with client-side filtering)
+    pages: int = 0  #: pages the consumer has received
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
     total: int | None = None  #: the server's latest total_size for the scanned listing
     concurrency: int = 0  #: current page requests allowed in flight
-    next_offset: int = 0  #: resume point: everything before it has been delivered
+    next_offset: int = 0  #: resume point: everything before it has been received
     filter_mode: str = ""  #: the mode in effect once the scan started
     drift: list[str] = field(default_factory=list)
     done: bool = False

@@ -167,9 +167,6 @@ async def _accept(
         if listing.keep is not None:
             keep = listing.keep
             chosen = [item for item in chosen if keep(item)]
-        progress.pages += 1
-        progress.items += len(chosen)
-        progress.next_offset = r.offset + r.take
         page_out = Page(r.offset, r.offset + r.take, chosen, fetched.total)
         try:
             out.send_nowait(page_out)
