@@ -25,5 +25,5 @@ def test_quickstart_runs_as_written() -> None:
     )
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
-    assert lines[0] == "100 25000"  # one page of failed items, and the total
+    assert lines[0] == "100 1250"  # one page of failed items, and their total
     assert lines[-1] == "completed 100.0"
