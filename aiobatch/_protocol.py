@@ -54,7 +54,18 @@ def check_id(name: str, value: object) -> str:
         raise ValueError(f"{name} must not be {value!r}")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
         raise ValueError(f"{name} must not contain control characters")
+    _check_encodable(name, value)
     return value
+
+
+def _check_encodable(name: str, value: str) -> None:
+    # A lone surrogate cannot be UTF-8 encoded: yarl silently *drops* it from a
+    # query value ("org\ud800x" would be sent as "orgx", another scope), and
+    # quote() fails with a message that does not name the argument.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{name} must be valid Unicode text (no lone surrogates)") from None
 
 
 def check_limit(value: int | None, *, name: str = "limit") -> int | None:
@@ -104,8 +115,10 @@ def query(**values: object) -> Params:
             continue
         if isinstance(value, enum.Enum):
             value = value.value
-        if isinstance(value, str) and any(ord(c) < 0x20 for c in value):
-            raise ValueError(f"{key} must not contain control characters")
+        if isinstance(value, str):
+            if any(ord(c) < 0x20 for c in value):
+                raise ValueError(f"{key} must not contain control characters")
+            _check_encodable(key, value)
         out[key] = str(value)
     return out
 
@@ -119,6 +132,21 @@ REDACTED = b"<redacted>"
 def _scrub(body: bytes, secret: bytes) -> bytes:
     """Servers sometimes echo the credential back ("invalid key llx-..."): mask it."""
     return body.replace(secret, REDACTED) if secret and secret in body else body
+
+
+def _scrub_text(value: str, secret: str) -> str:
+    return value.replace(secret, REDACTED.decode()) if secret in value else value
+
+
+def _scrub_detail(detail: Any, secret: str) -> Any:
+    """``detail`` with the key masked in every string, however deeply nested."""
+    if isinstance(detail, str):
+        return _scrub_text(detail, secret)
+    if isinstance(detail, list):
+        return [_scrub_detail(v, secret) for v in detail]
+    if isinstance(detail, dict):
+        return {_scrub_detail(k, secret): _scrub_detail(v, secret) for k, v in detail.items()}
+    return detail
 
 
 def snippet(body: bytes) -> str:
@@ -192,6 +220,18 @@ def make_status_error(
 ) -> APIStatusError:
     body = _scrub(body, secret)
     detail = _detail(body)
+    if secret:
+        # The exception keeps the response headers and the decoded detail: a server
+        # that echoes the key in a header (WWW-Authenticate, Location, an "x-echo")
+        # or JSON-escapes it in the body ("llx\u002d...") must not smuggle it in.
+        text = secret.decode("ascii", "replace")
+        headers = CIMultiDict(
+            (_scrub_text(k, text), _scrub_text(v, text)) for k, v in headers.items()
+        )
+        try:
+            detail = _scrub_detail(detail, text)
+        except RecursionError:  # nested deeper than any real error detail
+            detail = None
     request_id = headers.get("x-request-id") or headers.get("request-id")
     message = f"{method} {url_path} -> {status}: {_describe(detail, body)}"
     if 300 <= status < 400:
@@ -200,8 +240,6 @@ def make_status_error(
             f"{method} {url_path} -> {status} redirect to {location!r} not followed "
             "(the API key is never sent to another location)"
         )
-        if secret:
-            message = message.replace(secret.decode("ascii", "replace"), REDACTED.decode())
     common: dict[str, Any] = {
         "status_code": status,
         "detail": detail,

@@ -28,7 +28,7 @@ from aiobatch import BatchClient
 
 from ._bodies import Tally
 
-__all__ = ["CLIENTS", "API", "Client", "Endpoint"]
+__all__ = ["API", "CLIENTS", "Client", "Endpoint"]
 
 API = "/api/v1/beta/batch-processing"
 
@@ -66,9 +66,7 @@ class Client:
 
 async def scan_aiobatch(ep: Endpoint, page_size: int, concurrency: int, tally: Tally) -> None:
     async with BatchClient(api_key=ep.api_key, base_url=ep.base_url) as client:
-        pages = client.job_items.iter_pages(
-            ep.job_id, page_size=page_size, concurrency=concurrency
-        )
+        pages = client.job_items.iter_pages(ep.job_id, page_size=page_size, concurrency=concurrency)
         async for page in pages:
             items = page.items
             if items:

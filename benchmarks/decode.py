@@ -121,7 +121,9 @@ CANDIDATES: tuple[Candidate, ...] = (
         _struct_ids,
     ),
     Candidate("sdk", "llama-cloud 2.13 SDK parse path", _sdk, _struct_ids),
-    Candidate("json", "stdlib json.loads", lambda b, n: lambda: json.loads(b), _dict_ids, "context"),
+    Candidate(
+        "json", "stdlib json.loads", lambda b, n: lambda: json.loads(b), _dict_ids, "context"
+    ),
 )
 
 
@@ -158,11 +160,11 @@ def run_decode(
     for cand in cands:  # warm-up: imports, caches, first-call costs
         _time_once(cand, warm, min(sizes))
     results: list[dict[str, Any]] = []
+    by_name = {c.name: c for c in cands}
+    names = [c.name for c in cands]
     for size in sizes:
         body = page_body(size)
         expected = (size, want(0), want(size - 1))
-        by_name = {c.name: c for c in cands}
-        names = [c.name for c in cands]
         sched: Rounds[str] = Rounds(
             lambda r: rotate(names, r), rounds=rounds, budget_s=budget_s, min_samples=min_samples
         )

@@ -80,7 +80,9 @@ def _decode_targets(results: dict[str, Any]) -> Iterable[Target]:
         mine = cands.get("aiobatch", {}).get("items_per_s")
         sdk = cands.get("sdk", {}).get("items_per_s")
         raw = cands.get("msgspec", {}).get("items_per_s")
-        yield Target(f"decode {n:,} items: aiobatch vs the SDK's path", _ratio(mine, sdk), 50, ">=", "×")
+        yield Target(
+            f"decode {n:,} items: aiobatch vs the SDK's path", _ratio(mine, sdk), 50, ">=", "×"
+        )
         yield Target(
             f"decode {n:,} items: aiobatch vs raw msgspec to built-ins",
             _ratio(mine, raw),
@@ -96,9 +98,7 @@ def _scan_targets(results: dict[str, Any]) -> Iterable[Target]:
     for lat, vs_sdk in ((50.0, 18.0), (0.0, 20.0)):
         mine = _rate(results, "aiobatch", lat, 100, 16)
         name, sdk = best_sdk(results, lat, 100)
-        detail = ", ".join(
-            f"{n} {_rate(results, n, lat, 100, 1) or 0:,.0f} items/s" for n in SDKS
-        )
+        detail = ", ".join(f"{n} {_rate(results, n, lat, 100, 1) or 0:,.0f} items/s" for n in SDKS)
         yield Target(
             f"scan {lat:g} ms, page 100, c=16: aiobatch vs the SDK (faster transport: {name})",
             _ratio(mine, sdk),
@@ -143,9 +143,13 @@ def correctness(results: dict[str, Any]) -> list[str]:
         if not c["correct"]
     ]
     for row in results.get("decode", {}).get("results", ()):
-        bad += [f"decode {row['items']} {k}" for k, v in row["candidates"].items() if not v["correct"]]
+        bad += [
+            f"decode {row['items']} {k}" for k, v in row["candidates"].items() if not v["correct"]
+        ]
     bad += [
-        f"memory c={r['concurrency']}" for r in results.get("memory", {}).get("runs", ()) if not r["ok"]
+        f"memory c={r['concurrency']}"
+        for r in results.get("memory", {}).get("runs", ())
+        if not r["ok"]
     ]
     return bad
 
@@ -206,7 +210,10 @@ def _scan_text(results: dict[str, Any]) -> list[str]:
 
 def _memory_text(results: dict[str, Any]) -> list[str]:
     mem = results["memory"]
-    out = ["", f"MEMORY streaming {mem['items']:,} items (page {mem['page_size']}), fresh process each"]
+    out = [
+        "",
+        f"MEMORY streaming {mem['items']:,} items (page {mem['page_size']}), fresh process each",
+    ]
     for r in mem["runs"]:
         out.append(
             f"  c={r['concurrency']:<3} peak {r['peak_mib']:6.1f} MiB = baseline "
@@ -270,7 +277,10 @@ def summary_markdown(results: dict[str, Any]) -> str:
         ]
         for row in results["decode"]["results"]:
             c = row["candidates"]
-            r = {k: c[k]["items_per_s"] if k in c else None for k in ("aiobatch", "msgspec", "orjson", "pydantic", "sdk")}
+            r = {
+                k: c[k]["items_per_s"] if k in c else None
+                for k in ("aiobatch", "msgspec", "orjson", "pydantic", "sdk")
+            }
             md.append(
                 f"| {row['items']:,} | "
                 + " | ".join(_fmt(v) for v in r.values())
@@ -318,5 +328,6 @@ def summary_markdown(results: dict[str, Any]) -> str:
     for t in results["targets"]:
         tt = Target(**_plain(t))
         got = "—" if tt.measured is None else f"{tt.measured:,.2f}{tt.unit}"
-        md.append(f"| {tt.name} (≥/< {tt.threshold:g}{tt.unit}) | {got} | {tt.status} |")
+        want = f"{'≥' if tt.op == '>=' else '<'} {tt.threshold:g}{tt.unit}"
+        md.append(f"| {tt.name} ({want}) | {got} | {tt.status} |")
     return "\n".join(md) + "\n"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -28,7 +28,14 @@ from ._bodies import Tally, expected_id
 from ._timing import Rounds, rotate
 from .clients import CLIENTS, Client, Endpoint
 
-__all__ = ["ScanPlan", "inprocess_server", "run_scans", "subprocess_server"]
+__all__ = [
+    "ScanPlan",
+    "ServerFactory",
+    "inprocess_server",
+    "run_once",
+    "run_scans",
+    "subprocess_server",
+]
 
 ServerFactory = Callable[[int, float], AbstractAsyncContextManager[Endpoint]]
 Cell = tuple[str, int]  # (client name, concurrency)
@@ -185,23 +192,3 @@ async def run_scans(
             for page_size in plan.page_sizes:
                 cells += await _group(plan, ep, latency, page_size, log)
     return {**asdict(plan), "server": getattr(server, "__name__", str(server)), "cells": cells}
-
-
-def cell(
-    results: dict[str, Any], client: str, latency: float, page_size: int, concurrency: int
-) -> dict[str, Any] | None:
-    """The cell of ``results`` for these coordinates (sequential clients: any concurrency)."""
-    for c in results.get("cells", ()):
-        if (
-            c["client"] == client
-            and c["latency_ms"] == latency
-            and c["page_size"] == page_size
-            and (c["concurrency"] == concurrency or not CLIENTS[client].concurrent)
-        ):
-            return dict(c)
-    return None
-
-
-def sequences(results: dict[str, Any]) -> Sequence[dict[str, Any]]:
-    cells: Sequence[dict[str, Any]] = results.get("cells", ())
-    return cells

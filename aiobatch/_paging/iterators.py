@@ -158,6 +158,9 @@ class ItemIterator(Generic[T]):
                 return item
 
     async def aclose(self) -> None:
+        # Drop the rest of the current page too: a closed iterator ends at once,
+        # like an async generator after aclose(), instead of yielding leftovers.
+        self._items = iter(())
         await self.pages.aclose()
 
     async def __aenter__(self) -> Self:

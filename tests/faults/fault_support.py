@@ -18,6 +18,7 @@ from typing import Any
 
 import _servers
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from aiobatch import BatchClient, BatchItem, RetryPolicy
 from aiobatch.testing import Faults, SimClock, SimJob, Simulator
@@ -26,7 +27,6 @@ from aiobatch.testing import Faults, SimClock, SimJob, Simulator
 KEY = "llx-FAULTS-s3cr3t-9b7e1c2d4f6a8"
 API = "/api/v1/beta/batch-processing"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 # --- time ------------------------------------------------------------------------
@@ -56,12 +56,12 @@ class VirtualClock:
         return RetryPolicy(sleep=self.sleep, monotonic=self.monotonic, wall_clock=self.wall, **kw)
 
 
-async def wait_until(predicate: Callable[[], bool], *, timeout: float = 5.0) -> None:
-    """Poll (real time, bounded) until ``predicate()``; fail the test on timeout."""
-    deadline = time.monotonic() + timeout
+async def wait_until(predicate: Callable[[], bool], *, within: float = 5.0) -> None:
+    """Poll (real time, bounded) until ``predicate()``; fail the test after ``within`` s."""
+    deadline = time.monotonic() + within
     while not predicate():
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(0.005)
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 import msgspec
 import pytest
-from _servers import Drop, Hang, Reply, http_response, unused_port
+from _servers import Action, Drop, Hang, Reply, http_response, unused_port
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -54,6 +54,11 @@ JOB = "bjb-faults-conn"
 
 def job(n: int = 2000, seed: int = 2) -> SimJob:
     return SimJob(job_id=JOB, total_items=n, seed=seed)
+
+
+def one_fault(name: str, trigger: Trigger) -> Faults:
+    kw: dict[str, Any] = {name: trigger}
+    return Faults(**kw)
 
 
 def rss_bytes() -> int:
@@ -130,7 +135,7 @@ async def test_case09_connection_closed_as_the_next_request_arrives() -> None:
     """The race behind idle closes: the server takes the request, then hangs up."""
     clock = VirtualClock()
     total = 30
-    script = [
+    script: list[Action] = [
         Reply(http_response(body=page_body(0, 10, total))),
         Drop(),  # the reused connection dies under the second request
         Reply(http_response(body=page_body(10, 10, total))),
@@ -153,7 +158,7 @@ async def test_case09_connection_closed_as_the_next_request_arrives() -> None:
 async def test_case10_broken_body_mid_scan_is_refetched(fault: str) -> None:
     clock = VirtualClock()
     rec = Recorder(clock)
-    faults = Faults(**{fault: Trigger(offsets={600: 1, 1400: 2})})
+    faults = one_fault(fault, Trigger(offsets={600: 1, 1400: 2}))
     async with (
         simulator([job()], faults=faults, middlewares=[rec.middleware]) as sim,
         client(sim.base_url, clock) as c,
@@ -170,7 +175,7 @@ async def test_case10_broken_body_mid_scan_is_refetched(fault: str) -> None:
 @pytest.mark.parametrize("fault", ["reset_mid_body", "truncate", "chunked_cut", "unframed_cut"])
 async def test_case10_broken_body_every_time_is_a_connection_error(fault: str) -> None:
     clock = VirtualClock()
-    faults = Faults(**{fault: Trigger.always()})
+    faults = one_fault(fault, Trigger.always())
     async with simulator([job(300)], faults=faults) as sim, client(sim.base_url, clock) as c:
         with pytest.raises(APIConnectionError) as info:
             await c.job_items.list(JOB, limit=100)
@@ -263,13 +268,13 @@ async def test_case12_steady_trickle_hits_the_total_timeout() -> None:
 
 
 @pytest.mark.parametrize(
-    "timeout", [Timeout(total=0.3), Timeout(total=None, connect=None, read=0.3)]
+    "budget", [Timeout(total=0.3), Timeout(total=None, connect=None, read=0.3)]
 )
-async def test_case12_server_that_never_answers(timeout: Timeout) -> None:
+async def test_case12_server_that_never_answers(budget: Timeout) -> None:
     clock = VirtualClock()
     async with (
         RawServer([Hang()]) as server,
-        client(server.base_url, clock, timeout=timeout, max_retries=2) as c,
+        client(server.base_url, clock, timeout=budget, max_retries=2) as c,
     ):
         started = time.monotonic()
         with pytest.raises(PageFetchError) as info:
@@ -388,14 +393,16 @@ def endless_app(mode: str) -> web.Application:
 @pytest.mark.parametrize("mode", ["chunked", "unframed", "gzip"])
 async def test_case15_endless_body_is_cut_at_the_cap(mode: str) -> None:
     clock = VirtualClock()
-    async with serve_app(endless_app(mode)) as url:
-        async with client(url, clock, limits=Limits(max_body_bytes=CAP)) as c:
-            before = rss_bytes()
-            for _ in range(3):
-                with anyio.fail_after(20), pytest.raises(ResponseTooLargeError) as info:
-                    await c.job_items.list(JOB)
-                assert "body (after decompression) exceeds the 1048576-byte cap" in str(info.value)
-            grown = rss_bytes() - before
+    async with (
+        serve_app(endless_app(mode)) as url,
+        client(url, clock, limits=Limits(max_body_bytes=CAP)) as c,
+    ):
+        before = rss_bytes()
+        for _ in range(3):
+            with anyio.fail_after(20), pytest.raises(ResponseTooLargeError) as info:
+                await c.job_items.list(JOB)
+            assert "body (after decompression) exceeds the 1048576-byte cap" in str(info.value)
+        grown = rss_bytes() - before
     assert grown < 64 * 1024 * 1024, f"RSS grew by {grown} bytes"
     assert clock.sleeps == []
 

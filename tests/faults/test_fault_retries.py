@@ -13,6 +13,7 @@ from email.utils import formatdate
 
 import anyio
 import pytest
+from aiohttp import web
 
 from aiobatch import (
     APIStatusError,
@@ -29,6 +30,7 @@ from aiobatch import (
 from aiobatch.testing import Faults, SimJob, Trigger
 
 from .fault_support import (
+    Handler,
     Hold,
     Recorder,
     VirtualClock,
@@ -234,13 +236,11 @@ async def test_case05_persistent_500_on_one_page() -> None:
         if offset == 300:  # fail only once everything before it was handed out
             await wait_until(lambda: state["next_offset"] >= 300)
 
-    from aiohttp import web
-
     @web.middleware
-    async def gate_mw(request: web.Request, handler: object) -> web.StreamResponse:
+    async def gate_mw(request: web.Request, handler: Handler) -> web.StreamResponse:
         raw = request.query.get("offset", "")
         await gate(int(raw) if raw.isdigit() else None)
-        return await handler(request)  # type: ignore[operator,no-any-return]
+        return await handler(request)
 
     faults = Faults(server_error=Trigger(offsets={300: 1000}), error_status=500)
     async with simulator(

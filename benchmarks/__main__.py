@@ -1,0 +1,144 @@
+"""``python -m benchmarks [--quick] [--only decode,scan,memory]``.
+
+Prints the tables and PASS/MISS per target, and writes under
+``benchmarks/results/``: ``latest.json`` (``quick.json`` with ``--quick``),
+``scan.png`` and ``summary.md`` (``scan-quick.png`` / ``summary-quick.md``).
+Exit status 1 only if a client returned wrong items; a missed target is
+reported, not fatal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._env import ROOT, environment
+from .decode import run_decode
+from .memory import run_memory
+from .report import correctness, render, summary_markdown, targets
+from .scan import ScanPlan, ServerFactory, run_scans, subprocess_server
+
+__all__ = ["FULL", "QUICK", "Config", "main", "run", "write"]
+
+RESULTS = ROOT / "benchmarks" / "results"
+PARTS = ("decode", "scan", "memory")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    name: str
+    decode_sizes: tuple[int, ...]
+    decode_rounds: int
+    decode_budget_s: float
+    scan: ScanPlan
+    memory_items: int
+    memory_concurrencies: tuple[int, ...] = (4, 32)
+    memory_page_size: int = 1000
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+FULL = Config(
+    name="full",
+    decode_sizes=(1_000, 10_000, 100_000),
+    decode_rounds=7,
+    decode_budget_s=8.0,
+    scan=ScanPlan(),
+    memory_items=1_000_000,
+    outputs={"json": "latest.json", "chart": "scan.png", "summary": "summary.md"},
+)
+
+QUICK = Config(
+    name="quick",
+    decode_sizes=(1_000, 10_000),
+    decode_rounds=3,
+    decode_budget_s=1.0,
+    scan=ScanPlan(
+        items=20_000,
+        latencies_ms=(0.0, 50.0),
+        page_sizes=(100,),
+        concurrencies=(4, 16),
+        rounds=2,
+        budget_s=1.0,
+    ),
+    memory_items=200_000,
+    outputs={"json": "quick.json", "chart": "scan-quick.png", "summary": "summary-quick.md"},
+)
+
+
+def _log(msg: str) -> None:
+    print(msg, flush=True)
+
+
+async def run(
+    cfg: Config,
+    parts: Sequence[str] = PARTS,
+    *,
+    server: ServerFactory = subprocess_server,
+    log: Callable[[str], None] = _log,
+) -> dict[str, Any]:
+    """Run ``parts`` of the suite; JSON-ready results with targets and verdicts."""
+    started = time.perf_counter()
+    results: dict[str, Any] = {"suite": "aiobatch", "mode": cfg.name, "env": environment()}
+    if "decode" in parts:  # CPU only: blocking the (otherwise idle) loop is fine
+        results["decode"] = run_decode(
+            cfg.decode_sizes, rounds=cfg.decode_rounds, budget_s=cfg.decode_budget_s, log=log
+        )
+    if "scan" in parts:
+        results["scan"] = await run_scans(cfg.scan, server=server, log=log)
+    if "memory" in parts:
+        async with server(cfg.memory_items, 0.0) as ep:
+            results["memory"] = await run_memory(
+                ep, cfg.memory_concurrencies, page_size=cfg.memory_page_size, log=log
+            )
+    results["targets"] = [t.as_dict() for t in targets(results)]
+    results["correctness_failures"] = correctness(results)
+    results["duration_s"] = time.perf_counter() - started
+    return results
+
+
+def write(results: dict[str, Any], cfg: Config, out: Path) -> list[Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / cfg.outputs["json"]]
+    written[0].write_text(json.dumps(results, indent=1, ensure_ascii=False) + "\n")
+    if "scan" in results:
+        from .chart import draw_scan_chart
+
+        written.append(draw_scan_chart(results, out / cfg.outputs["chart"]))
+    summary = out / cfg.outputs["summary"]
+    summary.write_text(summary_markdown(results))
+    written.append(summary)
+    return written
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small and fast (under a minute)")
+    parser.add_argument(
+        "--only",
+        default=",".join(PARTS),
+        help=f"comma-separated subset of {','.join(PARTS)} (default: all)",
+    )
+    parser.add_argument("--results-dir", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    parts = [p.strip() for p in args.only.split(",") if p.strip()]
+    if unknown := set(parts) - set(PARTS):
+        parser.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    cfg = QUICK if args.quick else FULL
+    results = asyncio.run(run(cfg, parts))
+    print()
+    print(render(results))
+    for path in write(results, cfg, args.results_dir):
+        print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    print(f"done in {results['duration_s']:.0f} s")
+    return 1 if results["correctness_failures"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""``scan.png``: throughput vs concurrency, one panel per server latency.
+
+Each concurrent client is a line per page size (solid: the smaller page, dashed:
+the larger); the SDK, which reads one page at a time, is a horizontal line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # before pyplot: no display needed
+
+import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter
+
+from .report import find_cell
+
+__all__ = ["draw_scan_chart"]
+
+STYLE = {
+    "aiobatch": ("aiobatch", "tab:blue"),
+    "bare": ("bare aiohttp+msgspec loop (floor)", "tab:gray"),
+    "sdk-httpx": ("official SDK, httpx", "tab:red"),
+    "sdk-aiohttp": ("official SDK, aiohttp", "tab:orange"),
+}
+DASHES = ("-", "--", ":", "-.")
+
+
+def _items(x: float, _pos: object) -> str:
+    if x >= 1e6:
+        return f"{x / 1e6:g}M"
+    if x >= 1e3:
+        return f"{x / 1e3:g}k"
+    return f"{x:g}"
+
+
+def draw_scan_chart(results: dict[str, Any], path: Path) -> Path:
+    scan = results["scan"]
+    lats, pages, concs = scan["latencies_ms"], scan["page_sizes"], scan["concurrencies"]
+    fig, axes = plt.subplots(
+        1, len(lats), figsize=(5.2 * len(lats), 4.6), sharey=True, squeeze=False
+    )
+    for ax, lat in zip(axes[0], lats, strict=True):
+        for name in scan["clients"]:
+            label, color = STYLE.get(name, (name, None))
+            for k, page in enumerate(pages):
+                style = DASHES[k % len(DASHES)]
+                tag = f"{label}, page {page}"
+                if name.startswith("sdk"):
+                    cell = find_cell(results, name, lat, page, 1)
+                    if cell and cell["items_per_s"]:
+                        ax.axhline(cell["items_per_s"], color=color, ls=style, lw=1.6, label=tag)
+                    continue
+                xs, ys = [], []
+                for c in concs:
+                    cell = find_cell(results, name, lat, page, c)
+                    if cell and cell["items_per_s"]:
+                        xs.append(c)
+                        ys.append(cell["items_per_s"])
+                ax.plot(xs, ys, color=color, ls=style, marker="o", ms=4, lw=1.8, label=tag)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(concs, [str(c) for c in concs])
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(_items))
+        ax.set_title(f"server latency {lat:g} ms per request")
+        ax.set_xlabel("pages in flight (concurrency)")
+        ax.grid(True, which="major", alpha=0.35)
+        ax.grid(True, which="minor", alpha=0.12)
+    axes[0][0].set_ylabel("items / s (log scale, higher is better)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=8, frameon=False)
+    env = results["env"]
+    fig.suptitle(
+        f"Reading a {scan['items']:,}-item batch job: aiobatch vs the official SDK "
+        f"(Python {env['python']}, {env['cpu_usable']} CPUs, simulator in its own process)",
+        fontsize=11,
+    )
+    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
