@@ -29,7 +29,9 @@ _KEY_RE = re.compile(r"[\x21-\x7e]+")
 
 @dataclass(frozen=True, slots=True)
 class Timeout:
-    """Seconds.  ``total`` bounds one attempt (not the retries around it)."""
+    """Seconds.  ``total`` bounds one attempt (not the retries around it, nor the
+    wait for a free pooled connection when more requests run than
+    ``Limits.max_connections`` allows: that queueing is the client's own)."""
 
     total: float | None = 60.0
     connect: float | None = 5.0

@@ -149,6 +149,7 @@ async def test_case09_connection_closed_as_the_next_request_arrives() -> None:
     assert_exact(got, [f"itm-{i:06d}" for i in range(total)])
     assert len(server.requests) == 5
     assert server.connections == 3
+    assert clock.sleeps == []  # aiohttp's one replay of an idempotent request covered it
 
 
 # --- 10. Broken framing: the page is retried, never yielded half -----------------------------

@@ -41,6 +41,7 @@ from .fault_support import (
     VirtualClock,
     assert_no_secret,
     client,
+    find_secret,
     simulator,
 )
 
@@ -523,3 +524,27 @@ async def test_case26_query_values_are_escaped_not_interpreted() -> None:
     # A free-text argument travels JSON-encoded in the body, never as a header.
     assert msgspec.json.decode(cancel.body) == {"reason": 'r\r\nX-Injected: 1"}'}
     assert "x-injected" not in cancel.headers
+
+
+def test_case24_the_secret_walker_sees_nested_leaks() -> None:
+    """The control for every "no secret" check of the suite: a key hidden deep in
+    attributes, mappings, slots, causes and contexts is found."""
+
+    class Holder:
+        __slots__ = ("inner",)
+
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+
+    class Probe(Exception):
+        pass
+
+    inner = ValueError("context")
+    inner.__context__ = KeyError(("k", {"deep": [Holder(f"Bearer {KEY}")]}))
+    outer = Probe("outer")
+    outer.__cause__ = inner
+    outer.headers = {"X-Echo": KEY.encode()}  # type: ignore[attr-defined]
+    found = find_secret(outer)
+    assert "obj.headers['X-Echo']" in found
+    assert any(".__cause__.__context__.args" in where for where in found)
+    assert find_secret(Probe("clean")) == []
