@@ -72,6 +72,7 @@ class ScanPlan:
     _max_count: int = field(init=False, default=0)
     _first_done: bool = field(init=False, default=False)
     _beyond_full: int = field(init=False, default=0)
+    _cap_known: bool = field(init=False, default=False)
     _last_key: str | None = field(init=False, default=None)
     _nonempty_beyond: int | None = field(init=False, default=None)
 
@@ -134,6 +135,10 @@ class ScanPlan:
     def _next_frontier(self) -> PageRequest | None:
         if self.end is not None:
             return None
+        if self._suspect_caps and not self._cap_known:
+            # A short page may be a silent cap: learn it before planning more
+            # pages of a size the server does not serve.
+            return None
         offset = self.frontier
         total = self.total
         if total is not None and offset >= total:
@@ -174,6 +179,7 @@ class ScanPlan:
             if suspect is not None:
                 # Data behind a short page: it was a silent cap. Ask for that much.
                 self.step = min(self.step, suspect)
+                self._cap_known = True
                 if held is not None:
                     self._add_gap(*held)
             self._saw_items(offset, count)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import logging
 
-import anyio
-
 from .._errors import AiobatchError, APIStatusError, RateLimitError
 from .._retry import RetryPolicy
+from .slots import Slots
 from .types import ScanProgress
 
 __all__ = ["AdaptiveLimiter"]
@@ -26,7 +25,7 @@ class AdaptiveLimiter:
     def __init__(self, limit: int, policy: RetryPolicy, progress: ScanProgress) -> None:
         self._max = limit
         self._window = float(limit)
-        self._slots = anyio.CapacityLimiter(limit)
+        self._slots = Slots(limit)
         self._policy = policy
         self._progress = progress
         self._paused_until = 0.0
@@ -39,10 +38,10 @@ class AdaptiveLimiter:
 
     @property
     def limit(self) -> int:
-        return int(self._slots.total_tokens)
+        return self._slots.limit
 
     @property
-    def slots(self) -> anyio.CapacityLimiter:
+    def slots(self) -> Slots:
         """Hold one slot per page request (retries included)."""
         return self._slots
 
@@ -75,6 +74,6 @@ class AdaptiveLimiter:
         self._window = window
         tokens = max(1, int(window))
         if tokens != before:
-            self._slots.total_tokens = tokens
+            self._slots.limit = tokens
             self._progress.concurrency = tokens
             log.debug("scan concurrency %d -> %d", before, tokens)

@@ -8,6 +8,7 @@ of the stream, so nothing yields while inside a task group or cancel scope.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import math
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from .._errors import AiobatchError, PageFetchError
 from .._retry import RetryHooks
@@ -28,7 +29,6 @@ __all__ = ["Failure", "Fetched", "Listing", "produce"]
 
 log = logging.getLogger("aiobatch")
 T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,26 +93,27 @@ async def _drive(
 ) -> None:
     # A fixed pool of workers pulls requests from one stream and pushes results to
     # another: cheaper than a task per page, and the pool size caps concurrency.
-    todo_in, todo_out = anyio.create_memory_object_stream[PageRequest](math.inf)
-    done_in, done_out = anyio.create_memory_object_stream[_Result[T]](math.inf)
+    # Plain asyncio queues inside the scan (both bounded by the planner's window):
+    # anyio's streams add a checkpoint per call, a real cost per page here.
+    todo: asyncio.Queue[PageRequest] = asyncio.Queue()
+    done: asyncio.Queue[_Result[T]] = asyncio.Queue()
     pages: dict[int, Fetched[T]] = {}
     failure: Exception | None = None
-    with todo_in, todo_out, done_in, done_out:
-        async with anyio.create_task_group() as tg:
-            for _ in range(limiter.max):
-                tg.start_soon(_worker, listing, limiter, todo_out, done_in)
-            try:
-                _launch(plan, todo_in)
-                while not plan.finished:
-                    result = await _receive(done_out)
-                    await _accept_result(listing, plan, progress, pages, result, out)
-                    _launch(plan, todo_in)
-            except Exception as exc:
-                # Raised after the group exits, so the caller sees the error itself,
-                # not an ExceptionGroup.
-                failure = exc
-            # Whatever is still in flight lies beyond the end (or is moot): drop it.
-            tg.cancel_scope.cancel()
+    async with anyio.create_task_group() as tg:
+        for _ in range(limiter.max):
+            tg.start_soon(_worker, listing, limiter, todo, done)
+        try:
+            _launch(plan, todo)
+            while not plan.finished:
+                result = await done.get()
+                await _accept_result(listing, plan, progress, pages, result, out)
+                _launch(plan, todo)
+        except Exception as exc:
+            # Raised after the group exits, so the caller sees the error itself,
+            # not an ExceptionGroup.
+            failure = exc
+        # Whatever is still in flight lies beyond the end (or is moot): drop it.
+        tg.cancel_scope.cancel()
     if failure is not None:
         raise failure
 
@@ -176,38 +177,26 @@ async def _accept(
         del pages[stale]
 
 
-def _launch(plan: ScanPlan, todo: MemoryObjectSendStream[PageRequest]) -> None:
+def _launch(plan: ScanPlan, todo: asyncio.Queue[PageRequest]) -> None:
     for req in plan.next_requests():
-        todo.send_nowait(req)
+        todo.put_nowait(req)
 
 
 async def _worker(
     listing: Listing[T],
     limiter: AdaptiveLimiter,
-    todo: MemoryObjectReceiveStream[PageRequest],
-    done: MemoryObjectSendStream[_Result[T]],
+    todo: asyncio.Queue[PageRequest],
+    done: asyncio.Queue[_Result[T]],
 ) -> None:
     slots = limiter.slots
     while True:
-        req = await _receive(todo)
-        # The *_nowait fast paths skip anyio's per-call checkpoint: on a fast server
-        # those extra loop turns cost as much as the HTTP request itself.
-        try:
-            slots.acquire_nowait()
-        except anyio.WouldBlock:
-            await slots.acquire()
+        req = await todo.get()
+        await slots.acquire()
         try:
             page = await listing.fetch(req.offset, req.limit, limiter)
         except AiobatchError as exc:
-            done.send_nowait(_Result(req, None, exc))
+            done.put_nowait(_Result(req, None, exc))
             continue
         finally:
             slots.release()
-        done.send_nowait(_Result(req, page, None))
-
-
-async def _receive(stream: MemoryObjectReceiveStream[R]) -> R:
-    try:
-        return stream.receive_nowait()
-    except anyio.WouldBlock:
-        return await stream.receive()
+        done.put_nowait(_Result(req, page, None))
