@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._env import ROOT, environment
+from ._env import ROOT, environment, source_fingerprint
 from .decode import run_decode
 from .memory import run_memory
 from .report import correctness, render, summary_markdown, targets
@@ -97,6 +97,8 @@ async def run(
             results["memory"] = await run_memory(
                 ep, cfg.memory_concurrencies, page_size=cfg.memory_page_size, log=log
             )
+    source = source_fingerprint()
+    results["source_changed_during_run"] = source != results["env"]["aiobatch_source"]
     results["targets"] = [t.as_dict() for t in targets(results)]
     results["correctness_failures"] = correctness(results)
     results["duration_s"] = time.perf_counter() - started

@@ -52,7 +52,16 @@ def draw_scan_chart(results: dict[str, Any], path: Path) -> Path:
                 if name.startswith("sdk"):
                     cell = find_cell(results, name, lat, page, 1)
                     if cell and cell["items_per_s"]:
-                        ax.axhline(cell["items_per_s"], color=color, ls=style, lw=1.6, label=tag)
+                        # The two transports nearly coincide: a wide pale line under a thin one.
+                        wide = name == "sdk-httpx"
+                        ax.axhline(
+                            cell["items_per_s"],
+                            color=color,
+                            ls=style,
+                            lw=3.2 if wide else 1.3,
+                            alpha=0.45 if wide else 1.0,
+                            label=tag,
+                        )
                     continue
                 xs, ys = [], []
                 for c in concs:
@@ -60,7 +69,18 @@ def draw_scan_chart(results: dict[str, Any], path: Path) -> Path:
                     if cell and cell["items_per_s"]:
                         xs.append(c)
                         ys.append(cell["items_per_s"])
-                ax.plot(xs, ys, color=color, ls=style, marker="o", ms=4, lw=1.8, label=tag)
+                mine = name == "aiobatch"  # drawn on top of the floor where they meet
+                ax.plot(
+                    xs,
+                    ys,
+                    color=color,
+                    ls=style,
+                    marker="o" if mine else "s",
+                    ms=4.5 if mine else 3.5,
+                    lw=2.0 if mine else 1.4,
+                    zorder=3 if mine else 2,
+                    label=tag,
+                )
         ax.set_xscale("log", base=2)
         ax.set_xticks(concs, [str(c) for c in concs])
         ax.set_yscale("log")

@@ -99,13 +99,15 @@ def _scan_targets(results: dict[str, Any]) -> Iterable[Target]:
         mine = _rate(results, "aiobatch", lat, 100, 16)
         name, sdk = best_sdk(results, lat, 100)
         detail = ", ".join(f"{n} {_rate(results, n, lat, 100, 1) or 0:,.0f} items/s" for n in SDKS)
+        floor = _ratio(_rate(results, "bare", lat, 100, 16), sdk)
         yield Target(
             f"scan {lat:g} ms, page 100, c=16: aiobatch vs the SDK (faster transport: {name})",
             _ratio(mine, sdk),
             vs_sdk,
             ">=",
             "×",
-            f"aiobatch {mine or 0:,.0f} items/s; {detail}",
+            f"aiobatch {mine or 0:,.0f} items/s; {detail}; the bare floor at c=16 reaches "
+            f"{_fmt(floor, '.1f')}× the SDK",
         )
         if lat == 50.0:
             bare = _rate(results, "bare", lat, 100, 16)
@@ -239,6 +241,11 @@ def render(results: dict[str, Any]) -> str:
     if "memory" in results:
         lines += _memory_text(results)
     lines += ["", "TARGETS"] + [Target(**_plain(t)).line() for t in results["targets"]]
+    if results.get("source_changed_during_run"):
+        lines.append(
+            "WARNING: aiobatch's sources changed on disk during this run; "
+            "parts of it may have measured different code: run it again"
+        )
     bad = correctness(results)
     lines.append(
         "PASS  correctness: every client returned exactly the expected items"
@@ -258,11 +265,12 @@ def _plain(t: dict[str, Any]) -> dict[str, Any]:
 def summary_markdown(results: dict[str, Any]) -> str:
     env = results["env"]
     pk = env["packages"]
+    dirty = " + uncommitted changes" if env.get("aiobatch_dirty", env["git_dirty"]) else ""
     md = [
         "## Benchmarks",
         "",
         f"`make bench` on {env['cpu_usable']} shared CPUs, Python {env['python']}, "
-        f"aiobatch @ `{str(env['git_sha'])[:10]}`, llama-cloud {pk.get('llama-cloud')} "
+        f"aiobatch @ `{str(env['git_sha'])[:10]}`{dirty}, llama-cloud {pk.get('llama-cloud')} "
         f"(httpx {pk.get('httpx')}, httpx-aiohttp {pk.get('httpx-aiohttp')}), "
         f"{env['time']}. Every ratio compares candidates run side by side, interleaved, in "
         "the same run (best of N); the simulator runs in its own process.",
