@@ -279,7 +279,6 @@ class Progress:
             from rich.console import Console
             from rich.progress import (
                 BarColumn,
-                MofNCompleteColumn,
                 SpinnerColumn,
                 TaskProgressColumn,
                 TextColumn,
@@ -295,7 +294,7 @@ class Progress:
                 TextColumn("[bold]{task.description}"),
                 BarColumn(bar_width=20),
                 TaskProgressColumn(),
-                MofNCompleteColumn(),
+                TextColumn("{task.fields[count]}"),
                 TextColumn("[cyan]{task.fields[rate]}"),
                 TimeElapsedColumn(),
                 TextColumn("{task.fields[note]}"),
@@ -303,7 +302,9 @@ class Progress:
                 refresh_per_second=10,
             )
             self._rich.start()
-            self._task = self._rich.add_task(self._description, total=None, rate="", note="")
+            self._task = self._rich.add_task(
+                self._description, total=None, count="", rate="", note=""
+            )
         return self
 
     def update(self, completed: int, total: int | None = None, note: str = "") -> None:
@@ -312,7 +313,10 @@ class Progress:
         elapsed = max(time.monotonic() - self._started, 1e-9)
         rate = f"{completed / elapsed:,.0f} {self._unit}/s"
         if self._rich is not None:
-            self._rich.update(self._task, completed=completed, total=total, rate=rate, note=note)
+            count = f"{completed:,}" + (f"/{total:,}" if total is not None else "")
+            self._rich.update(
+                self._task, completed=completed, total=total, count=count, rate=rate, note=note
+            )
             return
         self._plain_state = (completed, total, note)
         now = time.monotonic()
