@@ -19,7 +19,7 @@ import time
 from typing import NamedTuple, Protocol
 
 import aiohttp
-from multidict import CIMultiDictProxy
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._config import ClientConfig
 from ._errors import (
@@ -186,11 +186,19 @@ class AiohttpTransport:
                 request_sent=False,
             ) from exc
         except (aiohttp.ClientError, ssl.SSLError, OSError) as exc:
+            if isinstance(exc, aiohttp.ClientResponseError):
+                _scrub_request_info(exc)  # it carries our request headers: the key
             raise APIConnectionError(
                 f"{method} {path}: connection failed: {type(exc).__name__}: {exc}",
                 method=method,
                 path=path,
             ) from exc
+        except RuntimeError as exc:
+            if session.closed:  # a borrowed session closed by its owner
+                raise ClientClosedError(
+                    f"{method} {path}: the aiohttp session passed as session= is closed"
+                ) from exc
+            raise
 
     async def _read(self, resp: aiohttp.ClientResponse, method: str, path: str) -> bytes:
         cap = self._config.limits.max_body_bytes
@@ -223,6 +231,13 @@ def _pool_slots(session: aiohttp.ClientSession) -> asyncio.Semaphore | None:
         if isinstance(n, int) and n > 0
     ]
     return asyncio.Semaphore(min(caps)) if caps else None
+
+
+def _scrub_request_info(exc: aiohttp.ClientResponseError) -> None:
+    info = exc.request_info
+    headers = CIMultiDict(info.headers)
+    headers.popall("Authorization", None)
+    exc.request_info = info._replace(headers=CIMultiDictProxy(headers))
 
 
 def _too_large(method: str, path: str, cap: int, what: str) -> ResponseTooLargeError:

@@ -120,11 +120,24 @@ def test_exact_multiple_needs_one_probe_past_the_end() -> None:
     assert [r.offset for r in server.requests] == [*range(0, 1000, 100), 1000]
 
 
-def test_known_honoured_size_ends_on_short_page_without_probe() -> None:
+def test_known_total_tiles_pages_up_to_it_and_probes_it() -> None:
     server = ModelServer(950)
     plan = ScanPlan(start_offset=0, page_size=100, window=1)
     drive(plan, server)
-    assert [r.offset for r in server.requests] == list(range(0, 1000, 100))
+    asked = [(r.offset, r.limit) for r in server.requests]
+    assert asked == [(o, 100) for o in range(0, 900, 100)] + [(900, 50), (950, 100)]
+
+
+def test_with_a_window_the_end_probe_costs_no_extra_round_trip() -> None:
+    plan = ScanPlan(start_offset=0, page_size=100, window=8)
+    plan.next_requests()
+    plan.record(0, 100, total=250, first_key="k0", last_key="k99")
+    # the last page is clipped to the total and the probe goes out with it
+    assert [(r.offset, r.limit) for r in plan.next_requests()] == [
+        (100, 100),
+        (200, 50),
+        (250, 100),
+    ]
 
 
 def test_first_page_alone_then_plan_from_the_total() -> None:
@@ -199,17 +212,69 @@ def test_items_after_an_empty_page_is_drift() -> None:
         plan2.record(10, 0, total=None, first_key=None, last_key=None)
 
 
-def test_short_page_then_items_beyond_means_cap_not_end() -> None:
+def test_a_short_page_ending_at_a_wrong_total_is_not_the_end() -> None:
+    # A server that caps at block boundaries, and a total that happens to agree.
     plan = ScanPlan(start_offset=0, page_size=10, window=3)
     plan.next_requests()
     plan.record(0, 10, total=None, first_key="k0", last_key="k9")
     assert [r.offset for r in plan.next_requests()] == [10, 20, 30]
-    plan.record(10, 4, total=None, first_key="k10", last_key="k13")  # looks like the end
-    assert plan.end == 14
-    plan.record(20, 10, total=None, first_key="k20", last_key="k29")  # ...but it was not
+    plan.record(10, 4, total=14, first_key="k10", last_key="k13")  # looks like the end
     assert plan.end is None
-    plan.record(30, 0, total=None, first_key=None, last_key=None)
-    assert [(r.offset, r.limit) for r in plan.next_requests()][:1] == [(14, 6)]
+    plan.record(20, 10, total=14, first_key="k20", last_key="k29")  # ...and it was not
+    plan.record(30, 0, total=14, first_key=None, last_key=None)
+    # exactly the hole the short page left, nothing that overlaps a request
+    assert [(r.offset, r.limit) for r in plan.next_requests()] == [(14, 6)]
+    ready = plan.record(14, 6, total=14, first_key="k14", last_key="k19")
+    assert [(r.offset, r.take) for r in ready] == [(14, 6), (20, 10)]
+    assert plan.finished
+
+
+def test_short_page_without_a_total_is_confirmed_by_an_empty_probe() -> None:
+    plan = ScanPlan(start_offset=0, page_size=10, window=1)
+    plan.next_requests()
+    plan.record(0, 10, total=None, first_key="k0", last_key="k9")
+    plan.next_requests()
+    plan.record(10, 4, total=None, first_key="k10", last_key="k13")
+    assert plan.end is None  # a short page alone never ends a scan
+    assert [(r.offset, r.limit) for r in plan.next_requests()] == [(14, 6)]
+    plan.record(14, 0, total=None, first_key=None, last_key=None)
+    assert plan.finished
+
+
+@dataclass
+class WobblyServer(ModelServer):
+    """Every response capped at a random size: a server under varying load."""
+
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+
+    def answer(self, req: PageRequest) -> tuple[int, int | None, str | None, str | None]:
+        self.cap = self.rng.randint(1, req.limit)
+        return super().answer(req)
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_a_cap_that_changes_on_every_request_loses_nothing(seed: int) -> None:
+    rng = random.Random(seed)
+    n = rng.randrange(0, 600)
+    server = WobblyServer(n, total=rng.choice(list(TOTALS.values())), rng=rng)
+    plan = ScanPlan(start_offset=0, page_size=rng.choice([5, 50, 200]), window=rng.randrange(1, 9))
+    assert drive(plan, server, seed, max_steps=50_000) == list(range(n))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_a_cap_that_drops_mid_scan_loses_nothing(seed: int) -> None:
+    rng = random.Random(seed)
+
+    @dataclass
+    class Dropping(ModelServer):
+        def answer(self, req: PageRequest) -> tuple[int, int | None, str | None, str | None]:
+            self.cap = None if len(self.requests) < 4 else 30
+            return super().answer(req)
+
+    n = rng.randrange(100, 3000)
+    server = Dropping(n, total=rng.choice(list(TOTALS.values())))
+    plan = ScanPlan(start_offset=0, page_size=100, window=rng.randrange(1, 12))
+    assert drive(plan, server, seed) == list(range(n))
 
 
 def test_over_delivery_is_trimmed_to_the_limit() -> None:

@@ -16,7 +16,7 @@ from .iterators import ItemIterator, PageIterator, Scan, Spawner
 from .plan import DriftError, ScanPlan
 from .throttle import AdaptiveLimiter
 from .types import FilterMode, OnDrift, Page, ScanOptions, ScanProgress
-from .walk import Failure, Fetched, Listing, produce
+from .walk import Failure, Fetched, Finished, Listing, produce
 
 __all__ = [
     "DriftError",
@@ -46,7 +46,7 @@ def page_iterator(
     """A lazily started scan: ``resolve`` picks the listing (it may ask the API first)."""
     progress = ScanProgress(next_offset=options.start_offset)
 
-    async def starter(out: MemoryObjectSendStream[Page[T] | Failure]) -> None:
+    async def starter(out: MemoryObjectSendStream[Page[T] | Failure | Finished]) -> None:
         async with out:
             try:
                 listing = await resolve(progress)
@@ -69,8 +69,11 @@ def page_iterator(
                 # Twice the concurrency: a slow head page does not idle every slot,
                 # and memory stays bounded by ~2x concurrency pages.
                 window=2 * options.concurrency,
-                max_items=options.max_items,
+                max_items=None if listing.keep is not None else options.max_items,
+                max_kept=options.max_items if listing.keep is not None else None,
                 raise_on_drift=options.on_drift == "raise",
+                # Only a server-filtered listing has an exact total worth watching.
+                total_is_exact=progress.filter_mode == "server",
             )
             limiter = AdaptiveLimiter(options.concurrency, policy, progress)
             await produce(listing, plan, limiter, progress, out.clone())

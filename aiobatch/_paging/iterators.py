@@ -22,7 +22,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .._errors import PaginationError
 from .types import Page, ScanProgress
-from .walk import Failure
+from .walk import Failure, Finished
 
 __all__ = ["ItemIterator", "PageIterator", "Scan", "Spawner", "Starter"]
 
@@ -31,7 +31,7 @@ T = TypeVar("T")
 # Pages buffered between producer and consumer, beyond the planner's window.
 _STREAM_BUFFER = 2
 
-Starter = Callable[[MemoryObjectSendStream[Page[T] | Failure]], Awaitable[None]]
+Starter = Callable[[MemoryObjectSendStream[Page[T] | Failure | Finished]], Awaitable[None]]
 Spawner = Callable[[Callable[[], Coroutine[Any, Any, None]]], object]
 
 
@@ -44,15 +44,15 @@ class PageIterator(Generic[T]):
         self.progress = progress
         self._scope = anyio.CancelScope()
         self._finished = anyio.Event()
-        self._recv: MemoryObjectReceiveStream[Page[T] | Failure] | None = None
+        self._recv: MemoryObjectReceiveStream[Page[T] | Failure | Finished] | None = None
         self._exhausted = False
         self._failure: Exception | None = None
 
     def __aiter__(self) -> Self:
         return self
 
-    def _start(self) -> MemoryObjectReceiveStream[Page[T] | Failure]:
-        send, recv = anyio.create_memory_object_stream[Page[T] | Failure](_STREAM_BUFFER)
+    def _start(self) -> MemoryObjectReceiveStream[Page[T] | Failure | Finished]:
+        send, recv = anyio.create_memory_object_stream[Page[T] | Failure | Finished](_STREAM_BUFFER)
         self._recv = recv
         scope, finished, starter = self._scope, self._finished, self._starter
 
@@ -84,8 +84,14 @@ class PageIterator(Generic[T]):
             except anyio.WouldBlock:
                 msg = await recv.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
-            self._exhausted = True
-            raise StopAsyncIteration from None
+            # The producer always says Finished first; a stream that just ends
+            # means the scan was stopped (the client closed): never a silent end.
+            self._failure = PaginationError(
+                "the scan was stopped before its end (was the client closed?); resume "
+                f"with start_offset={self.progress.next_offset}",
+                offset=self.progress.next_offset,
+            )
+            raise self._failure from None
         except BaseException:
             # Cancelled (or interrupted) while waiting: stop the requests now, and
             # make any later __anext__ fail loudly rather than end early.
@@ -96,6 +102,9 @@ class PageIterator(Generic[T]):
             )
             self._stop()
             raise
+        if isinstance(msg, Finished):
+            self._exhausted = True
+            raise StopAsyncIteration
         if isinstance(msg, Failure):
             self._failure = msg.error
             self._stop()
@@ -194,4 +203,8 @@ class Scan(Generic[T]):
         assert self._tg is not None
         assert self._pages is not None
         self._pages._stop()
-        return await self._tg.__aexit__(exc_type, exc, tb)
+        # The producer never raises (its errors travel down the stream), so the
+        # group has nothing to add: the block's own exception propagates as it
+        # is, never wrapped in an ExceptionGroup.
+        await self._tg.__aexit__(None, None, None)
+        return None

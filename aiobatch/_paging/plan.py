@@ -51,6 +51,12 @@ class ScanPlan:
     window: int
     max_items: int | None = None
     raise_on_drift: bool = True
+    #: A moving total means drift only for a server-filtered listing; otherwise
+    #: it is an estimate wobbling (the item checks still guard the scan).
+    total_is_exact: bool = True
+    #: With client-side filtering, ``max_items`` counts kept items: the walker
+    #: counts them and calls ``halt()`` (the planner only sees raw offsets).
+    max_kept: int | None = None
 
     step: int = field(init=False)
     next_emit: int = field(init=False)
@@ -59,20 +65,20 @@ class ScanPlan:
     end: int | None = field(init=False, default=None)
     emitted: int = field(init=False, default=0)
     drift: list[str] = field(init=False, default_factory=list)
-    _max_full: int = field(init=False, default=0)
-    _short_end: bool = field(init=False, default=False)
     _gaps: list[tuple[int, int]] = field(init=False, default_factory=list)
     _inflight: dict[int, int] = field(init=False, default_factory=dict)
     _received: dict[int, tuple[int, str | None, str | None]] = field(
         init=False, default_factory=dict
     )
-    _first_keys: dict[str, int] = field(init=False, default_factory=dict)
+    _first_keys: dict[str, tuple[int, str | None]] = field(init=False, default_factory=dict)
     _suspect_caps: dict[int, int] = field(init=False, default_factory=dict)
     _held: dict[int, tuple[int, int]] = field(init=False, default_factory=dict)
     _max_count: int = field(init=False, default=0)
     _first_done: bool = field(init=False, default=False)
     _beyond_full: int = field(init=False, default=0)
     _cap_known: bool = field(init=False, default=False)
+    kept: int = field(init=False, default=0)
+    _halted: bool = field(init=False, default=False)
     _last_key: str | None = field(init=False, default=None)
     _nonempty_beyond: int | None = field(init=False, default=None)
 
@@ -90,8 +96,14 @@ class ScanPlan:
 
     # --- state -------------------------------------------------------------
 
+    def halt(self) -> None:
+        """Stop here: enough items were kept."""
+        self._halted = True
+
     @property
     def finished(self) -> bool:
+        if self._halted:
+            return True
         if self.max_items is not None and self.emitted >= self.max_items:
             return True
         return self.end is not None and self.next_emit >= self.end
@@ -102,6 +114,11 @@ class ScanPlan:
 
     def inflight_offsets(self) -> list[int]:
         return sorted(self._inflight)
+
+    @property
+    def stalled(self) -> bool:
+        """Not finished, nothing in flight, nothing to ask: a planner bug, never a hang."""
+        return not self.finished and not self._inflight
 
     # --- what to request ---------------------------------------------------
 
@@ -147,8 +164,13 @@ class ScanPlan:
             beyond = sum(1 for o in self._inflight if o >= total)
             if beyond >= min(self.window, 1 << min(self._beyond_full, 16)):
                 return None
-        self.frontier += self.step
-        return PageRequest(offset, self.step)
+        limit = self.step
+        if total is not None and offset < total:
+            # Tile exactly up to the total, so the probe at the total (sent with
+            # the last pages) proves the end without an extra round trip.
+            limit = min(limit, total - offset)
+        self.frontier += limit
+        return PageRequest(offset, limit)
 
     # --- what came back ----------------------------------------------------
 
@@ -166,19 +188,18 @@ class ScanPlan:
         count = min(count, limit)  # the caller trims a page that returned too many
         self._first_done = True
         self._observe_total(total, offset)
-        self._check_offset_ignored(offset, first_key)
-        if count == limit:
-            self._max_full = max(self._max_full, limit)
-            if self.total is not None and offset >= self.total:
-                self._beyond_full += 1
-        served_more = count < self._max_count  # another page proved a bigger page exists
+        self._check_offset_ignored(offset, first_key, last_key)
+        if count == limit and self.total is not None and offset >= self.total:
+            self._beyond_full += 1
         self._max_count = max(self._max_count, count)
         suspect = self._suspect_caps.pop(offset, None)
         held = self._held.pop(offset, None)
         if count > 0:
             if suspect is not None:
-                # Data behind a short page: it was a silent cap. Ask for that much.
-                self.step = min(self.step, suspect)
+                # Data behind a short page: it was a silent cap. Ask for what the
+                # server serves now (the larger of the two pages, so a cap that
+                # varies does not shrink the step to its smallest case).
+                self.step = min(self.step, max(suspect, count))
                 self._cap_known = True
                 if held is not None:
                     self._add_gap(*held)
@@ -186,11 +207,12 @@ class ScanPlan:
         if count == 0:
             self._empty_at(offset)
         elif count < limit:
-            self._short_at(offset, count, limit, served_more)
+            self._short_at(offset, count, limit)
         self._received[offset] = (count, first_key, last_key)
         ready = self._ready()
         if self.end is not None:
-            for o in [o for o in self._received if o >= self.end]:
+            end = self.end
+            for o in [o for o, (c, _, _) in self._received.items() if o >= end and c == 0]:
                 del self._received[o]
         return ready
 
@@ -202,32 +224,35 @@ class ScanPlan:
         if total is None:
             return
         if self.total is not None and total != self.total:
-            self._drift(f"total_size moved from {self.total} to {total} (page at {offset})")
+            what = f"total_size moved from {self.total} to {total} (page at {offset})"
+            if self.total_is_exact:
+                self._drift(what)
+            else:
+                self.drift.append(what)
         self.total = total
 
-    def _check_offset_ignored(self, offset: int, first_key: str | None) -> None:
+    def _check_offset_ignored(
+        self, offset: int, first_key: str | None, last_key: str | None
+    ) -> None:
         if first_key is None:
             return
         seen = self._first_keys.get(first_key)
-        if seen is not None and seen != offset:
-            raise PaginationError(
-                f"the server returned the same first item at offsets {seen} and {offset}: "
-                "it ignores `offset`; refusing to loop",
-                offset=self.next_emit,
-            )
+        if seen is not None and seen[0] != offset:
+            if seen[1] == last_key:
+                raise PaginationError(
+                    f"the server returned the same page at offsets {seen[0]} and {offset}: "
+                    "it ignores `offset`; refusing to loop",
+                    offset=self.next_emit,
+                )
+            # Same first item elsewhere, different page: the listing shifted.
+            self._drift(f"item {first_key!r} seen first at offsets {seen[0]} and {offset}")
         if len(self._first_keys) < 4 * self.window:  # the first pages are enough
-            self._first_keys[first_key] = offset
+            self._first_keys[first_key] = (offset, last_key)
 
     def _saw_items(self, offset: int, count: int) -> None:
         if self.end is None or offset + count <= self.end:
             if self._nonempty_beyond is None or offset > self._nonempty_beyond:
                 self._nonempty_beyond = offset
-            return
-        if self._short_end:
-            # We took a short page for the end, yet data lies beyond it: it was a cap.
-            end, self.end, self._short_end = self.end, None, False
-            self._add_gap(end, offset)
-            self._nonempty_beyond = offset
             return
         self._drift(f"items at offset {offset}, after an empty page at {self.end}")
 
@@ -235,25 +260,27 @@ class ScanPlan:
         if self._nonempty_beyond is not None and self._nonempty_beyond > offset:
             self._drift(f"empty page at offset {offset}, but items at {self._nonempty_beyond}")
         if self.end is None or offset < self.end:
-            self.end, self._short_end = offset, False
+            self.end = offset
 
-    def _short_at(self, offset: int, count: int, limit: int, served_more: bool) -> None:
-        stop = offset + count
-        beyond_total = self.total is None or stop >= self.total
-        honoured = self._max_full >= limit or served_more
-        if honoured and beyond_total and self._nonempty_beyond in (None, offset):
-            # The server serves more than this per page, so a short page is the end.
-            if self.end is None or stop < self.end:
-                self.end, self._short_end = stop, True
-            return
-        # Ambiguous: end of data or a silent cap. Fetch the gap to find out; past
-        # the total, probe its first step only and hold the rest until we know.
-        self._suspect_caps[stop] = count
-        if beyond_total and stop + self.step < offset + limit:
-            self._add_gap(stop, stop + self.step)
-            self._held[stop] = (stop + self.step, offset + limit)
+    def _short_at(self, offset: int, count: int, limit: int) -> None:
+        # A short page never ends a scan by itself: the end of data and a silent
+        # cap look alike (even when the page ends exactly at the total, which may
+        # be an estimate).  Only an empty page at exactly its end proves the end.
+        self._suspect(offset + count, offset + limit, count=count)
+
+    def _suspect(self, start: int, stop: int, *, count: int) -> None:
+        """Fetch the hole ``[start, stop)`` behind a short page of ``count`` items.
+
+        Past the total (or without one), probe its first step only and hold the
+        rest: an empty probe proves the end, a non-empty one proves a cap.
+        """
+        self._suspect_caps[start] = max(1, count)
+        beyond_total = self.total is None or start >= self.total
+        if beyond_total and start + self.step < stop:
+            self._add_gap(start, start + self.step)
+            self._held[start] = (start + self.step, stop)
         else:
-            self._add_gap(stop, offset + limit)
+            self._add_gap(start, stop)
 
     def _add_gap(self, start: int, stop: int) -> None:
         if start < stop:

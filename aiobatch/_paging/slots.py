@@ -45,7 +45,7 @@ class Slots:
         except BaseException:
             if fut.done() and not fut.cancelled():
                 self.release()  # the slot was handed over as we were cancelled
-            else:
+            elif fut in self._waiters:
                 self._waiters.remove(fut)
             raise
 

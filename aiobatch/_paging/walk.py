@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from .._errors import AiobatchError, PageFetchError
+from .._errors import AiobatchError, PageFetchError, PaginationError
 from .._retry import RetryHooks
 from .plan import PageRequest, ScanPlan
 from .throttle import AdaptiveLimiter
@@ -57,10 +57,15 @@ class Failure:
 
 
 @dataclass(frozen=True, slots=True)
+class Finished:
+    """Sent down the stream after the last page: the scan reached its end."""
+
+
+@dataclass(frozen=True, slots=True)
 class _Result(Generic[T]):
     request: PageRequest
     page: Fetched[T] | None
-    error: AiobatchError | None
+    error: Exception | None
 
 
 async def produce(
@@ -68,12 +73,13 @@ async def produce(
     plan: ScanPlan,
     limiter: AdaptiveLimiter,
     progress: ScanProgress,
-    out: MemoryObjectSendStream[Page[T] | Failure],
+    out: MemoryObjectSendStream[Page[T] | Failure | Finished],
 ) -> None:
     """Walk the listing; send pages in order, then close ``out`` (or send a Failure)."""
     async with out:
         try:
             await _drive(listing, plan, limiter, progress, out)
+            await out.send(Finished())
         except anyio.BrokenResourceError:
             log.debug("scan consumer went away; stopping")
         except Exception as exc:  # delivered to the consumer, never lost in a task group
@@ -89,7 +95,7 @@ async def _drive(
     plan: ScanPlan,
     limiter: AdaptiveLimiter,
     progress: ScanProgress,
-    out: MemoryObjectSendStream[Page[T] | Failure],
+    out: MemoryObjectSendStream[Page[T] | Failure | Finished],
 ) -> None:
     # A fixed pool of workers pulls requests from one stream and pushes results to
     # another: cheaper than a task per page, and the pool size caps concurrency.
@@ -124,14 +130,17 @@ async def _accept_result(
     progress: ScanProgress,
     pages: dict[int, Fetched[T]],
     result: _Result[T],
-    out: MemoryObjectSendStream[Page[T] | Failure],
+    out: MemoryObjectSendStream[Page[T] | Failure | Finished],
 ) -> None:
     req = result.request
     if result.error is not None:
+        if not isinstance(result.error, AiobatchError):
+            raise result.error  # a bug or a misuse: as it is, not dressed as a page error
+        mode = f", filter_mode={progress.filter_mode!r}" if progress.filter_mode else ""
         raise PageFetchError(
             f"page at offset {req.offset} failed: {result.error}; every item "
             f"before offset {plan.next_emit} was delivered: resume with "
-            f"start_offset={plan.next_emit}",
+            f"start_offset={plan.next_emit}{mode}",
             offset=plan.next_emit,
             error=result.error,
         ) from result.error
@@ -146,7 +155,7 @@ async def _accept(
     pages: dict[int, Fetched[T]],
     req: PageRequest,
     page: Fetched[T],
-    out: MemoryObjectSendStream[Page[T] | Failure],
+    out: MemoryObjectSendStream[Page[T] | Failure | Finished],
 ) -> None:
     items = page.items
     if len(items) > req.limit:
@@ -165,10 +174,11 @@ async def _accept(
         got = fetched.items
         chosen = list(got[: r.take]) if r.take < len(got) or not isinstance(got, list) else got
         progress.scanned += len(chosen)
+        stop = r.offset + r.take
         if listing.keep is not None:
-            keep = listing.keep
-            chosen = [item for item in chosen if keep(item)]
-        page_out = Page(r.offset, r.offset + r.take, chosen, fetched.total)
+            chosen, used = _keep(listing.keep, chosen, plan)
+            stop = r.offset + used
+        page_out = Page(r.offset, stop, chosen, fetched.total)
         try:
             out.send_nowait(page_out)
         except anyio.WouldBlock:
@@ -177,9 +187,41 @@ async def _accept(
         del pages[stale]
 
 
+def _keep(keep: Callable[[T], bool], items: list[T], plan: ScanPlan) -> tuple[list[T], int]:
+    """Filter one page; with ``max_kept``, stop at the item that reaches it.
+
+    Returns the kept items and how many raw items were consumed (the page's
+    resume point moves only past what was really looked at).
+    """
+    limit = plan.max_kept
+    if limit is None:
+        return [item for item in items if keep(item)], len(items)
+    kept: list[T] = []
+    need = limit - plan.kept
+    used = 0
+    for item in items:
+        if len(kept) >= need:
+            break
+        used += 1
+        if keep(item):
+            kept.append(item)
+    plan.kept += len(kept)
+    if plan.kept >= limit:
+        plan.halt()
+    return kept, used
+
+
 def _launch(plan: ScanPlan, todo: asyncio.Queue[PageRequest]) -> None:
     for req in plan.next_requests():
         todo.put_nowait(req)
+    if plan.stalled:
+        # Nothing in flight and nothing to ask, yet not done: fail loudly rather
+        # than wait forever for a result that cannot come.
+        raise PaginationError(
+            f"the scan cannot make progress at offset {plan.next_emit} (please report "
+            f"this aiobatch bug); resume with start_offset={plan.next_emit}",
+            offset=plan.next_emit,
+        )
 
 
 async def _worker(
@@ -194,7 +236,7 @@ async def _worker(
         await slots.acquire()
         try:
             page = await listing.fetch(req.offset, req.limit, limiter)
-        except AiobatchError as exc:
+        except Exception as exc:  # to the driver, never into the task group
             done.put_nowait(_Result(req, None, exc))
             continue
         finally:

@@ -159,6 +159,14 @@ class JobItems:
     ) -> PageIterator[BatchItem]:
         proto.check_id("job_id", job_id)
         wanted = proto.check_status(status, ItemStatus)
+        if wanted is not None and options.filter_mode == "auto" and options.start_offset:
+            # "auto" may pick another mode than the interrupted scan did, and the
+            # two count offsets differently (filtered vs every item).
+            raise ValueError(
+                "resuming a status-filtered scan (start_offset > 0) needs the "
+                "filter_mode the first scan used (see progress.filter_mode or the "
+                "error message): 'server' or 'client', not 'auto'"
+            )
 
         async def resolve(progress: ScanProgress) -> Listing[BatchItem]:
             mode = await self._filter_mode(job_id, wanted, options.filter_mode, params)

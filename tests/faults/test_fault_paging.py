@@ -266,12 +266,15 @@ async def test_case19_safe_mode_resume_offset_stays_exact(mode: FilterMode) -> N
                     resume = page.next_offset
                     break
             await pages.aclose()
+            # The documented resume: the offset and the mode the first scan used.
+            used = pages.progress.filter_mode
+            assert used == "client"
             rest = [
                 i.item_id
                 async for i in c.job_items.iter(
                     JOB,
                     status="completed",
-                    filter_mode=mode,
+                    filter_mode=used,  # type: ignore[arg-type]
                     page_size=100,
                     concurrency=4,
                     start_offset=resume,
