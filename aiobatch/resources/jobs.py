@@ -184,7 +184,8 @@ class Jobs:
         """Create a job over a directory or explicit items.
 
         Not idempotent: retried only when the request provably never reached the
-        server (connection refused) or the server said 429.
+        server (connection refused), the server said 429, or it sent
+        ``x-should-retry: true``.
         """
         if not isinstance(job_config, Mapping):
             raise TypeError("job_config must be a mapping (the parse/classify config object)")
