@@ -130,8 +130,16 @@ REDACTED = b"<redacted>"
 
 
 def _scrub(body: bytes, secret: bytes) -> bytes:
-    """Servers sometimes echo the credential back ("invalid key llx-..."): mask it."""
-    return body.replace(secret, REDACTED) if secret and secret in body else body
+    """Servers sometimes echo the credential back ("invalid key llx-..."): mask it,
+    also when JSON-escaped (error paths only: the JSON is re-encoded unescaped)."""
+    if not secret:
+        return body
+    if b"\\u" in body:
+        try:
+            body = msgspec.json.encode(msgspec.json.decode(body))
+        except (msgspec.DecodeError, RecursionError):
+            pass
+    return body.replace(secret, REDACTED) if secret in body else body
 
 
 def _scrub_text(value: str, secret: str) -> str:

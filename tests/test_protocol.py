@@ -384,3 +384,23 @@ def test_status_error_defaults() -> None:
     err = APIStatusError("x", status_code=418, detail=None, method="GET", path="/")
     assert dict(err.headers) == {}
     assert err.request_id is None
+
+
+def test_a_json_escaped_key_outside_detail_is_masked_too() -> None:
+    from aiobatch._protocol import make_status_error
+
+    key = "llx-SECRET0123456789"
+    escaped = key.replace("-", "\\u002d")
+    body = ('{"error": "bad key %s"}' % escaped).encode()
+    err = make_status_error(
+        status=401,
+        headers={},
+        body=body,
+        method="GET",
+        url_path="/x",
+        now=0.0,
+        secret=key.encode(),
+    )
+    assert key not in str(err)
+    assert escaped not in str(err)
+    assert "<redacted>" in str(err)
