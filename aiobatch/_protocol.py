@@ -4,6 +4,7 @@ requests, check arguments and read responses.  No network, no event loop.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -135,10 +136,8 @@ def _scrub(body: bytes, secret: bytes) -> bytes:
     if not secret:
         return body
     if b"\\u" in body:
-        try:
+        with contextlib.suppress(msgspec.DecodeError, RecursionError):
             body = msgspec.json.encode(msgspec.json.decode(body))
-        except (msgspec.DecodeError, RecursionError):
-            pass
     return body.replace(secret, REDACTED) if secret in body else body
 
 

@@ -391,7 +391,7 @@ def test_a_json_escaped_key_outside_detail_is_masked_too() -> None:
 
     key = "llx-SECRET0123456789"
     escaped = key.replace("-", "\\u002d")
-    body = ('{"error": "bad key %s"}' % escaped).encode()
+    body = b'{"error": "bad key ' + escaped.encode() + b'"}'
     err = make_status_error(
         status=401,
         headers={},
