@@ -4,17 +4,20 @@ Given the pages that came back, the planner says which ``(offset, limit)``
 requests to send next, which received pages can be emitted (strictly in offset
 order), and when the scan is complete.  It never trusts a single signal:
 
-* ``total_size`` is a planning hint only (it "may be an estimate"): the scan
-  ends on evidence in the data (an empty page, or a short page from a server
-  known to honour the page size), never because the total says so.
-* A short page from a server not yet known to honour the asked size is
-  ambiguous (end of data, or a silent cap).  The gap behind it is fetched; if it
-  holds items, the short length was a cap and becomes the new page size.
-* Requests never overlap: a gap request starts exactly where the short page
+* The first page goes out alone; the rest are planned from its ``total_size``,
+  tiled exactly up to it, with one probe at the total sent alongside.  The total
+  is a plan, not a verdict (it "may be an estimate"): only an empty page at
+  exactly the end of the data ends a scan, never the total, never a short page.
+* A short page is the end of data or a silent cap; they look alike.  The hole
+  behind it is fetched; if that holds items, the cap is learned and becomes the
+  page size.  Past the total (or without one) the hole is probed a step at a
+  time; speculation beyond the total doubles with every full page found there.
+* Requests never overlap: a hole request starts exactly where the short page
   ended, so emitting pages in offset order neither skips nor repeats items.
-* A server that ignores ``offset`` (the same first item at two offsets), an id
-  repeated across a page boundary, items after an empty page, or a moving total
-  are reported as drift; whether drift raises is the caller's choice.
+* A server that ignores ``offset`` (the same page at two offsets) raises; the
+  same first item at two offsets, an id repeated across a page boundary, items
+  after an empty page, or (for a server-filtered listing) a moving total are
+  drift, and whether drift raises is the caller's choice.
 
 Memory is bounded: at most ``window`` pages are requested-but-not-emitted.
 """
@@ -73,7 +76,6 @@ class ScanPlan:
     _first_keys: dict[str, tuple[int, str | None]] = field(init=False, default_factory=dict)
     _suspect_caps: dict[int, int] = field(init=False, default_factory=dict)
     _held: dict[int, tuple[int, int]] = field(init=False, default_factory=dict)
-    _max_count: int = field(init=False, default=0)
     _first_done: bool = field(init=False, default=False)
     _beyond_full: int = field(init=False, default=0)
     _cap_known: bool = field(init=False, default=False)
@@ -111,9 +113,6 @@ class ScanPlan:
     @property
     def outstanding(self) -> int:
         return len(self._inflight) + len(self._received)
-
-    def inflight_offsets(self) -> list[int]:
-        return sorted(self._inflight)
 
     @property
     def stalled(self) -> bool:
@@ -191,7 +190,6 @@ class ScanPlan:
         self._check_offset_ignored(offset, first_key, last_key)
         if count == limit and self.total is not None and offset >= self.total:
             self._beyond_full += 1
-        self._max_count = max(self._max_count, count)
         suspect = self._suspect_caps.pop(offset, None)
         held = self._held.pop(offset, None)
         if count > 0:
@@ -215,10 +213,6 @@ class ScanPlan:
             for o in [o for o, (c, _, _) in self._received.items() if o >= end and c == 0]:
                 del self._received[o]
         return ready
-
-    def abandon(self, offset: int) -> None:
-        """A request that will not be answered (the scan is stopping)."""
-        self._inflight.pop(offset, None)
 
     def _observe_total(self, total: int | None, offset: int) -> None:
         if total is None:
