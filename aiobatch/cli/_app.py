@@ -130,20 +130,8 @@ def _debug_logging(ctx: Context, secrets: Sequence[str]) -> Iterator[None]:
 # --- errors -----------------------------------------------------------------
 
 
-def unwrap(exc: BaseException) -> BaseException:
-    """The one error inside (nested) exception groups of one member.
-
-    A scan's failure can reach us wrapped by a task group (anyio wraps an error
-    raised in a task group's own body); the group itself says nothing useful.
-    """
-    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-        exc = exc.exceptions[0]
-    return exc
-
-
 def describe(exc: BaseException, ctx: Context) -> tuple[str, int]:
     """One line saying what went wrong, and the exit code."""
-    exc = unwrap(exc)
     if isinstance(exc, CliError):
         return str(exc), exc.exit_code
     if isinstance(exc, ConfigurationError):

@@ -49,30 +49,14 @@ class JobItems:
         project_id: str | None = None,
     ) -> BatchItemListResponse:
         """One page of ``GET /batch-processing/{job_id}/items`` (one request, retried)."""
-        return await self._list(
-            job_id,
+        path = proto.path("/{job_id}/items", job_id=job_id)
+        query = proto.query(
             limit=proto.check_limit(limit),
             offset=proto.check_offset(offset),
             status=proto.check_status(status, ItemStatus),
-            params=self._client.scope(organization_id, project_id),
         )
-
-    async def _list(
-        self,
-        job_id: str,
-        *,
-        limit: int | None,
-        offset: int | None,
-        status: ItemStatus | None,
-        params: proto.Params,
-        hooks: RetryHooks | None = None,
-    ) -> BatchItemListResponse:
-        path = proto.path("/{job_id}/items", job_id=job_id)
-        query = proto.query(limit=limit, offset=offset, status=status)
-        query.update(params)
-        return await self._client.request(
-            BatchItemListResponse, "GET", path, params=query, hooks=hooks
-        )
+        query.update(self._client.scope(organization_id, project_id))
+        return await self._client.request(BatchItemListResponse, "GET", path, params=query)
 
     def iter_pages(
         self,
