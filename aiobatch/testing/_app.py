@@ -4,14 +4,14 @@ authenticates, delays and breaks requests as the current ``Faults`` say."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import msgspec
 from aiohttp import web
 
 from . import _wire
 from ._data import job_object, processing_results, progress_percentage
-from ._faults import FaultState
+from ._faults import PAGE_FAULTS, FaultState
 from ._jobs import JOB_STATUSES, JOB_TYPES, JobState
 from ._layout import STATUSES
 from ._registry import Registry
@@ -49,6 +49,8 @@ class SimHost(Protocol):
 
 
 SIM = web.AppKey("aiobatch_simulator", SimHost)
+#: The fault chosen for a request, when the handler itself must apply it.
+FAULT = web.RequestKey("aiobatch_simulator_fault", str)
 
 
 def _json(status: int, obj: Any, headers: dict[str, str] | None = None) -> web.Response:
@@ -67,8 +69,16 @@ def _state(host: SimHost, job_id: str) -> JobState:
 # --- handlers ---------------------------------------------------------------
 
 
-async def list_items(request: web.Request) -> web.StreamResponse:
-    host = request.app[SIM]
+class _ItemsQuery(NamedTuple):
+    state: JobState
+    status: str | None
+    offset: int
+    limit: int
+
+
+def _items_query(host: SimHost, request: web.Request) -> _ItemsQuery:
+    """The page an item-list request asks for, after ``page_token``,
+    ``ignore_offset`` and ``cap_limit``; ``ApiError`` (422, 404) if invalid."""
     errors = Errors(request.query)
     limit = errors.integer("limit", host.default_limit, ge=1, le=host.max_limit)
     offset = errors.integer("offset", 0, ge=0)
@@ -85,28 +95,50 @@ async def list_items(request: web.Request) -> web.StreamResponse:
         offset = 0
     if f.cap_limit is not None:
         limit = min(limit, f.cap_limit)
+    return _ItemsQuery(state, status, offset, limit)
+
+
+_EMPTY_ITEMS: dict[str, bytes | None] = {"empty": b'"items":[]', "null": b'"items":null'}
+
+
+async def list_items(request: web.Request) -> web.StreamResponse:
+    host = request.app[SIM]
+    state, status, offset, limit = _items_query(host, request)
+    f = host.fault_state.faults
+    fault = request.get(FAULT)
     view = state.view(host.registry.clock.now())
-    items, count = host.registry.items_json(
-        state,
-        view,
-        status,
-        offset,
-        limit,
-        unknown_every=f.unknown_status_every,
-        unknown_value=f.unknown_status_value,
-        extra=f.extra_fields,
-    )
     total = view.count(status)
-    parts = [b'{"items":[', items, b"]"]
-    if f.next_page_token and offset + count < total:
-        parts.append(b',"next_page_token":"%s"' % page_token(offset + count).encode())
+    if fault == "stale_page":
+        offset -= limit  # reached only at offset >= limit
+    if f.clamp_offset and offset >= total:
+        offset = max(0, total - limit)
+    fields: list[bytes] = []
+    if fault == "empty_page":
+        empty = _EMPTY_ITEMS.get(f.empty_style)
+        if empty is not None:
+            fields.append(empty)
+    else:
+        ties = (f.unstable_ties, host.fault_state.tie_salt()) if f.unstable_ties else None
+        items, count = host.registry.items_json(
+            state,
+            view,
+            status,
+            offset,
+            limit,
+            unknown_every=f.unknown_status_every,
+            unknown_value=f.unknown_status_value,
+            extra=f.extra_fields,
+            ties=ties,
+        )
+        fields.append(b'"items":[%s]' % items)
+        if f.next_page_token and offset + count < total:
+            fields.append(b'"next_page_token":"%s"' % page_token(offset + count).encode())
     if not f.omit_total_size:
         reported = max(0, round(total * f.total_size_factor) + f.total_size_delta)
-        parts.append(b',"total_size":%d' % reported)
+        fields.append(b'"total_size":%d' % reported)
     if f.extra_fields:
-        parts.append(b',"x_sim_page":{"offset":%d,"limit":%d},"x_sim_shard":"s3"' % (offset, limit))
-    parts.append(b"}")
-    return web.Response(body=b"".join(parts), content_type="application/json")
+        fields.append(b'"x_sim_page":{"offset":%d,"limit":%d},"x_sim_shard":"s3"' % (offset, limit))
+    return web.Response(body=b"{%s}" % b",".join(fields), content_type="application/json")
 
 
 def _extra(host: SimHost, obj: dict[str, Any], **fields: Any) -> dict[str, Any]:
@@ -258,6 +290,17 @@ def _query_offset(request: web.Request) -> int | None:
     return int(raw) if raw.isdigit() else None
 
 
+def _not_reached(host: SimHost, request: web.Request, endpoint: str) -> frozenset[str]:
+    """Page faults that do not apply to this request (so it does not count for them)."""
+    if endpoint != "items":
+        return frozenset(PAGE_FAULTS)
+    try:
+        query = _items_query(host, request)
+    except ApiError:
+        return frozenset(PAGE_FAULTS)
+    return frozenset({"stale_page"}) if query.offset < query.limit else frozenset()
+
+
 async def _serve(
     host: SimHost, request: web.Request, handler: Handler
 ) -> tuple[web.StreamResponse, str | None]:
@@ -265,13 +308,20 @@ async def _serve(
         return _error(401, "Invalid API key", {"WWW-Authenticate": "Bearer"}), None
     endpoint = ENDPOINT.get(getattr(request.match_info, "handler", None))  # type: ignore[arg-type]
     faults = host.fault_state
+    f = faults.faults
     fault = None
     if endpoint is not None:
-        fault = faults.decide(endpoint, _query_offset(request), host.stats.in_flight)
+        skip = (
+            _not_reached(host, request, endpoint)
+            if f.empty_page is not None or f.stale_page is not None
+            else frozenset()
+        )
+        fault = faults.decide(endpoint, _query_offset(request), host.stats.in_flight, skip)
+    if fault is not None:
+        request[FAULT] = fault
     delay = faults.latency()
     if delay:
         await host.sleep(delay)
-    f = faults.faults
     if fault == "reset":
         _wire.reset(request)
         return _wire.gone(), fault

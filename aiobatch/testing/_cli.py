@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
-from ._faults import Faults, Trigger
+from ._faults import EMPTY_STYLES, Faults, Trigger
 from ._jobs import SimJob
 from ._layout import DEFAULT_MIX, STATUSES
 from ._server import Simulator
@@ -33,6 +33,8 @@ _TRIGGERS = {
     "chunked_cut": "chunked body missing its last chunk",
     "unframed_cut": "no Content-Length, connection closed mid-JSON",
     "trickle": "body trickled at --trickle-bps",
+    "empty_page": "200 with no items but the true total (see --empty-style)",
+    "stale_page": "the previous page (offset - limit), at offset >= limit",
 }
 
 
@@ -86,6 +88,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     f.add_argument("--next-page-token", action="store_true")
     f.add_argument("--extra-fields", action="store_true")
     f.add_argument("--unknown-status-every", type=int, default=0)
+    f.add_argument(
+        "--empty-style",
+        choices=EMPTY_STYLES,
+        default="empty",
+        help="--empty-page body: items [], items null, or no items key",
+    )
+    f.add_argument(
+        "--clamp-offset", action="store_true", help="offset >= total serves the last page"
+    )
+    f.add_argument(
+        "--unstable-ties",
+        type=int,
+        default=0,
+        metavar="N",
+        help="order within aligned groups of N items changes on every request",
+    )
     parser.epilog = (
         f"Trigger syntax: {_TRIGGER_HELP}; terms are OR-ed, plus times=N and on=ENDPOINT."
     )
@@ -120,6 +138,9 @@ def faults_from_args(ns: argparse.Namespace) -> Faults:
         next_page_token=ns.next_page_token,
         extra_fields=ns.extra_fields,
         unknown_status_every=ns.unknown_status_every,
+        empty_style=ns.empty_style,
+        clamp_offset=ns.clamp_offset,
+        unstable_ties=ns.unstable_ties,
         **{name: getattr(ns, name) for name in _TRIGGERS},
     )
 

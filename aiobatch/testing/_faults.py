@@ -7,21 +7,39 @@ that swaps in new faults starts from request number one.
 
 Faults are tried in a fixed order (``FAULT_ORDER``) and the first that fires
 wins; a trigger only counts the requests that reach it, so "first=2" on two
-faults gives two 429s and then two 503s.
+faults gives two 429s and then two 503s.  The page faults (``empty_page``,
+``stale_page``) come last and only ever reach valid item-list requests they
+apply to (``stale_page``: ``offset >= limit``).
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
-__all__ = ["ENDPOINTS", "FAULT_ORDER", "FaultState", "Faults", "Trigger"]
+__all__ = [
+    "EMPTY_STYLES",
+    "ENDPOINTS",
+    "FAULT_ORDER",
+    "PAGE_FAULTS",
+    "EmptyStyle",
+    "FaultState",
+    "Faults",
+    "Trigger",
+]
 
 #: Route names a trigger can target with ``on``; "*" means every route.
 ENDPOINTS = ("items", "results", "jobs", "job", "cancel", "create")
+
+#: Page faults: a valid item-list answer, but the wrong page (items only).
+PAGE_FAULTS = ("empty_page", "stale_page")
+
+#: How ``empty_page`` leaves the items out of the body.
+EmptyStyle = Literal["empty", "null", "missing"]
+EMPTY_STYLES: tuple[EmptyStyle, ...] = ("empty", "null", "missing")
 
 #: Faults that replace or break a response, in the order they are tried.
 FAULT_ORDER = (
@@ -34,6 +52,7 @@ FAULT_ORDER = (
     "chunked_cut",
     "unframed_cut",
     "trickle",
+    *PAGE_FAULTS,
 )
 
 
@@ -167,6 +186,27 @@ class Faults:
     unknown_status_every: int = 0
     unknown_status_value: str = "quarantined"
 
+    # -- hostile paging (GET /{job_id}/items) -----------------------------
+    #: A 200 with no items but the true ``total_size`` (subject to the
+    #: total_size knobs), shaped by ``empty_style``: a transient glitch.
+    empty_page: Trigger | None = None
+    #: ``"empty"``: ``"items": []``; ``"null"``: ``"items": null``; ``"missing"``:
+    #: no ``items`` key at all.
+    empty_style: EmptyStyle = "empty"
+    #: An offset at or past the end of the (status-filtered) listing serves its
+    #: last ``limit`` items (offset ``max(0, n - limit)``); ``total_size`` stays true.
+    clamp_offset: bool = False
+    #: Serve the previous page (``offset - limit``, ``limit`` after ``cap_limit``):
+    #: a stale cache.  Only requests at ``offset >= limit`` reach (and count for) it.
+    stale_page: Trigger | None = None
+    #: Ties in the sort key: within each aligned group of this many consecutive
+    #: positions of the listing served (after status filtering), the order is a
+    #: fresh shuffle per request, seeded by ``seed`` and a per-request counter
+    #: (restarted when ``sim.faults`` is assigned).  Pages cutting a group see a
+    #: different arrangement each time, so a scan repeats some items and misses
+    #: others.  0 is off.
+    unstable_ties: int = 0
+
     def __post_init__(self) -> None:
         if self.latency_ms < 0 or self.jitter_ms < 0:
             raise ValueError("latency_ms and jitter_ms must be >= 0")
@@ -178,6 +218,14 @@ class Faults:
             raise ValueError("trickle_bytes_per_sec must be > 0")
         if not 100 <= self.error_status <= 599:
             raise ValueError("error_status must be an HTTP status")
+        if self.empty_style not in EMPTY_STYLES:
+            raise ValueError(f"empty_style must be one of {EMPTY_STYLES}")
+        if self.unstable_ties < 0:
+            raise ValueError("unstable_ties must be >= 0")
+        for name in PAGE_FAULTS:
+            trig = getattr(self, name)
+            if trig is not None and trig.on not in ("items", "*"):
+                raise ValueError(f"{name} only applies to on='items'")
 
     def triggers(self) -> dict[str, Trigger]:
         return {name: t for name in FAULT_ORDER if (t := getattr(self, name)) is not None}
@@ -214,6 +262,7 @@ class FaultState:
             for name in self._triggers
         }
         self._latency_rng = random.Random(f"aiobatch-sim/latency/{faults.seed}")
+        self._tie_requests = 0
 
     def latency(self) -> float:
         """Seconds to wait before answering."""
@@ -222,10 +271,18 @@ class FaultState:
             return 0.0
         return (f.latency_ms + f.jitter_ms * self._latency_rng.random()) / 1000.0
 
-    def decide(self, endpoint: str, offset: int | None, in_flight: int) -> str | None:
-        """The fault to apply to this request, if any (and count it)."""
+    def tie_salt(self) -> str:
+        """A fresh seed for this request's ``unstable_ties`` shuffles."""
+        self._tie_requests += 1
+        return f"aiobatch-sim/ties/{self.faults.seed}/{self._tie_requests}"
+
+    def decide(
+        self, endpoint: str, offset: int | None, in_flight: int, skip: Container[str] = ()
+    ) -> str | None:
+        """The fault to apply to this request, if any (and count it).  Faults in
+        ``skip`` do not apply to this request: it does not reach them."""
         for name, trig in self._triggers.items():
-            if not trig.matches(endpoint):
+            if not trig.matches(endpoint) or name in skip:
                 continue
             c = self._counters[name]
             c.seen += 1

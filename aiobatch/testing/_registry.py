@@ -5,6 +5,7 @@ both read through this, so what tests assert is what the server sends."""
 from __future__ import annotations
 
 import hashlib
+import random
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -151,8 +152,18 @@ class Registry:
         unknown_every: int = 0,
         unknown_value: str = "",
         extra: bool = False,
+        ties: tuple[int, str] | None = None,
     ) -> tuple[bytes, int]:
-        """One page's items as a JSON array body (without brackets) and its length."""
+        """One page's items as a JSON array body (without brackets) and its length.
+
+        ``ties`` is ``(group, salt)``: shuffle each aligned group of ``group``
+        positions with a seed made of ``salt`` and the group number (uncached)."""
+        if ties is not None:
+            entries = _tied_page(view, status, offset, limit, *ties)
+            text = self.encoder(state).encode(
+                entries, view, unknown_every=unknown_every, unknown_value=unknown_value, extra=extra
+            )
+            return text.encode(), len(entries)
         key = (
             state.job.job_id,
             view.key,
@@ -190,3 +201,21 @@ class Registry:
         if state.cancelled_at is None:
             state.cancelled_at = self.clock.now()
             state.cancel_reason = reason
+
+
+def _tied_page(
+    view: View, status: str | None, offset: int, limit: int, group: int, salt: str
+) -> list[tuple[int, int]]:
+    """One page of the listing with each aligned group of ``group`` positions
+    permuted; only the groups the page touches are built (O(limit + group))."""
+    end = min(view.count(status), offset + limit)
+    out: list[tuple[int, int]] = []
+    g = offset // group
+    while g * group < end:
+        lo = g * group
+        members = view.page(status, lo, group)  # the last group may be shorter
+        order = list(range(len(members)))
+        random.Random(f"{salt}/{g}").shuffle(order)
+        out.extend(members[k] for k in order[max(offset, lo) - lo : end - lo])
+        g += 1
+    return out

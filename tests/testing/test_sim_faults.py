@@ -317,3 +317,182 @@ async def test_stats_log_and_reset(batch_simulator: Simulator) -> None:
     batch_simulator.reset_stats()
     assert batch_simulator.stats.requests == 0
     assert not batch_simulator.stats.log
+
+
+# --- hostile paging ----------------------------------------------------------
+
+
+def ids(page: dict[str, list[dict[str, str]]]) -> list[str]:
+    return [it["item_id"] for it in page["items"]]
+
+
+@pytest.mark.parametrize(
+    ("style", "body"),
+    [
+        ("empty", b'{"items":[],"total_size":250}'),
+        ("null", b'{"items":null,"total_size":250}'),
+        ("missing", b'{"total_size":250}'),
+    ],
+)
+async def test_empty_page_once_at_an_offset_then_normal(
+    batch_simulator: Simulator, style: str, body: bytes
+) -> None:
+    sim = batch_simulator
+    sim.faults = Faults(empty_page=Trigger(offsets={100: 1}), empty_style=style)  # type: ignore[arg-type]
+    assert ids((await get(sim, ITEMS, offset=0, limit=50)).json()) == sim.item_ids(JOB)[:50]
+    glitch = await get(sim, ITEMS, offset=100, limit=50)
+    assert (glitch.status, glitch.body) == (200, body)
+    again = (await get(sim, ITEMS, offset=100, limit=50)).json()
+    assert ids(again) == sim.item_ids(JOB)[100:150]
+    assert again["total_size"] == 250
+    assert sim.stats.faults() == ["empty_page"]
+
+
+async def test_empty_page_keeps_the_filtered_total_and_the_total_size_knobs(
+    batch_simulator: Simulator,
+) -> None:
+    sim = batch_simulator
+    failed = sim.count(JOB, "failed")
+    sim.faults = Faults(empty_page=Trigger(first=1))
+    page = (await get(sim, ITEMS, status="failed", limit=5)).json()
+    assert page == {"items": [], "total_size": failed}
+    sim.faults = Faults(empty_page=Trigger(first=1), total_size_delta=7, next_page_token=True)
+    assert (await get(sim, ITEMS, limit=5)).json() == {"items": [], "total_size": 257}
+    sim.faults = Faults(empty_page=Trigger(first=1), omit_total_size=True, empty_style="missing")
+    assert (await get(sim, ITEMS, limit=5)).json() == {}
+
+
+async def test_page_faults_come_after_errors_and_skip_invalid_requests(
+    batch_simulator: Simulator,
+) -> None:
+    sim = batch_simulator
+    sim.faults = Faults(rate_limit=Trigger(first=1), empty_page=Trigger(first=1))
+    assert (await get(sim, ITEMS)).status == 429
+    assert (await get(sim, ITEMS)).json()["items"] == []
+    assert len((await get(sim, ITEMS)).json()["items"]) == 100
+    sim.faults = Faults(empty_page=Trigger(first=1))
+    assert (await get(sim, ITEMS, limit=5000)).status == 422  # not reached: not counted
+    assert (await get(sim, "/bjb-nope/items")).status == 404
+    assert (await get(sim, ITEMS, limit=5)).json()["items"] == []
+    assert (await get(sim, f"/{JOB}")).status == 200
+    assert [r.fault for r in sim.stats.log][-4:] == [None, None, "empty_page", None]
+
+
+async def test_clamp_offset_serves_the_last_page(batch_simulator: Simulator) -> None:
+    sim = batch_simulator
+    every = sim.item_ids(JOB)
+    assert (await get(sim, ITEMS, offset=750, limit=40)).json()["items"] == []
+    sim.faults = Faults(clamp_offset=True)
+    for offset in (250, 251, 250 + 500):
+        page = (await get(sim, ITEMS, offset=offset, limit=40)).json()
+        assert ids(page) == every[-40:]
+        assert page["total_size"] == 250
+    assert ids((await get(sim, ITEMS, offset=249, limit=40)).json()) == every[249:]
+    assert ids((await get(sim, ITEMS, offset=10_000, limit=1000)).json()) == every
+    failed = sim.item_ids(JOB, "failed")
+    page = (await get(sim, ITEMS, status="failed", offset=len(failed) + 500, limit=3)).json()
+    assert ids(page) == failed[-3:]
+    assert page["total_size"] == len(failed)
+
+
+async def test_stale_page_serves_the_previous_page(batch_simulator: Simulator) -> None:
+    sim = batch_simulator
+    sim.faults = Faults(stale_page=Trigger(first=1))
+    first = await get(sim, ITEMS, offset=0, limit=50)  # offset < limit: not reached
+    assert ids(first.json()) == sim.item_ids(JOB)[:50]
+    stale = await get(sim, ITEMS, offset=50, limit=50)
+    assert stale.body == first.body  # items and total_size alike
+    assert ids((await get(sim, ITEMS, offset=50, limit=50)).json()) == sim.item_ids(JOB)[50:100]
+    assert [r.fault for r in sim.stats.log] == [None, "stale_page", None]
+
+
+async def test_stale_page_at_an_offset_and_after_cap_limit(batch_simulator: Simulator) -> None:
+    sim = batch_simulator
+    sim.faults = Faults(stale_page=Trigger(offsets={100: 1}))
+    assert ids((await get(sim, ITEMS, offset=100, limit=100)).json()) == sim.item_ids(JOB)[:100]
+    assert ids((await get(sim, ITEMS, offset=100, limit=100)).json()) == sim.item_ids(JOB)[100:200]
+    sim.faults = Faults(stale_page=Trigger.always(), cap_limit=20)
+    assert ids((await get(sim, ITEMS, offset=60, limit=100)).json()) == sim.item_ids(JOB)[40:60]
+    assert ids((await get(sim, ITEMS, offset=10, limit=100)).json()) == sim.item_ids(JOB)[10:30]
+    failed = sim.item_ids(JOB, "failed")
+    page = (await get(sim, ITEMS, status="failed", offset=4, limit=2)).json()
+    assert (ids(page), page["total_size"]) == (failed[2:4], len(failed))
+    assert [r.fault for r in sim.stats.log][-3:] == ["stale_page", None, "stale_page"]
+
+
+async def test_unstable_ties_reorder_groups_on_every_request(batch_simulator: Simulator) -> None:
+    sim = batch_simulator
+    every = sim.item_ids(JOB)
+    sim.faults = Faults(unstable_ties=10, seed=5)
+    first = (await get(sim, ITEMS, offset=5, limit=10)).json()
+    second = (await get(sim, ITEMS, offset=5, limit=10)).json()
+    assert ids(first) != ids(second)  # the page cuts groups 0 and 1
+    for page in (first, second):
+        assert len(page["items"]) == 10
+        assert page["total_size"] == 250
+        assert len(set(ids(page))) == 10
+        assert set(ids(page)) <= set(every[:20])
+    aligned = (await get(sim, ITEMS, offset=20, limit=10)).json()
+    assert ids(aligned) != every[20:30]
+    assert sorted(ids(aligned)) == sorted(every[20:30])  # a whole group: same set
+    tail = (await get(sim, ITEMS, offset=245, limit=10)).json()
+    assert len(set(ids(tail))) == 5
+    assert set(ids(tail)) <= set(every[240:])  # the last group, cut
+    # Reproducible: a new Faults value restarts the per-request counter.
+    sim.faults = Faults(unstable_ties=10, seed=5)
+    assert (await get(sim, ITEMS, offset=5, limit=10)).json() == first
+    sim.faults = Faults(unstable_ties=10, seed=6)
+    assert (await get(sim, ITEMS, offset=5, limit=10)).json() != first
+
+
+async def test_unstable_ties_make_an_offset_scan_repeat_and_miss(
+    batch_simulator: Simulator,
+) -> None:
+    sim = batch_simulator
+    sim.faults = Faults(unstable_ties=10, seed=1)
+    seen: list[str] = []
+    async with session(sim) as s:
+        for offset in range(0, 250, 7):
+            reply = await call(s, "GET", ITEMS, params={"offset": offset, "limit": 7})
+            page = reply.json()
+            assert page["total_size"] == 250
+            assert len(page["items"]) == min(7, 250 - offset)
+            seen += ids(page)
+    assert len(seen) == 250
+    assert len(set(seen)) < 250  # some items came twice...
+    assert set(sim.item_ids(JOB)) - set(seen)  # ...and others never
+    assert set(seen) <= set(sim.item_ids(JOB))
+
+
+async def test_unstable_ties_group_the_filtered_listing(
+    batch_simulator_factory: SimulatorFactory,
+) -> None:
+    sim = await batch_simulator_factory([SimJob(job_id=JOB, total_items=100_000, seed=3)])
+    sim.faults = Faults(unstable_ties=1000)
+    page = (await get(sim, ITEMS, offset=50_500, limit=1000)).json()
+    assert len(set(ids(page))) == 1000
+    assert set(ids(page)) <= {sim.item_id(JOB, i) for i in range(50_000, 52_000)}
+    failed = list(sim.items(JOB, status="failed", offset=0, limit=2000))
+    groups = [{it.item_id for it in failed[:1000]}, {it.item_id for it in failed[1000:]}]
+    page = (await get(sim, ITEMS, status="failed", offset=900, limit=200)).json()
+    assert len(page["items"]) == 200
+    assert page["total_size"] == sim.count(JOB, "failed")
+    assert {it["status"] for it in page["items"]} == {"failed"}
+    assert set(ids(page)[:100]) <= groups[0]  # positions 900..999 of a shuffled group 0
+    assert set(ids(page)[100:]) <= groups[1]
+    assert len(set(ids(page))) == 200
+
+
+def test_paging_knobs_are_validated_and_described() -> None:
+    with pytest.raises(ValueError, match="unstable_ties"):
+        Faults(unstable_ties=-1)
+    with pytest.raises(ValueError, match="empty_style"):
+        Faults(empty_style="blank")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="stale_page"):
+        Faults(stale_page=Trigger(first=1, on="job"))
+    Faults(empty_page=Trigger(first=1, on="*"))
+    described = Faults(
+        empty_page=Trigger(first=1), empty_style="null", clamp_offset=True, unstable_ties=5
+    ).describe()
+    for name in ("empty_page=Trigger(", "empty_style='null'", "clamp_offset=True", "ties=5"):
+        assert name in described

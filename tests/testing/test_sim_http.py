@@ -111,6 +111,7 @@ async def test_limit_default_and_max_are_configurable(
     assert len((await get(sim, f"/{JOB}/items")).json()["items"]) == 7
     assert len((await get(sim, f"/{JOB}/items", limit=50)).json()["items"]) == 50
     too_big = (await get(sim, f"/{JOB}/items", limit=51)).json()["detail"][0]
+    assert too_big["loc"] == ["query", "limit"]
     assert too_big["ctx"] == {"le": 50}
 
 

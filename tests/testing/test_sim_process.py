@@ -37,6 +37,23 @@ def test_cli_flags_become_jobs_and_faults() -> None:
     assert sim.host == "127.0.0.1"
 
 
+def test_cli_hostile_paging_flags() -> None:
+    ns = build_parser().parse_args(
+        [
+            "--empty-page", "offset=5000", "--empty-style", "null", "--clamp-offset",
+            "--stale-page", "every=7", "--unstable-ties", "1000",
+        ]
+    )  # fmt: skip
+    assert faults_from_args(ns) == Faults(
+        empty_page=Trigger(offsets={5000: 1}),
+        empty_style="null",
+        clamp_offset=True,
+        stale_page=Trigger(every=7),
+        unstable_ties=1000,
+    )
+    assert faults_from_args(build_parser().parse_args([])) == Faults()
+
+
 async def test_serve_prints_the_banner_and_stops_cleanly() -> None:
     ns = build_parser().parse_args(["--port", "0", "--items", "10", "--api-key", "k"])
     out, stop = io.StringIO(), asyncio.Event()
