@@ -16,6 +16,7 @@ from ._errors import (
     ClientClosedError,
     ConfigurationError,
     ConflictError,
+    ContentEncodingError,
     DriftError,
     InternalServerError,
     NotFoundError,
@@ -30,6 +31,7 @@ from ._errors import (
 )
 from ._paging import Page, ScanOptions, ScanProgress
 from ._retry import RetryPolicy
+from .arrow import iter_arrow, to_arrow  # pyarrow itself is imported only when called
 from .models import (
     BatchItem,
     BatchItemListResponse,
@@ -63,6 +65,7 @@ __all__ = [
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
+    "ContentEncodingError",
     "DriftError",
     "InternalServerError",
     "ItemStatus",
@@ -86,4 +89,6 @@ __all__ = [
     "Timeout",
     "UnprocessableEntityError",
     "__version__",
+    "iter_arrow",
+    "to_arrow",
 ]

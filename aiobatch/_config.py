@@ -7,6 +7,7 @@ resolved from its arguments and the environment, once, at construction.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -40,8 +41,8 @@ class Timeout:
     def __post_init__(self) -> None:
         for name in ("total", "connect", "read"):
             value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise ConfigurationError(f"Timeout.{name} must be > 0 or None, got {value!r}")
+            if value is not None:
+                check_seconds(f"Timeout.{name}", value, none_ok=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +62,18 @@ class Limits:
             raise ConfigurationError("Limits.max_connections_per_host must be >= 0")
         if self.max_body_bytes < 1024:
             raise ConfigurationError("Limits.max_body_bytes must be >= 1024")
+        check_seconds("Limits.keepalive_timeout", self.keepalive_timeout)
+
+
+def check_seconds(name: str, value: object, *, none_ok: bool = False) -> float:
+    """A timeout: a finite real number of seconds above 0 (aiohttp turns ``inf`` into
+    an ``OverflowError`` on every request, and ``nan``, ``0`` or ``True`` make no sense)."""
+    expected = "a finite number of seconds > 0" + (", or None" if none_ok else "")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(f"{name} must be {expected}; got {value!r}")
+    if not (math.isfinite(value) and value > 0):
+        raise ConfigurationError(f"{name} must be {expected}; got {value!r}")
+    return float(value)
 
 
 class _Secret:
@@ -116,8 +129,10 @@ class ClientConfig:
                 "the API key contains whitespace or control characters; check how it was set"
             )
         url = normalise_base_url(base_url or env.get(BASE_URL_ENV_VAR) or DEFAULT_BASE_URL)
-        if isinstance(timeout, int | float):
-            timeout = Timeout(total=float(timeout))
+        if timeout is not None and not isinstance(timeout, Timeout):
+            # A bare number is ``Timeout(total=...)``; checked here so the message
+            # names the argument the caller actually passed.
+            timeout = Timeout(total=check_seconds("timeout", timeout, none_ok=True))
         policy = retry or RetryPolicy()
         if max_retries is not None:
             policy = policy.with_max_retries(max_retries)
@@ -128,7 +143,7 @@ class ClientConfig:
             base_url=url,
             organization_id=organization_id or None,
             project_id=project_id or None,
-            timeout=timeout or Timeout(),
+            timeout=Timeout() if timeout is None else timeout,
             limits=limits or Limits(),
             retry=policy,
             user_agent=f"aiobatch/{__version__}",

@@ -3,7 +3,8 @@
 It mirrors what went wrong, as httpx's does: the request never got an answer
 (``APIConnectionError`` / ``APITimeoutError``), the server answered with an error
 status (``APIStatusError`` and one subclass per status family), the answer could
-not be read (``ResponseDecodeError``, ``ResponseTooLargeError``), or a scan could
+not be read (``ResponseDecodeError`` and its ``ContentEncodingError``,
+``ResponseTooLargeError``), or a scan could
 not be completed (``PaginationError``).  Messages never contain the API key: the
 key lives only in the transport's headers, and nothing here is built from them.
 """
@@ -23,6 +24,7 @@ __all__ = [
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
+    "ContentEncodingError",
     "DriftError",
     "InternalServerError",
     "NotFoundError",
@@ -93,6 +95,20 @@ class ResponseDecodeError(AiobatchError):
         self.method = method
         self.path = path
         self.snippet = snippet
+
+
+class ContentEncodingError(ResponseDecodeError):
+    """The body's ``Content-Encoding`` cannot be decoded: a coding the client did not
+    ask for (``br`` or ``zstd`` without their decoder installed, ``compress``, stacked
+    codings), or corrupt compressed data.  Never retried: the same answer would come
+    back.  ``encoding`` names the coding; ``status`` is 0 when the response was
+    refused while its head was read (before aiohttp exposed the status)."""
+
+    def __init__(
+        self, message: str, *, encoding: str, status: int = 0, method: str = "", path: str = ""
+    ) -> None:
+        super().__init__(message, status=status, method=method, path=path, snippet="")
+        self.encoding = encoding
 
 
 class APIStatusError(AiobatchError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import unicodedata
 from collections.abc import Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -46,17 +47,51 @@ _SNIPPET = 200
 
 
 def check_id(name: str, value: object) -> str:
-    """A path parameter: a non-empty string that stays inside its path segment."""
+    """A path parameter: a non-empty string that stays inside its path segment.
+
+    Any other text is allowed and escaped (``/``, ``?``, ``#`` included): the id
+    then reaches the server as given, whatever it holds.  Refused, each with a
+    message that says what is wrong: no text at all, text that is only blank
+    (whitespace or invisible characters, such as a stray U+2028), control
+    characters, and the relative segments ``.`` / ``..``.
+    """
     if not isinstance(value, str):
         raise TypeError(f"{name} must be a str, got {type(value).__name__}")
-    if not value.strip():
+    if not value:
         raise ValueError(f"{name} must be a non-empty string")
+    for index, char in enumerate(value):
+        if ord(char) < 0x20 or ord(char) == 0x7F:
+            raise ValueError(
+                f"{name} must not contain control characters: found {_describe_char(char)} "
+                f"at index {index}"
+            )
+    if all(c.isspace() or unicodedata.category(c) == "Cf" for c in value):
+        shown = ", ".join(_describe_char(c) for c in dict.fromkeys(value))
+        raise ValueError(
+            f"{name} must not be blank: it holds only whitespace or invisible characters ({shown})"
+        )
     if value in (".", ".."):
-        raise ValueError(f"{name} must not be {value!r}")
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        raise ValueError(f"{name} must not contain control characters")
+        raise ValueError(f"{name} must not be {value!r}: a relative path segment is not an id")
     _check_encodable(name, value)
     return value
+
+
+def _describe_char(char: str) -> str:
+    """``U+2028 LINE SEPARATOR``: a character named so that it can be seen."""
+    name = unicodedata.name(char, "") or _CONTROL_NAMES.get(char, "")
+    if not name and ord(char) < 0x20:
+        name = f"^{chr(ord(char) + 0x40)}"
+    return f"U+{ord(char):04X}" + (f" {name}" if name else "")
+
+
+_CONTROL_NAMES = {
+    "\x00": "NUL",
+    "\t": "TAB",
+    "\n": "LINE FEED",
+    "\r": "CARRIAGE RETURN",
+    "\x1b": "ESCAPE",
+    "\x7f": "DELETE",
+}
 
 
 def _check_encodable(name: str, value: str) -> None:

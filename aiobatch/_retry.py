@@ -32,6 +32,8 @@ log = logging.getLogger("aiobatch")
 T = TypeVar("T")
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
+#: Seconds of spread above even a ``Retry-After: 0``.
+_RETRY_AFTER_JITTER_BASE = 0.05
 
 
 def _default_random() -> float:
@@ -45,6 +47,14 @@ class RetryPolicy:
     Backoff is ``initial_delay * 2**n`` capped at ``max_delay``, minus up to
     ``jitter`` of itself.  A sane ``retry-after-ms`` / ``Retry-After`` wins over
     backoff; one above ``max_retry_after`` seconds fails fast instead of sleeping.
+
+    A server-requested wait is jittered *upwards* only, never below what the
+    server asked: ``delay + random() * min(retry_after_jitter_max,
+    retry_after_jitter * delay + 0.05)``.  Without it, every request that got the
+    same ``Retry-After`` (a scan's whole window) comes back at the same instant,
+    and is rate-limited again.  ``random`` (like ``sleep`` and the clocks) is
+    injectable, so tests are deterministic; ``retry_after_jitter_max=0`` turns
+    that spread off.
     """
 
     max_retries: int = 5
@@ -53,6 +63,10 @@ class RetryPolicy:
     jitter: float = 0.25
     max_retry_after: float = 60.0
     retry_statuses: frozenset[int] = RETRYABLE_STATUSES
+    #: Spread above a server-requested wait: this fraction of it (+ 0.05 s) ...
+    retry_after_jitter: float = 0.1
+    #: ... at most this many seconds.
+    retry_after_jitter_max: float = 1.0
     sleep: Callable[[float], Awaitable[None]] = field(default=anyio.sleep, repr=False)
     random: Callable[[], float] = field(default=_default_random, repr=False)
     wall_clock: Callable[[], float] = field(default=time.time, repr=False)
@@ -63,8 +77,26 @@ class RetryPolicy:
             raise ValueError(f"max_retries must be >= 0, got {self.max_retries}")
         if not 0 <= self.jitter <= 1:
             raise ValueError(f"jitter must be within [0, 1], got {self.jitter}")
+        if not all(
+            math.isfinite(v)
+            for v in (self.initial_delay, self.max_delay, self.retry_after_jitter_max)
+        ):
+            raise ValueError(
+                "initial_delay, max_delay and retry_after_jitter_max must be finite, got "
+                f"{self.initial_delay!r}, {self.max_delay!r}, {self.retry_after_jitter_max!r}"
+            )
         if self.initial_delay < 0 or self.max_delay < self.initial_delay:
             raise ValueError("need 0 <= initial_delay <= max_delay")
+        if not self.max_retry_after >= 0:  # inf allowed: always wait as asked
+            raise ValueError(f"max_retry_after must be >= 0, got {self.max_retry_after!r}")
+        if not 0 <= self.retry_after_jitter <= 1:
+            raise ValueError(
+                f"retry_after_jitter must be within [0, 1], got {self.retry_after_jitter!r}"
+            )
+        if self.retry_after_jitter_max < 0:
+            raise ValueError(
+                f"retry_after_jitter_max must be >= 0, got {self.retry_after_jitter_max!r}"
+            )
 
     def with_max_retries(self, max_retries: int) -> RetryPolicy:
         return replace(self, max_retries=max_retries)
@@ -72,6 +104,13 @@ class RetryPolicy:
     def backoff(self, retries_done: int) -> float:
         base = min(self.max_delay, self.initial_delay * 2.0 ** min(retries_done, 30))
         return base * (1.0 - self.jitter * self.random())
+
+    def retry_after_extra(self, delay: float) -> float:
+        """A random extra (>= 0) to add to a server-requested wait of ``delay`` s."""
+        span = min(
+            self.retry_after_jitter_max, self.retry_after_jitter * delay + _RETRY_AFTER_JITTER_BASE
+        )
+        return span * self.random()
 
     def decide(self, retries_done: int, error: AiobatchError, *, idempotent: bool) -> float | None:
         """Seconds to wait before the next attempt, or ``None`` to give up."""
@@ -105,7 +144,7 @@ class RetryPolicy:
             return self.backoff(retries_done)
         if retry_after > self.max_retry_after:
             return None
-        return retry_after
+        return retry_after + self.retry_after_extra(retry_after)
 
 
 def should_retry_header(headers: Mapping[str, str]) -> bool | None:

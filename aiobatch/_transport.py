@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import ssl
 import time
 from typing import NamedTuple, Protocol
 
 import aiohttp
+from aiohttp.compression_utils import HAS_BROTLI, HAS_ZSTD
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from ._config import ClientConfig
@@ -26,13 +28,29 @@ from ._errors import (
     APIConnectionError,
     APITimeoutError,
     ClientClosedError,
+    ContentEncodingError,
     ResponseTooLargeError,
     TLSVerificationError,
 )
 
-__all__ = ["AiohttpTransport", "Response", "Transport"]
+__all__ = ["ACCEPT_ENCODINGS", "AiohttpTransport", "Response", "Transport"]
 
 log = logging.getLogger("aiobatch")
+
+#: The content codings this aiohttp can decode, sent as ``Accept-Encoding``: brotli
+#: and zstd only when their optional decoders are installed.
+ACCEPT_ENCODINGS: tuple[str, ...] = (
+    "gzip",
+    "deflate",
+    *(("br",) if HAS_BROTLI else ()),
+    *(("zstd",) if HAS_ZSTD else ()),
+)
+# aiohttp's words when it cannot decode a body: "Can not decode content-encoding:
+# brotli (br). Please install `Brotli`" (refused with the head) or "...: gzip"
+# (corrupt data).  A truncated deflate stream says just "deflate": a cut body.
+_CANNOT_DECODE = re.compile(
+    r"can ?not decode content-encoding:\s*(?:[\w.-]+\s*\(([\w.-]+)\)|([\w.-]+))", re.I
+)
 
 
 class Response(NamedTuple):
@@ -61,6 +79,7 @@ class AiohttpTransport:
         self._headers = {
             "Authorization": f"Bearer {config.api_key.reveal()}",
             "Accept": "application/json",
+            "Accept-Encoding": ", ".join(ACCEPT_ENCODINGS),
             "User-Agent": config.user_agent,
         }
         t = config.timeout
@@ -141,7 +160,14 @@ class AiohttpTransport:
                 timeout=self._timeout,
                 raise_for_status=False,  # a borrowed session may default to True
             ) as resp:
-                data = await self._read(resp, method, path)
+                _check_encoding(resp, method, path)
+                try:
+                    data = await self._read(resp, method, path)
+                except aiohttp.ClientPayloadError as exc:
+                    encoding = _undecodable(exc)
+                    if encoding is None:
+                        raise
+                    raise _encoding_error(method, path, encoding, resp.status) from exc
                 framed = resp.content_length is not None or resp.headers.get(
                     "Transfer-Encoding", ""
                 ).lower().endswith("chunked")
@@ -188,6 +214,9 @@ class AiohttpTransport:
         except (aiohttp.ClientError, ssl.SSLError, OSError) as exc:
             if isinstance(exc, aiohttp.ClientResponseError):
                 _scrub_request_info(exc)  # it carries our request headers: the key
+            encoding = _undecodable(exc)
+            if encoding is not None:  # "br" refused with the response head
+                raise _encoding_error(method, path, encoding, 0) from exc
             raise APIConnectionError(
                 f"{method} {path}: connection failed: {type(exc).__name__}: {exc}",
                 method=method,
@@ -219,6 +248,47 @@ class AiohttpTransport:
                 raise _too_large(method, path, cap, "body (after decompression)")
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _check_encoding(resp: aiohttp.ClientResponse, method: str, path: str) -> None:
+    """Refuse a body in a coding aiohttp would hand over still encoded (it decodes
+    one coding it knows, and passes anything else through as is)."""
+    values = resp.headers.getall("Content-Encoding", ())
+    codings = [
+        c
+        for c in (t.strip().lower() for v in values for t in v.split(","))
+        if c and c != "identity"
+    ]
+    if not codings or (len(codings) == 1 and codings[0] in ACCEPT_ENCODINGS):
+        return
+    resp.close()  # the body is of no use: do not read it
+    raise _encoding_error(method, path, ", ".join(codings), resp.status)
+
+
+def _undecodable(exc: BaseException) -> str | None:
+    """The coding named by aiohttp's "cannot decode" error in ``exc`` or its cause."""
+    for e in (exc, exc.__cause__):
+        if e is None:
+            continue
+        match = _CANNOT_DECODE.search(str(getattr(e, "message", None) or e))
+        if match:
+            return (match.group(1) or match.group(2)).lower()
+    return None
+
+
+def _encoding_error(method: str, path: str, encoding: str, status: int) -> ContentEncodingError:
+    accepted = ", ".join(ACCEPT_ENCODINGS)
+    head = f"{method} {path}: " + (f"{status} response " if status else "response ")
+    if encoding in ACCEPT_ENCODINGS:
+        why = f"body is not valid {encoding} data (Content-Encoding: {encoding})"
+    else:
+        why = (
+            f"body has Content-Encoding {encoding!r}, which the client did not ask for "
+            f"and cannot decode (Accept-Encoding: {accepted})"
+        )
+    return ContentEncodingError(
+        head + why, encoding=encoding, status=status, method=method, path=path
+    )
 
 
 def _pool_slots(session: aiohttp.ClientSession) -> asyncio.Semaphore | None:

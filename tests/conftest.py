@@ -144,4 +144,8 @@ def make_client(policy: RetryPolicy, no_env: None) -> Callable[..., BatchClient]
     return build
 
 
+# The installed package also registers this plugin (pytest11 entry point) under
+# this very name, so pytest loads it once either way; the line keeps the suite
+# working where entry points are not loaded (PYTEST_DISABLE_PLUGIN_AUTOLOAD, or
+# an environment installed before the entry point existed).
 pytest_plugins = ["aiobatch.testing.pytest_plugin"]

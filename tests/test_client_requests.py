@@ -43,6 +43,7 @@ from aiobatch import (
     UnprocessableEntityError,
     __version__,
 )
+from aiobatch._transport import ACCEPT_ENCODINGS
 
 ANY = re.compile(r".*")
 MakeClient = Callable[..., BatchClient]
@@ -115,6 +116,7 @@ async def test_job_items_list_minimal(aioresponses: Mock, make_client: MakeClien
     assert req.headers == {
         "Authorization": f"Bearer {API_KEY}",
         "Accept": "application/json",
+        "Accept-Encoding": ", ".join(ACCEPT_ENCODINGS),
         "User-Agent": f"aiobatch/{__version__}",
     }
     assert req.body is None
@@ -338,7 +340,7 @@ async def test_jobs_create_with_item_ids(aioresponses: Mock, make_client: MakeCl
         (lambda c: c.jobs.list(job_type="nope"), ValueError, "^job_type must be one of"),
         (lambda c: c.jobs.get(""), ValueError, "^job_id must be a non-empty"),
         (lambda c: c.jobs.get("."), ValueError, "^job_id must not be '.'"),
-        (lambda c: c.jobs.cancel(" "), ValueError, "^job_id must be a non-empty"),
+        (lambda c: c.jobs.cancel(" "), ValueError, "^job_id must not be blank"),
         (lambda c: c.jobs.create(job_config={}), ValueError, "^pass exactly one of"),
         (
             lambda c: c.jobs.create(job_config={}, directory_id="d", item_ids=["i"]),

@@ -216,22 +216,58 @@ def test_timeout_number_means_total() -> None:
     assert BatchClient(API_KEY, timeout=t).config.timeout is t
 
 
-@pytest.mark.parametrize(
-    ("kw", "message"),
-    [
-        ({"total": 0}, r"Timeout.total must be > 0 or None, got 0"),
-        ({"connect": -1.0}, r"Timeout.connect must be > 0 or None, got -1.0"),
-        ({"read": float("nan")}, r"Timeout.read must be > 0 or None, got nan"),
-    ],
-)
-def test_timeout_validation(kw: dict[str, Any], message: str) -> None:
-    with pytest.raises(ConfigurationError, match=message):
-        Timeout(**kw)
+#: Not a usable number of seconds: aiohttp raised a raw OverflowError on every
+#: request for ``inf``; ``nan``, 0, negatives and bools are nonsense.
+BAD_SECONDS: list[Any] = [
+    0,
+    0.0,
+    -1,
+    -0.5,
+    float("inf"),
+    float("-inf"),
+    float("nan"),
+    True,
+    False,
+    "5",
+    [1.0],
+]
 
 
-def test_timeout_zero_number_is_refused() -> None:
-    with pytest.raises(ConfigurationError, match=r"Timeout.total"):
-        BatchClient(API_KEY, timeout=0)
+@pytest.mark.parametrize("name", ["total", "connect", "read"])
+@pytest.mark.parametrize("value", BAD_SECONDS, ids=repr)
+def test_timeout_fields_refuse_what_is_not_a_finite_positive_number(name: str, value: Any) -> None:
+    expected = (
+        rf"^Timeout\.{name} must be a finite number of seconds > 0, or None; "
+        rf"got {re.escape(repr(value))}$"
+    )
+    with pytest.raises(ConfigurationError, match=expected):
+        Timeout(**{name: value})
+
+
+@pytest.mark.parametrize("value", BAD_SECONDS, ids=repr)
+def test_client_timeout_number_is_checked_up_front_and_named(value: Any) -> None:
+    expected = (
+        rf"^timeout must be a finite number of seconds > 0, or None; got {re.escape(repr(value))}$"
+    )
+    with pytest.raises(ValueError, match=expected):
+        BatchClient(API_KEY, timeout=value)
+
+
+@pytest.mark.parametrize("value", BAD_SECONDS, ids=repr)
+def test_keepalive_timeout_is_checked(value: Any) -> None:
+    expected = (
+        r"^Limits\.keepalive_timeout must be a finite number of seconds > 0; "
+        rf"got {re.escape(repr(value))}$"
+    )
+    with pytest.raises(ConfigurationError, match=expected):
+        Limits(keepalive_timeout=value)
+
+
+def test_large_finite_timeouts_are_fine() -> None:
+    t = Timeout(total=1e12, connect=1e12, read=1e12)
+    assert BatchClient(API_KEY, timeout=t).config.timeout is t
+    assert BatchClient(API_KEY, timeout=10**9).config.timeout == Timeout(total=1e9)
+    assert Limits(keepalive_timeout=1).keepalive_timeout == 1
 
 
 @pytest.mark.parametrize(

@@ -61,21 +61,57 @@ def test_path_with_no_segments_is_the_collection() -> None:
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        ("", "job_id must be a non-empty string"),
-        ("   ", "job_id must be a non-empty string"),
-        (".", "job_id must not be '.'"),
-        ("..", "job_id must not be '..'"),
-        ("a\nb", "job_id must not contain control characters"),
-        ("a\rb", "job_id must not contain control characters"),
-        ("a\x00b", "job_id must not contain control characters"),
-        ("a\tb", "job_id must not contain control characters"),
-        ("a\x7fb", "job_id must not contain control characters"),
+        ("", "job_id must be a non-empty string$"),
+        ("   ", "job_id must not be blank: .*whitespace.* \\(U\\+0020 SPACE\\)$"),
+        (".", "job_id must not be '.': a relative path segment"),
+        ("..", "job_id must not be '..': a relative path segment"),
+        (
+            "a\nb",
+            "job_id must not contain control characters: found U\\+000A LINE FEED at index 1$",
+        ),
+        ("a\rb", "job_id must not contain control characters: found U\\+000D CARRIAGE RETURN"),
+        ("a\x00b", "job_id must not contain control characters: found U\\+0000 NUL"),
+        ("a\tb", "job_id must not contain control characters: found U\\+0009 TAB"),
+        ("a\x7fb", "job_id must not contain control characters: found U\\+007F DELETE"),
+        ("\x01", "job_id must not contain control characters: found U\\+0001 \\^A at index 0"),
     ],
 )
 def test_check_id_refuses(value: str, message: str) -> None:
     with pytest.raises(ValueError, match=f"^{message}") as info:
         proto.path("/{job_id}", job_id=value)
     assert "job_id" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("\u2028", "U+2028 LINE SEPARATOR"),
+        ("\u2029", "U+2029 PARAGRAPH SEPARATOR"),
+        ("\u0085", "U+0085"),
+        ("\u00a0", "U+00A0 NO-BREAK SPACE"),
+        ("\u3000", "U+3000 IDEOGRAPHIC SPACE"),
+        ("\u200b", "U+200B ZERO WIDTH SPACE"),
+        ("\ufeff", "U+FEFF ZERO WIDTH NO-BREAK SPACE"),
+        (" \u2028 ", "U+0020 SPACE, U+2028 LINE SEPARATOR"),
+    ],
+)
+def test_blank_ids_say_what_they_hold(value: str, named: str) -> None:
+    """A stray U+2028 (or any id that is only blank) used to be refused as "must be
+    a non-empty string", which it is: the message must name what is there."""
+    with pytest.raises(
+        ValueError, match=r"^job_id must not be blank: it holds only whitespace"
+    ) as info:
+        proto.check_id("job_id", value)
+    message = str(info.value)
+    assert f"({named}" in message
+    assert "non-empty" not in message
+
+
+@pytest.mark.parametrize("value", ["\u2028x", "x\u200b", "a/b", "/", "?", "#", "..a", "a..b"])
+def test_ids_with_visible_text_are_escaped_not_refused(value: str) -> None:
+    """Hostile but non-blank ids stay in their segment (docs/reliability.md, case 26)."""
+    assert proto.check_id("job_id", value) == value
+    assert "/" not in proto.path("/{job_id}", job_id=value).removeprefix(API + "/")
 
 
 @pytest.mark.parametrize("value", [None, 5, b"bytes"])

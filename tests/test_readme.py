@@ -1,10 +1,16 @@
-"""The README's quickstart runs as written (against the built-in simulator)."""
+"""The README's code runs as written (against the built-in simulator): the
+quickstart, the Arrow example, and both examples of the simulator section."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from aiobatch.testing import SimJob, Simulator
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -27,3 +33,83 @@ def test_quickstart_runs_as_written() -> None:
     lines = run.stdout.splitlines()
     assert lines[0] == "100 1250"  # one page of failed items, and their total
     assert lines[-1] == "completed 100.0"
+
+
+# --- the other runnable sections ---------------------------------------------------------
+
+ROOT = README.parent
+
+
+def python_blocks(heading: str) -> list[str]:
+    """The ```python blocks of the README section ``## heading``."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index(f"\n## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    section = text[start : end if end != -1 else len(text)]
+    blocks = []
+    pos = section.find("```python\n")
+    while pos != -1:
+        body = pos + len("```python\n")
+        close = section.index("```", body)
+        blocks.append(section[body:close])
+        pos = section.find("```python\n", close + 3)
+    return blocks
+
+
+def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    for name in ("LLAMA_CLOUD_API_KEY", "LLAMA_PARSE_API_KEY", "LLAMA_CLOUD_BASE_URL"):
+        env.pop(name, None)
+    return subprocess.run(
+        argv, capture_output=True, text=True, timeout=120, check=False, cwd=cwd, env=env
+    )
+
+
+def test_arrow_example_runs_as_written(tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    [code] = python_blocks("Arrow and Parquet")
+    result = run([sys.executable, "-W", "error", "-c", code], tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    sim = Simulator(jobs=[SimJob(job_id="bjb-arrow", total_items=20_000)])
+    assert lines[0] == "20000 dictionary<values=string, indices=int32, ordered=0>"
+    counts = {s: sim.count("bjb-arrow", s) for s in ("completed", "failed", "skipped", "cancelled")}
+    assert lines[1] == str(sorted((s, n) for s, n in counts.items() if n))
+    assert lines[2] == str(counts["failed"])
+    assert (tmp_path / "failed.parquet").exists()
+
+
+def test_simulator_section_pytest_example_passes(tmp_path: Path) -> None:
+    """The plugin's fixtures, as a user's test file would use them (the plugin is
+    named with -p: this environment may predate its entry point)."""
+    [code] = [b for b in python_blocks("Testing your code with the simulator") if "def test_" in b]
+    (tmp_path / "test_example.py").write_text(code, encoding="utf-8")
+    result = run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-W",
+            "error",
+            "-p",
+            "aiobatch.testing.pytest_plugin",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "asyncio_default_fixture_loop_scope=function",
+            "test_example.py",
+        ],
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "2 passed" in result.stdout
+
+
+def test_simulator_section_asyncio_example_runs_as_written(tmp_path: Path) -> None:
+    [code] = [
+        b for b in python_blocks("Testing your code with the simulator") if "asyncio.run" in b
+    ]
+    result = run([sys.executable, "-W", "error", "-c", code], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["5000 True", "[('rate_limit', 3), ('reset', 2)]"]

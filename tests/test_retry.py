@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -280,6 +281,91 @@ def test_parse_retry_after_direct() -> None:
     assert (
         parse_retry_after(ci({"Retry-After": "Wed, 01 Jan 2030 12:00:10 -0000"}), now=NOW) is None
     )
+
+
+# --- Retry-After jitter: spread above the server's wait, never below it ----------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"retry_after": "0"},
+        {"retry_after": "1"},
+        {"retry_after": "2.5"},
+        {"retry_after": "30"},
+        {"retry_after_ms": "750"},
+    ],
+)
+@pytest.mark.parametrize("rnd", [0.0, 0.25, 0.5, 0.999999])
+@pytest.mark.parametrize("status", [429, 503])
+def test_retry_after_jitter_is_never_below_the_server_delay(
+    headers: dict[str, str], rnd: float, status: int
+) -> None:
+    p = make_policy(random=lambda: rnd)
+    asked = parse_retry_after(
+        CIMultiDict({k.replace("_", "-"): v for k, v in headers.items()}), now=NOW
+    )
+    assert asked is not None
+    delay = p.decide(0, status_error(status, **headers), idempotent=True)
+    assert delay is not None
+    span = min(1.0, 0.1 * asked + 0.05)
+    assert asked <= delay <= asked + span
+    assert delay == pytest.approx(asked + span * rnd)
+
+
+def test_retry_after_http_date_is_jittered_above_too() -> None:
+    future = datetime(2030, 1, 1, 12, 0, 10, tzinfo=UTC)
+    p = make_policy(random=lambda: 0.5)
+    header = format_datetime(future, usegmt=True)
+    assert p.decide(0, status_error(429, retry_after=header), idempotent=True) == 10.0 + 0.5 * 1.0
+
+
+def test_retries_after_one_shared_retry_after_are_spread() -> None:
+    """Sixteen requests told "Retry-After: 1" at once must not all come back at 1.00 s."""
+    rng = random.Random(7)
+    p = make_policy(random=rng.random)
+    err = status_error(429, retry_after="1")
+    delays = [p.decide(0, err, idempotent=True) for _ in range(16)]
+    assert all(d is not None and 1.0 <= d <= 1.15 for d in delays)
+    assert len(set(delays)) == 16
+    spread = [d for d in delays if d is not None]
+    assert max(spread) - min(spread) > 0.05
+
+
+def test_retry_after_jitter_is_capped_and_can_be_turned_off() -> None:
+    assert make_policy(random=lambda: 0.999999).decide(
+        0, status_error(429, retry_after="60"), idempotent=True
+    ) == pytest.approx(61.0, abs=1e-5)
+    p = make_policy(random=lambda: 0.9, retry_after_jitter_max=0.0)
+    assert p.decide(0, status_error(429, retry_after="2"), idempotent=True) == 2.0
+    p = make_policy(random=lambda: 1.0, retry_after_jitter=0.5, retry_after_jitter_max=10.0)
+    assert p.decide(0, status_error(429, retry_after="4"), idempotent=True) == 4.0 + 2.05
+
+
+def test_retry_after_limit_applies_to_the_server_delay_not_the_jitter() -> None:
+    p = make_policy(random=lambda: 0.999999)  # 60 s + up to 1 s of jitter is still honoured
+    delay = p.decide(0, status_error(429, retry_after="60"), idempotent=True)
+    assert delay is not None
+    assert delay > 60.0
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"retry_after_jitter": -0.1}, "retry_after_jitter must be within"),
+        ({"retry_after_jitter": 1.5}, "retry_after_jitter must be within"),
+        ({"retry_after_jitter": float("nan")}, "retry_after_jitter must be within"),
+        ({"retry_after_jitter_max": -1.0}, "retry_after_jitter_max must be >= 0"),
+        ({"retry_after_jitter_max": float("inf")}, "must be finite"),
+        ({"max_delay": float("inf")}, "must be finite"),
+        ({"initial_delay": float("nan")}, "must be finite"),
+        ({"max_retry_after": float("nan")}, "max_retry_after must be >= 0"),
+        ({"max_retry_after": -1.0}, "max_retry_after must be >= 0"),
+    ],
+)
+def test_policy_validation_of_delays(kw: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        RetryPolicy(**kw)
 
 
 def test_max_retry_after_is_configurable() -> None:

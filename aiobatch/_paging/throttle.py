@@ -29,6 +29,7 @@ class AdaptiveLimiter:
         self._policy = policy
         self._progress = progress
         self._paused_until = 0.0
+        self._pause = 0.0  # the server-requested wait behind ``_paused_until``
         self._last_cut = float("-inf")
         progress.concurrency = limit
 
@@ -49,7 +50,9 @@ class AdaptiveLimiter:
         self._progress.requests += 1
         wait = self._paused_until - self._policy.monotonic()
         if wait > 0:
-            await self._policy.sleep(wait)
+            # Each waiting worker wakes at its own moment *after* the pause (never
+            # before it): released together, they would all be rate-limited again.
+            await self._policy.sleep(wait + self._policy.retry_after_extra(self._pause))
 
     def on_retry(self, error: AiobatchError, delay: float) -> None:
         self._progress.retries += 1
@@ -58,7 +61,9 @@ class AdaptiveLimiter:
         ):
             self._progress.rate_limited += isinstance(error, RateLimitError)
             now = self._policy.monotonic()
-            self._paused_until = max(self._paused_until, now + delay)
+            if now + delay > self._paused_until:
+                self._paused_until = now + delay
+                self._pause = delay
             # One cut per congestion episode: a burst of 429s from requests sent
             # together must not collapse the window to 1.
             if now >= self._last_cut + max(delay, 0.05):

@@ -35,7 +35,6 @@ import importlib
 import os
 import time
 from dataclasses import asdict, dataclass, fields
-from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
@@ -47,10 +46,11 @@ except ImportError:  # pragma: no cover - Windows: no advisory locks
     fcntl = None  # type: ignore[assignment]
 
 from .._paging import FilterMode, Page, ScanProgress
+from ..arrow import item_schema, record_batch
 from ..models import BatchItem
 from ._context import ITEM_STATUSES, CliError, Context, HelpFormatter, UsageError
 from ._items import scan_items
-from ._output import CSV_FIELDS, csv_header, csv_rows
+from ._output import csv_header, csv_rows
 
 __all__ = ["STATE_SUFFIX", "ExportState", "cmd_export", "infer_format", "register"]
 
@@ -193,13 +193,11 @@ class _ParquetWriter:
 
     per_page = False
 
-    def __init__(self, path: Path, state: ExportState | None) -> None:
+    def __init__(self, path: Path, state: ExportState | None, compression: str = "zstd") -> None:
         self._pa: Any = importlib.import_module("pyarrow")
         self._pq: Any = importlib.import_module("pyarrow.parquet")
         pa = self._pa
-        ts = pa.timestamp("us", tz="UTC")
-        times = ("started_at", "completed_at", "effective_at")
-        self._schema = pa.schema([(n, ts if n in times else pa.string()) for n in CSV_FIELDS])
+        self._schema = item_schema()  # the library's typed columns (aiobatch.arrow)
         self._path = path
         self._partial = path.with_name(path.name + ".partial")
         self._buffer: list[BatchItem] = []
@@ -220,7 +218,9 @@ class _ParquetWriter:
                 )
         self._lock = _open_locked(self._partial)
         self._lock.truncate(0)
-        self._writer = self._pq.ParquetWriter(self._partial, self._schema)
+        self._writer = self._pq.ParquetWriter(
+            self._partial, self._schema, compression=None if compression == "none" else compression
+        )
         if old is not None and state is not None:
             self._writer.write_table(old.slice(0, state.rows))
             self.rows = state.rows
@@ -234,9 +234,7 @@ class _ParquetWriter:
     def _flush(self) -> None:
         if not self._buffer:
             return
-        rows = [msgspec.to_builtins(i, builtin_types=(datetime,)) for i in self._buffer]
-        cols = {n: [r.get(n) for r in rows] for n in CSV_FIELDS}
-        self._writer.write_table(self._pa.table(cols, schema=self._schema))
+        self._writer.write_batch(record_batch(self._buffer, schema=self._schema))
         self._buffer.clear()
 
     def close(self) -> None:
@@ -303,7 +301,9 @@ async def cmd_export(ctx: Context) -> int:
     resumed = _prepare(ctx, out, state_path, want)
     state = resumed or want
     writer: _Writer = (
-        _ParquetWriter(out, resumed) if fmt == "parquet" else _LineWriter(out, fmt, resumed)
+        _ParquetWriter(out, resumed, a.compression)
+        if fmt == "parquet"
+        else _LineWriter(out, fmt, resumed)
     )
     state.rows, state.bytes = writer.rows, writer.bytes
     kept = state.rows
@@ -387,6 +387,12 @@ after a hard kill, resume refetches the items since the last clean stop.""",
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
     p.add_argument(
         "--format", choices=["jsonl", "csv", "parquet"], help="(default: from the extension)"
+    )
+    p.add_argument(
+        "--compression",
+        choices=["zstd", "snappy", "gzip", "none"],
+        default="zstd",
+        help="compression of a Parquet export (default: zstd)",
     )
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue an interrupted export")

@@ -1,7 +1,15 @@
 """pytest fixtures: a running simulator per test.
 
-Enable with ``pytest_plugins = ["aiobatch.testing.pytest_plugin"]`` in a
-top-level ``conftest.py``.  Needs pytest-asyncio.
+Installed with aiobatch as a ``pytest11`` entry point named
+``aiobatch.testing.pytest_plugin``, so pytest loads it by itself; the fixtures are
+opt-in (nothing starts unless a test asks for one) and loading the plugin
+changes nothing else.  A ``pytest_plugins = ["aiobatch.testing.pytest_plugin"]``
+line in a ``conftest.py`` (needed only where entry points are not loaded, e.g.
+``PYTEST_DISABLE_PLUGIN_AUTOLOAD``) is harmless: pytest sees the same name and
+does not register it twice.  ``-p no:aiobatch.testing.pytest_plugin`` turns it off.
+
+The fixtures are async: they need pytest-asyncio.  Without it the plugin still
+loads quietly, and a test that asks for a fixture fails saying what to install.
 
 - ``batch_simulator``: a started ``Simulator`` with one job of 250 items
   (``DEFAULT_TEST_JOB``), key ``test-key`` and a frozen clock.
@@ -14,7 +22,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Protocol
 
-import pytest_asyncio
+import pytest
 
 from ._jobs import SimClock, SimJob
 from ._server import Simulator
@@ -28,8 +36,9 @@ class SimulatorFactory(Protocol):
     async def __call__(self, jobs: Iterable[SimJob] = ..., **kwargs: Any) -> Simulator: ...
 
 
-@pytest_asyncio.fixture
-async def batch_simulator_factory() -> AsyncIterator[SimulatorFactory]:
+async def _factory() -> AsyncIterator[SimulatorFactory]:
+    """``await batch_simulator_factory(jobs, **Simulator kwargs)`` starts a simulator
+    (frozen clock unless ``clock=`` is given); all are stopped at teardown."""
     started: list[Simulator] = []
 
     async def factory(jobs: Iterable[SimJob] = (DEFAULT_TEST_JOB,), **kwargs: Any) -> Simulator:
@@ -46,6 +55,35 @@ async def batch_simulator_factory() -> AsyncIterator[SimulatorFactory]:
             await sim.stop()
 
 
-@pytest_asyncio.fixture
-async def batch_simulator(batch_simulator_factory: SimulatorFactory) -> Simulator:
+async def _default(batch_simulator_factory: SimulatorFactory) -> Simulator:
+    """A started ``Simulator`` with ``DEFAULT_TEST_JOB`` (250 items, id
+    ``bjb-test-0001``), key ``test-key`` and a frozen clock."""
     return await batch_simulator_factory()
+
+
+try:
+    import pytest_asyncio
+except ImportError:  # the plugin loads wherever aiobatch is installed: stay quiet
+
+    def _needs_pytest_asyncio(name: str) -> Any:
+        def fixture() -> None:
+            pytest.fail(
+                f"the {name} fixture (aiobatch.testing) is async and needs pytest-asyncio: "
+                "pip install pytest-asyncio",
+                pytrace=False,
+            )
+
+        fixture.__name__ = name
+        fixture.__doc__ = "Needs pytest-asyncio (not installed)."
+        return pytest.fixture(name=name)(fixture)
+
+    batch_simulator_factory = _needs_pytest_asyncio("batch_simulator_factory")
+    batch_simulator = _needs_pytest_asyncio("batch_simulator")
+else:
+    # Function-scoped on the test's own loop, whatever the project's default loop scope.
+    batch_simulator_factory = pytest_asyncio.fixture(
+        _factory, name="batch_simulator_factory", loop_scope="function"
+    )
+    batch_simulator = pytest_asyncio.fixture(
+        _default, name="batch_simulator", loop_scope="function"
+    )
