@@ -10,13 +10,13 @@ from typing import TypeVar
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from .._errors import AiobatchError, PageFetchError
+from .._errors import AiobatchError
 from .._retry import RetryPolicy
 from .iterators import ItemIterator, PageIterator, Scan, Spawner
 from .plan import DriftError, ScanPlan
 from .throttle import AdaptiveLimiter
 from .types import FilterMode, OnDrift, Page, ScanOptions, ScanProgress
-from .walk import Failure, Fetched, Finished, Listing, produce
+from .walk import Failure, Fetched, Finished, Listing, is_permanent, page_error, produce
 
 __all__ = [
     "DriftError",
@@ -51,15 +51,14 @@ def page_iterator(
             try:
                 listing = await resolve(progress)
             except Exception as exc:
-                progress.done = True
-                if isinstance(exc, AiobatchError):
-                    # Same contract as a failed page: one type to catch, a resume offset.
-                    offset = options.start_offset
-                    wrapped = PageFetchError(
-                        f"the scan could not start: {exc}", offset=offset, error=exc
+                progress.state = "failed"
+                if isinstance(exc, AiobatchError) and not is_permanent(exc):
+                    # Same contract as a failed page: one type to catch, a resume
+                    # offset.  A permanent error (no such job, bad key) is raised
+                    # as itself: nothing was delivered, nothing to resume.
+                    exc = page_error(
+                        exc, "the scan could not start", options.start_offset, progress
                     )
-                    wrapped.__cause__ = exc
-                    exc = wrapped
                 with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                     await out.send(Failure(exc))
                 return
@@ -74,6 +73,7 @@ def page_iterator(
                 raise_on_drift=options.on_drift == "raise",
                 # Only a server-filtered listing has an exact total worth watching.
                 total_is_exact=progress.filter_mode == "server",
+                dedup_window=options.dedup_window,
             )
             limiter = AdaptiveLimiter(options.concurrency, policy, progress)
             await produce(listing, plan, limiter, progress, out.clone())

@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
 from typing import Any, Generic, Self, TypeVar
 
@@ -47,6 +47,8 @@ class PageIterator(Generic[T]):
         self._recv: MemoryObjectReceiveStream[Page[T] | Failure | Finished] | None = None
         self._exhausted = False
         self._failure: Exception | None = None
+        #: Set by ``ItemIterator``: it moves ``items``/``next_offset`` per item.
+        self._by_item = False
 
     def __aiter__(self) -> Self:
         return self
@@ -104,20 +106,27 @@ class PageIterator(Generic[T]):
             raise
         if isinstance(msg, Finished):
             self._exhausted = True
+            self.progress.state = "finished"
+            self.progress.done = True
             raise StopAsyncIteration
         if isinstance(msg, Failure):
             self._failure = msg.error
+            self.progress.state = "failed"
             self._stop()
             raise msg.error
         # Counted here, as the consumer takes the page, so `progress` never runs
-        # ahead of what the caller has really received.
+        # ahead of what the caller has really received (an item iterator counts
+        # item by item instead).
         progress = self.progress
         progress.pages += 1
-        progress.items += len(msg.items)
-        progress.next_offset = msg.next_offset
+        if not self._by_item:
+            progress.items += len(msg.items)
+            progress.next_offset = msg.next_offset
         return msg
 
     def _stop(self) -> None:
+        if self.progress.state == "running":
+            self.progress.state = "stopped"
         self._scope.cancel()
         if self._recv is not None:
             self._recv.close()
@@ -134,6 +143,9 @@ class PageIterator(Generic[T]):
         # Reached on `break` / error / cancellation in a plain `async for`.
         recv = getattr(self, "_recv", None)
         if recv is not None:
+            progress = self.progress
+            if progress.state == "running":
+                progress.state = "stopped"
             recv.close()
             # After the loop is gone there is nothing left to cancel.
             with contextlib.suppress(RuntimeError):
@@ -147,29 +159,48 @@ class PageIterator(Generic[T]):
 
 
 class ItemIterator(Generic[T]):
-    """An async iterator of items, page after page; ``progress`` as above."""
+    """An async iterator of items, page after page; ``progress`` as above.
+
+    ``progress.items`` and ``progress.next_offset`` move item by item: after
+    the consumer has received an item, ``next_offset`` is just past it.
+    """
 
     def __init__(self, pages: PageIterator[T]) -> None:
         self.pages = pages
         self.progress = pages.progress
-        self._items: Iterator[T] = iter(())
+        pages._by_item = True
+        self._items: list[T] = []
+        self._positions: list[int] | None = None
+        self._index = 0
+        self._offset = 0  # where the current page starts
+        self._page_end = pages.progress.next_offset
 
     def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> T:
-        for item in self._items:
-            return item
+        i = self._index
+        progress = self.progress
+        if i < len(self._items):
+            self._index = i + 1
+            progress.items += 1
+            pos = self._positions
+            progress.next_offset = (pos[i] if pos is not None else self._offset + i) + 1
+            return self._items[i]
         while True:
+            # The whole current page was received: resume after it.
+            progress.next_offset = self._page_end
             page = await self.pages.__anext__()
-            self._items = iter(page.items)
-            for item in self._items:
-                return item
+            self._items, self._positions, self._index = page.items, page.positions, 0
+            self._offset, self._page_end = page.offset, page.next_offset
+            if page.items:
+                return await self.__anext__()
 
     async def aclose(self) -> None:
         # Drop the rest of the current page too: a closed iterator ends at once,
         # like an async generator after aclose(), instead of yielding leftovers.
-        self._items = iter(())
+        self._items, self._index = [], 0
+        self._page_end = self.progress.next_offset  # nothing more was received
         await self.pages.aclose()
 
     async def __aenter__(self) -> Self:

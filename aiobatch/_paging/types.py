@@ -8,10 +8,23 @@ from typing import Generic, Literal, TypeVar
 
 T = TypeVar("T")
 
-__all__ = ["FilterMode", "OnDrift", "Page", "ScanOptions", "ScanProgress"]
+__all__ = [
+    "MAX_CONCURRENCY",
+    "FilterMode",
+    "OnDrift",
+    "Page",
+    "ScanOptions",
+    "ScanProgress",
+    "ScanState",
+]
 
 FilterMode = Literal["auto", "server", "client"]
 OnDrift = Literal["raise", "warn"]
+ScanState = Literal["running", "finished", "stopped", "failed"]
+
+#: Page requests in flight per scan, at most: far above what any server allows
+#: one client, low enough that a typo (10**6) is an error, not a stalled loop.
+MAX_CONCURRENCY = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,13 +34,15 @@ class Page(Generic[T]):
     ``offset`` is where the page starts in the listing that was scanned, and
     ``next_offset`` where the next one starts: pass it as ``start_offset`` to
     resume a scan after this page.  With client-side filtering, ``items`` holds
-    only the matching items while the offsets still count every item scanned.
+    only the matching items while the offsets still count every item scanned,
+    and ``positions`` holds each kept item's offset in the scanned listing.
     """
 
     offset: int
     next_offset: int
     items: list[T]
     total_size: int | None
+    positions: list[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +57,14 @@ class ScanOptions:
     as they change status, which is detected); ``"client"`` scans every item and
     filters locally (no drift, more bytes); ``"auto"`` (default) asks the job's
     status first and filters on the server only when the job is finished.
-    ``on_drift``: raise ``DriftError`` (default) or log a warning and go on.
+    ``on_drift``: raise ``DriftError`` (default) or log a warning and go on
+    (items already received are then dropped, never delivered twice).
+    ``dedup_window``: the duplicate check remembers the keys of this many recent
+    items (about 70 bytes each; default 100,000, about 7 MB); ``None`` checks
+    the whole scan (about 70 MB per million items).
+
+    Read-ahead: a scan holds at most ``2 * concurrency`` pages requested but not
+    yet handed out, plus 2 pages waiting in the stream for a slow consumer.
     """
 
     page_size: int = 500
@@ -51,12 +73,24 @@ class ScanOptions:
     max_items: int | None = None
     filter_mode: FilterMode = "auto"
     on_drift: OnDrift = "raise"
+    dedup_window: int | None = 100_000
 
     def __post_init__(self) -> None:
         for name in ("page_size", "concurrency"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+        if self.concurrency > MAX_CONCURRENCY:
+            raise ValueError(
+                f"concurrency must be <= {MAX_CONCURRENCY}, got {self.concurrency} "
+                "(the client's request budget bounds it further)"
+            )
+        if self.dedup_window is not None and (
+            isinstance(self.dedup_window, bool)
+            or not isinstance(self.dedup_window, int)
+            or self.dedup_window < 1
+        ):
+            raise ValueError(f"dedup_window must be an int >= 1 or None, got {self.dedup_window!r}")
         if isinstance(self.start_offset, bool) or not isinstance(self.start_offset, int):
             raise ValueError(f"start_offset must be an int >= 0, got {self.start_offset!r}")
         if self.start_offset < 0:
@@ -77,11 +111,20 @@ class ScanOptions:
 
 @dataclass(slots=True)
 class ScanProgress:
-    """Live counters of a scan; safe to poll from another task (e.g. a progress bar)."""
+    """Live counters of a scan; safe to poll from another task (e.g. a progress bar).
+
+    ``items`` and ``next_offset`` count what the consumer has received: an
+    item iterator moves them item by item, so after a crash or a ``break``
+    ``start_offset=progress.next_offset`` resumes with the first item not
+    received.  ``state`` is ``"running"``, then ``"finished"`` once the consumer
+    has received the end (``done`` is True then, and only then), ``"failed"``
+    when the scan raised, or ``"stopped"`` when it was closed, broken out of
+    or cancelled before its end.
+    """
 
     items: int = 0  #: items the consumer has received
     scanned: int = 0  #: items read from the server (more with client-side filtering)
-    pages: int = 0  #: pages the consumer has received
+    pages: int = 0  #: pages the consumer has received (begun, for an item iterator)
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
@@ -89,5 +132,10 @@ class ScanProgress:
     concurrency: int = 0  #: current page requests allowed in flight
     next_offset: int = 0  #: resume point: everything before it has been received
     filter_mode: str = ""  #: the mode in effect once the scan started
+    #: Drift seen so far (also logged as warnings), as it happens.
     drift: list[str] = field(default_factory=list)
-    done: bool = False
+    #: What the server did that the scan handled without loss (pages asked
+    #: again, a lowered page size, a clamped end...), as it happens.
+    notes: list[str] = field(default_factory=list)
+    state: ScanState = "running"
+    done: bool = False  #: the consumer received every item: the scan finished

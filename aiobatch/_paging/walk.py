@@ -17,15 +17,22 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 import anyio
+from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectSendStream
 
-from .._errors import AiobatchError, PageFetchError, PaginationError
+from .._errors import (
+    AiobatchError,
+    APIStatusError,
+    PageFetchError,
+    PaginationError,
+    UnprocessableEntityError,
+)
 from .._retry import RetryHooks
 from .plan import PageRequest, ScanPlan
 from .throttle import AdaptiveLimiter
 from .types import Page, ScanProgress
 
-__all__ = ["Failure", "Fetched", "Listing", "produce"]
+__all__ = ["Failure", "Fetched", "Listing", "is_permanent", "page_error", "produce"]
 
 log = logging.getLogger("aiobatch")
 T = TypeVar("T")
@@ -76,18 +83,21 @@ async def produce(
     out: MemoryObjectSendStream[Page[T] | Failure | Finished],
 ) -> None:
     """Walk the listing; send pages in order, then close ``out`` (or send a Failure)."""
+    finished = False
     async with out:
         try:
             await _drive(listing, plan, limiter, progress, out)
             await out.send(Finished())
+            finished = True  # the consumer marks the scan done when it reads this
         except anyio.BrokenResourceError:
             log.debug("scan consumer went away; stopping")
         except Exception as exc:  # delivered to the consumer, never lost in a task group
+            progress.state = "failed"
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await out.send(Failure(exc))
         finally:
-            progress.done = True
-            progress.drift = list(plan.drift)
+            if progress.state == "running" and not finished:
+                progress.state = "stopped"
 
 
 async def _drive(
@@ -106,14 +116,13 @@ async def _drive(
     pages: dict[int, Fetched[T]] = {}
     failure: Exception | None = None
     async with anyio.create_task_group() as tg:
-        for _ in range(limiter.max):
-            tg.start_soon(_worker, listing, limiter, todo, done)
+        pool = _Pool(tg, listing, limiter, todo, done)
         try:
-            _launch(plan, todo)
+            _launch(plan, pool)
             while not plan.finished:
                 result = await done.get()
                 await _accept_result(listing, plan, progress, pages, result, out)
-                _launch(plan, todo)
+                _launch(plan, pool)
         except Exception as exc:
             # Raised after the group exits, so the caller sees the error itself,
             # not an ExceptionGroup.
@@ -133,19 +142,66 @@ async def _accept_result(
     out: MemoryObjectSendStream[Page[T] | Failure | Finished],
 ) -> None:
     req = result.request
-    if result.error is not None:
-        if not isinstance(result.error, AiobatchError):
-            raise result.error  # a bug or a misuse: as it is, not dressed as a page error
-        mode = f", filter_mode={progress.filter_mode!r}" if progress.filter_mode else ""
-        raise PageFetchError(
-            f"page at offset {req.offset} failed: {result.error}; every item "
-            f"before offset {plan.next_emit} was delivered: resume with "
-            f"start_offset={plan.next_emit}{mode}",
-            offset=plan.next_emit,
-            error=result.error,
-        ) from result.error
+    error = result.error
+    if error is not None:
+        if not isinstance(error, AiobatchError):
+            raise error  # a bug or a misuse: as it is, not dressed as a page error
+        if _limit_refused(error, plan, req):
+            _report(plan, progress, 0, len(plan.notes) - 1)
+            return
+        if plan.emitted == 0 and is_permanent(error):
+            # Nothing was delivered, so there is nothing to resume: the caller
+            # sees the real cause (`except NotFoundError` works).
+            raise error
+        raise page_error(error, f"page at offset {req.offset} failed", plan.next_emit, progress)
     assert result.page is not None
     await _accept(listing, plan, progress, pages, req, result.page, out)
+
+
+def is_permanent(error: AiobatchError) -> bool:
+    """A 4xx that asking again cannot fix (bad key, no access, no such job, bad input)."""
+    return isinstance(error, APIStatusError) and error.status_code in (400, 401, 403, 404, 422)
+
+
+def page_error(
+    error: AiobatchError, what: str, offset: int, progress: ScanProgress
+) -> PageFetchError:
+    """The error a scan raises when a request failed for good, with a resume hint
+    that is a call that works."""
+    mode = progress.filter_mode
+    hint = f", filter_mode={mode!r}" if mode in ("server", "client") else ""
+    exc = PageFetchError(
+        f"{what}: {error}; every item before offset {offset} was delivered: resume "
+        f"with start_offset={offset}{hint}",
+        offset=offset,
+        error=error,
+    )
+    exc.__cause__ = error
+    return exc
+
+
+def _limit_refused(error: AiobatchError, plan: ScanPlan, req: PageRequest) -> bool:
+    """A 422 naming ``limit``: learn the server's maximum page size and go on."""
+    if not isinstance(error, UnprocessableEntityError) or not isinstance(error.detail, list):
+        return False
+    for entry in error.detail:
+        if not isinstance(entry, dict) or list(entry.get("loc") or [])[-1:] != ["limit"]:
+            continue
+        ctx = entry.get("ctx")
+        le = ctx.get("le") if isinstance(ctx, dict) else None
+        ceiling = le if isinstance(le, int) and not isinstance(le, bool) else None
+        return plan.limit_rejected(req.offset, ceiling)
+    return False
+
+
+def _report(plan: ScanPlan, progress: ScanProgress, drift_from: int, notes_from: int) -> None:
+    """Publish what the planner saw since the last page: live, for pollers and logs."""
+    for what in plan.drift[drift_from:]:
+        log.warning("aiobatch scan drift: %s", what)
+        progress.drift.append(what)
+    for what in plan.notes[notes_from:]:
+        log.info("aiobatch scan: %s", what)
+        progress.notes.append(what)
 
 
 async def _accept(
@@ -160,60 +216,86 @@ async def _accept(
     items = page.items
     if len(items) > req.limit:
         items = items[: req.limit]  # a server that over-delivers would make pages overlap
-    key = listing.key
-    first = key(items[0]) if items else None
-    last = key(items[-1]) if items else None
-    drift_before = len(plan.drift)
-    ready = plan.record(req.offset, len(items), total=page.total, first_key=first, last_key=last)
-    for what in plan.drift[drift_before:]:
-        log.warning("aiobatch scan drift: %s", what)
+    keys = list(map(listing.key, items))
+    first = keys[0] if keys else None
+    last = keys[-1] if keys else None
+    drift_before, notes_before = len(plan.drift), len(plan.notes)
+    try:
+        ready = plan.record(
+            req.offset, len(items), total=page.total, first_key=first, last_key=last, keys=keys
+        )
+    finally:
+        _report(plan, progress, drift_before, notes_before)
     pages[req.offset] = Fetched(items, page.total)
     progress.total = plan.total
     for r in ready:
         fetched = pages.pop(r.offset)
         got = fetched.items
         chosen = list(got[: r.take]) if r.take < len(got) or not isinstance(got, list) else got
+        if r.dedup:
+            chosen = _drop_repeats(chosen, listing.key, r.skip)
         progress.scanned += len(chosen)
         stop = r.offset + r.take
+        positions: list[int] | None = None
         if listing.keep is not None:
-            chosen, used = _keep(listing.keep, chosen, plan)
+            chosen, positions, used = _keep(listing.keep, chosen, plan, r.offset)
             stop = r.offset + used
-        page_out = Page(r.offset, stop, chosen, fetched.total)
+        page_out = Page(r.offset, stop, chosen, fetched.total, positions)
         try:
             out.send_nowait(page_out)
         except anyio.WouldBlock:
             await out.send(page_out)  # backpressure: the consumer is slower than the pages
-    for stale in [o for o in pages if o < plan.next_emit or (plan.end or math.inf) <= o]:
+    end = plan.end if plan.end is not None else math.inf
+    for stale in [o for o in pages if o < plan.next_emit or end <= o]:
         del pages[stale]
 
 
-def _keep(keep: Callable[[T], bool], items: list[T], plan: ScanPlan) -> tuple[list[T], int]:
+def _drop_repeats(items: list[T], key: Callable[[T], str], skip: frozenset[int]) -> list[T]:
+    """Drop items received before, and repeats within the page (``on_drift='warn'``)."""
+    seen = set(skip)
+    out: list[T] = []
+    for item in items:
+        h = hash(key(item))
+        if h not in seen:
+            seen.add(h)
+            out.append(item)
+    return out
+
+
+def _keep(
+    keep: Callable[[T], bool], items: list[T], plan: ScanPlan, offset: int
+) -> tuple[list[T], list[int], int]:
     """Filter one page; with ``max_kept``, stop at the item that reaches it.
 
-    Returns the kept items and how many raw items were consumed (the page's
-    resume point moves only past what was really looked at).
+    Returns the kept items, their offsets in the scanned listing, and how many
+    raw items were consumed (the page's resume point moves only past what was
+    really looked at).
     """
     limit = plan.max_kept
-    if limit is None:
-        return [item for item in items if keep(item)], len(items)
+    need = len(items) if limit is None else limit - plan.kept
     kept: list[T] = []
-    need = limit - plan.kept
+    positions: list[int] = []
     used = 0
-    for item in items:
-        if len(kept) >= need:
-            break
-        used += 1
+    if need <= 0:
+        return kept, positions, used
+    for used, item in enumerate(items, 1):
         if keep(item):
             kept.append(item)
-    plan.kept += len(kept)
-    if plan.kept >= limit:
-        plan.halt()
-    return kept, used
+            positions.append(offset + used - 1)
+            if len(kept) >= need:
+                break
+    if limit is not None:
+        plan.kept += len(kept)
+        if plan.kept >= limit:
+            plan.halt()
+    else:
+        used = len(items)
+    return kept, positions, used
 
 
-def _launch(plan: ScanPlan, todo: asyncio.Queue[PageRequest]) -> None:
+def _launch(plan: ScanPlan, pool: _Pool[T]) -> None:
     for req in plan.next_requests():
-        todo.put_nowait(req)
+        pool.submit(req)
     if plan.stalled:
         # Nothing in flight and nothing to ask, yet not done: fail loudly rather
         # than wait forever for a result that cannot come.
@@ -224,21 +306,45 @@ def _launch(plan: ScanPlan, todo: asyncio.Queue[PageRequest]) -> None:
         )
 
 
-async def _worker(
-    listing: Listing[T],
-    limiter: AdaptiveLimiter,
-    todo: asyncio.Queue[PageRequest],
-    done: asyncio.Queue[_Result[T]],
-) -> None:
-    slots = limiter.slots
-    while True:
-        req = await todo.get()
-        await slots.acquire()
-        try:
-            page = await listing.fetch(req.offset, req.limit, limiter)
-        except Exception as exc:  # to the driver, never into the task group
-            done.put_nowait(_Result(req, None, exc))
-            continue
-        finally:
-            slots.release()
-        done.put_nowait(_Result(req, page, None))
+class _Pool(Generic[T]):
+    """Workers pulling page requests from one queue, started only as requests
+    need them (a small job with a large ``concurrency`` starts a few), never
+    more than the scan's concurrency."""
+
+    def __init__(
+        self,
+        tg: TaskGroup,
+        listing: Listing[T],
+        limiter: AdaptiveLimiter,
+        todo: asyncio.Queue[PageRequest],
+        done: asyncio.Queue[_Result[T]],
+    ) -> None:
+        self._tg, self._listing, self._limiter = tg, listing, limiter
+        self._todo, self._done = todo, done
+        self._workers = 0
+        self._idle = 0
+
+    def submit(self, req: PageRequest) -> None:
+        self._todo.put_nowait(req)
+        if self._idle < self._todo.qsize() and self._workers < self._limiter.max:
+            self._workers += 1
+            self._idle += 1
+            self._tg.start_soon(self._work)
+
+    async def _work(self) -> None:
+        slots = self._limiter.slots
+        fetch = self._listing.fetch
+        todo, done, limiter = self._todo, self._done, self._limiter
+        while True:
+            req = await todo.get()
+            self._idle -= 1
+            await slots.acquire()
+            try:
+                page = await fetch(req.offset, req.limit, limiter)
+            except Exception as exc:  # to the driver, never into the task group
+                done.put_nowait(_Result(req, None, exc))
+                continue
+            finally:
+                slots.release()
+                self._idle += 1
+            done.put_nowait(_Result(req, page, None))
