@@ -235,7 +235,9 @@ class ScanPlan:
         if total is not None and offset >= total:
             # Past the total (it may be an estimate): probe with one request, and
             # double the speculation each time a probe finds a full page.
-            beyond = sum(1 for o in (*self._inflight, *self._deferred, *self._empties) if o >= total)
+            beyond = sum(
+                1 for o in (*self._inflight, *self._deferred, *self._empties) if o >= total
+            )
             if beyond >= min(self.window, 1 << min(self._beyond_full, 16)):
                 return None
         limit = self.step

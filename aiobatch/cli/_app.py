@@ -1,7 +1,8 @@
-"""The parser, the dispatcher and the one place errors become exit codes.
+"""The parser and the dispatcher (errors become exit codes in ``_failures``).
 
-Exit codes: 0 success, 1 the API or the network failed, 2 usage (bad option,
-unknown status, no API key), 130 interrupted (Ctrl-C), 141 stdout closed early.
+Exit codes: 0 success, 1 the API, the network or the output failed, 2 usage
+(bad option, unknown status, no API key, a parameter the API rejected),
+130 interrupted (Ctrl-C), 141 stdout closed early (a broken pipe).
 """
 
 from __future__ import annotations
@@ -15,26 +16,10 @@ import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
-from typing import IO
+from typing import IO, cast
 
 from .. import __version__
 from .._config import KEY_ENV_VARS
-from .._errors import (
-    AiobatchError,
-    APIConnectionError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    ConfigurationError,
-    InternalServerError,
-    NotFoundError,
-    PageFetchError,
-    PermissionDeniedError,
-    RateLimitError,
-    UnprocessableEntityError,
-)
-from .._paging import DriftError
-from .._protocol import describe_detail
 from . import _demo, _export, _items, _jobs
 from ._context import (
     CliError,
@@ -44,10 +29,10 @@ from ._context import (
     general_options,
     scan_options,
 )
+from ._failures import EXIT_INTERRUPTED, EXIT_PIPE, EXIT_USAGE, describe
+from ._output import terminal_safe
 
 __all__ = ["build_parser", "main", "run"]
-
-EXIT_API, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE = 1, 2, 130, 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 The API key comes from --api-key, else $LLAMA_CLOUD_API_KEY, else
 $LLAMA_PARSE_API_KEY; the base URL from --base-url, else $LLAMA_CLOUD_BASE_URL.
 Data goes to stdout; progress and diagnostics to stderr.
-Exit codes: 0 ok, 1 API/network error, 2 usage error, 130 interrupted.""",
+Exit codes: 0 ok, 1 API/network/output error, 2 usage error (also a
+parameter the API rejected), 130 interrupted, 141 stdout closed early.""",
     )
     root.add_argument("--version", action="version", version=f"aiobatch {__version__}")
     sub = root.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -100,13 +86,20 @@ def _redact(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+def _for_stderr(text: str, secrets: Sequence[str]) -> str:
+    """Diagnostics as written to stderr: no key, no control character (a line at
+    a time: the line breaks stay)."""
+    lines = _redact(text, secrets).split("\n")
+    return "\n".join(terminal_safe(line) for line in lines)
+
+
 class _RedactingFormatter(logging.Formatter):
     def __init__(self, secrets: Sequence[str]) -> None:
         super().__init__("aiobatch: debug: %(name)s: %(message)s")
         self._secrets = secrets
 
     def format(self, record: logging.LogRecord) -> str:
-        return _redact(super().format(record), self._secrets)
+        return _for_stderr(super().format(record), self._secrets)
 
 
 @contextlib.contextmanager
@@ -127,71 +120,6 @@ def _debug_logging(ctx: Context, secrets: Sequence[str]) -> Iterator[None]:
         logger.setLevel(old_level)
 
 
-# --- errors -----------------------------------------------------------------
-
-
-def describe(exc: BaseException, ctx: Context) -> tuple[str, int]:
-    """One line saying what went wrong, and the exit code."""
-    if isinstance(exc, CliError):
-        return str(exc), exc.exit_code
-    if isinstance(exc, ConfigurationError):
-        if "no API key" in str(exc):
-            return (
-                "no API key: pass --api-key or set LLAMA_CLOUD_API_KEY "
-                "(or LLAMA_PARSE_API_KEY); `aiobatch demo` needs none",
-                EXIT_USAGE,
-            )
-        return f"invalid configuration: {exc}", EXIT_USAGE
-    if isinstance(exc, PageFetchError):
-        return describe(exc.error, ctx)
-    if isinstance(exc, DriftError):
-        return (
-            f"{str(exc).split('; items may')[0]}; items may be skipped or repeated. "
-            "Re-run once the job has finished, or with --filter-mode client",
-            EXIT_API,
-        )
-    if isinstance(exc, APIStatusError):
-        return _describe_status(exc, ctx), EXIT_API
-    if isinstance(exc, APITimeoutError):
-        return f"timed out waiting for the API ({exc})", EXIT_API
-    if isinstance(exc, APIConnectionError):
-        return f"cannot reach the API: {exc}", EXIT_API
-    if isinstance(exc, AiobatchError):
-        return str(exc), EXIT_API
-    if isinstance(exc, OSError):  # the output file: a missing directory, a full disk...
-        where = f"{exc.filename}: " if exc.filename else ""
-        return f"{where}{exc.strerror or exc}", EXIT_API
-    if isinstance(exc, ValueError | TypeError):
-        # The library checks its arguments before any request is sent.
-        return f"invalid argument: {exc}", EXIT_USAGE
-    return (
-        f"unexpected error: {type(exc).__name__}: {exc} (run with --debug for a traceback)",
-        EXIT_API,
-    )
-
-
-def _detail_text(exc: APIStatusError) -> str:
-    return describe_detail(exc.detail) or str(exc)
-
-
-def _describe_status(exc: APIStatusError, ctx: Context) -> str:
-    if isinstance(exc, AuthenticationError):
-        return f"authentication failed: check {ctx.key_source()}"
-    if isinstance(exc, PermissionDeniedError):
-        what = ctx.subject or exc.path
-        return f"permission denied for {what}: check the key's organization / project"
-    if isinstance(exc, NotFoundError):
-        return f"{ctx.subject} not found" if ctx.subject else f"not found: {exc.path}"
-    detail = _detail_text(exc)
-    if isinstance(exc, UnprocessableEntityError):
-        return f"the API rejected the request: {detail}"
-    if isinstance(exc, RateLimitError):
-        return "rate limited by the API, retries exhausted; try a lower --concurrency"
-    if isinstance(exc, InternalServerError):
-        return f"the API failed with {exc.status_code} (after retries): {detail}"
-    return f"the API answered {exc.status_code}: {detail}"
-
-
 # --- running ----------------------------------------------------------------
 
 
@@ -204,9 +132,12 @@ def _parse(
             return build_parser().parse_args(argv)
     except SystemExit as exc:  # --help, --version, or a usage error
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except CliError as exc:  # --help into a closed stdout
+        err.write(f"aiobatch: error: {exc}\n")
+        return exc.exit_code
     finally:
         if err.getvalue():
-            stderr.write(_redact(err.getvalue(), secrets))
+            stderr.write(_for_stderr(err.getvalue(), secrets))
             stderr.flush()
 
 
@@ -222,7 +153,8 @@ async def run(
     line on ``stderr`` (with the traceback under ``--debug``).
     """
     args = list(sys.argv[1:] if argv is None else argv)
-    out, err = stdout or sys.stdout, stderr or sys.stderr
+    out: IO[str] = stdout or sys.stdout or _closed("standard output")  # `>&-`
+    err = stderr or sys.stderr or io.StringIO()  # `2>&-`: nowhere to report to
     secrets = _secrets(args)
     parsed = _parse(args, out, err, secrets)
     if isinstance(parsed, int):
@@ -237,10 +169,28 @@ async def run(
             message, code = describe(exc, ctx)
             if ctx.debug:
                 tb = "".join(traceback.format_exception(exc))
-                err.write(_redact(tb, secrets))
-            err.write(_redact(f"aiobatch: error: {message}\n", secrets))
+                err.write(_for_stderr(tb, secrets))
+            err.write(f"aiobatch: error: {_for_stderr(message, secrets)}\n")
             err.flush()
     return code
+
+
+def _closed(name: str) -> IO[str]:
+    return cast(IO[str], _ClosedStream(name))
+
+
+class _ClosedStream(io.TextIOBase):
+    """Stands for a standard stream the shell closed (``sys.stdout is None``):
+    commands that do not write to it run; the first write is a one-line error."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def write(self, s: str) -> int:
+        raise CliError(f"cannot write to {self._name}: it is closed")
+
+    def isatty(self) -> bool:
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -248,9 +198,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         code = asyncio.run(run(argv))
     except KeyboardInterrupt:
-        sys.stderr.write("\naiobatch: interrupted\n")
+        if sys.stderr is not None:
+            sys.stderr.write("\naiobatch: interrupted\n")
         return EXIT_INTERRUPTED
-    if code == EXIT_PIPE:
+    if code == EXIT_PIPE and sys.stdout is not None:
         # The reader went away (`| head`): silence the final flush of stdout.
         with contextlib.suppress(OSError, ValueError):
             devnull = os.open(os.devnull, os.O_WRONLY)

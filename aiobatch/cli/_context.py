@@ -4,6 +4,7 @@ and the shared option groups (named as in the official ``llamacloud`` CLI)."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import IO, Any
 from .._client import BatchClient
 from .._config import KEY_ENV_VARS
 from ..models import ItemStatus
-from ._output import Progress, is_tty
+from ._output import Progress, is_tty, terminal_safe
 
 __all__ = [
     "ITEM_STATUSES",
@@ -20,8 +21,12 @@ __all__ = [
     "Context",
     "HelpFormatter",
     "UsageError",
+    "concurrency_int",
     "connection_options",
     "general_options",
+    "non_negative_float",
+    "non_negative_int",
+    "page_size_int",
     "positive_float",
     "positive_int",
     "scan_options",
@@ -51,31 +56,54 @@ class UsageError(CliError):
     exit_code = 2
 
 
-def _int_at_least(minimum: int) -> Callable[[str], int]:
+def _shown(text: str) -> str:
+    """An argument as quoted in a usage error: a 5000-digit number is clipped."""
+    return text if len(text) <= 24 else text[:20] + "..."
+
+
+def _int_between(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected an integer, got {_shown(text)!r}") from None
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {_shown(text)}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be <= {maximum:,}, got {_shown(text)}")
         return value
 
     return parse
 
 
-positive_int = _int_at_least(1)
-non_negative_int = _int_at_least(0)
+#: Upper bounds of the scan options: far above anything useful, far below a
+#: value that would make the scan plan (or the event loop) choke.
+MAX_CONCURRENCY, MAX_PAGE_SIZE = 1024, 100_000
+
+positive_int = _int_between(1)
+non_negative_int = _int_between(0)
+concurrency_int = _int_between(1, MAX_CONCURRENCY)
+page_size_int = _int_between(1, MAX_PAGE_SIZE)
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
+def _float_above(minimum: float, *, inclusive: bool) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {_shown(text)!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {_shown(text)}")
+        if value < minimum or (value == minimum and not inclusive):
+            op = ">=" if inclusive else ">"
+            raise argparse.ArgumentTypeError(f"must be {op} {minimum:g}, got {_shown(text)}")
+        return value
+
+    return parse
+
+
+positive_float = _float_above(0.0, inclusive=False)
+non_negative_float = _float_above(0.0, inclusive=True)
 
 
 # Options shared by every command.  They are accepted before or after the
@@ -131,14 +159,14 @@ def scan_options(page_size: int = 500, concurrency: int = 8) -> argparse.Argumen
     g = p.add_argument_group("streaming")
     g.add_argument(
         "--page-size",
-        type=positive_int,
+        type=page_size_int,
         default=page_size,
         metavar="N",
         help=f"items per request (default: {page_size})",
     )
     g.add_argument(
         "--concurrency",
-        type=positive_int,
+        type=concurrency_int,
         default=concurrency,
         metavar="N",
         help=f"page requests in flight (default: {concurrency})",
@@ -175,11 +203,11 @@ class Context:
     def note(self, message: str) -> None:
         """A diagnostic for people (stderr), silenced by ``--quiet``."""
         if not self.quiet:
-            self.stderr.write(message + "\n")
+            self.stderr.write(terminal_safe(message) + "\n")
             self.stderr.flush()
 
     def warn(self, message: str) -> None:
-        self.stderr.write(f"aiobatch: warning: {message}\n")
+        self.stderr.write(f"aiobatch: warning: {terminal_safe(message)}\n")
         self.stderr.flush()
 
     @property

@@ -9,7 +9,16 @@ import time
 from typing import Any
 
 from .._client import BatchClient
-from ._context import CliError, Context, HelpFormatter, UsageError, positive_int
+from ._context import (
+    CliError,
+    Context,
+    HelpFormatter,
+    UsageError,
+    concurrency_int,
+    non_negative_float,
+    page_size_int,
+    positive_int,
+)
 from ._items import scan_items
 from ._output import dump_json
 from ._summary import Summary
@@ -37,8 +46,10 @@ async def cmd_demo(ctx: Context) -> int:
     async with testing.Simulator(jobs=[job], faults=faults, api_key="demo-key") as sim:
         ctx.note(
             f"aiobatch demo: simulated job {DEMO_JOB} with {a.items:,} items at {sim.base_url} "
-            f"(~{a.latency_ms:g} ms per request)\nstreaming pages of {a.page_size:,}, "
-            f"{a.concurrency} requests in flight, in order…"
+            f"(~{a.latency_ms:g} ms per request)"
+        )
+        ctx.note(
+            f"streaming pages of {a.page_size:,}, {a.concurrency} requests in flight, in order…"
         )
         started = time.perf_counter()
         async with BatchClient(sim.api_key, base_url=sim.base_url) as client:
@@ -104,11 +115,11 @@ def register(sub: Any, general: argparse.ArgumentParser) -> None:
         metavar="N",
         help="items in the job (default: 300,000)",
     )
-    p.add_argument("--page-size", type=positive_int, default=1000, metavar="N")
-    p.add_argument("--concurrency", type=positive_int, default=16, metavar="N")
+    p.add_argument("--page-size", type=page_size_int, default=1000, metavar="N")
+    p.add_argument("--concurrency", type=concurrency_int, default=16, metavar="N")
     p.add_argument(
         "--latency-ms",
-        type=float,
+        type=non_negative_float,
         default=10.0,
         metavar="MS",
         help="simulated server latency per request (default: 10)",

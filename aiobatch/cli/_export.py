@@ -24,7 +24,15 @@ copies the checkpointed rows into a new file and continues.  After a hard kill
 (SIGKILL, power loss) the rows fetched since the last clean stop are fetched
 again; nothing is lost or duplicated.
 
-The state file is removed once the export completes.
+The state file is removed once the export completes.  Only a failure that a
+retry can get past (the network, 5xx, exhausted 429s, drift, Ctrl-C) leaves it:
+a permanent one (401, 403, 404, 422) removes the file a new export started and
+its state, since ``--resume`` would fail the same way.  A resumed export keeps
+its checkpoint whatever happens (the key or base URL may be what was wrong).
+
+An existing output file is never replaced without ``--force``.  An output that
+is not a regular file (``/dev/null``, a FIFO) is written without a state file:
+it cannot be truncated, so it cannot be resumed.
 """
 
 from __future__ import annotations
@@ -33,10 +41,11 @@ import argparse
 import contextlib
 import importlib
 import os
+import stat
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Annotated, Any, BinaryIO, Literal, Protocol
 
 import msgspec
 
@@ -49,7 +58,8 @@ from .._paging import FilterMode, Page, ScanProgress
 from ..arrow import item_schema, record_batch
 from ..models import BatchItem
 from ._context import ITEM_STATUSES, CliError, Context, HelpFormatter, UsageError
-from ._items import scan_items
+from ._failures import is_permanent
+from ._items import CSV_RAW_HELP, scan_items
 from ._output import csv_header, csv_rows
 
 __all__ = ["STATE_SUFFIX", "ExportState", "cmd_export", "infer_format", "register"]
@@ -64,6 +74,25 @@ def infer_format(path: str) -> str:
     return _EXTENSIONS.get(Path(path).suffix.lower(), "jsonl")
 
 
+_Count = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class _StateFile(msgspec.Struct):
+    """What ``ExportState.load`` accepts: the file as ``save`` writes it."""
+
+    job_id: str
+    status: str | None
+    format: Literal["jsonl", "csv", "parquet"]
+    organization_id: str | None
+    project_id: str | None
+    filter_mode: Literal["", "none", "server", "client"]
+    next_offset: _Count
+    rows: _Count
+    bytes: _Count
+    version: int
+    csv_raw: bool = False  # absent from state files of earlier releases
+
+
 @dataclass
 class ExportState:
     job_id: str
@@ -71,13 +100,14 @@ class ExportState:
     format: str
     organization_id: str | None = None
     project_id: str | None = None
+    csv_raw: bool = False  #: CSV cells written without the formula guard
     filter_mode: str = ""  #: "", "none", "server" or "client"
     next_offset: int = 0
     rows: int = 0
     bytes: int = 0
     version: int = _VERSION
 
-    IDENTITY = ("job_id", "status", "format", "organization_id", "project_id")
+    IDENTITY = ("job_id", "status", "format", "organization_id", "project_id", "csv_raw")
 
     def save(self, path: Path) -> None:
         """Replace the state file atomically: readers see the old or the new one."""
@@ -89,15 +119,23 @@ class ExportState:
 
     @classmethod
     def load(cls, path: Path) -> ExportState:
+        """The state in ``path``, checked field by field (it may have been edited)."""
+        fix = "; use --force to start over"
         try:
             raw = msgspec.json.decode(path.read_bytes())
-            known = {f.name for f in fields(cls)}
-            state = cls(**{k: v for k, v in raw.items() if k in known})
-        except (OSError, msgspec.DecodeError, TypeError, AttributeError) as exc:
-            raise UsageError(f"cannot resume: unreadable state file {path} ({exc})") from None
-        if state.version != _VERSION:
+        except OSError as exc:
+            raise UsageError(f"cannot resume: cannot read {path}: {exc.strerror}") from None
+        except msgspec.DecodeError:
+            raise UsageError(f"cannot resume: state file {path} is not valid JSON{fix}") from None
+        if not isinstance(raw, dict):
+            raise UsageError(f"cannot resume: state file {path} is not a JSON object{fix}")
+        if "version" in raw and raw["version"] != _VERSION:
             raise UsageError(f"cannot resume: {path} was written by another aiobatch version")
-        return state
+        try:
+            doc = msgspec.convert(raw, _StateFile)
+        except msgspec.ValidationError as exc:  # names the field: "... - at `$.bytes`"
+            raise UsageError(f"cannot resume: invalid state file {path}: {exc}{fix}") from None
+        return cls(**msgspec.structs.asdict(doc))
 
     def check_same_export(self, want: ExportState, path: Path) -> None:
         for name in self.IDENTITY:
@@ -129,18 +167,20 @@ class _LineWriter:
 
     per_page = True
 
-    def __init__(self, path: Path, fmt: str, state: ExportState | None) -> None:
+    def __init__(self, path: Path, fmt: str, state: ExportState | None, csv_raw: bool) -> None:
+        self._path = path
         self._csv = fmt == "csv"
+        self._csv_raw = csv_raw
         self._enc = msgspec.json.Encoder()
         if state is not None and not path.exists():
             raise CliError(f"cannot resume: {path} is missing; use --force to start over")
         self._f = _open_locked(path)
         if state is None:
-            self._f.truncate(0)
+            if stat.S_ISREG(os.fstat(self._f.fileno()).st_mode):
+                self._f.truncate(0)  # (a device or a FIFO cannot be truncated)
             header = csv_header().encode() if self._csv else b""
-            self._f.write(header)
-            self._f.flush()
-            self.rows, self.bytes = 0, len(header)
+            self.rows, self.bytes = 0, 0
+            self._write(header)
             return
         _truncate_to_checkpoint(self._f, path, state.bytes)
         self.rows, self.bytes = state.rows, state.bytes
@@ -148,14 +188,30 @@ class _LineWriter:
     def write(self, items: list[BatchItem]) -> None:
         if not items:
             return
-        data = csv_rows(items).encode() if self._csv else self._enc.encode_lines(items)
-        self._f.write(data)
-        self._f.flush()
+        if self._csv:
+            data = csv_rows(items, raw=self._csv_raw).encode()
+        else:
+            data = self._enc.encode_lines(items)
+        self._write(data)
         self.rows += len(items)
+
+    def _write(self, data: bytes) -> None:
+        try:
+            self._f.write(data)
+            self._f.flush()
+        except OSError as exc:  # a full disk: the OS error says nothing about which file
+            raise _write_error(self._path, exc) from exc
         self.bytes += len(data)
 
     def close(self) -> None:
-        self._f.close()
+        try:
+            self._f.close()
+        except OSError as exc:
+            raise _write_error(self._path, exc) from exc
+
+
+def _write_error(path: Path, exc: OSError) -> CliError:
+    return CliError(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def _open_locked(path: Path) -> BinaryIO:
@@ -201,6 +257,7 @@ class _ParquetWriter:
         self._path = path
         self._partial = path.with_name(path.name + ".partial")
         self._buffer: list[BatchItem] = []
+        self._closed = False
         self.rows = self.bytes = 0
         old = None
         if state is not None and state.rows:
@@ -238,6 +295,9 @@ class _ParquetWriter:
         self._buffer.clear()
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         try:
             try:
                 self._flush()
@@ -252,9 +312,23 @@ class _ParquetWriter:
 # --- the command ------------------------------------------------------------
 
 
-def _prepare(ctx: Context, out: Path, state_path: Path, want: ExportState) -> ExportState | None:
+def _regular(path: Path) -> bool | None:
+    """Whether ``path`` is a regular file; None when nothing is there (yet)."""
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except OSError:  # missing (or unreachable: opening it will say why)
+        return None
+
+
+def _prepare(
+    ctx: Context, out: Path, state_path: Path, want: ExportState, stateless: bool
+) -> ExportState | None:
     """The checkpoint to resume from, or None to start afresh (after the checks)."""
     a = ctx.args
+    if stateless:
+        if a.resume:
+            raise UsageError(f"cannot resume: {out} is not a regular file")
+        return None
     if a.resume:
         if state_path.exists():
             state = ExportState.load(state_path)
@@ -274,10 +348,14 @@ def _prepare(ctx: Context, out: Path, state_path: Path, want: ExportState) -> Ex
             )
         ctx.note(f"nothing to resume at {out}: starting a new export")
         return None
-    if state_path.exists() and not a.force:
+    if a.force:
+        return None
+    if state_path.exists():
         raise UsageError(
             f"{out} is an interrupted export: add --resume to continue it, or --force to start over"
         )
+    if out.exists():
+        raise UsageError(f"{out} already exists: add --force to overwrite it")
     return None
 
 
@@ -296,18 +374,25 @@ async def cmd_export(ctx: Context) -> int:
                 "Parquet export needs pyarrow: pip install 'aiobatch[parquet]'"
             ) from None
     state_path = out.with_name(out.name + STATE_SUFFIX)
-    want = ExportState(a.job_id, a.status, fmt, ctx.opt("organization_id"), ctx.opt("project_id"))
+    csv_raw = bool(a.csv_raw) and fmt == "csv"
+    want = ExportState(
+        a.job_id, a.status, fmt, ctx.opt("organization_id"), ctx.opt("project_id"), csv_raw
+    )
+    stateless = _regular(out) is False  # a device, a FIFO: no truncating, no resuming
+    if stateless and fmt == "parquet":
+        raise UsageError(f"Parquet export needs a regular file, and {out} is not one")
     client = ctx.client()  # a missing key is reported before any file is touched
-    resumed = _prepare(ctx, out, state_path, want)
+    resumed = _prepare(ctx, out, state_path, want, stateless)
     state = resumed or want
     writer: _Writer = (
         _ParquetWriter(out, resumed, a.compression)
         if fmt == "parquet"
-        else _LineWriter(out, fmt, resumed)
+        else _LineWriter(out, fmt, resumed, csv_raw)
     )
     state.rows, state.bytes = writer.rows, writer.bytes
     kept = state.rows
-    state.save(state_path)
+    if not stateless:
+        state.save(state_path)
     if resumed is not None:
         ctx.note(f"resuming {out}: {state.rows:,} items kept, continuing at {state.next_offset:,}")
 
@@ -317,14 +402,13 @@ async def cmd_export(ctx: Context) -> int:
         state.next_offset = page.next_offset
         state.filter_mode = progress.filter_mode
         state.rows, state.bytes = writer.rows, writer.bytes
-        if writer.per_page:
+        if writer.per_page and not stateless:
             state.save(state_path)
 
     mode: FilterMode | None = None
     if state.filter_mode in ("server", "client"):
         mode = "server" if state.filter_mode == "server" else "client"
     started = time.monotonic()
-    done = False
     try:
         async with client:
             await scan_items(
@@ -337,24 +421,52 @@ async def cmd_export(ctx: Context) -> int:
                 filter_mode=mode,
                 description=f"exporting {a.status or 'all'} items",
             )
-        done = True
-    finally:
         writer.close()
-        state.rows, state.bytes = writer.rows, writer.bytes
-        if done:
-            with contextlib.suppress(FileNotFoundError):
-                state_path.unlink()
+    except BaseException as exc:
+        if not stateless:
+            _stopped(ctx, exc, writer, state, out, state_path, resumed=resumed is not None)
         else:
-            state.save(state_path)
-            ctx.note(
-                f"{out} holds {state.rows:,} complete items; run the same command with "
-                "--resume to continue"
-            )
+            with contextlib.suppress(Exception):  # the failure to report is ``exc``
+                writer.close()
+        raise
+    state.rows, state.bytes = writer.rows, writer.bytes
+    if not stateless:
+        state_path.unlink(missing_ok=True)
     elapsed = time.monotonic() - started
     new = state.rows - kept
     extra = f", {new:,} in this run" if resumed is not None else ""
     ctx.note(f"exported {state.rows:,} items to {out} ({fmt}{extra}) in {elapsed:.1f}s")
     return 0
+
+
+def _stopped(
+    ctx: Context,
+    exc: BaseException,
+    writer: _Writer,
+    state: ExportState,
+    out: Path,
+    state_path: Path,
+    *,
+    resumed: bool,
+) -> None:
+    """Leave the output as the failure ``exc`` requires: resumable when a retry
+    may get past it, otherwise as if this run had not started a new export."""
+    with contextlib.suppress(Exception):  # the failure to report is ``exc``
+        writer.close()
+    state.rows, state.bytes = writer.rows, writer.bytes
+    permanent = is_permanent(exc)
+    if permanent and not resumed:
+        # --resume would fail the same way: no half export, no state, no hint.
+        for path in (state_path, out, out.with_name(out.name + ".partial")):
+            path.unlink(missing_ok=True)
+        return
+    with contextlib.suppress(OSError):  # a full disk: the last page's checkpoint stands
+        state.save(state_path)
+    then = "once the error below is fixed, " if permanent else ""
+    ctx.note(
+        f"{out} holds {state.rows:,} complete items; {then}run the same command with "
+        "--resume to continue"
+    )
 
 
 def register(
@@ -366,19 +478,23 @@ def register(
         description="Write a job's items (optionally of one status) to a file while they "
         "stream: JSON Lines, CSV, or Parquet (needs the `parquet` extra).  JSON Lines and "
         "CSV files hold only complete records at every moment.  If the export stops "
-        "(error, Ctrl-C, kill), run the same command with --resume: it continues where "
-        "it stopped, without duplicating or skipping an item.",
+        "(network or server error, Ctrl-C, kill), run the same command with --resume: it "
+        "continues where it stopped, without duplicating or skipping an item.",
         parents=[*common, scan],
         formatter_class=HelpFormatter,
         epilog=f"""examples:
   aiobatch items export --job-id bjb-123 --status failed -o failed.jsonl
   aiobatch items export --job-id bjb-123 --status failed -o failed.jsonl --resume
+  aiobatch items export --job-id bjb-123 --status failed -o failed.jsonl --force
   aiobatch items export --job-id bjb-123 -o items.csv
   aiobatch items export --job-id bjb-123 -o items.parquet
 
 The format follows the file extension (.jsonl/.ndjson, .csv, .parquet) unless
---format is given.  Progress is kept in <output>{STATE_SUFFIX}, removed when the
-export completes.  Parquet files are written beside the output and moved into
+--format is given.  An existing file is never replaced without --force.
+Progress is kept in <output>{STATE_SUFFIX}, removed when the export completes,
+and removed with the new file when the export fails for good (401, 403, 404,
+422: --resume could not help).  CSV cells starting with = + - @ get a leading '
+unless --csv-raw.  Parquet files are written beside the output and moved into
 place whenever the export stops, so the output is always a valid Parquet file;
 after a hard kill, resume refetches the items since the last clean stop.""",
     )
@@ -397,6 +513,9 @@ after a hard kill, resume refetches the items since the last clean stop.""",
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue an interrupted export")
     g.add_argument(
-        "--force", action="store_true", help="start over, discarding an interrupted export"
+        "--force",
+        action="store_true",
+        help="overwrite an existing file (or an interrupted export) instead of refusing",
     )
+    p.add_argument("--csv-raw", action="store_true", help=CSV_RAW_HELP)
     p.set_defaults(handler=cmd_export)

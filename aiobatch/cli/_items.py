@@ -13,9 +13,13 @@ from ._context import ITEM_STATUSES, Context, HelpFormatter, non_negative_int, p
 from ._output import dump_json, item_sink, print_table
 from ._summary import Summary
 
-__all__ = ["register", "scan_items"]
+__all__ = ["CSV_RAW_HELP", "register", "scan_items"]
 
 _RAW = HelpFormatter
+CSV_RAW_HELP = (
+    "write CSV cells as sent: by default a cell starting with = + - @ (or a tab or "
+    "carriage return) gets a leading ' so spreadsheets do not run it as a formula"
+)
 
 
 async def scan_items(
@@ -70,11 +74,11 @@ async def cmd_list(ctx: Context) -> int:
                 ctx.stdout.write(dump_json(page) + "\n")
                 ctx.stdout.flush()
                 return 0
-            sink = item_sink(a.format, ctx.stdout)
+            sink = item_sink(a.format, ctx.stdout, csv_raw=a.csv_raw)
             sink.write(page.items)
             sink.close()
             return 0
-        sink = item_sink(a.format, ctx.stdout)
+        sink = item_sink(a.format, ctx.stdout, csv_raw=a.csv_raw)
         await scan_items(
             ctx, client, a.job_id, status=a.status, on_page=lambda page, _: sink.write(page.items)
         )
@@ -167,7 +171,9 @@ def register(sub: Any, common: list[argparse.ArgumentParser], scan: argparse.Arg
   aiobatch items list --job-id bjb-123 --format csv > items.csv
 
 --format json with --limit/--offset prints the API response; without them, a
-JSON array of items.  jsonl (default) writes one item per line, as sent by the API.""",
+JSON array of items.  jsonl (default) writes one item per line, as sent by the API.
+CSV cells starting with = + - @ get a leading ' (spreadsheet formulas) unless
+--csv-raw.""",
     )
     p.add_argument("--job-id", required=True, metavar="ID")
     p.add_argument("--status", choices=ITEM_STATUSES, help="only items with this status")
@@ -181,6 +187,7 @@ JSON array of items.  jsonl (default) writes one item per line, as sent by the A
         default="jsonl",
         help="(default: jsonl)",
     )
+    p.add_argument("--csv-raw", action="store_true", help=CSV_RAW_HELP)
     p.set_defaults(handler=cmd_list)
 
     p = isub.add_parser(

@@ -12,7 +12,8 @@ import anyio
 
 from ..models import BatchJob, BatchJobStatus, JobStatus, encode
 from ._context import Context, HelpFormatter, non_negative_int, positive_float, positive_int
-from ._output import dump_json, print_table, to_jsonable
+from ._items import CSV_RAW_HELP
+from ._output import csv_cell, dump_json, print_table, terminal_safe, to_jsonable
 
 __all__ = ["register"]
 
@@ -57,7 +58,7 @@ def _write_jobs(ctx: Context, jobs: Sequence[BatchJob], fmt: str) -> None:
         w.writerow(JOB_CSV_FIELDS)
         for job in jobs:
             d = to_jsonable(job)
-            w.writerow([d.get(k, "") for k in JOB_CSV_FIELDS])
+            w.writerow([csv_cell(d.get(k, ""), raw=ctx.args.csv_raw) for k in JOB_CSV_FIELDS])
         out.write(buf.getvalue())
     else:
         rows = [
@@ -149,10 +150,8 @@ async def cmd_cancel(ctx: Context) -> int:
     if a.format == "json":
         ctx.stdout.write(dump_json(res) + "\n")
     else:
-        ctx.stdout.write(
-            f"job {res.job_id}: {res.status} ({res.message}; {res.processed_items:,} items "
-            "processed)\n"
-        )
+        line = f"job {res.job_id}: {res.status} ({res.message}; {res.processed_items:,} items"
+        ctx.stdout.write(terminal_safe(line) + " processed)\n")
     ctx.stdout.flush()
     return 0
 
@@ -228,6 +227,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         default="table",
         help="(default: table)",
     )
+    p.add_argument("--csv-raw", action="store_true", help=CSV_RAW_HELP)
     p.set_defaults(handler=cmd_list)
 
     p = jsub.add_parser(

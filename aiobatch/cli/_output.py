@@ -3,6 +3,14 @@
 Data goes to stdout, everything else to stderr.  rich (the ``cli`` extra) is
 imported lazily and only used when installed; without it tables are plain
 aligned text and progress is a single self-rewriting line.
+
+Two rules for text that came from the server (or the command line):
+
+* Drawn for a person (tables, summaries, progress, notes, errors): it goes
+  through ``terminal_safe`` (control characters shown as ``\\x1b``...) and
+  reaches rich only as ``rich.text.Text``, never as markup.
+* Written as data (JSON Lines, JSON, CSV): it is written as is, except that
+  CSV cells go through ``csv_cell`` (spreadsheet formula injection).
 """
 
 from __future__ import annotations
@@ -22,12 +30,14 @@ __all__ = [
     "CSV_FIELDS",
     "ItemSink",
     "Progress",
+    "csv_cell",
     "csv_header",
     "csv_rows",
     "is_tty",
     "item_sink",
     "load_rich",
     "print_table",
+    "terminal_safe",
     "to_jsonable",
 ]
 
@@ -46,6 +56,39 @@ CSV_FIELDS = (
 )
 
 _encoder = msgspec.json.Encoder()
+
+
+# --- text for people and cells for spreadsheets -------------------------------
+
+
+def _visible(code: int) -> str:
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+#: C0 controls (all of them, newline and tab included), DEL, C1 controls, and
+#: the bidirectional overrides / isolates that reorder what a terminal shows.
+_UNSAFE = [*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_SAFE_TABLE = {code: _visible(code) for code in _UNSAFE}
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with every control character (C0, DEL, C1) and bidi override
+    replaced by a visible escape (``\\x1b``, ``\\u202e``): what a terminal shows
+    is what the data holds, and the data cannot drive the terminal.  For one
+    line of text; callers split multi-line text first."""
+    return text.translate(_SAFE_TABLE)
+
+
+#: First characters a spreadsheet reads as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any, *, raw: bool = False) -> Any:
+    """One CSV cell: a string from the server that a spreadsheet would run as a
+    formula gets a leading ``'``, unless ``raw``.  Numbers pass unchanged."""
+    if not raw and isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def load_rich() -> ModuleType | None:
@@ -85,13 +128,14 @@ def csv_header() -> str:
     return buf.getvalue()
 
 
-def csv_rows(items: Iterable[BatchItem]) -> str:
-    """Items as CSV records (``\\n``-terminated; fields with newlines are quoted)."""
+def csv_rows(items: Iterable[BatchItem], *, raw: bool = False) -> str:
+    """Items as CSV records (``\\n``-terminated; fields with newlines are quoted),
+    cells guarded against formula injection unless ``raw`` (see ``csv_cell``)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     for item in items:
         d = msgspec.to_builtins(item)
-        writer.writerow([d.get(name, "") for name in CSV_FIELDS])
+        writer.writerow([csv_cell(d.get(name, ""), raw=raw) for name in CSV_FIELDS])
     return buf.getvalue()
 
 
@@ -137,12 +181,13 @@ class _JsonArray:
 
 
 class _Csv:
-    def __init__(self, out: IO[str]) -> None:
+    def __init__(self, out: IO[str], *, raw: bool = False) -> None:
         self._out = out
+        self._raw = raw
         out.write(csv_header())
 
     def write(self, items: Sequence[BatchItem]) -> None:
-        self._out.write(csv_rows(items))
+        self._out.write(csv_rows(items, raw=self._raw))
         self._out.flush()
 
     def close(self) -> None:
@@ -150,7 +195,7 @@ class _Csv:
 
 
 def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())  # one line per item, whatever the message holds
+    text = " ".join(terminal_safe(text).split())  # one line per item, shown as it is
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
@@ -194,19 +239,32 @@ class _ItemTable:
         self._out.flush()
 
 
-def item_sink(fmt: str, out: IO[str]) -> ItemSink:
+def item_sink(fmt: str, out: IO[str], *, csv_raw: bool = False) -> ItemSink:
     if fmt == "jsonl":
         return _JsonLines(out)
     if fmt == "json":
         return _JsonArray(out)
     if fmt == "csv":
-        return _Csv(out)
+        return _Csv(out, raw=csv_raw)
     if fmt == "table":
         return _ItemTable(out)
     raise ValueError(f"unknown format {fmt!r}")
 
 
 # --- tables -----------------------------------------------------------------
+
+
+def _console(out: IO[str], **options: Any) -> Any:
+    """A rich Console on ``out`` that lets a broken pipe raise ``BrokenPipeError``
+    (rich's default exits with status 1): every command then ends the same way
+    when the reader goes away."""
+    from rich.console import Console
+
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError
+
+    return _Console(file=out, **options)
 
 
 def print_table(
@@ -218,18 +276,26 @@ def print_table(
     right: Sequence[int] = (),
 ) -> None:
     """A table for people: rich when installed, aligned plain text otherwise.
-    ``right`` lists the indices of right-aligned (numeric) columns."""
+    ``right`` lists the indices of right-aligned (numeric) columns.  Cells are
+    data: shown through ``terminal_safe``, never read as rich markup."""
+    columns = [terminal_safe(c) for c in columns]
+    rows = [[terminal_safe(c) for c in row] for row in rows]
+    title = terminal_safe(title) if title is not None else None
     rich = load_rich()
     if rich is not None:
-        from rich.console import Console
         from rich.table import Table
+        from rich.text import Text
 
-        table = Table(title=title, title_justify="left", header_style="bold")
+        table = Table(
+            title=Text(title) if title is not None else None,
+            title_justify="left",
+            header_style="bold",
+        )
         for k, name in enumerate(columns):
-            table.add_column(name, justify="right" if k in right else "left", overflow="fold")
+            table.add_column(Text(name), justify="right" if k in right else "left", overflow="fold")
         for row in rows:
-            table.add_row(*row)
-        console = Console(file=out, width=None if is_tty(out) else 120, highlight=False)
+            table.add_row(*(Text(c) for c in row))
+        console = _console(out, width=None if is_tty(out) else 120, highlight=False)
         console.print(table)
         return
     if title:
@@ -263,7 +329,7 @@ class Progress:
         self, stream: IO[str], description: str, *, enabled: bool, unit: str = "items"
     ) -> None:
         self._stream = stream
-        self._description = description
+        self._description = terminal_safe(description)
         self._unit = unit
         self._enabled = enabled
         self._rich: Any = None
@@ -276,7 +342,6 @@ class Progress:
         if not self._enabled:
             return self
         if load_rich() is not None:
-            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 SpinnerColumn,
@@ -289,16 +354,17 @@ class Progress:
             )
 
             # Fits 80 columns: label, bar, %, count, rate, elapsed (+ a note).
+            # The label and the note hold data (a job id, a status): not markup.
             self._rich = RichProgress(
                 SpinnerColumn(),
-                TextColumn("[bold]{task.description}"),
+                TextColumn("{task.description}", style="bold", markup=False),
                 BarColumn(bar_width=20),
                 TaskProgressColumn(),
-                TextColumn("{task.fields[count]}"),
-                TextColumn("[cyan]{task.fields[rate]}"),
+                TextColumn("{task.fields[count]}", markup=False),
+                TextColumn("{task.fields[rate]}", style="cyan", markup=False),
                 TimeElapsedColumn(),
-                TextColumn("{task.fields[note]}"),
-                console=Console(file=self._stream),
+                TextColumn("{task.fields[note]}", markup=False),
+                console=_console(self._stream),
                 refresh_per_second=10,
             )
             self._rich.start()
@@ -312,6 +378,7 @@ class Progress:
             return
         elapsed = max(time.monotonic() - self._started, 1e-9)
         rate = f"{completed / elapsed:,.0f} {self._unit}/s"
+        note = terminal_safe(note)
         if self._rich is not None:
             count = f"{completed:,}" + (f"/{total:,}" if total is not None else "")
             self._rich.update(

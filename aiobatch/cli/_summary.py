@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ..models import BatchItem, ItemStatus
-from ._output import dump_json, print_table
+from ._output import dump_json, print_table, terminal_safe
 
 __all__ = ["Summary"]
 
@@ -20,7 +20,7 @@ def _pct(n: int, of: int) -> float:
 
 
 def _clip(text: str, width: int = 90) -> str:
-    text = " ".join(text.split())
+    text = " ".join(terminal_safe(text).split())
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

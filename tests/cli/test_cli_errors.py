@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import socket
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
-from cli_support import clear_env, cli
+from cli_support import clear_env, cli, conn
 
+from aiobatch.cli import run
 from aiobatch.testing import Faults, SimJob, Simulator, Trigger
 
 JOB = "bjb-cli-errors"
@@ -81,7 +86,7 @@ async def test_key_and_base_url_from_the_environment(
 
 async def test_422_reports_the_rejected_parameter(sim: Simulator) -> None:
     r = await cli("items", "list", "--job-id", JOB, "--limit", "5000", sim=sim)
-    assert r.code == 1
+    assert r.code == 2  # a parameter of the command line: a usage error
     line = one_error_line(r.err)
     assert line.startswith("the API rejected the request: ")
     assert "limit" in line
@@ -184,10 +189,6 @@ async def test_key_is_redacted_from_usage_errors(monkeypatch: pytest.MonkeyPatch
 
 
 async def test_broken_pipe_exits_quietly(sim: Simulator) -> None:
-    import io
-
-    from aiobatch.cli import run
-
     class Closed(io.StringIO):
         def write(self, s: str) -> int:
             raise BrokenPipeError
@@ -222,3 +223,109 @@ async def test_help_of_every_command_has_examples() -> None:
         assert r.code == 0, argv
         assert "examples:" in r.out, argv
         assert r.out.startswith("usage: aiobatch"), argv
+
+
+# --- absurd numbers are usage errors ------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "-1", "0", "1e400"])
+async def test_timeout_must_be_a_finite_positive_number(value: str) -> None:
+    r = await asyncio.wait_for(cli("jobs", "list", "--api-key", "key-1", f"--timeout={value}"), 10)
+    assert r.code == 2
+    assert r.err.splitlines()[-1].startswith("aiobatch jobs list: error: argument --timeout: must")
+    assert r.out == ""
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["items", "list", "--job-id", "j", "--concurrency", str(10**30)], "must be <= 1,024"),
+        (["items", "list", "--job-id", "j", "--concurrency", "1025"], "must be <= 1,024"),
+        (["items", "summary", "--job-id", "j", "--page-size", "100001"], "must be <= 100,000"),
+        (["items", "export", "--job-id", "j", "-o", "x", "--page-size", "9" * 5000], "integer"),
+        (["demo", "--concurrency", str(10**30)], "must be <= 1,024"),
+        (["demo", "--latency-ms", "inf"], "must be a finite number"),
+    ],
+)
+async def test_huge_integers_are_usage_errors(argv: list[str], needle: str) -> None:
+    r = await asyncio.wait_for(cli(*argv, "--api-key", "key-1"), 10)
+    assert r.code == 2
+    assert needle in r.err
+    assert len(r.err.splitlines()[-1]) < 200  # a 5000-digit argument is not echoed
+    assert r.out == ""
+
+
+async def test_the_bounds_themselves_are_accepted(sim: Simulator) -> None:
+    r = await cli(
+        "items", "list", "--job-id", JOB, "--concurrency", "1024", "--page-size", "100", sim=sim
+    )
+    assert r.code == 0, r.err
+    assert r.ids() == sim.item_ids(JOB)
+
+
+# --- how output fails -----------------------------------------------------------
+
+
+class BrokenPipe(io.StringIO):
+    """stdout of `aiobatch ... | head -0`."""
+
+    def write(self, s: str) -> int:
+        raise BrokenPipeError
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["items", "list", "--job-id", JOB],
+        ["items", "list", "--job-id", JOB, "--format", "table"],
+        ["items", "summary", "--job-id", JOB],
+        ["items", "summary", "--job-id", JOB, "--format", "json"],
+        ["jobs", "status", "--job-id", JOB],
+        ["jobs", "list"],
+        ["jobs", "list", "--format", "csv"],
+        ["jobs", "watch", "--job-id", JOB],
+    ],
+)
+async def test_every_command_exits_141_on_a_broken_pipe(sim: Simulator, argv: list[str]) -> None:
+    err = io.StringIO()
+    code = await run([*argv, *conn(sim)], stdout=BrokenPipe(), stderr=err)
+    assert code == 141
+    assert "aiobatch: error" not in err.getvalue()  # (watch logs the job's progress there)
+
+
+async def test_the_demo_table_exits_141_on_a_broken_pipe() -> None:
+    err = io.StringIO()
+    code = await run(
+        ["demo", "--items", "500", "--latency-ms", "0"], stdout=BrokenPipe(), stderr=err
+    )
+    assert code == 141
+    assert "aiobatch: error" not in err.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "table"])
+async def test_an_unencodable_output_names_the_encoding(sim: Simulator, fmt: str) -> None:
+    """PYTHONIOENCODING=ascii: the simulator's error messages are not ASCII."""
+    out = io.TextIOWrapper(io.BytesIO(), encoding="ascii")
+    err = io.StringIO()
+    cmd = ["items", "list", "--format", fmt] if fmt == "jsonl" else ["items", "summary"]
+    code = await run([*cmd, "--job-id", JOB, *conn(sim)], stdout=out, stderr=err)
+    assert code == 1
+    line = one_error_line(err.getvalue())
+    assert line.startswith("the output cannot be encoded in the terminal's encoding (ascii)")
+    assert "PYTHONIOENCODING=utf-8" in line
+    assert "-o FILE" in line
+
+
+async def test_a_closed_stdout_is_one_line(
+    sim: Simulator, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(sys, "stdout", None)  # what Python sets for `aiobatch ... >&-`
+    err = io.StringIO()
+    code = await run(["items", "summary", "--job-id", JOB, *conn(sim)], stderr=err)
+    assert code == 1
+    assert one_error_line(err.getvalue()) == "cannot write to standard output: it is closed"
+    # a command that writes no data to stdout does not mind
+    out = tmp_path / "items.jsonl"
+    err = io.StringIO()
+    code = await run(["items", "export", "--job-id", JOB, "-o", str(out), *conn(sim)], stderr=err)
+    assert code == 0, err.getvalue()

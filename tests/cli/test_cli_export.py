@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import csv
+import io
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
@@ -269,7 +270,7 @@ async def test_two_exports_cannot_write_one_file(sim: Simulator, tmp_path: Path)
     pytest.importorskip("fcntl")
     out = tmp_path / "items.jsonl"
     with locked(out):
-        r = await cli(*export(out), sim=sim)
+        r = await cli(*export(out, "--force"), sim=sim)  # --force does not override the lock
     assert r.code == 2
     assert "another aiobatch export" in r.err
 
@@ -308,3 +309,177 @@ async def test_parquet_hard_kill_keeps_the_last_clean_file(sim: Simulator, tmp_p
     r = await cli(*export(out, "--resume"), sim=sim)
     assert r.code == 0, r.err
     assert pq.read_table(out).column("item_id").to_pylist() == sim.item_ids(JOB)
+
+
+# --- never overwrite, never keep what cannot be resumed ------------------------------
+
+
+async def test_a_finished_export_is_not_overwritten(sim: Simulator, tmp_path: Path) -> None:
+    out = tmp_path / "failed.jsonl"
+    assert (await cli(*export(out, "--status", "failed"), sim=sim)).code == 0
+    before = out.read_bytes()
+    for fmt in ([], ["--format", "csv"]):
+        r = await cli(*export(out, *fmt), sim=sim)
+        assert r.code == 2
+        assert r.err == f"aiobatch: error: {out} already exists: add --force to overwrite it\n"
+        assert out.read_bytes() == before
+    r = await cli(*export(out, "--force"), sim=sim)
+    assert r.code == 0, r.err
+    assert jsonl_ids(out) == sim.item_ids(JOB)
+
+
+async def test_any_existing_file_is_not_overwritten(sim: Simulator, tmp_path: Path) -> None:
+    pytest.importorskip("pyarrow")
+    for name in ("notes.txt", "items.parquet", "empty.csv"):
+        out = tmp_path / name
+        out.write_text("keep me\n" if name != "empty.csv" else "")
+        r = await cli(*export(out), sim=sim)
+        assert r.code == 2
+        assert f"{out} already exists" in r.err
+        assert "--force" in r.err
+        assert out.read_text() == ("keep me\n" if name != "empty.csv" else "")
+    assert sorted(os.listdir(tmp_path)) == ["empty.csv", "items.parquet", "notes.txt"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "code", "message"),
+    [
+        (["--job-id", "bjb-missing"], 1, "job bjb-missing not found"),
+        (["--page-size", "5000"], 2, "the API rejected the request: "),
+        (["--api-key", "wrong-key"], 1, "authentication failed: check --api-key"),
+    ],
+)
+@pytest.mark.parametrize("name", ["items.jsonl", "items.csv", "items.parquet"])
+async def test_a_permanent_failure_leaves_nothing_to_resume(
+    sim: Simulator, tmp_path: Path, extra: list[str], code: int, message: str, name: str
+) -> None:
+    if name.endswith(".parquet"):
+        pytest.importorskip("pyarrow")
+    out = tmp_path / name
+    argv = [*export(out), *extra, *conn(sim)]  # the last --job-id / --page-size / key wins
+    if "--api-key" in extra:
+        argv = [*export(out), "--base-url", sim.base_url, *extra]
+    stderr = io.StringIO()
+    code_ = await run(argv, stdout=io.StringIO(), stderr=stderr)
+    err = stderr.getvalue()
+    assert code_ == code, err
+    assert err.startswith(f"aiobatch: error: {message}")
+    assert len(err.splitlines()) == 1
+    assert "--resume" not in err
+    if "--page-size" in extra:  # says what to fix
+        assert err.endswith("(--page-size 5000 sets the limit of each request)\n")
+    assert os.listdir(tmp_path) == []  # no output, no state, no .partial
+    # fixed, the same command runs without --force
+    r = await cli(*export(out), sim=sim)
+    assert r.code == 0, r.err
+
+
+async def test_a_permanent_failure_on_resume_keeps_the_checkpoint(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    out = tmp_path / "items.jsonl"
+    sim.faults = fail_at(1000)
+    assert (await cli(*export(out, "--max-retries", "0"), sim=sim)).code == 1
+    sim.faults = Faults()
+    argv = [*export(out, "--resume"), "--base-url", sim.base_url, "--api-key", "expired"]
+    stderr = io.StringIO()
+    assert await run(argv, stdout=io.StringIO(), stderr=stderr) == 1
+    assert "authentication failed" in stderr.getvalue()
+    assert state_of(out)["rows"] == 1000  # the key was wrong, not the export
+    r = await cli(*export(out, "--resume"), sim=sim)
+    assert r.code == 0, r.err
+    assert jsonl_ids(out) == sim.item_ids(JOB)
+
+
+async def test_a_transient_failure_before_the_first_page_is_resumable(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    out = tmp_path / "items.jsonl"
+    sim.faults = fail_at(0)
+    r = await cli(*export(out, "--max-retries", "0"), sim=sim)
+    assert r.code == 1
+    assert "--resume" in r.err
+    assert state_of(out)["rows"] == 0
+
+
+# --- a hand-edited state file -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("edit", "needle"),
+    [
+        ({"bytes": -1}, "`$.bytes`"),
+        ({"next_offset": "250"}, "`$.next_offset`"),
+        ({"rows": 1.5}, "`$.rows`"),
+        ({"format": "xlsx"}, "`$.format`"),
+        ({"rows": None}, "`$.rows`"),
+        ({"rows": ...}, "missing required field `rows`"),
+        ({"job_id": ...}, "missing required field `job_id`"),
+    ],
+)
+async def test_an_edited_state_file_names_the_field(
+    sim: Simulator, tmp_path: Path, edit: dict[str, object], needle: str
+) -> None:
+    out = tmp_path / "items.jsonl"
+    sim.faults = fail_at(500)
+    assert (await cli(*export(out, "--max-retries", "0"), sim=sim)).code == 1
+    state_path = out.with_name(out.name + STATE)
+    doc = state_of(out)
+    for key, value in edit.items():
+        if value is ...:
+            del doc[key]
+        else:
+            doc[key] = value
+    state_path.write_text(json.dumps(doc))
+    sim.faults = Faults()
+    r = await cli(*export(out, "--resume"), sim=sim)
+    assert r.code == 2
+    assert r.err.startswith(f"aiobatch: error: cannot resume: invalid state file {state_path}: ")
+    assert needle in r.err
+    assert len(r.err.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"), [("{not json", "is not valid JSON"), ("[1, 2]", "is not a JSON object")]
+)
+async def test_a_state_file_that_is_not_a_state(
+    sim: Simulator, tmp_path: Path, text: str, needle: str
+) -> None:
+    out = tmp_path / "items.jsonl"
+    out.write_text("")
+    state_path = out.with_name(out.name + STATE)
+    state_path.write_text(text)
+    r = await cli(*export(out, "--resume"), sim=sim)
+    assert r.code == 2
+    assert r.err == (
+        f"aiobatch: error: cannot resume: state file {state_path} {needle}; "
+        "use --force to start over\n"
+    )
+
+
+# --- outputs that are not regular files --------------------------------------------
+
+
+def has_state(output: str) -> bool:
+    return Path(output + STATE).exists()
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
+async def test_a_full_device_is_named(sim: Simulator) -> None:
+    r = await cli("items", "export", "--job-id", JOB, "-o", "/dev/full", sim=sim)
+    assert r.code == 1
+    assert r.err == "aiobatch: error: cannot write /dev/full: No space left on device\n"
+    assert not has_state("/dev/full")
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/null"), reason="needs /dev/null")
+async def test_a_device_is_written_without_state(sim: Simulator) -> None:
+    r = await cli("items", "export", "--job-id", JOB, "-o", "/dev/null", sim=sim)
+    assert r.code == 0, r.err
+    assert f"exported {N:,} items to /dev/null" in r.err
+    assert not has_state("/dev/null")
+    r = await cli("items", "export", "--job-id", JOB, "-o", "/dev/null", "--resume", sim=sim)
+    assert (r.code, r.err) == (
+        2,
+        "aiobatch: error: cannot resume: /dev/null is not a regular file\n",
+    )

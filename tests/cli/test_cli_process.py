@@ -150,3 +150,57 @@ def test_stdout_closed_early_is_quiet() -> None:
     assert proc.wait(timeout=60) in (0, 141)
     assert "Traceback" not in err
     assert "Exception ignored" not in err
+
+
+DEMO = ["demo", "--items", "3000", "--latency-ms", "0"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX pipes")
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_a_summary_into_a_closed_pipe_exits_141(fmt: str) -> None:
+    """`aiobatch items summary ... | head -1`: rich must not turn it into exit 1."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiobatch", *DEMO, "--format", fmt],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_env(),
+    )
+    assert proc.stdout is not None
+    assert proc.stderr is not None
+    proc.stdout.close()  # gone before the summary is printed
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 141
+    assert "error" not in err
+    assert "Exception ignored" not in err
+
+
+def test_an_ascii_terminal_is_explained() -> None:
+    env = clean_env() | {"PYTHONIOENCODING": "ascii"}
+    p = subprocess.run(
+        [sys.executable, "-m", "aiobatch", *DEMO],
+        capture_output=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert p.returncode == 1
+    line = p.stderr.decode().strip().splitlines()[-1]
+    assert line == (
+        "aiobatch: error: the output cannot be encoded in the terminal's encoding (ascii): "
+        "set PYTHONIOENCODING=utf-8, or write a file with `aiobatch items export -o FILE`"
+    )
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX shell")
+def test_a_closed_stdout_is_one_line() -> None:
+    p = subprocess.run(
+        ["sh", "-c", 'exec "$@" >&-', "sh", sys.executable, "-m", "aiobatch", *DEMO, "-q"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+        check=False,
+    )
+    assert p.returncode == 1
+    assert p.stderr == "aiobatch: error: cannot write to standard output: it is closed\n"
