@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from plan_model import TOTALS, ModelServer, drive
+from plan_model import TOTALS, ModelServer, Refused, drive
 
 from aiobatch import PaginationError
 from aiobatch._paging.plan import DriftError, PageRequest, ScanPlan
@@ -228,7 +228,7 @@ class WobblyServer(ModelServer):
 
     rng: random.Random = field(default_factory=lambda: random.Random(0))
 
-    def answer(self, req: PageRequest) -> tuple[int, int | None, str | None, str | None]:
+    def answer(self, req: PageRequest) -> tuple[list[int], int | None] | Refused:
         self.cap = self.rng.randint(1, req.limit)
         return super().answer(req)
 
@@ -248,7 +248,7 @@ def test_a_cap_that_drops_mid_scan_loses_nothing(seed: int) -> None:
 
     @dataclass
     class Dropping(ModelServer):
-        def answer(self, req: PageRequest) -> tuple[int, int | None, str | None, str | None]:
+        def answer(self, req: PageRequest) -> tuple[list[int], int | None] | Refused:
             self.cap = None if len(self.requests) < 4 else 30
             return super().answer(req)
 

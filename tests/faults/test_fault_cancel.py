@@ -84,7 +84,8 @@ async def test_case20_break_inside_scan_block() -> None:
                         await wait_until(lambda: hold.held > 0)
                         break
             # stopped, not finished: the consumer broke out before the end
-            assert pages.progress.state == "stopped" and not pages.progress.done
+            assert pages.progress.state == "stopped"
+            assert not pages.progress.done
             await assert_quiet(rec, hold)
         assert_exact(got, sim.item_ids(JOB)[:10])
 
@@ -102,7 +103,8 @@ async def test_case20_aclosing_waits_for_the_requests_to_stop() -> None:
                     if len(got) == 10:
                         await wait_until(lambda: hold.held > 0)
                         break
-            assert items.progress.state == "stopped" and not items.progress.done
+            assert items.progress.state == "stopped"
+            assert not items.progress.done
             await assert_quiet(rec, hold)
             with pytest.raises(StopAsyncIteration):
                 await items.__anext__()  # a closed scan stays closed

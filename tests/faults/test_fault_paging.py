@@ -58,9 +58,10 @@ async def test_case17_lying_total_size(faults: Faults, page_size: int, concurren
                 async for i in c.job_items.iter(JOB, page_size=page_size, concurrency=concurrency)
             ]
         assert_exact(got, sim.item_ids(JOB))
-        # No runaway: at most a few requests beyond one per page actually needed.
+        # No runaway: at most a few requests beyond one per page actually needed
+        # (and two confirmations of an empty page that is not at the total).
         needed = -(-3000 // min(page_size, faults.cap_limit or page_size))
-        assert sim.stats.requests <= needed + 2 * concurrency + 4
+        assert sim.stats.requests <= needed + 2 * concurrency + 4 + 2
 
 
 @pytest.mark.parametrize("n", [0, 1, 999, 1000, 1001])
@@ -100,7 +101,9 @@ async def test_case18_server_ignoring_offset_is_detected(
     # The first page was right; nothing past it was ever delivered, nothing twice.
     assert_exact(got, truth[: err.offset])
     assert err.offset <= page_size
-    assert requests <= 2 * concurrency + 2  # detected within the first window
+    # detected within the first window, after asking the repeated page twice more
+    # (one stale answer must not fail a scan)
+    assert requests <= 2 * concurrency + 2 + 2
     assert_no_secret(err)
 
 
