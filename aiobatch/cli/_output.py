@@ -24,6 +24,7 @@ from typing import IO, Any, Protocol, Self
 
 import msgspec
 
+from ..arrow import ITEM_COLUMNS
 from ..models import BatchItem
 
 __all__ = [
@@ -41,19 +42,8 @@ __all__ = [
     "to_jsonable",
 ]
 
-#: Columns of CSV output, in wire-field order.
-CSV_FIELDS = (
-    "item_id",
-    "item_name",
-    "status",
-    "error_message",
-    "skip_reason",
-    "job_id",
-    "job_record_id",
-    "started_at",
-    "completed_at",
-    "effective_at",
-)
+#: Columns of CSV output, in wire-field order (the same as the Arrow/Parquet ones).
+CSV_FIELDS = ITEM_COLUMNS
 
 _encoder = msgspec.json.Encoder()
 
