@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Coroutine
+import functools
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, cast
 
 import aiohttp
 
 from . import _protocol as proto
 from ._config import ClientConfig, Limits, Timeout
 from ._errors import APIConnectionError, ClientClosedError, ResponseDecodeError
-from ._paging import Spawner
 from ._paging.supervisor import Supervisor
-from ._retry import RetryHooks, RetryPolicy, call_with_retries
+from ._retry import RetryPolicy, call_with_retries
 from ._transport import AiohttpTransport, Transport
 from .resources.job_items import JobItems
 from .resources.jobs import Jobs
@@ -74,26 +74,19 @@ class BatchClient:
         self._transport: Transport = transport or AiohttpTransport(self._config, session=session)
         self._state = _State.NEW
         self._scans = Supervisor()
-        self.job_items = JobItems(self)
-        self.jobs = Jobs(self)
+        api = _Api(self)
+        self.job_items = JobItems(api)
+        self.jobs = Jobs(api)
 
     @property
     def config(self) -> ClientConfig:
         return self._config
 
-    @property
-    def retry_policy(self) -> RetryPolicy:
-        return self._config.retry
-
-    @property
-    def spawn(self) -> Spawner:
-        return self._spawn
-
-    def _spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    def _spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
         # Plain `async for` scans run in the client's supervisor task group: they
         # cannot outlive the client, and the consumer never holds a cancel scope.
         self._check_open()
-        self._scans.spawn(fn)
+        self._scans.spawn(cast(Callable[[], Coroutine[Any, Any, None]], fn))
 
     def __repr__(self) -> str:
         c = self._config
@@ -133,14 +126,56 @@ class BatchClient:
 
     # --- the one request path every resource uses ---------------------------
 
-    def scope(self, organization_id: str | None, project_id: str | None) -> proto.Params:
+    def _scope(self, organization_id: str | None, project_id: str | None) -> proto.Params:
         """Query parameters shared by every endpoint, call arguments winning."""
         return proto.query(
             organization_id=organization_id or self._config.organization_id,
             project_id=project_id or self._config.project_id,
         )
 
-    async def request(
+    async def _send(
+        self,
+        model: type[T],
+        method: str,
+        path: str,
+        params: Mapping[str, str],
+        body: bytes | None = None,
+    ) -> T:
+        """One attempt: send, then turn the answer into ``model`` or an error."""
+        self._check_open()
+        policy = self._config.retry
+        secret = self._config.api_key.reveal().encode()  # masked if a server echoes it
+        resp = await self._transport.send(method, path, params=dict(params), body=body)
+        if 200 <= resp.status < 300:
+            try:
+                return proto.decode_body(
+                    model,
+                    resp.body,
+                    status=resp.status,
+                    method=method,
+                    url_path=path,
+                    secret=secret,
+                )
+            except ResponseDecodeError as exc:
+                if resp.framed:
+                    raise
+                raise APIConnectionError(
+                    f"{method} {path}: connection closed mid-body "
+                    f"({len(resp.body)} bytes, no length framing)",
+                    method=method,
+                    path=path,
+                ) from exc
+        raise proto.make_status_error(
+            status=resp.status,
+            headers=resp.headers,
+            body=resp.body,
+            method=method,
+            url_path=path,
+            now=policy.wall_clock(),
+            secret=secret,
+        )
+
+    async def _call(
         self,
         model: type[T],
         method: str,
@@ -149,44 +184,48 @@ class BatchClient:
         params: proto.Params,
         body: bytes | None = None,
         idempotent: bool = True,
-        hooks: RetryHooks | None = None,
     ) -> T:
+        """One request, retried by the client's policy."""
         self._check_open()
-        transport = self._transport
-        policy = self._config.retry
-        secret = self._config.api_key.reveal().encode()  # masked if a server echoes it
-
-        async def attempt() -> T:
-            resp = await transport.send(method, path, params=params, body=body)
-            if 200 <= resp.status < 300:
-                try:
-                    return proto.decode_body(
-                        model,
-                        resp.body,
-                        status=resp.status,
-                        method=method,
-                        url_path=path,
-                        secret=secret,
-                    )
-                except ResponseDecodeError as exc:
-                    if resp.framed:
-                        raise
-                    raise APIConnectionError(
-                        f"{method} {path}: connection closed mid-body "
-                        f"({len(resp.body)} bytes, no length framing)",
-                        method=method,
-                        path=path,
-                    ) from exc
-            raise proto.make_status_error(
-                status=resp.status,
-                headers=resp.headers,
-                body=resp.body,
-                method=method,
-                url_path=path,
-                now=policy.wall_clock(),
-                secret=secret,
-            )
-
         return await call_with_retries(
-            policy, attempt, idempotent=idempotent, what=f"{method} {path}", hooks=hooks
+            self._config.retry,
+            functools.partial(self._send, model, method, path, params, body),
+            idempotent=idempotent,
+            what=f"{method} {path}",
         )
+
+
+class _Api:
+    """The narrow, private seam resources and the engine use (``resources.Api``)."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: BatchClient) -> None:
+        self._client = client
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return self._client._config.retry
+
+    def scope(self, organization_id: str | None, project_id: str | None) -> proto.Params:
+        return self._client._scope(organization_id, project_id)
+
+    async def call(
+        self,
+        model: type[T],
+        method: str,
+        path: str,
+        *,
+        params: proto.Params,
+        body: bytes | None = None,
+        idempotent: bool = True,
+    ) -> T:
+        return await self._client._call(
+            model, method, path, params=params, body=body, idempotent=idempotent
+        )
+
+    def send(self, model: type[T], path: str, params: Mapping[str, str]) -> Awaitable[T]:
+        return self._client._send(model, "GET", path, params)
+
+    def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
+        self._client._spawn(fn)

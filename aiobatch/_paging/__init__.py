@@ -1,55 +1,66 @@
-"""The pagination engine: ``plan`` decides, ``walk`` does the I/O, ``iterators``
-hand the result to the caller.  ``start`` wires one scan together."""
+"""The pagination engine: ``plan`` decides, ``walk`` (offset pages) and
+``cursor`` (token pages) do the I/O, ``iterators`` hand the result to the
+caller.  ``start_scan`` wires one scan of a declared ``Endpoint`` together."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
 from .._errors import AiobatchError
-from .._retry import RetryPolicy
+from .cursor import produce_cursor
+from .endpoint import Endpoint, Fetched, Requester, Send
 from .iterators import ItemIterator, PageIterator, Scan, Spawner
 from .plan import DriftError, ScanPlan
 from .throttle import AdaptiveLimiter
-from .types import FilterMode, OnDrift, Page, ScanOptions, ScanProgress
-from .walk import Failure, Fetched, Finished, Listing, is_permanent, page_error, produce
+from .types import FilterMode, OnDrift, Page, Resolved, ScanKw, ScanOptions, ScanProgress
+from .walk import Failure, Finished, Listing, is_permanent, page_error, produce
 
 __all__ = [
     "DriftError",
+    "Endpoint",
     "Fetched",
     "FilterMode",
     "ItemIterator",
-    "Listing",
     "OnDrift",
     "Page",
     "PageIterator",
+    "Requester",
+    "Resolved",
     "Scan",
+    "ScanKw",
     "ScanOptions",
     "ScanProgress",
+    "Send",
     "Spawner",
-    "page_iterator",
+    "start_scan",
 ]
 
 T = TypeVar("T")
 
 
-def page_iterator(
-    resolve: Callable[[ScanProgress], Awaitable[Listing[T]]],
+def start_scan(
+    endpoint: Endpoint[Any, T],
+    resolve: Callable[[], Awaitable[Resolved[T]]],
     options: ScanOptions,
-    policy: RetryPolicy,
+    client: Requester,
     spawn: Spawner,
 ) -> PageIterator[T]:
-    """A lazily started scan: ``resolve`` picks the listing (it may ask the API first)."""
-    progress = ScanProgress(next_offset=options.start_offset)
+    """A lazily started scan of a declared endpoint.
+
+    ``resolve`` picks the query (it may ask the API first); the engine does the
+    rest and is the only writer of the scan's ``ScanProgress``.
+    """
+    progress = ScanProgress(next_offset=options.start_offset, next_token=options.start_token)
 
     async def starter(out: MemoryObjectSendStream[Page[T] | Failure | Finished]) -> None:
         async with out:
             try:
-                listing = await resolve(progress)
+                resolved = await resolve()
             except Exception as exc:
                 progress.state = "failed"
                 if isinstance(exc, AiobatchError) and not is_permanent(exc):
@@ -62,20 +73,30 @@ def page_iterator(
                 with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                     await out.send(Failure(exc))
                 return
+            progress.filter_mode = resolved.filter_mode
+            limiter = AdaptiveLimiter(options.concurrency, client.policy, progress)
+            if endpoint.style == "cursor":
+                fetch_next = endpoint.by_token(client.send, resolved.query)
+                await produce_cursor(
+                    fetch_next, endpoint.key, options, limiter, progress, out.clone()
+                )
+                return
+            listing = Listing(
+                endpoint.by_offset(client.send, resolved.query), endpoint.key, resolved.keep
+            )
+            filtered = resolved.keep is not None
             plan = ScanPlan(
                 start_offset=options.start_offset,
                 page_size=options.page_size,
                 # Twice the concurrency: a slow head page does not idle every slot,
                 # and memory stays bounded by ~2x concurrency pages.
                 window=2 * options.concurrency,
-                max_items=None if listing.keep is not None else options.max_items,
-                max_kept=options.max_items if listing.keep is not None else None,
+                max_items=None if filtered else options.max_items,
+                max_kept=options.max_items if filtered else None,
                 raise_on_drift=options.on_drift == "raise",
-                # Only a server-filtered listing has an exact total worth watching.
-                total_is_exact=progress.filter_mode == "server",
+                total_is_exact=resolved.total_is_exact,
                 dedup_window=options.dedup_window,
             )
-            limiter = AdaptiveLimiter(options.concurrency, policy, progress)
             await produce(listing, plan, limiter, progress, out.clone())
 
     return PageIterator(starter, spawn, progress)

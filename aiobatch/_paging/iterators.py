@@ -122,6 +122,7 @@ class PageIterator(Generic[T]):
         if not self._by_item:
             progress.items += len(msg.items)
             progress.next_offset = msg.next_offset
+            progress.next_token = msg.next_token
         return msg
 
     def _stop(self) -> None:
@@ -174,6 +175,7 @@ class ItemIterator(Generic[T]):
         self._index = 0
         self._offset = 0  # where the current page starts
         self._page_end = pages.progress.next_offset
+        self._page_token = pages.progress.next_token
 
     def __aiter__(self) -> Self:
         return self
@@ -190,9 +192,11 @@ class ItemIterator(Generic[T]):
         while True:
             # The whole current page was received: resume after it.
             progress.next_offset = self._page_end
+            progress.next_token = self._page_token
             page = await self.pages.__anext__()
             self._items, self._positions, self._index = page.items, page.positions, 0
             self._offset, self._page_end = page.offset, page.next_offset
+            self._page_token = page.next_token
             if page.items:
                 return await self.__anext__()
 
@@ -201,6 +205,7 @@ class ItemIterator(Generic[T]):
         # like an async generator after aclose(), instead of yielding leftovers.
         self._items, self._index = [], 0
         self._page_end = self.progress.next_offset  # nothing more was received
+        self._page_token = self.progress.next_token
         await self.pages.aclose()
 
     async def __aenter__(self) -> Self:

@@ -38,6 +38,10 @@ class AdaptiveLimiter:
         return self._max
 
     @property
+    def policy(self) -> RetryPolicy:
+        return self._policy
+
+    @property
     def limit(self) -> int:
         return self._slots.limit
 

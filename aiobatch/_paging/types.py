@@ -3,8 +3,10 @@ what it reports while it runs (``ScanProgress``)."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, Literal, TypeVar
+from typing import Generic, Literal, TypedDict, TypeVar
 
 T = TypeVar("T")
 
@@ -13,6 +15,8 @@ __all__ = [
     "FilterMode",
     "OnDrift",
     "Page",
+    "Resolved",
+    "ScanKw",
     "ScanOptions",
     "ScanProgress",
     "ScanState",
@@ -43,6 +47,9 @@ class Page(Generic[T]):
     items: list[T]
     total_size: int | None
     positions: list[int] | None = None
+    #: Cursor-paginated listings: the token of the page after this one (pass it
+    #: as ``start_token`` to resume after this page; None after the last page).
+    next_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +81,8 @@ class ScanOptions:
     filter_mode: FilterMode = "auto"
     on_drift: OnDrift = "raise"
     dedup_window: int | None = 100_000
+    #: Cursor-paginated listings: resume from this page token.
+    start_token: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("page_size", "concurrency"):
@@ -107,6 +116,45 @@ class ScanOptions:
             )
         if self.on_drift not in ("raise", "warn"):
             raise ValueError(f"on_drift must be 'raise' or 'warn', got {self.on_drift!r}")
+        if self.start_token is not None and (
+            not isinstance(self.start_token, str) or not self.start_token
+        ):
+            raise ValueError(f"start_token must be a non-empty string, got {self.start_token!r}")
+
+    def with_(self, **changes: object) -> ScanOptions:
+        """A copy with ``changes`` (checked like the constructor's arguments)."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise TypeError(f"unknown scan option(s): {', '.join(unknown)}")
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+class ScanKw(TypedDict, total=False):
+    """The scan options as keyword arguments (``iter(job_id, page_size=1000)``)."""
+
+    page_size: int
+    concurrency: int
+    start_offset: int
+    max_items: int | None
+    filter_mode: FilterMode
+    on_drift: OnDrift
+    dedup_window: int | None
+    start_token: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved(Generic[T]):
+    """What a declared listing resolves to when its scan starts (it may ask the
+    API first, e.g. whether a job is finished)."""
+
+    #: Query parameters of every page request (the engine adds the paging ones).
+    query: Mapping[str, str]
+    #: Client-side filter (``None``: keep every item).
+    keep: Callable[[T], bool] | None = None
+    #: The status-filter mode in effect (None: the scan has no status filter).
+    filter_mode: FilterMode | None = None
+    #: Whether ``total_size`` is exact, so that a moving total is drift.
+    total_is_exact: bool = False
 
 
 @dataclass(slots=True)
@@ -131,7 +179,9 @@ class ScanProgress:
     total: int | None = None  #: the server's latest total_size for the scanned listing
     concurrency: int = 0  #: current page requests allowed in flight
     next_offset: int = 0  #: resume point: everything before it has been received
-    filter_mode: str = ""  #: the mode in effect once the scan started
+    #: The status-filter mode in effect once the scan started (None: no filter).
+    filter_mode: FilterMode | None = None
+    next_token: str | None = None  #: cursor listings: resume token (None at the end)
     #: Drift seen so far (also logged as warnings), as it happens.
     drift: list[str] = field(default_factory=list)
     #: What the server did that the scan handled without loss (pages asked

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -27,30 +28,23 @@ from .._errors import (
     PaginationError,
     UnprocessableEntityError,
 )
-from .._retry import RetryHooks
+from .._retry import call_with_retries
+from .endpoint import Fetched
 from .plan import PageRequest, ScanPlan
 from .throttle import AdaptiveLimiter
 from .types import Page, ScanProgress
 
-__all__ = ["Failure", "Fetched", "Listing", "is_permanent", "page_error", "produce"]
+__all__ = ["Failure", "Finished", "Listing", "is_permanent", "page_error", "produce"]
 
 log = logging.getLogger("aiobatch")
 T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
-class Fetched(Generic[T]):
-    """One page as the server returned it."""
-
-    items: Sequence[T]
-    total: int | None
-
-
-@dataclass(frozen=True, slots=True)
 class Listing(Generic[T]):
-    """What the engine needs to know about one paginated endpoint."""
+    """One offset scan's endpoint, resolved: one attempt at a page, the item key."""
 
-    fetch: Callable[[int, int, RetryHooks], Awaitable[Fetched[T]]]
+    fetch: Callable[[int, int], Awaitable[Fetched[T]]]
     key: Callable[[T], str]
     #: Client-side filter (``None``: keep every item).
     keep: Callable[[T], bool] | None = None
@@ -332,15 +326,24 @@ class _Pool(Generic[T]):
             self._tg.start_soon(self._work)
 
     async def _work(self) -> None:
+        # The engine owns each page's attempt loop: one declared attempt, retried
+        # by the client's policy, paced by the scan's limiter.
         slots = self._limiter.slots
         fetch = self._listing.fetch
         todo, done, limiter = self._todo, self._done, self._limiter
+        policy = limiter.policy
         while True:
             req = await todo.get()
             self._idle -= 1
             await slots.acquire()
             try:
-                page = await fetch(req.offset, req.limit, limiter)
+                page = await call_with_retries(
+                    policy,
+                    functools.partial(fetch, req.offset, req.limit),
+                    idempotent=True,
+                    what=f"page at offset {req.offset}",
+                    hooks=limiter,
+                )
             except Exception as exc:  # to the driver, never into the task group
                 done.put_nowait(_Result(req, None, exc))
                 continue

@@ -400,7 +400,7 @@ async def cmd_export(ctx: Context) -> int:
         writer.write(page.items)
         # Only once the page is flushed does the checkpoint move past it.
         state.next_offset = page.next_offset
-        state.filter_mode = progress.filter_mode
+        state.filter_mode = progress.filter_mode or "none"
         state.rows, state.bytes = writer.rows, writer.bytes
         if writer.per_page and not stateless:
             state.save(state_path)

@@ -1,28 +1,27 @@
+"""What a resource needs from the client: one narrow, private seam."""
+
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, TypeVar
 
-from .._paging import Spawner
 from .._protocol import Params
-from .._retry import RetryHooks, RetryPolicy
+from .._retry import RetryPolicy
 
 T = TypeVar("T")
 
 
-class Requester(Protocol):
-    """What a resource needs from the client: scoped params and one retried request."""
+class Api(Protocol):
+    """The client as resources (and the engine) see it."""
 
     @property
-    def retry_policy(self) -> RetryPolicy: ...
+    def policy(self) -> RetryPolicy: ...
 
-    @property
-    def spawn(self) -> Spawner:
-        """Start a background task in the client's task group (scans run there)."""
+    def scope(self, organization_id: str | None, project_id: str | None) -> Params:
+        """Query parameters every endpoint takes (call arguments win over the client's)."""
         ...
 
-    def scope(self, organization_id: str | None, project_id: str | None) -> Params: ...
-
-    async def request(
+    async def call(
         self,
         model: type[T],
         method: str,
@@ -31,5 +30,14 @@ class Requester(Protocol):
         params: Params,
         body: bytes | None = None,
         idempotent: bool = True,
-        hooks: RetryHooks | None = None,
-    ) -> T: ...
+    ) -> T:
+        """One request, retried by the client's policy."""
+        ...
+
+    def send(self, model: type[T], path: str, params: Mapping[str, str]) -> Awaitable[T]:
+        """One attempt at a GET (the engine retries it)."""
+        ...
+
+    def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
+        """Start a plain ``async for`` scan in the client's task group."""
+        ...

@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import operator
+import sys
 
 from .. import _protocol as proto
 from .._paging import (
-    Fetched,
+    Endpoint,
     FilterMode,
     ItemIterator,
-    Listing,
-    OnDrift,
     PageIterator,
+    Resolved,
     Scan,
+    ScanKw,
     ScanOptions,
-    ScanProgress,
-    Spawner,
-    page_iterator,
 )
-from .._retry import RetryHooks
 from ..models import (
     BatchItem,
     BatchItemListResponse,
@@ -27,16 +24,43 @@ from ..models import (
     JobType,
     ProcessingResults,
 )
-from ._requester import Requester
+from ._declare import Declared, options_of
+from ._requester import Api
 
-__all__ = ["JobItems"]
+if sys.version_info >= (3, 12):  # pragma: no cover
+    from typing import Unpack
+else:  # pragma: no cover
+    from typing_extensions import Unpack
 
-_item_key = operator.attrgetter("item_id")
+__all__ = ["ItemScanKw", "JobItems"]
+
+
+class ItemScanKw(ScanKw, total=False):
+    """What every form of an item scan takes besides ``job_id``."""
+
+    status: ItemStatus | str | None
+    options: ScanOptions | None
+    organization_id: str | None
+    project_id: str | None
+
+
+_ITEM_ARGS = frozenset({"status", "organization_id", "project_id"})
+
+
+def items_endpoint(job_id: str) -> Endpoint[BatchItemListResponse, BatchItem]:
+    """``GET /batch-processing/{job_id}/items``: offset pages with a total."""
+    return Endpoint(
+        path=proto.path("/{job_id}/items", job_id=job_id),
+        page=BatchItemListResponse,
+        items=operator.attrgetter("items"),
+        key=operator.attrgetter("item_id"),
+        total=operator.attrgetter("total_size"),
+    )
 
 
 class JobItems:
-    def __init__(self, client: Requester) -> None:
-        self._client = client
+    def __init__(self, api: Api) -> None:
+        self._api = api
 
     async def list(
         self,
@@ -55,95 +79,36 @@ class JobItems:
             offset=proto.check_offset(offset),
             status=proto.check_status(status, ItemStatus),
         )
-        query.update(self._client.scope(organization_id, project_id))
-        return await self._client.request(BatchItemListResponse, "GET", path, params=query)
+        query.update(self._api.scope(organization_id, project_id))
+        return await self._api.call(BatchItemListResponse, "GET", path, params=query)
 
-    def iter_pages(
-        self,
-        job_id: str,
-        *,
-        status: ItemStatus | str | None = None,
-        page_size: int = 500,
-        concurrency: int = 8,
-        start_offset: int = 0,
-        max_items: int | None = None,
-        filter_mode: FilterMode = "auto",
-        on_drift: OnDrift = "raise",
-        organization_id: str | None = None,
-        project_id: str | None = None,
-    ) -> PageIterator[BatchItem]:
+    def iter_pages(self, job_id: str, **kw: Unpack[ItemScanKw]) -> PageIterator[BatchItem]:
         """Every page of a job's items, fetched ``concurrency`` at a time, in order.
 
         ``async for page in client.job_items.iter_pages(job_id): page.items``.
-        See ``ScanOptions`` for the options; ``.progress`` can be polled.
+        Options: ``options=ScanOptions(...)`` and/or its fields as keywords;
+        ``.progress`` can be polled.
         """
-        return self._pages(
-            job_id,
-            status,
-            ScanOptions(page_size, concurrency, start_offset, max_items, filter_mode, on_drift),
-            self._client.scope(organization_id, project_id),
-            self._client.spawn,
-        )
+        return self._declare(job_id, kw).pages()
 
-    def iter(
-        self,
-        job_id: str,
-        *,
-        status: ItemStatus | str | None = None,
-        page_size: int = 500,
-        concurrency: int = 8,
-        start_offset: int = 0,
-        max_items: int | None = None,
-        filter_mode: FilterMode = "auto",
-        on_drift: OnDrift = "raise",
-        organization_id: str | None = None,
-        project_id: str | None = None,
-    ) -> ItemIterator[BatchItem]:
+    def iter(self, job_id: str, **kw: Unpack[ItemScanKw]) -> ItemIterator[BatchItem]:
         """Every item of a job (optionally of one status), in server order.
 
         ``async for item in client.job_items.iter(job_id, status="failed"): ...``
         """
-        return ItemIterator(
-            self.iter_pages(
-                job_id,
-                status=status,
-                page_size=page_size,
-                concurrency=concurrency,
-                start_offset=start_offset,
-                max_items=max_items,
-                filter_mode=filter_mode,
-                on_drift=on_drift,
-                organization_id=organization_id,
-                project_id=project_id,
-            )
-        )
+        return self._declare(job_id, kw).items()
 
-    def scan(
-        self,
-        job_id: str,
-        *,
-        status: ItemStatus | str | None = None,
-        options: ScanOptions | None = None,
-        organization_id: str | None = None,
-        project_id: str | None = None,
-    ) -> Scan[BatchItem]:
+    def scan(self, job_id: str, **kw: Unpack[ItemScanKw]) -> Scan[BatchItem]:
         """``async with client.job_items.scan(job_id) as pages:`` — the scan's tasks
         live exactly as long as the block (the strictest structured form)."""
-        opts = options or ScanOptions()
-        params = self._client.scope(organization_id, project_id)
-        return Scan(lambda spawn: self._pages(job_id, status, opts, params, spawn))
+        return self._declare(job_id, kw).scan()
 
-    def _pages(
-        self,
-        job_id: str,
-        status: ItemStatus | str | None,
-        options: ScanOptions,
-        params: proto.Params,
-        spawn: Spawner,
-    ) -> PageIterator[BatchItem]:
+    def _declare(self, job_id: str, kw: ItemScanKw) -> Declared[BatchItem]:
+        opts = options_of(ScanOptions(), kw, _ITEM_ARGS)
+        scope = self._api.scope(kw.get("organization_id"), kw.get("project_id"))
         proto.check_id("job_id", job_id)
-        wanted = proto.check_status(status, ItemStatus)
-        if wanted is not None and options.filter_mode == "auto" and options.start_offset:
+        wanted = proto.check_status(kw.get("status"), ItemStatus)
+        if wanted is not None and opts.filter_mode == "auto" and opts.start_offset:
             # "auto" may pick another mode than the interrupted scan did, and the
             # two count offsets differently (filtered vs every item).
             raise ValueError(
@@ -152,39 +117,24 @@ class JobItems:
                 "error message): 'server' or 'client', not 'auto'"
             )
 
-        async def resolve(progress: ScanProgress) -> Listing[BatchItem]:
-            mode = await self._filter_mode(job_id, wanted, options.filter_mode, params)
-            progress.filter_mode = mode
-            # Built once per scan: each page only adds its offset and limit.
-            path = proto.path("/{job_id}/items", job_id=job_id)
-            base = {**params, **proto.query(status=wanted if mode == "server" else None)}
-            request = self._client.request
+        async def resolve() -> Resolved[BatchItem]:
+            if wanted is None:
+                return Resolved(scope)
+            mode = await self._filter_mode(job_id, opts.filter_mode, scope)
+            if mode == "client":
+                return Resolved(scope, lambda item: item.status == wanted, "client")
+            # Only a server-filtered listing has an exact total worth watching.
+            query = {**scope, **proto.query(status=wanted)}
+            return Resolved(query, None, "server", total_is_exact=True)
 
-            async def fetch(offset: int, limit: int, hooks: RetryHooks) -> Fetched[BatchItem]:
-                query = {**base, "offset": str(offset), "limit": str(limit)}
-                page = await request(BatchItemListResponse, "GET", path, params=query, hooks=hooks)
-                return Fetched(page.items, page.total_size)
+        return Declared(self._api, items_endpoint(job_id), resolve, opts)
 
-            if mode == "client" and wanted is not None:
-                return Listing(fetch, _item_key, lambda item: item.status == wanted)
-            return Listing(fetch, _item_key)
-
-        return page_iterator(resolve, options, self._client.retry_policy, spawn)
-
-    async def _filter_mode(
-        self,
-        job_id: str,
-        status: ItemStatus | None,
-        mode: FilterMode,
-        params: proto.Params,
-    ) -> str:
-        if status is None:
-            return "none"
+    async def _filter_mode(self, job_id: str, mode: FilterMode, scope: proto.Params) -> FilterMode:
         if mode != "auto":
             return mode
         # A finished job's statuses no longer move: the server-side filter is exact.
         path = proto.path("/{job_id}", job_id=job_id)
-        job = await self._client.request(BatchJobStatus, "GET", path, params=params)
+        job = await self._api.call(BatchJobStatus, "GET", path, params=scope)
         return "server" if job.job.status.terminal else "client"
 
     async def get_processing_results(
@@ -198,5 +148,5 @@ class JobItems:
         """``GET /batch-processing/items/{item_id}/processing-results``."""
         path = proto.path("/items/{item_id}/processing-results", item_id=item_id)
         params = proto.query(job_type=proto.check_status(job_type, JobType, name="job_type"))
-        params.update(self._client.scope(organization_id, project_id))
-        return await self._client.request(ProcessingResults, "GET", path, params=params)
+        params.update(self._api.scope(organization_id, project_id))
+        return await self._api.call(ProcessingResults, "GET", path, params=params)

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import operator
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import _protocol as proto
-from .._paging import (
-    Fetched,
-    ItemIterator,
-    Listing,
-    OnDrift,
-    PageIterator,
-    ScanOptions,
-    ScanProgress,
-    page_iterator,
-)
-from .._retry import RetryHooks
+from .._paging import Endpoint, ItemIterator, PageIterator, Resolved, Scan, ScanKw, ScanOptions
 from ..models import (
     BatchJob,
     BatchJobList,
@@ -27,16 +18,45 @@ from ..models import (
     JobType,
     encode,
 )
-from ._requester import Requester
+from ._declare import Declared, options_of
+from ._requester import Api
 
-__all__ = ["Jobs"]
+if sys.version_info >= (3, 12):  # pragma: no cover
+    from typing import Unpack
+else:  # pragma: no cover
+    from typing_extensions import Unpack
 
-_job_key = operator.attrgetter("id")
+__all__ = ["JobScanKw", "Jobs"]
+
+#: ``GET /batch-processing``: offset pages with a total.  Jobs are created while
+#: one lists them, so drift only warns by default.
+JOBS = Endpoint(
+    path=proto.path(""),
+    page=BatchJobList,
+    items=operator.attrgetter("items"),
+    key=operator.attrgetter("id"),
+    total=operator.attrgetter("total_size"),
+    defaults=ScanOptions(page_size=100, concurrency=4, on_drift="warn"),
+)
+
+
+_JOB_ARGS = frozenset({"directory_id", "job_type", "status", "organization_id", "project_id"})
+
+
+class JobScanKw(ScanKw, total=False):
+    """What every form of a job listing takes."""
+
+    directory_id: str | None
+    job_type: JobType | str | None
+    status: JobStatus | str | None
+    options: ScanOptions | None
+    organization_id: str | None
+    project_id: str | None
 
 
 class Jobs:
-    def __init__(self, client: Requester) -> None:
-        self._client = client
+    def __init__(self, api: Api) -> None:
+        self._api = api
 
     async def list(
         self,
@@ -51,7 +71,11 @@ class Jobs:
     ) -> BatchJobList:
         """One page of ``GET /batch-processing``."""
         filters = self._filters(directory_id, job_type, status, organization_id, project_id)
-        return await self._list(filters, proto.check_limit(limit), proto.check_offset(offset))
+        params = {
+            **filters,
+            **proto.query(limit=proto.check_limit(limit), offset=proto.check_offset(offset)),
+        }
+        return await self._api.call(BatchJobList, "GET", proto.path(""), params=params)
 
     def _filters(
         self,
@@ -66,81 +90,36 @@ class Jobs:
             job_type=proto.check_status(job_type, JobType, name="job_type"),
             status=proto.check_status(status, JobStatus),
         )
-        params.update(self._client.scope(organization_id, project_id))
+        params.update(self._api.scope(organization_id, project_id))
         return params
 
-    async def _list(
-        self,
-        filters: proto.Params,
-        limit: int | None,
-        offset: int | None,
-        hooks: RetryHooks | None = None,
-    ) -> BatchJobList:
-        params = {**filters, **proto.query(limit=limit, offset=offset)}
-        return await self._client.request(
-            BatchJobList, "GET", proto.path(""), params=params, hooks=hooks
-        )
+    def iter_pages(self, **kw: Unpack[JobScanKw]) -> PageIterator[BatchJob]:
+        """Every page of jobs, with the same engine as item scans."""
+        return self._declare(kw).pages()
 
-    def iter_pages(
-        self,
-        *,
-        directory_id: str | None = None,
-        job_type: JobType | str | None = None,
-        status: JobStatus | str | None = None,
-        page_size: int = 100,
-        concurrency: int = 4,
-        start_offset: int = 0,
-        max_items: int | None = None,
-        on_drift: OnDrift = "warn",
-        organization_id: str | None = None,
-        project_id: str | None = None,
-    ) -> PageIterator[BatchJob]:
-        """Every page of jobs, with the same engine as item scans.
-
-        Jobs are created while one lists them, so drift only warns by default.
-        """
-        filters = self._filters(directory_id, job_type, status, organization_id, project_id)
-        options = ScanOptions(page_size, concurrency, start_offset, max_items, "server", on_drift)
-
-        async def fetch(offset: int, limit: int, hooks: RetryHooks) -> Fetched[BatchJob]:
-            page = await self._list(filters, limit, offset, hooks)
-            return Fetched(page.items, page.total_size)
-
-        async def resolve(progress: ScanProgress) -> Listing[BatchJob]:
-            progress.filter_mode = "server"
-            return Listing(fetch, _job_key)
-
-        return page_iterator(resolve, options, self._client.retry_policy, self._client.spawn)
-
-    def iter(
-        self,
-        *,
-        directory_id: str | None = None,
-        job_type: JobType | str | None = None,
-        status: JobStatus | str | None = None,
-        page_size: int = 100,
-        concurrency: int = 4,
-        start_offset: int = 0,
-        max_items: int | None = None,
-        on_drift: OnDrift = "warn",
-        organization_id: str | None = None,
-        project_id: str | None = None,
-    ) -> ItemIterator[BatchJob]:
+    def iter(self, **kw: Unpack[JobScanKw]) -> ItemIterator[BatchJob]:
         """Every job: ``async for job in client.jobs.iter(status="running"): ...``"""
-        return ItemIterator(
-            self.iter_pages(
-                directory_id=directory_id,
-                job_type=job_type,
-                status=status,
-                page_size=page_size,
-                concurrency=concurrency,
-                start_offset=start_offset,
-                max_items=max_items,
-                on_drift=on_drift,
-                organization_id=organization_id,
-                project_id=project_id,
-            )
+        return self._declare(kw).items()
+
+    def scan(self, **kw: Unpack[JobScanKw]) -> Scan[BatchJob]:
+        """``async with client.jobs.scan() as pages:`` (the structured form)."""
+        return self._declare(kw).scan()
+
+    def _declare(self, kw: JobScanKw) -> Declared[BatchJob]:
+        filters = self._filters(
+            kw.get("directory_id"),
+            kw.get("job_type"),
+            kw.get("status"),
+            kw.get("organization_id"),
+            kw.get("project_id"),
         )
+        opts = options_of(JOBS.defaults, kw, _JOB_ARGS)
+        resolved: Resolved[BatchJob] = Resolved(filters)
+
+        async def resolve() -> Resolved[BatchJob]:
+            return resolved
+
+        return Declared(self._api, JOBS, resolve, opts)
 
     async def get(
         self,
@@ -151,8 +130,8 @@ class Jobs:
     ) -> BatchJobStatus:
         """A job and its progress: ``GET /batch-processing/{job_id}``."""
         path = proto.path("/{job_id}", job_id=job_id)
-        params = self._client.scope(organization_id, project_id)
-        return await self._client.request(BatchJobStatus, "GET", path, params=params)
+        params = self._api.scope(organization_id, project_id)
+        return await self._api.call(BatchJobStatus, "GET", path, params=params)
 
     async def cancel(
         self,
@@ -164,9 +143,9 @@ class Jobs:
     ) -> CancelResponse:
         """Cancel a job.  Retried like a GET: cancelling twice cannot duplicate work."""
         path = proto.path("/{job_id}/cancel", job_id=job_id)
-        params = self._client.scope(organization_id, project_id)
+        params = self._api.scope(organization_id, project_id)
         body = encode({"reason": reason} if reason is not None else {})
-        return await self._client.request(
+        return await self._api.call(
             CancelResponse, "POST", path, params=params, body=body, idempotent=True
         )
 
@@ -204,7 +183,7 @@ class Jobs:
             payload["continue_as_new_threshold"] = proto.check_limit(
                 continue_as_new_threshold, name="continue_as_new_threshold"
             )
-        params = self._client.scope(organization_id, project_id)
-        return await self._client.request(
+        params = self._api.scope(organization_id, project_id)
+        return await self._api.call(
             BatchJob, "POST", proto.path(""), params=params, body=encode(payload), idempotent=False
         )

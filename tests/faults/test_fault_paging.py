@@ -277,7 +277,7 @@ async def test_case19_safe_mode_resume_offset_stays_exact(mode: FilterMode) -> N
                 async for i in c.job_items.iter(
                     JOB,
                     status="completed",
-                    filter_mode=used,  # type: ignore[arg-type]
+                    filter_mode=used,
                     page_size=100,
                     concurrency=4,
                     start_offset=resume,

@@ -251,7 +251,7 @@ async def test_case24_key_never_in_logs_repr_or_errors_across_a_faulty_scan(
         with pytest.raises(PageFetchError) as info:
             async for _ in pages:
                 pass
-        assert_no_secret(info.value, pages.progress, c.retry_policy)
+        assert_no_secret(info.value, pages.progress, c.config.retry)
         # The config holds the key (it has to), but never shows it.
         assert KEY not in repr(c.config)
         assert KEY not in str(c.config.api_key)
@@ -499,7 +499,7 @@ async def test_case26_no_header_or_query_injection_through_any_argument(value: s
         with pytest.raises(ValueError, match="the API key contains"):
             BatchClient(value, base_url=server.base_url)
         with pytest.raises(ValueError, match=r"^project_id must"):
-            BatchClient(KEY, base_url=server.base_url, project_id=value).scope(None, None)
+            BatchClient(KEY, base_url=server.base_url, project_id=value)._scope(None, None)
 
 
 async def test_case26_query_values_are_escaped_not_interpreted() -> None:
