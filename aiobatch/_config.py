@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from ._errors import ConfigurationError
+from ._errors import ConfigurationError, MissingAPIKeyError
 from ._retry import RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "EU_BASE_URL", "ClientConfig", "Limits", "Timeout"]
@@ -121,7 +121,7 @@ class ClientConfig:
         env = os.environ if env is None else env
         key = api_key or next((env[v] for v in KEY_ENV_VARS if env.get(v)), None)
         if not key:
-            raise ConfigurationError(
+            raise MissingAPIKeyError(
                 "no API key: pass api_key=... or set LLAMA_CLOUD_API_KEY (or LLAMA_PARSE_API_KEY)"
             )
         if not _KEY_RE.fullmatch(key):

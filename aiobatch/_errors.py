@@ -27,6 +27,7 @@ __all__ = [
     "ContentEncodingError",
     "DriftError",
     "InternalServerError",
+    "MissingAPIKeyError",
     "NotFoundError",
     "PageFetchError",
     "PaginationError",
@@ -45,6 +46,10 @@ class AiobatchError(Exception):
 
 class ConfigurationError(AiobatchError, ValueError):
     """The client cannot be built as asked (no API key, a malformed base URL...)."""
+
+
+class MissingAPIKeyError(ConfigurationError):
+    """No API key was passed, and none is set in the environment."""
 
 
 class ClientClosedError(AiobatchError, RuntimeError):

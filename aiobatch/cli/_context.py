@@ -12,6 +12,7 @@ from typing import IO, Any
 
 from .._client import BatchClient
 from .._config import KEY_ENV_VARS
+from .._paging import ScanProgress
 from ..models import ItemStatus
 from ._output import Progress, is_tty, terminal_safe
 
@@ -188,6 +189,8 @@ class Context:
     stderr: IO[str]
     #: What a 404 means for this command ("job bjb-..."), set by the command.
     subject: str | None = None
+    #: The counters of the command's scan of items, once one started.
+    scan: ScanProgress | None = None
 
     def opt(self, name: str, default: Any = None) -> Any:
         return getattr(self.args, name, default)

@@ -19,9 +19,9 @@ from ._context import (
     page_size_int,
     positive_int,
 )
+from ._formats import DEMO, add_format_option, write_stdout
 from ._items import scan_items
-from ._output import dump_json
-from ._summary import Summary
+from ._summary import DemoRun, Summary
 
 __all__ = ["register"]
 
@@ -64,23 +64,8 @@ async def cmd_demo(ctx: Context) -> int:
         elapsed = max(time.perf_counter() - started, 1e-9)
         requests = sim.stats.requests
         peak = sim.stats.peak_in_flight
-    rate = summary.total / elapsed
-    if a.format == "json":
-        doc = summary.to_json(a.top)
-        doc["elapsed_seconds"] = round(elapsed, 3)
-        doc["items_per_second"] = round(rate)
-        doc["requests"] = requests
-        doc["peak_in_flight"] = peak
-        ctx.stdout.write(dump_json(doc) + "\n")
-        ctx.stdout.flush()
-        return 0
-    summary.print_tables(ctx.stdout, a.top)
-    ctx.stdout.write(
-        f"\n{summary.total:,} items in {elapsed:.2f}s: {rate:,.0f} items/s "
-        f"({progress.pages:,} pages, {requests:,} requests, up to {peak} in flight, "
-        f"{progress.retries} retries)\n"
-    )
-    ctx.stdout.flush()
+    run = DemoRun(summary, elapsed, requests, peak, progress.pages, progress.retries)
+    write_stdout(ctx, DEMO, [run])
     return 0
 
 
@@ -126,7 +111,7 @@ def register(sub: Any, general: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--top", type=positive_int, default=5, metavar="N")
-    p.add_argument("--format", choices=["table", "json"], default="table", help="(default: table)")
+    add_format_option(p, DEMO, default="table")
     p.set_defaults(handler=cmd_demo, filter_mode="auto")
 
     p = sub.add_parser(

@@ -39,40 +39,27 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import os
 import stat
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, Literal, Protocol
+from typing import Annotated, Any, Literal
 
 import msgspec
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: no advisory locks
-    fcntl = None  # type: ignore[assignment]
-
 from .._paging import FilterMode, Page, ScanProgress
-from ..arrow import item_schema, record_batch
 from ..models import BatchItem
-from ._context import ITEM_STATUSES, CliError, Context, HelpFormatter, UsageError
+from ._context import ITEM_STATUSES, Context, HelpFormatter, UsageError
 from ._failures import is_permanent
+from ._formats import FORMATS, ITEMS, Options, add_format_option, infer_format
 from ._items import CSV_RAW_HELP, scan_items
-from ._output import csv_header, csv_rows
+from ._writers import Writer
 
-__all__ = ["STATE_SUFFIX", "ExportState", "cmd_export", "infer_format", "register"]
+__all__ = ["STATE_SUFFIX", "ExportState", "cmd_export", "register"]
 
 STATE_SUFFIX = ".aiobatch-state.json"
 _VERSION = 1
-_EXTENSIONS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
-_PARQUET_ROW_GROUP = 65_536
-
-
-def infer_format(path: str) -> str:
-    return _EXTENSIONS.get(Path(path).suffix.lower(), "jsonl")
-
 
 _Count = Annotated[int, msgspec.Meta(ge=0)]
 
@@ -147,168 +134,6 @@ class ExportState:
                 )
 
 
-# --- writers ----------------------------------------------------------------
-
-
-class _Writer(Protocol):
-    rows: int
-    bytes: int
-    #: True when every write is durable at once (checkpoint after each page).
-    per_page: bool
-
-    def write(self, items: list[BatchItem]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class _LineWriter:
-    """JSON Lines or CSV: whole records per page, flushed; never a partial line
-    unless the process dies inside ``write`` (resume truncates it away)."""
-
-    per_page = True
-
-    def __init__(self, path: Path, fmt: str, state: ExportState | None, csv_raw: bool) -> None:
-        self._path = path
-        self._csv = fmt == "csv"
-        self._csv_raw = csv_raw
-        self._enc = msgspec.json.Encoder()
-        if state is not None and not path.exists():
-            raise CliError(f"cannot resume: {path} is missing; use --force to start over")
-        self._f = _open_locked(path)
-        if state is None:
-            if stat.S_ISREG(os.fstat(self._f.fileno()).st_mode):
-                self._f.truncate(0)  # (a device or a FIFO cannot be truncated)
-            header = csv_header().encode() if self._csv else b""
-            self.rows, self.bytes = 0, 0
-            self._write(header)
-            return
-        _truncate_to_checkpoint(self._f, path, state.bytes)
-        self.rows, self.bytes = state.rows, state.bytes
-
-    def write(self, items: list[BatchItem]) -> None:
-        if not items:
-            return
-        if self._csv:
-            data = csv_rows(items, raw=self._csv_raw).encode()
-        else:
-            data = self._enc.encode_lines(items)
-        self._write(data)
-        self.rows += len(items)
-
-    def _write(self, data: bytes) -> None:
-        try:
-            self._f.write(data)
-            self._f.flush()
-        except OSError as exc:  # a full disk: the OS error says nothing about which file
-            raise _write_error(self._path, exc) from exc
-        self.bytes += len(data)
-
-    def close(self) -> None:
-        try:
-            self._f.close()
-        except OSError as exc:
-            raise _write_error(self._path, exc) from exc
-
-
-def _write_error(path: Path, exc: OSError) -> CliError:
-    return CliError(f"cannot write {path}: {exc.strerror or exc}")
-
-
-def _open_locked(path: Path) -> BinaryIO:
-    """Open ``path`` for writing without truncating it, then lock it: two exports
-    into one file would interleave their pages and checkpoints."""
-    f = open(path, "a+b")  # noqa: SIM115 (the writer closes it)
-    if fcntl is not None:
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.close()
-            raise UsageError(f"{path} is being written by another aiobatch export") from None
-    return f
-
-
-def _truncate_to_checkpoint(f: BinaryIO, path: Path, length: int) -> None:
-    size = f.seek(0, os.SEEK_END)
-    ok = size >= length
-    if ok and length:
-        f.seek(length - 1)
-        ok = f.read(1) == b"\n"
-    if not ok:
-        f.close()
-        raise CliError(
-            f"cannot resume: {path} does not match its state file (expected at least "
-            f"{length} bytes ending a line, found {size}); use --force to start over"
-        )
-    f.truncate(length)  # drop a half-written line, or a page written after the checkpoint
-    f.seek(length)
-
-
-class _ParquetWriter:
-    """Rows go to ``<path>.partial``; ``close`` finishes the file and moves it over
-    ``path``, so ``path`` is always a complete Parquet file."""
-
-    per_page = False
-
-    def __init__(self, path: Path, state: ExportState | None, compression: str = "zstd") -> None:
-        self._pa: Any = importlib.import_module("pyarrow")
-        self._pq: Any = importlib.import_module("pyarrow.parquet")
-        pa = self._pa
-        self._schema = item_schema()  # the library's typed columns (aiobatch.arrow)
-        self._path = path
-        self._partial = path.with_name(path.name + ".partial")
-        self._buffer: list[BatchItem] = []
-        self._closed = False
-        self.rows = self.bytes = 0
-        old = None
-        if state is not None and state.rows:
-            try:
-                old = self._pq.read_table(path, schema=self._schema)
-            except (OSError, pa.ArrowException) as exc:
-                raise CliError(
-                    f"cannot resume: {path} is not a readable Parquet file ({exc}); "
-                    "use --force to start over"
-                ) from None
-            if old.num_rows < state.rows:
-                raise CliError(
-                    f"cannot resume: {path} has {old.num_rows} rows, its state file "
-                    f"{state.rows}; use --force to start over"
-                )
-        self._lock = _open_locked(self._partial)
-        self._lock.truncate(0)
-        self._writer = self._pq.ParquetWriter(
-            self._partial, self._schema, compression=None if compression == "none" else compression
-        )
-        if old is not None and state is not None:
-            self._writer.write_table(old.slice(0, state.rows))
-            self.rows = state.rows
-
-    def write(self, items: list[BatchItem]) -> None:
-        self._buffer.extend(items)
-        self.rows += len(items)
-        if len(self._buffer) >= _PARQUET_ROW_GROUP:
-            self._flush()
-
-    def _flush(self) -> None:
-        if not self._buffer:
-            return
-        self._writer.write_batch(record_batch(self._buffer, schema=self._schema))
-        self._buffer.clear()
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            try:
-                self._flush()
-            finally:
-                self._writer.close()
-            os.replace(self._partial, self._path)
-            self.bytes = self._path.stat().st_size
-        finally:
-            self._lock.close()
-
-
 # --- the command ------------------------------------------------------------
 
 
@@ -366,29 +191,21 @@ async def cmd_export(ctx: Context) -> int:
         raise UsageError("export writes a file; `aiobatch items list` writes to stdout")
     out = Path(a.output)
     fmt = a.format or infer_format(a.output)
-    if fmt == "parquet":
-        try:
-            importlib.import_module("pyarrow.parquet")
-        except ImportError:
-            raise UsageError(
-                "Parquet export needs pyarrow: pip install 'aiobatch[parquet]'"
-            ) from None
+    form = FORMATS[fmt]
+    form.check_available()
     state_path = out.with_name(out.name + STATE_SUFFIX)
     csv_raw = bool(a.csv_raw) and fmt == "csv"
     want = ExportState(
         a.job_id, a.status, fmt, ctx.opt("organization_id"), ctx.opt("project_id"), csv_raw
     )
     stateless = _regular(out) is False  # a device, a FIFO: no truncating, no resuming
-    if stateless and fmt == "parquet":
-        raise UsageError(f"Parquet export needs a regular file, and {out} is not one")
+    if stateless and not form.appendable:
+        raise UsageError(f"{form.title} export needs a regular file, and {out} is not one")
     client = ctx.client()  # a missing key is reported before any file is touched
     resumed = _prepare(ctx, out, state_path, want, stateless)
     state = resumed or want
-    writer: _Writer = (
-        _ParquetWriter(out, resumed, a.compression)
-        if fmt == "parquet"
-        else _LineWriter(out, fmt, resumed, csv_raw)
-    )
+    options = Options(csv_raw=csv_raw, compression=a.compression)
+    writer = form.to_file(ITEMS, out, resumed, options)
     state.rows, state.bytes = writer.rows, writer.bytes
     kept = state.rows
     if not stateless:
@@ -402,7 +219,7 @@ async def cmd_export(ctx: Context) -> int:
         state.next_offset = page.next_offset
         state.filter_mode = progress.filter_mode or "none"
         state.rows, state.bytes = writer.rows, writer.bytes
-        if writer.per_page and not stateless:
+        if form.appendable and not stateless:
             state.save(state_path)
 
     mode: FilterMode | None = None
@@ -442,7 +259,7 @@ async def cmd_export(ctx: Context) -> int:
 def _stopped(
     ctx: Context,
     exc: BaseException,
-    writer: _Writer,
+    writer: Writer[Any],
     state: ExportState,
     out: Path,
     state_path: Path,
@@ -501,9 +318,7 @@ after a hard kill, resume refetches the items since the last clean stop.""",
     p.add_argument("--job-id", required=True, metavar="ID")
     p.add_argument("--status", choices=ITEM_STATUSES, help="only items with this status")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
-    p.add_argument(
-        "--format", choices=["jsonl", "csv", "parquet"], help="(default: from the extension)"
-    )
+    add_format_option(p, ITEMS, to="file", help="(default: from the extension)")
     p.add_argument(
         "--compression",
         choices=["zstd", "snappy", "gzip", "none"],

@@ -18,6 +18,7 @@ from .._errors import (
     AuthenticationError,
     ConfigurationError,
     InternalServerError,
+    MissingAPIKeyError,
     NotFoundError,
     PageFetchError,
     PermissionDeniedError,
@@ -63,19 +64,22 @@ def describe(exc: BaseException, ctx: Context) -> tuple[str, int]:
     """One line saying what went wrong (and what to fix), and the exit code."""
     if isinstance(exc, CliError):
         return str(exc), exc.exit_code
+    if isinstance(exc, MissingAPIKeyError):
+        return (
+            "no API key: pass --api-key or set LLAMA_CLOUD_API_KEY "
+            "(or LLAMA_PARSE_API_KEY); `aiobatch demo` needs none",
+            EXIT_USAGE,
+        )
     if isinstance(exc, ConfigurationError):
-        if "no API key" in str(exc):
-            return (
-                "no API key: pass --api-key or set LLAMA_CLOUD_API_KEY "
-                "(or LLAMA_PARSE_API_KEY); `aiobatch demo` needs none",
-                EXIT_USAGE,
-            )
         return f"invalid configuration: {exc}", EXIT_USAGE
     if isinstance(exc, PageFetchError):
         return describe(exc.error, ctx)
     if isinstance(exc, DriftError):
+        # What changed is the scan's own record (ScanProgress.drift), not the text.
+        seen = ctx.scan.drift if ctx.scan is not None else []
+        what = f" ({seen[-1]})" if seen else ""
         return (
-            f"{str(exc).split('; items may')[0]}; items may be skipped or repeated. "
+            f"the listing changed during the scan{what}; items may be skipped or repeated. "
             "Re-run once the job has finished, or with --filter-mode client",
             EXIT_API,
         )

@@ -8,9 +8,17 @@ from typing import Any
 
 from .._client import BatchClient
 from .._paging import FilterMode, Page, ScanProgress
-from ..models import BatchItem, encode
+from ..models import BatchItem
 from ._context import ITEM_STATUSES, Context, HelpFormatter, non_negative_int, positive_int
-from ._output import dump_json, item_sink, print_table
+from ._formats import (
+    ITEM_PAGE,
+    ITEMS,
+    RESULTS,
+    SUMMARY,
+    add_format_option,
+    stdout_writer,
+    write_stdout,
+)
 from ._summary import Summary
 
 __all__ = ["CSV_RAW_HELP", "register", "scan_items"]
@@ -45,6 +53,7 @@ async def scan_items(
         start_offset=start_offset,
         filter_mode=filter_mode or a.filter_mode,
     )
+    ctx.scan = pages.progress  # what a failure report may need (the drift seen)
     label = description or (f"{status} items" if status else "items")
     with ctx.progress(label) as bar:
         async with pages:
@@ -58,7 +67,7 @@ async def scan_items(
     return pages.progress
 
 
-# --- list -------------------------------------------------------------------
+# --- list, summary, results -------------------------------------------------
 
 
 async def cmd_list(ctx: Context) -> int:
@@ -70,23 +79,14 @@ async def cmd_list(ctx: Context) -> int:
             page = await client.job_items.list(
                 a.job_id, limit=a.limit, offset=a.offset, status=a.status
             )
-            if a.format == "json":
-                ctx.stdout.write(dump_json(page) + "\n")
-                ctx.stdout.flush()
-                return 0
-            sink = item_sink(a.format, ctx.stdout, csv_raw=a.csv_raw)
-            sink.write(page.items)
-            sink.close()
+            write_stdout(ctx, ITEM_PAGE, [page])
             return 0
-        sink = item_sink(a.format, ctx.stdout, csv_raw=a.csv_raw)
+        writer = stdout_writer(ctx, ITEMS)
         await scan_items(
-            ctx, client, a.job_id, status=a.status, on_page=lambda page, _: sink.write(page.items)
+            ctx, client, a.job_id, status=a.status, on_page=lambda page, _: writer.write(page.items)
         )
-        sink.close()
+        writer.close()
     return 0
-
-
-# --- summary ----------------------------------------------------------------
 
 
 async def cmd_summary(ctx: Context) -> int:
@@ -102,14 +102,8 @@ async def cmd_summary(ctx: Context) -> int:
             on_page=lambda page, _: summary.add(page.items),
             description="summarising",
         )
-    if a.format == "json":
-        summary.print_json(ctx.stdout, a.top)
-    else:
-        summary.print_tables(ctx.stdout, a.top)
+    write_stdout(ctx, SUMMARY, [summary])
     return 0
-
-
-# --- results ----------------------------------------------------------------
 
 
 async def cmd_results(ctx: Context) -> int:
@@ -117,24 +111,7 @@ async def cmd_results(ctx: Context) -> int:
     ctx.subject = f"item {a.item_id}"
     async with ctx.client() as client:
         res = await client.job_items.get_processing_results(a.item_id, job_type=a.job_type)
-    out = ctx.stdout
-    if a.format == "json":
-        out.write(dump_json(res) + "\n")
-    elif a.format == "jsonl":
-        for r in res.processing_results:
-            out.write(encode(r).decode() + "\n")
-    else:
-        rows = [
-            [r.result_id, str(r.job_type), r.processed_at.isoformat(), r.output_s3_path]
-            for r in res.processing_results
-        ]
-        print_table(
-            out,
-            ["result id", "type", "processed at", "output"],
-            rows,
-            title=f"Processing results of {res.item_name} ({res.item_id})",
-        )
-    out.flush()
+    write_stdout(ctx, RESULTS, [res])
     return 0
 
 
@@ -181,12 +158,7 @@ CSV cells starting with = + - @ get a leading ' (spreadsheet formulas) unless
     p.add_argument(
         "--offset", type=non_negative_int, metavar="N", help="one page, skipping N items"
     )
-    p.add_argument(
-        "--format",
-        choices=["jsonl", "json", "csv", "table"],
-        default="jsonl",
-        help="(default: jsonl)",
-    )
+    add_format_option(p, ITEMS, ITEM_PAGE, default="jsonl")
     p.add_argument("--csv-raw", action="store_true", help=CSV_RAW_HELP)
     p.set_defaults(handler=cmd_list)
 
@@ -204,7 +176,7 @@ CSV cells starting with = + - @ get a leading ' (spreadsheet formulas) unless
 Error and skip-reason shares are out of the items carrying an error / a reason.""",
     )
     p.add_argument("--job-id", required=True, metavar="ID")
-    p.add_argument("--format", choices=["table", "json"], default="table", help="(default: table)")
+    add_format_option(p, SUMMARY, default="table")
     p.add_argument(
         "--top", type=positive_int, default=5, metavar="N", help="errors to show (default: 5)"
     )
@@ -222,8 +194,6 @@ Error and skip-reason shares are out of the items carrying an error / a reason."
     )
     p.add_argument("--item-id", required=True, metavar="ID")
     p.add_argument("--job-type", choices=["parse", "extract", "classify"])
-    p.add_argument(
-        "--format", choices=["json", "jsonl", "table"], default="json", help="(default: json)"
-    )
+    add_format_option(p, RESULTS, default="json")
     p.set_defaults(handler=cmd_results)
     return isub

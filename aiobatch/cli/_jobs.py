@@ -3,110 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-from collections.abc import Sequence
-from typing import IO, Any
+from typing import Any
 
 import anyio
 
-from ..models import BatchJob, BatchJobStatus, JobStatus, encode
+from ..models import BatchJob, JobStatus
 from ._context import Context, HelpFormatter, non_negative_int, positive_float, positive_int
+from ._formats import CANCEL, JOB_PAGE, JOB_STATUS, JOBS, add_format_option, number, write_stdout
 from ._items import CSV_RAW_HELP
-from ._output import csv_cell, dump_json, print_table, terminal_safe, to_jsonable
 
 __all__ = ["register"]
 
 _RAW = HelpFormatter
 JOB_STATUSES = [s.value for s in JobStatus]
-JOB_CSV_FIELDS = (
-    "id",
-    "job_type",
-    "status",
-    "total_items",
-    "processed_items",
-    "failed_items",
-    "skipped_items",
-    "created_at",
-    "started_at",
-    "completed_at",
-    "directory_id",
-    "project_id",
-    "error_message",
-)
-
-
-def _n(value: int | None) -> str:
-    return "-" if value is None else f"{value:,}"
-
-
-def _ts(job: BatchJob, name: str) -> str:
-    value = getattr(job, name)
-    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _write_jobs(ctx: Context, jobs: Sequence[BatchJob], fmt: str) -> None:
-    out = ctx.stdout
-    if fmt == "jsonl":
-        for job in jobs:
-            out.write(encode(job).decode() + "\n")
-    elif fmt == "json":
-        out.write(dump_json(list(jobs)) + "\n")
-    elif fmt == "csv":
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(JOB_CSV_FIELDS)
-        for job in jobs:
-            d = to_jsonable(job)
-            w.writerow([csv_cell(d.get(k, ""), raw=ctx.args.csv_raw) for k in JOB_CSV_FIELDS])
-        out.write(buf.getvalue())
-    else:
-        rows = [
-            [
-                j.id,
-                str(j.job_type),
-                str(j.status),
-                _n(j.total_items),
-                _n(j.processed_items),
-                _n(j.failed_items),
-                _n(j.skipped_items),
-                _ts(j, "created_at"),
-            ]
-            for j in jobs
-        ]
-        cols = ["job id", "type", "status", "items", "processed", "failed", "skipped", "created"]
-        print_table(out, cols, rows, right=(3, 4, 5, 6))
-    out.flush()
-
-
-def _status_rows(st: BatchJobStatus) -> list[list[str]]:
-    j = st.job
-    rows = [
-        ["job", j.id],
-        ["type", str(j.job_type)],
-        ["status", str(j.status)],
-        ["progress", f"{st.progress_percentage:.1f}%"],
-        ["items", _n(j.total_items)],
-        ["processed", _n(j.processed_items)],
-        ["failed", _n(j.failed_items)],
-        ["skipped", _n(j.skipped_items)],
-        ["created", _ts(j, "created_at")],
-        ["started", _ts(j, "started_at")],
-        ["completed", _ts(j, "completed_at")],
-    ]
-    if j.directory_id:
-        rows.append(["directory", j.directory_id])
-    if j.error_message:
-        rows.append(["error", j.error_message])
-    return rows
-
-
-def _write_status(out: IO[str], st: BatchJobStatus, fmt: str) -> None:
-    if fmt == "json":
-        out.write(dump_json(st) + "\n")
-    else:
-        print_table(out, ["field", "value"], _status_rows(st))
-    out.flush()
 
 
 async def cmd_list(ctx: Context) -> int:
@@ -119,17 +28,14 @@ async def cmd_list(ctx: Context) -> int:
     async with ctx.client() as client:
         if a.limit is not None or a.offset is not None:
             page = await client.jobs.list(limit=a.limit, offset=a.offset, **filters)
-            if a.format == "json":
-                ctx.stdout.write(dump_json(page) + "\n")
-                ctx.stdout.flush()
-                return 0
-            _write_jobs(ctx, page.items, a.format)
+            write_stdout(ctx, JOB_PAGE, [page])
             return 0
         jobs: list[BatchJob] = []
         async with client.jobs.iter(**filters) as it:
+            ctx.scan = it.progress
             async for job in it:
                 jobs.append(job)
-    _write_jobs(ctx, jobs, a.format)
+    write_stdout(ctx, JOBS, jobs)
     return 0
 
 
@@ -138,7 +44,7 @@ async def cmd_status(ctx: Context) -> int:
     ctx.subject = f"job {a.job_id}"
     async with ctx.client() as client:
         st = await client.jobs.get(a.job_id)
-    _write_status(ctx.stdout, st, a.format)
+    write_stdout(ctx, JOB_STATUS, [st])
     return 0
 
 
@@ -147,12 +53,7 @@ async def cmd_cancel(ctx: Context) -> int:
     ctx.subject = f"job {a.job_id}"
     async with ctx.client() as client:
         res = await client.jobs.cancel(a.job_id, reason=a.reason)
-    if a.format == "json":
-        ctx.stdout.write(dump_json(res) + "\n")
-    else:
-        line = f"job {res.job_id}: {res.status} ({res.message}; {res.processed_items:,} items"
-        ctx.stdout.write(terminal_safe(line) + " processed)\n")
-    ctx.stdout.flush()
+    write_stdout(ctx, CANCEL, [res])
     return 0
 
 
@@ -169,22 +70,22 @@ async def cmd_watch(ctx: Context) -> int:
                 # Cancelled items are not "processed": the percentage reaches 100.
                 settled = max(done, round(st.progress_percentage / 100 * j.total_items))
                 note = (
-                    f"{j.status} · processed {done:,} · failed {_n(j.failed_items)} · "
-                    f"skipped {_n(j.skipped_items)}"
+                    f"{j.status} · processed {done:,} · failed {number(j.failed_items)} · "
+                    f"skipped {number(j.skipped_items)}"
                 )
                 bar.update(settled, j.total_items or None, note)
                 now = (j.status, done, j.failed_items, j.skipped_items)
                 if not ctx.interactive and now != last:
                     ctx.note(
                         f"job {j.id}: {j.status}, {done:,}/{j.total_items:,} processed "
-                        f"({st.progress_percentage:.1f}%), {_n(j.failed_items)} failed, "
-                        f"{_n(j.skipped_items)} skipped"
+                        f"({st.progress_percentage:.1f}%), {number(j.failed_items)} failed, "
+                        f"{number(j.skipped_items)} skipped"
                     )
                 last = now
                 if j.status.terminal:
                     break
                 await anyio.sleep(a.interval)
-    _write_status(ctx.stdout, st, a.format)
+    write_stdout(ctx, JOB_STATUS, [st])
     if a.exit_status and j.status != JobStatus.COMPLETED:
         return 1
     return 0
@@ -221,12 +122,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--directory-id", metavar="ID")
     p.add_argument("--limit", type=positive_int, metavar="N")
     p.add_argument("--offset", type=non_negative_int, metavar="N")
-    p.add_argument(
-        "--format",
-        choices=["table", "jsonl", "json", "csv"],
-        default="table",
-        help="(default: table)",
-    )
+    add_format_option(p, JOBS, JOB_PAGE, default="table")
     p.add_argument("--csv-raw", action="store_true", help=CSV_RAW_HELP)
     p.set_defaults(handler=cmd_list)
 
@@ -241,7 +137,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch jobs status --job-id bjb-123 --format json | jq .progress_percentage""",
     )
     p.add_argument("--job-id", required=True, metavar="ID")
-    p.add_argument("--format", choices=["table", "json"], default="table", help="(default: table)")
+    add_format_option(p, JOB_STATUS, default="table")
     p.set_defaults(handler=cmd_status)
 
     p = jsub.add_parser(
@@ -255,7 +151,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--job-id", required=True, metavar="ID")
     p.add_argument("--reason", help="recorded with the cancellation")
-    p.add_argument("--format", choices=["table", "json"], default="table", help="(default: table)")
+    add_format_option(p, CANCEL, default="table")
     p.set_defaults(handler=cmd_cancel)
 
     p = jsub.add_parser(
@@ -284,5 +180,5 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="exit with 1 when the job ends failed or cancelled",
     )
-    p.add_argument("--format", choices=["table", "json"], default="table", help="(default: table)")
+    add_format_option(p, JOB_STATUS, default="table")
     p.set_defaults(handler=cmd_watch)

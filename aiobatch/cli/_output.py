@@ -1,4 +1,5 @@
-"""Output for the command line: item formats, tables and progress bars.
+"""Output for the command line: safe text, tables and progress bars (the
+formats are declared in ``_formats``).
 
 Data goes to stdout, everything else to stderr.  rich (the ``cli`` extra) is
 imported lazily and only used when installed; without it tables are plain
@@ -15,37 +16,12 @@ Two rules for text that came from the server (or the command line):
 
 from __future__ import annotations
 
-import csv
-import io
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from types import ModuleType, TracebackType
-from typing import IO, Any, Protocol, Self
+from typing import IO, Any, Self
 
-import msgspec
-
-from ..arrow import ITEM_COLUMNS
-from ..models import BatchItem
-
-__all__ = [
-    "CSV_FIELDS",
-    "ItemSink",
-    "Progress",
-    "csv_cell",
-    "csv_header",
-    "csv_rows",
-    "is_tty",
-    "item_sink",
-    "load_rich",
-    "print_table",
-    "terminal_safe",
-    "to_jsonable",
-]
-
-#: Columns of CSV output, in wire-field order (the same as the Arrow/Parquet ones).
-CSV_FIELDS = ITEM_COLUMNS
-
-_encoder = msgspec.json.Encoder()
+__all__ = ["Progress", "csv_cell", "is_tty", "load_rich", "print_table", "terminal_safe"]
 
 
 # --- text for people and cells for spreadsheets -------------------------------
@@ -95,150 +71,6 @@ def is_tty(stream: IO[str]) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):  # closed or file-like without isatty
         return False
-
-
-def to_jsonable(obj: Any) -> Any:
-    """A model as plain JSON values (the wire form: None fields omitted)."""
-    return msgspec.to_builtins(obj)
-
-
-def dump_json(obj: Any, *, pretty: bool = True) -> str:
-    data = _encoder.encode(obj)
-    if pretty:
-        data = msgspec.json.format(data, indent=2)
-    return data.decode()
-
-
-# --- items ------------------------------------------------------------------
-
-
-def csv_header() -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(CSV_FIELDS)
-    return buf.getvalue()
-
-
-def csv_rows(items: Iterable[BatchItem], *, raw: bool = False) -> str:
-    """Items as CSV records (``\\n``-terminated; fields with newlines are quoted),
-    cells guarded against formula injection unless ``raw`` (see ``csv_cell``)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    for item in items:
-        d = msgspec.to_builtins(item)
-        writer.writerow([csv_cell(d.get(name, ""), raw=raw) for name in CSV_FIELDS])
-    return buf.getvalue()
-
-
-class ItemSink(Protocol):
-    """Writes items to a text stream, page after page, as one format."""
-
-    def write(self, items: Sequence[BatchItem]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class _JsonLines:
-    def __init__(self, out: IO[str]) -> None:
-        self._out = out
-
-    def write(self, items: Sequence[BatchItem]) -> None:
-        if items:
-            self._out.write(_encoder.encode_lines(items).decode())
-        self._out.flush()
-
-    def close(self) -> None:
-        self._out.flush()
-
-
-class _JsonArray:
-    """One JSON array, streamed: valid once ``close`` has run."""
-
-    def __init__(self, out: IO[str]) -> None:
-        self._out = out
-        self._first = True
-        out.write("[")
-
-    def write(self, items: Sequence[BatchItem]) -> None:
-        for item in items:
-            self._out.write("\n  " if self._first else ",\n  ")
-            self._out.write(_encoder.encode(item).decode())
-            self._first = False
-        self._out.flush()
-
-    def close(self) -> None:
-        self._out.write("]\n" if self._first else "\n]\n")
-        self._out.flush()
-
-
-class _Csv:
-    def __init__(self, out: IO[str], *, raw: bool = False) -> None:
-        self._out = out
-        self._raw = raw
-        out.write(csv_header())
-
-    def write(self, items: Sequence[BatchItem]) -> None:
-        self._out.write(csv_rows(items, raw=self._raw))
-        self._out.flush()
-
-    def close(self) -> None:
-        self._out.flush()
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(terminal_safe(text).split())  # one line per item, shown as it is
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-class _ItemTable:
-    """Aligned columns, streamed: the header once, then one line per item."""
-
-    def __init__(self, out: IO[str]) -> None:
-        self._out = out
-        self._widths: tuple[int, int, int] | None = None
-
-    def write(self, items: Sequence[BatchItem]) -> None:
-        if self._widths is None:
-            if not items:
-                return
-            self._widths = (
-                min(40, max(7, *(len(i.item_id) for i in items))),
-                min(10, max(6, *(len(str(i.status)) for i in items))),
-                min(48, max(4, *(len(i.item_name) for i in items))),
-            )
-            self._line("ITEM ID", "STATUS", "NAME", "DETAIL")
-        for i in items:
-            self._line(
-                i.item_id, str(i.status), i.item_name, i.error_message or i.skip_reason or ""
-            )
-        self._out.flush()
-
-    def _line(self, item_id: str, status: str, name: str, detail: str) -> None:
-        assert self._widths is not None
-        w_id, w_status, w_name = self._widths
-        cells = (
-            _clip(item_id, w_id).ljust(w_id),
-            _clip(status, w_status).ljust(w_status),
-            _clip(name, w_name).ljust(w_name),
-            _clip(detail, 60),
-        )
-        self._out.write("  ".join(cells).rstrip() + "\n")
-
-    def close(self) -> None:
-        if self._widths is None:
-            self._out.write("(no items)\n")
-        self._out.flush()
-
-
-def item_sink(fmt: str, out: IO[str], *, csv_raw: bool = False) -> ItemSink:
-    if fmt == "jsonl":
-        return _JsonLines(out)
-    if fmt == "json":
-        return _JsonArray(out)
-    if fmt == "csv":
-        return _Csv(out, raw=csv_raw)
-    if fmt == "table":
-        return _ItemTable(out)
-    raise ValueError(f"unknown format {fmt!r}")
 
 
 # --- tables -----------------------------------------------------------------

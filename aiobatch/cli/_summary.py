@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ..models import BatchItem, ItemStatus
-from ._output import dump_json, print_table, terminal_safe
+from ._output import print_table, terminal_safe
 
-__all__ = ["Summary"]
+__all__ = ["DemoRun", "Summary"]
 
 _ORDER = [s.value for s in ItemStatus]
 
@@ -67,10 +67,6 @@ class Summary:
             ],
         }
 
-    def print_json(self, out: IO[str], top: int) -> None:
-        out.write(dump_json(self.to_json(top)) + "\n")
-        out.flush()
-
     def print_tables(self, out: IO[str], top: int) -> None:
         rows = [[s, f"{n:,}", f"{_pct(n, self.total):.1f}%"] for s, n in self.status_counts()]
         rows.append(["total", f"{self.total:,}", "100.0%" if self.total else "-"])
@@ -105,4 +101,37 @@ class Summary:
                 title=f"Skip reasons ({n_skip:,} items)",
                 right=(1, 2),
             )
+        out.flush()
+
+
+@dataclass
+class DemoRun:
+    """What ``aiobatch demo`` reports: the summary, and the throughput achieved."""
+
+    summary: Summary
+    elapsed: float  #: seconds (> 0)
+    requests: int
+    peak_in_flight: int
+    pages: int
+    retries: int
+
+    @property
+    def rate(self) -> float:
+        return self.summary.total / self.elapsed
+
+    def to_json(self, top: int) -> dict[str, Any]:
+        doc = self.summary.to_json(top)
+        doc["elapsed_seconds"] = round(self.elapsed, 3)
+        doc["items_per_second"] = round(self.rate)
+        doc["requests"] = self.requests
+        doc["peak_in_flight"] = self.peak_in_flight
+        return doc
+
+    def print_tables(self, out: IO[str], top: int) -> None:
+        self.summary.print_tables(out, top)
+        out.write(
+            f"\n{self.summary.total:,} items in {self.elapsed:.2f}s: {self.rate:,.0f} items/s "
+            f"({self.pages:,} pages, {self.requests:,} requests, up to {self.peak_in_flight} "
+            f"in flight, {self.retries} retries)\n"
+        )
         out.flush()
