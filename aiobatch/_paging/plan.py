@@ -35,7 +35,7 @@ the duplicate check keeps hashes of the last ``dedup_window`` items.
 from __future__ import annotations
 
 import bisect
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -120,10 +120,10 @@ class ScanPlan:
     #: The empty page being confirmed, and empty answers above it (offset -> limit).
     _doubting: int | None = field(init=False, default=None)
     _empties: dict[int, int] = field(init=False, default_factory=dict)
-    #: Key hashes of received pages in server order, and of the last items
+    #: Keys of received pages in server order, and of the last two pages
     #: delivered (to tell a clamped repeat of the last page from other repeats).
-    _order: dict[int, list[int]] = field(init=False, default_factory=dict)
-    _tail: list[int] = field(init=False, default_factory=list)
+    _order: dict[int, Sequence[str]] = field(init=False, default_factory=dict)
+    _tail: deque[Sequence[str]] = field(init=False, default_factory=lambda: deque(maxlen=2))
     #: Suspect pages to ask again when the scan reaches them: offset -> limit.
     _deferred: dict[int, int] = field(init=False, default_factory=dict)
     _closed: bool = field(init=False, default=False)
@@ -301,15 +301,13 @@ class ScanPlan:
             keys = list(dict.fromkeys(k for k in (first_key, last_key) if k is not None))
         known_total = total if total is not None else self.total
         page: set[int] = set()
-        hashes: list[int] = []
         accepted: _Accepted | None = _CLEAN
         if count == 0:
             if self._doubt_empty(offset, limit, known_total):
                 return []
         else:
-            hashes = list(map(hash, keys))
-            page = set(hashes)
-            accepted = self._judge_keys(offset, limit, keys, hashes, page, known_total)
+            page = set(map(hash, keys))
+            accepted = self._judge_keys(offset, limit, keys, page, known_total)
             if accepted is None:
                 return []  # asked again
             if accepted is _CLAMPED:
@@ -336,7 +334,7 @@ class ScanPlan:
                 self._doubt_next()
             self._seen.add(offset, page - accepted.skip if accepted.skip else page)
             self._received[offset] = (count, accepted)
-            self._order[offset] = hashes
+            self._order[offset] = keys
             if count < limit:
                 self._short_at(offset, count, limit)
         else:
@@ -420,7 +418,6 @@ class ScanPlan:
         offset: int,
         limit: int,
         keys: Sequence[str],
-        hashes: list[int],
         page: set[int],
         known_total: int | None,
     ) -> _Accepted | None:
@@ -452,7 +449,7 @@ class ScanPlan:
         if self._ask_again(offset, limit):
             return None
         whole_repeat = len(repeats) == len(page) == len(keys)
-        clamped = whole_repeat and hashes == self._tail[-len(hashes) :]
+        clamped = whole_repeat and self._repeats_the_tail(keys)
         if clamped and known_total is not None and offset >= known_total:
             self.notes.append(
                 f"the server answered offset {offset} (past total_size {known_total}) with "
@@ -475,6 +472,11 @@ class ScanPlan:
             + ": the server's order is not stable (ties?) or the listing moved"
         )
         return _Accepted(frozenset(repeats), dropped)
+
+    def _repeats_the_tail(self, keys: Sequence[str]) -> bool:
+        """Are ``keys`` exactly the last items delivered, in order (a rare path)?"""
+        tail = [k for page in self._tail for k in page]
+        return len(keys) <= len(tail) and list(keys) == tail[len(tail) - len(keys) :]
 
     def _can_take_back(self, offset: int) -> bool:
         received = self._received.get(offset)
@@ -554,7 +556,7 @@ class ScanPlan:
             self.next_emit = offset + count
             self._seen.delivered(offset)
             # The last items delivered, in order: what a clamping server repeats.
-            self._tail = (self._tail + self._order.pop(offset, []))[-self.page_size :]
+            self._tail.append(self._order.pop(offset, ()))
             out.append(Ready(offset, take, count, accepted.skip, accepted.dropped > 0))
         if self.finished:
             self._received.clear()
