@@ -8,14 +8,12 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
-import aiohttp
-
 from . import _protocol as proto
 from ._config import ClientConfig, Limits, Timeout
-from ._errors import APIConnectionError, ClientClosedError, ResponseDecodeError
+from ._errors import ClientClosedError, ConfigurationError
 from ._paging.supervisor import Supervisor
 from ._retry import RetryPolicy, call_with_retries
-from ._transport import AiohttpTransport, Transport
+from ._transport import AiohttpTransport, ClientSession, Transport
 from .resources.job_items import JobItems
 from .resources.jobs import Jobs
 
@@ -58,9 +56,14 @@ class BatchClient:
         max_retries: int | None = None,
         retry: RetryPolicy | None = None,
         limits: Limits | None = None,
-        session: aiohttp.ClientSession | None = None,
+        session: ClientSession | None = None,
         transport: Transport | None = None,
     ) -> None:
+        if session is not None and transport is not None:
+            raise ConfigurationError(
+                "pass session= or transport=, not both: a transport brings its own "
+                "connections, so the session would be silently unused"
+            )
         self._config = ClientConfig.resolve(
             api_key=api_key,
             base_url=base_url,
@@ -146,31 +149,14 @@ class BatchClient:
         policy = self._config.retry
         secret = self._config.api_key.reveal().encode()  # masked if a server echoes it
         resp = await self._transport.send(method, path, params=dict(params), body=body)
-        if 200 <= resp.status < 300:
-            try:
-                return proto.decode_body(
-                    model,
-                    resp.body,
-                    status=resp.status,
-                    method=method,
-                    url_path=path,
-                    secret=secret,
-                )
-            except ResponseDecodeError as exc:
-                if resp.framed:
-                    raise
-                raise APIConnectionError(
-                    f"{method} {path}: connection closed mid-body "
-                    f"({len(resp.body)} bytes, no length framing)",
-                    method=method,
-                    path=path,
-                ) from exc
-        raise proto.make_status_error(
+        return proto.decipher(
+            model,
             status=resp.status,
             headers=resp.headers,
             body=resp.body,
+            framed=resp.framed,
             method=method,
-            url_path=path,
+            path=path,
             now=policy.wall_clock(),
             secret=secret,
         )

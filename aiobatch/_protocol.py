@@ -1,5 +1,7 @@
 """Sans-I/O protocol logic, as in gidgethub's ``sansio``: pure functions that build
-requests, check arguments and read responses.  No network, no event loop.
+requests, check arguments and read responses.  No network, no event loop, no
+HTTP library's types: a response is ``(status, headers as a plain Mapping,
+body)``, and ``decipher`` turns it into a model or the exception it stands for.
 """
 
 from __future__ import annotations
@@ -7,15 +9,15 @@ from __future__ import annotations
 import contextlib
 import enum
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 import msgspec
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from . import models
 from ._errors import (
+    APIConnectionError,
     APIStatusError,
     RateLimitError,
     ResponseDecodeError,
@@ -24,11 +26,13 @@ from ._errors import (
 from ._retry import parse_retry_after
 
 __all__ = [
+    "Headers",
     "Params",
     "check_id",
     "check_limit",
     "check_offset",
     "check_status",
+    "decipher",
     "decode_body",
     "make_status_error",
     "path",
@@ -162,6 +166,64 @@ def query(**values: object) -> Params:
 # --- responses --------------------------------------------------------------
 
 
+class Headers(Mapping[str, str]):
+    """Response headers as a plain read-only ``Mapping``: names are case-insensitive.
+
+    A name sent on several field lines keeps every line (``getall``, ``multi_items``)
+    while a lookup gives the first one, as Go's ``Header.Get`` and the HTTP library
+    under the transport do: the fields read above the transport (``Retry-After``,
+    ``x-should-retry``, ``x-request-id``, ``Location``) are single-valued, and a
+    duplicated one (a proxy adding its own) must not turn into an unparsable
+    ``"5, 5"``.  Iteration yields each name once, spelled as first received.  The
+    transport builds it from its HTTP library's headers: nothing above it sees
+    that library's types.
+    """
+
+    __slots__ = ("_first", "_lines")
+    _lines: tuple[tuple[str, str], ...]
+    _first: dict[str, tuple[str, str]]
+
+    def __init__(self, source: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
+        pairs: Iterable[tuple[str, str]]
+        if isinstance(source, Headers):
+            pairs = source._lines
+        elif isinstance(source, Mapping):
+            pairs = source.items()  # a multi-valued mapping gives every line here
+        else:
+            pairs = source
+        # str(): a str subclass (a case-insensitive name type) becomes a plain str
+        self._lines = tuple((str(k), str(v)) for k, v in pairs)
+        self._first = {}
+        for line in self._lines:
+            self._first.setdefault(line[0].lower(), line)
+
+    def __getitem__(self, name: str) -> str:
+        if not isinstance(name, str):
+            raise KeyError(name)
+        return self._first[name.lower()][1]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name.lower() in self._first
+
+    def __iter__(self) -> Iterator[str]:
+        return (line[0] for line in self._first.values())
+
+    def __len__(self) -> int:
+        return len(self._first)
+
+    def getall(self, name: str) -> list[str]:
+        """Every value sent for ``name``, in order (``[]`` when absent)."""
+        key = name.lower()
+        return [v for k, v in self._lines if k.lower() == key]
+
+    def multi_items(self) -> list[tuple[str, str]]:
+        """Every ``(name, value)`` field line, repeated names included, in order."""
+        return list(self._lines)
+
+    def __repr__(self) -> str:
+        return f"Headers({list(self._lines)!r})"
+
+
 REDACTED = b"<redacted>"
 
 
@@ -262,13 +324,15 @@ def make_status_error(
 ) -> APIStatusError:
     body = _scrub(body, secret)
     detail = _detail(body)
+    if not isinstance(headers, Headers):
+        headers = Headers(headers)
     if secret:
         # The exception keeps the response headers and the decoded detail: a server
         # that echoes the key in a header (WWW-Authenticate, Location, an "x-echo")
         # or JSON-escapes it in the body ("llx\u002d...") must not smuggle it in.
         text = secret.decode("ascii", "replace")
-        headers = CIMultiDict(
-            (_scrub_text(k, text), _scrub_text(v, text)) for k, v in headers.items()
+        headers = Headers(
+            (_scrub_text(k, text), _scrub_text(v, text)) for k, v in headers.multi_items()
         )
         try:
             detail = _scrub_detail(detail, text)
@@ -288,7 +352,7 @@ def make_status_error(
         "method": method,
         "path": url_path,
         "request_id": request_id,
-        "headers": CIMultiDictProxy(CIMultiDict(headers)),
+        "headers": headers,
     }
     cls = status_error_class(status)
     if cls is RateLimitError:
@@ -297,3 +361,53 @@ def make_status_error(
             message += f" (retry after {retry_after:g}s)"
         return RateLimitError(message, retry_after=retry_after, **common)
     return cls(message, **common)
+
+
+def decipher(
+    model: type[T],
+    *,
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    framed: bool,
+    method: str,
+    path: str,
+    now: float,
+    secret: bytes = b"",
+) -> T:
+    """One response, read: a 2xx body decoded into ``model``, or the exception the
+    response stands for (raised), as gidgethub's ``sansio.decipher_response``.
+
+    * 2xx: the body decoded as ``model``; a body that does not decode raises
+      ``ResponseDecodeError``, unless it was *unframed* (no Content-Length, not
+      chunked: it ran to EOF, so a dropped connection looks like a clean end),
+      when it raises ``APIConnectionError`` "connection closed mid-body".
+    * anything else: the ``APIStatusError`` subclass for ``status``
+      (``make_status_error``; ``now`` is the wall clock that an HTTP-date
+      ``Retry-After`` is measured from).
+
+    ``secret`` (the API key) is masked wherever the server echoes it.
+    """
+    if 200 <= status < 300:
+        try:
+            return decode_body(
+                model, body, status=status, method=method, url_path=path, secret=secret
+            )
+        except ResponseDecodeError as exc:
+            if framed:
+                raise
+            raise APIConnectionError(
+                f"{method} {path}: connection closed mid-body "
+                f"({len(body)} bytes, no length framing)",
+                method=method,
+                path=path,
+            ) from exc
+    raise make_status_error(
+        status=status,
+        headers=headers,
+        body=body,
+        method=method,
+        url_path=path,
+        now=now,
+        secret=secret,
+    )

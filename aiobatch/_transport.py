@@ -2,7 +2,9 @@
 
 ``Transport`` is the narrow seam (httpx's ``AsyncBaseTransport`` in spirit): send
 one request, get ``(status, headers, body)`` back or a typed connection error.
-Everything above it (retries, decoding, pagination) is testable with a fake.
+The headers are a plain ``Mapping`` (``_protocol.Headers``), never aiohttp's
+type: everything above (retries, ``_protocol.decipher``, pagination) is free of
+aiohttp and testable with a fake.
 
 ``AiohttpTransport`` owns or borrows one ``aiohttp.ClientSession``; it never
 follows redirects (so the key never travels to another host), verifies TLS, reads
@@ -17,9 +19,11 @@ import logging
 import re
 import ssl
 import time
+from collections.abc import Mapping
 from typing import NamedTuple, Protocol
 
 import aiohttp
+from aiohttp import ClientSession
 from aiohttp.compression_utils import HAS_BROTLI, HAS_ZSTD
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -32,8 +36,9 @@ from ._errors import (
     ResponseTooLargeError,
     TLSVerificationError,
 )
+from ._protocol import Headers
 
-__all__ = ["ACCEPT_ENCODINGS", "AiohttpTransport", "Response", "Transport"]
+__all__ = ["ACCEPT_ENCODINGS", "AiohttpTransport", "ClientSession", "Response", "Transport"]
 
 log = logging.getLogger("aiobatch")
 
@@ -55,7 +60,8 @@ _CANNOT_DECODE = re.compile(
 
 class Response(NamedTuple):
     status: int
-    headers: CIMultiDictProxy[str]
+    #: Case-insensitive, read-only; every field line kept (``_protocol.Headers``).
+    headers: Mapping[str, str]
     body: bytes
     #: False when the body ran to EOF with no length or chunk framing: a dropped
     #: connection then looks like a clean end, so a decode error means truncation.
@@ -71,7 +77,7 @@ class Transport(Protocol):
 
 
 class AiohttpTransport:
-    def __init__(self, config: ClientConfig, *, session: aiohttp.ClientSession | None = None):
+    def __init__(self, config: ClientConfig, *, session: ClientSession | None = None):
         self._config = config
         self._borrowed = session
         self._session: aiohttp.ClientSession | None = session
@@ -179,7 +185,7 @@ class AiohttpTransport:
                     len(data),
                     (time.perf_counter() - started) * 1000,
                 )
-                return Response(resp.status, resp.headers, data, framed)
+                return Response(resp.status, Headers(resp.headers), data, framed)
         except TimeoutError as exc:
             raise APITimeoutError(
                 f"{method} {path}: timed out ({type(exc).__name__})",

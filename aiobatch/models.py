@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import enum
 import threading
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, ClassVar, Self, TypeVar
+from typing import Any, ClassVar, Self, TypeVar, get_origin
 
 import msgspec
 
@@ -190,58 +191,74 @@ class ProcessingResults(_Model):
 
 
 # --- decoding -------------------------------------------------------------
-# The reference allows ``"items": null``; msgspec cannot map null onto a list, so
-# list responses decode through a wire twin and are normalised once per page.
+# The reference allows ``"items": null``, and msgspec cannot map null onto a
+# ``list``.  One rule covers every model: a list field that may be missing
+# (``default_factory=list``) may also be ``null``, and both read as ``[]``.  A
+# body decodes straight into the public model; only when msgspec refuses it does
+# it decode again through a twin derived from the model's own fields (those lists
+# made ``list[X] | None = None``), normalised into the model.  A null list only
+# comes with an empty page, so the retry is cheap; the hot path has no Python
+# work at all, and a body that is really wrong fails the twin the same way.
 
 
-class _WireItemList(_Model):
-    items: list[BatchItem] | None = None
-    next_page_token: str | None = None
-    total_size: int | None = None
+def _nullable_lists(tp: type[msgspec.Struct]) -> tuple[str, ...]:
+    return tuple(
+        f.name
+        for f in msgspec.structs.fields(tp)
+        if f.default_factory is list and get_origin(f.type) is list
+    )
 
 
-class _WireJobList(_Model):
-    items: list[BatchJob] | None = None
-    next_page_token: str | None = None
-    total_size: int | None = None
-
-
-class _WireResults(_Model):
-    item_id: str
-    item_name: str
-    processing_results: list[ProcessingResult] | None = None
+def _twin(tp: type[msgspec.Struct], lists: tuple[str, ...]) -> type[msgspec.Struct]:
+    fields: list[tuple[str, Any, Any] | tuple[str, Any]] = []
+    for f in msgspec.structs.fields(tp):
+        if f.name in lists:
+            fields.append((f.name, f.type | None, msgspec.field(name=f.encode_name, default=None)))
+        elif f.required:
+            fields.append((f.name, f.type, msgspec.field(name=f.encode_name)))
+        elif f.default_factory is not msgspec.NODEFAULT:
+            factory = f.default_factory
+            fields.append(
+                (f.name, f.type, msgspec.field(name=f.encode_name, default_factory=factory))
+            )
+        else:
+            fields.append((f.name, f.type, msgspec.field(name=f.encode_name, default=f.default)))
+    return msgspec.defstruct(f"_Wire{tp.__name__}", fields, kw_only=True)
 
 
 T = TypeVar("T")
 
-_decoders: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+_decoders: dict[Any, Callable[[bytes], Any]] = {}
 
 
-def _decoder(tp: type[T]) -> msgspec.json.Decoder[T]:
-    dec = _decoders.get(tp)
-    if dec is None:
-        dec = _decoders[tp] = msgspec.json.Decoder(tp)
-    return dec
+def _build_decoder(tp: Any) -> Callable[[bytes], Any]:
+    strict = msgspec.json.Decoder(tp).decode
+    lists = _nullable_lists(tp) if isinstance(tp, type) and issubclass(tp, msgspec.Struct) else ()
+    if not lists:
+        return strict
+    twin = msgspec.json.Decoder(_twin(tp, lists)).decode
+    asdict = msgspec.structs.asdict
+
+    def decode_nullable(data: bytes) -> Any:
+        try:
+            return strict(data)
+        except msgspec.ValidationError:
+            values = asdict(twin(data))  # raises again unless a list was null
+        for name in lists:
+            if values[name] is None:
+                values[name] = []
+        return tp(**values)
+
+    return decode_nullable
 
 
 def decode(tp: type[T], data: bytes) -> T:
     """Decode ``data`` as ``tp``.  Raises ``msgspec.DecodeError`` / ``ValidationError``."""
-    if tp is BatchItemListResponse:
-        w = _decoder(_WireItemList).decode(data)
-        return BatchItemListResponse(  # type: ignore[return-value]
-            items=w.items or [], next_page_token=w.next_page_token, total_size=w.total_size
-        )
-    if tp is BatchJobList:
-        j = _decoder(_WireJobList).decode(data)
-        return BatchJobList(  # type: ignore[return-value]
-            items=j.items or [], next_page_token=j.next_page_token, total_size=j.total_size
-        )
-    if tp is ProcessingResults:
-        r = _decoder(_WireResults).decode(data)
-        return ProcessingResults(  # type: ignore[return-value]
-            item_id=r.item_id, item_name=r.item_name, processing_results=r.processing_results or []
-        )
-    return _decoder(tp).decode(data)
+    dec = _decoders.get(tp)
+    if dec is None:
+        dec = _decoders[tp] = _build_decoder(tp)
+    result: T = dec(data)
+    return result
 
 
 _encoder = msgspec.json.Encoder()

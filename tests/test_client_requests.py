@@ -30,6 +30,7 @@ from aiobatch import (
     BatchItem,
     BatchJob,
     ClientClosedError,
+    ConfigurationError,
     ConflictError,
     InternalServerError,
     ItemStatus,
@@ -43,7 +44,7 @@ from aiobatch import (
     UnprocessableEntityError,
     __version__,
 )
-from aiobatch._transport import ACCEPT_ENCODINGS
+from aiobatch._transport import ACCEPT_ENCODINGS, Response
 
 ANY = re.compile(r".*")
 MakeClient = Callable[..., BatchClient]
@@ -776,3 +777,59 @@ async def test_errors_leave_the_client_block_unwrapped(
     with pytest.raises(KeyError):
         async with make_client():
             raise KeyError("user bug")
+
+
+# --- session= / transport= and a transport without aiohttp -------------------------
+
+
+class FakeTransport:
+    """A ``Transport`` that answers from a script: plain dict headers, no aiohttp."""
+
+    def __init__(self, *responses: Response) -> None:
+        self.responses = list(responses)
+        self.sent: list[tuple[str, str, dict[str, str], bytes | None]] = []
+        self.closed = False
+
+    async def send(
+        self, method: str, path: str, *, params: dict[str, str], body: bytes | None
+    ) -> Response:
+        self.sent.append((method, path, params, body))
+        return self.responses.pop(0)
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_session_and_transport_together_are_refused(no_env: None) -> None:
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(ValueError, match=r"session= or transport=, not both") as info:
+            BatchClient(API_KEY, session=session, transport=FakeTransport())
+        assert isinstance(info.value, ConfigurationError)
+        assert not session.closed  # the borrowed session is left alone
+
+
+async def test_a_transport_s_plain_response_is_deciphered(
+    make_client: MakeClient, sleeps: RecordingSleep
+) -> None:
+    items = msgspec.json.encode({"items": [ITEM], "total_size": 1})
+    transport = FakeTransport(
+        Response(503, {"Retry-After": "2"}, b'{"detail": "busy"}', True),
+        Response(200, {}, items[:-5], False),  # cut short at EOF: retried as a connection error
+        Response(200, {}, items, True),
+        Response(429, {"retry-after": "3", "X-Request-Id": "r7"}, b"{}", True),
+        Response(404, {"X-Request-Id": "r8"}, b'{"detail": "no such job"}', True),
+    )
+    async with make_client(transport=transport) as client:
+        page = await client.job_items.list("bjb-1")
+        assert page.items[0].item_id == "itm-1"
+        with pytest.raises(NotFoundError) as info:
+            await client.jobs.get("bjb-2")
+    assert transport.closed
+    assert [s[:2] for s in transport.sent] == [("GET", f"{API}/bjb-1/items")] * 3 + [
+        ("GET", f"{API}/bjb-2")
+    ] * 2
+    assert info.value.request_id == "r8"
+    assert info.value.headers["x-request-id"] == "r8"
+    # Retry-After read from a plain dict, whatever the case of its name
+    assert sleeps.delays[0] == 2.0
+    assert sleeps.delays[2] == 3.0

@@ -259,6 +259,67 @@ def test_null_or_missing_processing_results_become_empty_list(body: bytes) -> No
     assert models.decode(ProcessingResults, body).processing_results == []
 
 
+@pytest.mark.parametrize(
+    ("tp", "body", "field"),
+    [
+        (BatchItemListResponse, b'{"items": null, "next_page_token": "t"}', "items"),
+        (BatchJobList, b'{"next_page_token": "t", "items": null}', "items"),
+        (
+            ProcessingResults,
+            b'{"processing_results": null, "item_id": "i", "item_name": "n"}',
+            "processing_results",
+        ),
+    ],
+)
+def test_a_null_list_decodes_to_the_public_type_itself(
+    tp: type[Any], body: bytes, field: str
+) -> None:
+    """No private wire type escapes: the result is the public Struct, its list a
+    fresh ``[]`` per page, and it equals the page built by hand."""
+    first, second = models.decode(tp, body), models.decode(tp, body)
+    assert type(first) is tp
+    assert getattr(first, field) == []
+    assert getattr(first, field) is not getattr(second, field)
+    assert first == tp(**msgspec.structs.asdict(first))
+
+
+def test_public_list_fields_stay_plain_lists() -> None:
+    types = {f.name: f.type for f in msgspec.structs.fields(BatchItemListResponse)}
+    assert types["items"] == list[BatchItem]
+    assert {f.name: f.type for f in msgspec.structs.fields(BatchJobList)}["items"] == list[BatchJob]
+    results = {f.name: f.type for f in msgspec.structs.fields(ProcessingResults)}
+    assert results["processing_results"] == list[ProcessingResult]
+
+
+def test_the_null_list_rule_covers_any_model_with_a_defaulted_list() -> None:
+    """One mechanism, derived from the fields: a new model needs no wire twin."""
+
+    class Page(msgspec.Struct, kw_only=True):
+        cursor: str
+        rows: list[BatchItem] = msgspec.field(default_factory=list)
+        tags: list[str] = msgspec.field(default_factory=list, name="labels")
+        size: int = 7
+
+    assert models.decode(Page, b'{"cursor": "c", "rows": null, "labels": null}') == Page(cursor="c")
+    assert models.decode(Page, b'{"cursor": "c", "labels": ["x"]}') == Page(cursor="c", tags=["x"])
+    with pytest.raises(msgspec.ValidationError, match="cursor"):
+        models.decode(Page, b'{"rows": null}')
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        (b'{"items": null, "total_size": "3"}', r"\$\.total_size"),
+        (b'{"total_size": "3", "items": null}', r"\$\.total_size"),
+        (b'{"items": {"a": 1}}', r"\$\.items"),
+        (b'{"items": [null]}', r"\$\.items\[0\]"),
+    ],
+)
+def test_a_body_that_is_really_wrong_still_names_the_field(body: bytes, where: str) -> None:
+    with pytest.raises(msgspec.ValidationError, match=where):
+        models.decode(BatchItemListResponse, body)
+
+
 def test_unknown_fields_are_ignored_at_every_level() -> None:
     body = _json(
         {

@@ -1,14 +1,17 @@
-"""Sans-I/O protocol: argument checks, path building, response decoding, error mapping."""
+"""Sans-I/O protocol: argument checks, path building, response decoding, error mapping,
+and ``decipher`` (a whole response, in memory, to a model or an exception)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from multidict import CIMultiDict, CIMultiDictProxy
 
 from aiobatch import _protocol as proto
 from aiobatch._errors import (
+    APIConnectionError,
     APIStatusError,
     AuthenticationError,
     BadRequestError,
@@ -25,8 +28,8 @@ from aiobatch.models import BatchItemListResponse, ItemStatus, JobStatus, JobTyp
 API = "/api/v1/beta/batch-processing"
 
 
-def _headers(**kw: str) -> CIMultiDictProxy[str]:
-    return CIMultiDictProxy(CIMultiDict({k.replace("_", "-"): v for k, v in kw.items()}))
+def _headers(**kw: str) -> dict[str, str]:
+    return {k.replace("_", "-"): v for k, v in kw.items()}
 
 
 # --- check_id / path -----------------------------------------------------------
@@ -440,3 +443,234 @@ def test_a_json_escaped_key_outside_detail_is_masked_too() -> None:
     assert key not in str(err)
     assert escaped not in str(err)
     assert "<redacted>" in str(err)
+
+
+# --- Headers ----------------------------------------------------------------------
+
+
+def test_headers_are_a_case_insensitive_read_only_mapping() -> None:
+    h = proto.Headers([("Retry-After", "5"), ("X-Request-ID", "r1"), ("retry-after", "9")])
+    assert isinstance(h, Mapping)
+    assert h["retry-after"] == h["RETRY-AFTER"] == "5"  # the first line wins a lookup
+    assert h.get("x-request-id") == "r1"
+    assert h.get("missing") is None
+    assert "x-REQUEST-id" in h
+    assert object() not in h
+    assert list(h) == ["Retry-After", "X-Request-ID"]  # each name once, as first spelt
+    assert len(h) == 2
+    assert dict(h) == {"Retry-After": "5", "X-Request-ID": "r1"}
+    assert h.getall("RETRY-after") == ["5", "9"]  # repeated lines are all kept
+    assert h.getall("nope") == []
+    assert h.multi_items() == [("Retry-After", "5"), ("X-Request-ID", "r1"), ("retry-after", "9")]
+    assert not hasattr(h, "__setitem__")
+    with pytest.raises(AttributeError):
+        h.extra = 1  # type: ignore[attr-defined]
+    with pytest.raises(KeyError):
+        h[1]  # type: ignore[index]
+    assert "Retry-After" in repr(h)
+
+
+def test_headers_copy_every_line_and_hold_plain_strs() -> None:
+    class Istr(str):
+        pass
+
+    h = proto.Headers([(Istr("A"), "1"), ("a", "2")])
+    assert proto.Headers(h).multi_items() == [("A", "1"), ("a", "2")]
+    assert all(type(k) is str for k in h)
+    assert proto.Headers({"B": "2"})["b"] == "2"
+    assert dict(proto.Headers()) == {}
+
+
+# --- decipher ---------------------------------------------------------------------
+
+KEY = "llx-SECRET0123456789"
+ITEMS = b'{"items":[{"item_id":"i1","item_name":"a.pdf","status":"failed"}],"total_size":1}'
+NOW = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC).timestamp()
+
+
+def _decipher(
+    status: int,
+    body: bytes,
+    *,
+    framed: bool = True,
+    headers: Mapping[str, str] | None = None,
+    secret: str = KEY,
+) -> Any:
+    return proto.decipher(
+        BatchItemListResponse,
+        status=status,
+        headers=headers if headers is not None else {},
+        body=body,
+        framed=framed,
+        method="GET",
+        path="/api/x",
+        now=NOW,
+        secret=secret.encode(),
+    )
+
+
+@pytest.mark.parametrize("status", [200, 201, 204, 299])
+@pytest.mark.parametrize("framed", [True, False])
+def test_decipher_a_2xx_decodes_into_the_model(status: int, framed: bool) -> None:
+    page = _decipher(status, ITEMS, framed=framed, headers={"X-Request-Id": "r"})
+    assert type(page) is BatchItemListResponse
+    assert [i.item_id for i in page.items] == ["i1"]
+    assert page.items[0].status is ItemStatus.FAILED
+
+
+@pytest.mark.parametrize(
+    ("body", "framed", "raised", "says"),
+    [
+        # a framed body arrived whole: what it holds is the server's fault
+        (b"<html>oops</html>", True, ResponseDecodeError, "is not valid JSON"),
+        (b'{"total_size":"many"}', True, ResponseDecodeError, "does not match"),
+        (ITEMS[:40], True, ResponseDecodeError, "is not valid JSON"),
+        (b"", True, ResponseDecodeError, "is not valid JSON"),
+        # unframed: it ran to EOF, so a body that does not decode was cut short
+        (ITEMS[:40], False, APIConnectionError, "connection closed mid-body (40 bytes"),
+        (b"", False, APIConnectionError, "connection closed mid-body (0 bytes"),
+        (b'{"total_size":"many"}', False, APIConnectionError, "connection closed mid-body"),
+    ],
+)
+def test_decipher_a_2xx_that_does_not_decode(
+    body: bytes, framed: bool, raised: type[Exception], says: str
+) -> None:
+    with pytest.raises(raised, match=r"^GET /api/x: ") as info:
+        _decipher(200, body, framed=framed)
+    err = info.value
+    assert type(err) is raised
+    assert says in str(err)
+    assert (err.method, err.path) == ("GET", "/api/x")  # type: ignore[attr-defined]
+    if raised is APIConnectionError:
+        assert isinstance(err.__cause__, ResponseDecodeError)
+        assert err.request_sent  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (100, APIStatusError),
+        (199, APIStatusError),
+        (304, APIStatusError),
+        (400, BadRequestError),
+        (401, AuthenticationError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+        (409, ConflictError),
+        (418, APIStatusError),
+        (422, UnprocessableEntityError),
+        (429, RateLimitError),
+        (500, InternalServerError),
+        (503, InternalServerError),
+        (599, InternalServerError),
+    ],
+)
+@pytest.mark.parametrize("framed", [True, False])
+def test_decipher_any_other_status_raises_its_error(
+    status: int, cls: type[APIStatusError], framed: bool
+) -> None:
+    with pytest.raises(APIStatusError) as info:
+        _decipher(status, b'{"detail": "nope"}', framed=framed, headers={"x-request-id": "r9"})
+    err = info.value
+    assert type(err) is cls
+    assert (err.status_code, err.method, err.path, err.request_id) == (
+        status,
+        "GET",
+        "/api/x",
+        "r9",
+    )
+    if not 300 <= status < 400:
+        assert err.detail == "nope"
+        assert str(err) == f"GET /api/x -> {status}: nope"
+
+
+@pytest.mark.parametrize("body", [b"<html>502</html>", b"", b'{"detail": ', ITEMS])
+def test_decipher_an_error_body_that_is_not_an_error_document_is_still_a_status_error(
+    body: bytes,
+) -> None:
+    with pytest.raises(InternalServerError) as info:
+        _decipher(502, body, framed=False)
+    assert info.value.detail is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "retry_after"),
+    [
+        ({}, None),
+        ({"Retry-After": "7"}, 7.0),
+        ({"retry-after": " 2.5 "}, 2.5),
+        ({"RETRY-AFTER-MS": "1500"}, 1.5),
+        ({"Retry-After": "9", "retry-after-ms": "250"}, 0.25),
+        ({"Retry-After": "Wed, 01 Jan 2030 12:00:10 GMT"}, 10.0),  # measured from ``now``
+        ({"Retry-After": "Wed, 01 Jan 2030 11:00:00 GMT"}, 0.0),  # in the past: now
+        ({"Retry-After": "soon"}, None),
+        ({"Retry-After": "-3"}, None),
+        ({"Retry-After": "nan"}, None),
+        (proto.Headers([("Retry-After", "4"), ("Retry-After", "60")]), 4.0),
+    ],
+)
+def test_decipher_a_429_reads_retry_after(
+    headers: Mapping[str, str], retry_after: float | None
+) -> None:
+    with pytest.raises(RateLimitError) as info:
+        _decipher(429, b'{"detail":"slow down"}', headers=headers)
+    assert info.value.retry_after == retry_after
+    tail = "" if retry_after is None else f" (retry after {retry_after:g}s)"
+    assert str(info.value) == f"GET /api/x -> 429: slow down{tail}"
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers"),
+    [
+        (401, f'{{"detail": "invalid key {KEY}"}}'.encode(), {}),
+        (401, b'{"detail": ["' + KEY.replace("-", "\\u002d").encode() + b'"]}', {}),
+        (403, f"<html>no access for {KEY}</html>".encode(), {}),
+        (401, b"{}", {"WWW-Authenticate": f'Bearer error="invalid", key="{KEY}"'}),
+        (302, b"", {"Location": f"https://evil.test/?k={KEY}"}),
+        (500, b"{}", {f"x-echo-{KEY}": "1", "X-Echo": KEY}),
+    ],
+)
+def test_decipher_never_lets_the_key_out(status: int, body: bytes, headers: dict[str, str]) -> None:
+    with pytest.raises(APIStatusError) as info:
+        _decipher(status, body, headers=headers)
+    err = info.value
+    seen = [str(err), repr(err.detail), repr(err.headers), *err.headers, *err.headers.values()]
+    assert not [s for s in seen if KEY in s]
+    assert "<redacted>" in " ".join(seen)
+
+
+def test_decipher_a_2xx_that_echoes_the_key_is_scrubbed_in_the_decode_error() -> None:
+    with pytest.raises(ResponseDecodeError) as info:
+        _decipher(200, f"<html>hello {KEY}</html>".encode())
+    assert KEY not in str(info.value)
+    assert KEY not in info.value.snippet
+    assert "<redacted>" in info.value.snippet
+
+
+def test_decipher_error_headers_are_a_plain_mapping_with_every_line() -> None:
+    headers = proto.Headers([("X-Request-Id", "r1"), ("Via", "a"), ("via", "b")])
+    with pytest.raises(APIStatusError) as info:
+        _decipher(500, b"", headers=headers)
+    err_headers = info.value.headers
+    assert type(err_headers) is proto.Headers
+    assert err_headers["x-request-id"] == "r1"
+    assert err_headers.getall("VIA") == ["a", "b"]
+    # a plain dict (a fake transport) is accepted and made case-insensitive
+    with pytest.raises(APIStatusError) as info:
+        _decipher(404, b"", headers={"X-Request-Id": "r2"}, secret="")
+    assert type(info.value.headers) is proto.Headers
+    assert info.value.headers["x-request-id"] == "r2"
+    assert info.value.request_id == "r2"
+
+
+def test_decipher_is_pure_the_same_response_gives_the_same_answer() -> None:
+    a = _decipher(200, ITEMS)
+    b = _decipher(200, ITEMS)
+    assert a == b
+    assert a is not b
+    errors = []
+    for _ in range(2):
+        with pytest.raises(RateLimitError) as info:
+            _decipher(429, b"{}", headers={"Retry-After": "Wed, 01 Jan 2030 12:00:30 GMT"})
+        errors.append(info.value.retry_after)
+    assert errors == [30.0, 30.0]

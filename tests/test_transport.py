@@ -49,6 +49,7 @@ from aiobatch import (
     TLSVerificationError,
     __version__,
 )
+from aiobatch import _protocol as proto
 from aiobatch._transport import AiohttpTransport
 
 pytestmark = pytest.mark.usefixtures("no_env")
@@ -707,3 +708,24 @@ async def test_cancelling_a_request_closes_the_client(sleeps: RecordingSleep) ->
     assert session.closed
     assert repr(client).endswith("state=closed>")
     assert sleeps.delays == []
+
+
+async def test_response_headers_are_a_plain_mapping_with_every_line() -> None:
+    """Nothing above the transport sees aiohttp's header type: ``Response.headers``
+    is ``_protocol.Headers`` (case-insensitive, read-only), repeated lines kept."""
+    raw = (
+        b"HTTP/1.1 429 Too Many\r\nContent-Type: application/json\r\nContent-Length: 2\r\n"
+        b"Retry-After: 4\r\nVia: 1.1 a\r\nvia: 1.1 b\r\nX-Request-Id: r1\r\n\r\n{}"
+    )
+    async with RawServer([Reply(raw)]) as server:
+        transport = AiohttpTransport(BatchClient(API_KEY, base_url=server.base_url).config)
+        try:
+            resp = await transport.send("GET", "/x", params={}, body=None)
+        finally:
+            await transport.aclose()
+    assert type(resp.headers) is proto.Headers
+    assert (resp.status, resp.body, resp.framed) == (429, b"{}", True)
+    assert resp.headers["retry-after"] == "4"
+    assert resp.headers["X-REQUEST-ID"] == "r1"
+    assert resp.headers.getall("Via") == ["1.1 a", "1.1 b"]
+    assert all(type(k) is str for k in resp.headers)  # no aiohttp/multidict istr
