@@ -184,31 +184,16 @@ class BatchClient:
 class _Api:
     """The narrow, private seam resources and the engine use (``resources.Api``)."""
 
-    __slots__ = ("_client",)
+    __slots__ = ("_client", "call", "scope")
 
     def __init__(self, client: BatchClient) -> None:
         self._client = client
+        self.call = client._call
+        self.scope = client._scope
 
     @property
     def policy(self) -> RetryPolicy:
         return self._client._config.retry
-
-    def scope(self, organization_id: str | None, project_id: str | None) -> proto.Params:
-        return self._client._scope(organization_id, project_id)
-
-    async def call(
-        self,
-        model: type[T],
-        method: str,
-        path: str,
-        *,
-        params: proto.Params,
-        body: bytes | None = None,
-        idempotent: bool = True,
-    ) -> T:
-        return await self._client._call(
-            model, method, path, params=params, body=body, idempotent=idempotent
-        )
 
     def send(self, model: type[T], path: str, params: Mapping[str, str]) -> Awaitable[T]:
         return self._client._send(model, "GET", path, params)

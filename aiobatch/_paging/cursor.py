@@ -9,7 +9,6 @@ offset scans.  Runs in its own task, like ``walk.produce``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -23,7 +22,7 @@ from .endpoint import Fetched
 from .seen import SeenKeys
 from .throttle import AdaptiveLimiter
 from .types import Page, ScanOptions, ScanProgress
-from .walk import Failure, Finished, is_permanent
+from .walk import Failure, Finished, deliver, is_permanent
 
 __all__ = ["produce_cursor"]
 
@@ -44,21 +43,7 @@ async def produce_cursor(
     out: MemoryObjectSendStream[Page[T] | Failure | Finished],
 ) -> None:
     """Walk a cursor listing; send pages in order, then ``Finished`` (or a Failure)."""
-    finished = False
-    async with out:
-        try:
-            await _walk(fetch, key, options, limiter, progress, out)
-            await out.send(Finished())
-            finished = True
-        except anyio.BrokenResourceError:
-            log.debug("scan consumer went away; stopping")
-        except Exception as exc:  # delivered to the consumer, never lost in a task group
-            progress.state = "failed"
-            with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                await out.send(Failure(exc))
-        finally:
-            if progress.state == "running" and not finished:
-                progress.state = "stopped"
+    await deliver(lambda: _walk(fetch, key, options, limiter, progress, out), progress, out)
 
 
 async def _walk(

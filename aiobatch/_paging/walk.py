@@ -34,7 +34,15 @@ from .plan import PageRequest, ScanPlan
 from .throttle import AdaptiveLimiter
 from .types import Page, ScanProgress
 
-__all__ = ["Failure", "Finished", "Listing", "is_permanent", "page_error", "produce"]
+__all__ = [
+    "Failure",
+    "Finished",
+    "Listing",
+    "deliver",
+    "is_permanent",
+    "page_error",
+    "produce",
+]
 
 log = logging.getLogger("aiobatch")
 T = TypeVar("T")
@@ -76,16 +84,26 @@ async def produce(
     progress: ScanProgress,
     out: MemoryObjectSendStream[Page[T] | Failure | Finished],
 ) -> None:
-    """Walk the listing; send pages in order, then close ``out`` (or send a Failure)."""
+    """Walk an offset listing; send pages in order, then ``Finished`` (or a Failure)."""
+    await deliver(lambda: _drive(listing, plan, limiter, progress, out), progress, out)
+
+
+async def deliver(
+    walk: Callable[[], Awaitable[None]],
+    progress: ScanProgress,
+    out: MemoryObjectSendStream[Page[T] | Failure | Finished],
+) -> None:
+    """Run a scan's walk in its producer task: end the stream with ``Finished``,
+    or with the failure (never lost in a task group), and close it."""
     finished = False
     async with out:
         try:
-            await _drive(listing, plan, limiter, progress, out)
+            await walk()
             await out.send(Finished())
             finished = True  # the consumer marks the scan done when it reads this
         except anyio.BrokenResourceError:
             log.debug("scan consumer went away; stopping")
-        except Exception as exc:  # delivered to the consumer, never lost in a task group
+        except Exception as exc:
             progress.state = "failed"
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                 await out.send(Failure(exc))
