@@ -87,7 +87,7 @@ class ScanPlan:
     #: counts them and calls ``halt()`` (the planner only sees raw offsets).
     max_kept: int | None = None
     #: Items whose keys the duplicate check remembers (``None``: the whole scan).
-    dedup_window: int | None = 100_000
+    dedup_window: int | None = 20_000
     #: How many times a suspicious answer (an empty page below the total,
     #: repeated items) is asked again before the planner decides what it means.
     reasks: int = 2

@@ -67,8 +67,8 @@ class ScanOptions:
     ``on_drift``: raise ``DriftError`` (default) or log a warning and go on
     (items already received are then dropped, never delivered twice).
     ``dedup_window``: the duplicate check remembers the keys of this many recent
-    items (about 70 bytes each; default 100,000, about 7 MB); ``None`` checks
-    the whole scan (about 70 MB per million items).
+    items (about 100 bytes each; default 20,000, about 2 MB, beside the pages
+    in flight); ``None`` checks the whole scan (about 100 MB per million items).
 
     Read-ahead: a scan holds at most ``2 * concurrency`` pages requested but not
     yet handed out, plus 2 pages waiting in the stream for a slow consumer.
@@ -80,7 +80,7 @@ class ScanOptions:
     max_items: int | None = None
     filter_mode: FilterMode = "auto"
     on_drift: OnDrift = "raise"
-    dedup_window: int | None = 100_000
+    dedup_window: int | None = 20_000
     #: Cursor-paginated listings: resume from this page token.
     start_token: str | None = None
 
