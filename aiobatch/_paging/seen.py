@@ -50,7 +50,7 @@ class SeenKeys:
     def holders(self, hashes: Iterable[int]) -> list[int]:
         """Offsets of remembered pages holding any of ``hashes`` (a rare path)."""
         wanted = set(hashes)
-        return sorted(o for o, page in self._pages.items() if not page.isdisjoint(wanted))
+        return sorted(o for o, page in self._pages.items() if not wanted.isdisjoint(page))
 
     def add(self, offset: int, page: set[int]) -> None:
         self._all |= page
