@@ -59,8 +59,9 @@ def _job_of(item: BatchItem) -> str:
 
 
 class ParseResolver:
-    """``GET /api/v1/parsing/job/{job_id}/result/{kind}``; when that fails, the
-    job's status (``GET /api/v1/parsing/job/{job_id}``) says why."""
+    """``GET /api/v1/parsing/job/{job_id}/result/{kind}``; a 404 means no
+    result (``missing``); another refusal is explained by the job's status
+    (``GET /api/v1/parsing/job/{job_id}``: ``failed``, ``not_ready``...)."""
 
     job_type: ClassVar[str] = JobType.PARSE
     kinds: ClassVar[tuple[str, ...]] = ("markdown", "text", "json")
@@ -77,6 +78,10 @@ class ParseResolver:
         path = proto.api_path(proto.PARSING, "/job/{job_id}/result/" + kind, job_id=job_id)
         try:
             body = await get(self._models[kind], path, scope)
+        except NotFoundError as exc:
+            raise ItemFailure(
+                "missing", f"no {kind} result for parse job {job_id} (404)", status_code=404
+            ) from exc
         except APIStatusError as exc:
             if exc.status_code not in _ITEM_STATUSES:
                 raise

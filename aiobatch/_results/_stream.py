@@ -5,15 +5,16 @@ Shape (all inside one producer task, spawned like a plain scan in the client's
 supervisor, so the consumer never holds a task group or a cancel scope):
 
 * the dispatcher reads the item scan and puts one cell per item into the
-  ``order`` stream (buffer: ``concurrency``), then starts that item's fetch; a
+  ``order`` stream (buffer: ``2 * concurrency``), then starts that item's fetch; a
   full window blocks it, so a slow consumer stops the scan and the fetches;
 * each fetch runs the job type's resolver through ``Get``: the client's retry
   policy, paced by an ``AdaptiveLimiter`` of its own (a 429 on results halves the
   result window and pauses result requests, as a 429 on pages does for the scan);
 * the emitter waits for the head cell and sends its ``ItemResult`` on.
 
-At most ``concurrency + 3`` results are held at once (the window, the cell
-being emitted, one in the output buffer, one with the consumer).  A per-item
+At most ``2 * concurrency + 3`` results are held at once (the window, the cell
+being emitted, one in the output buffer, one with the consumer), and at most
+``concurrency`` result requests are in flight (the limiter's slots).  A per-item
 failure becomes ``ItemResult.error``; a systemic one (401, 403, the listing
 failing for good, a bug) ends the stream with that exception, after every
 result before it.
@@ -21,14 +22,14 @@ result before it.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 
 import anyio
-from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._errors import (
@@ -70,7 +71,7 @@ class _Cell:
     def __init__(self, item: BatchItem | None, position: int) -> None:
         self.item = item
         self.position = position
-        self.done = anyio.Event()
+        self.done = asyncio.Event()
         self.result: ItemResult | None = None
         self.fatal: Exception | None = None
 
@@ -143,7 +144,7 @@ async def _pump(
 
     resolver, kind, items = ready.resolver, ready.kind, ready.items
 
-    async def fetch(cell: _Cell) -> None:
+    async def fetch_one(cell: _Cell) -> None:
         item = cell.item
         assert item is not None
         try:
@@ -163,12 +164,26 @@ async def _pump(
         finally:
             cell.done.set()
 
-    order_send, order_recv = anyio.create_memory_object_stream[_Cell](concurrency)
+    # Twice the concurrency: a slow head (a failed item asks twice) does not idle
+    # every slot while the results behind it wait their turn.  A plain asyncio
+    # queue inside the stream (as in the scan engine): anyio's streams and events
+    # add a checkpoint per call, a measurable cost per result here.
+    order: asyncio.Queue[_Cell] = asyncio.Queue(2 * concurrency)
+    # A fixed pool of fetchers (cheaper than a task per item); the limiter's
+    # slots bound the requests in flight below it after a 429.
+    todo: asyncio.Queue[_Cell] = asyncio.Queue()
+
+    async def fetcher() -> None:
+        while True:
+            await fetch_one(await todo.get())
+
     failure: Exception | None = None
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_dispatch, items, order_send, tg, fetch)
+        for _ in range(concurrency):
+            tg.start_soon(fetcher)
+        tg.start_soon(_dispatch, items, order, todo)
         try:
-            await _emit(order_recv, out)
+            await _emit(order, out)
         except Exception as exc:  # raised after the group: never an ExceptionGroup
             failure = exc
         tg.cancel_scope.cancel()
@@ -178,38 +193,39 @@ async def _pump(
 
 async def _dispatch(
     items: ItemIterator[BatchItem],
-    order: MemoryObjectSendStream[_Cell],
-    tg: TaskGroup,
-    fetch: Callable[[_Cell], Coroutine[Any, Any, None]],
+    order: asyncio.Queue[_Cell],
+    todo: asyncio.Queue[_Cell],
 ) -> None:
-    async with order:
-        try:
-            async for item in items:
-                cell = _Cell(item, items.progress.next_offset)
-                await order.send(cell)  # blocks while the window is full
-                tg.start_soon(fetch, cell)
-            end = _Cell(None, items.progress.next_offset)
-        except Exception as exc:  # the listing failed: after every item before it
-            end = _Cell(None, items.progress.next_offset)
-            end.fatal = exc
-        finally:
-            with anyio.CancelScope(shield=True):
-                await items.aclose()
-        end.done.set()
-        with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-            await order.send(end)
+    try:
+        async for item in items:
+            cell = _Cell(item, items.progress.next_offset)
+            await order.put(cell)  # waits while the window is full
+            todo.put_nowait(cell)
+        end = _Cell(None, items.progress.next_offset)
+    except Exception as exc:  # the listing failed: after every item before it
+        end = _Cell(None, items.progress.next_offset)
+        end.fatal = exc
+    finally:
+        with anyio.CancelScope(shield=True):
+            await items.aclose()
+    end.done.set()
+    await order.put(end)
 
 
-async def _emit(order: MemoryObjectReceiveStream[_Cell], out: MemoryObjectSendStream[_Msg]) -> None:
-    async with order:
-        async for cell in order:
+async def _emit(order: asyncio.Queue[_Cell], out: MemoryObjectSendStream[_Msg]) -> None:
+    while True:
+        cell = await order.get()
+        if not cell.done.is_set():
             await cell.done.wait()
-            if cell.fatal is not None:
-                raise cell.fatal
-            if cell.result is None:
-                await out.send(Finished())
-                return
-            await out.send(cell.result)
+        if cell.fatal is not None:
+            raise cell.fatal
+        if cell.result is None:
+            await out.send(Finished())
+            return
+        try:
+            out.send_nowait(cell.result)
+        except anyio.WouldBlock:
+            await out.send(cell.result)  # backpressure: the consumer is slower
 
 
 class ResultIterator:

@@ -166,7 +166,7 @@ class JobItems:
         ``result`` is the kind of output (parse: ``markdown`` (default), ``text``,
         ``json``; classify: ``classification``).  ``concurrency`` result
         requests in flight at most (halved on 429, grown back); at most
-        ``concurrency + 3`` results are held, so a slow consumer stops the
+        ``2 * concurrency + 3`` results are held, so a slow consumer stops the
         fetching.  One item's failure is that result's ``error``; a systemic one
         (401, 403, the listing failing for good) raises.  Resume with
         ``start_offset=result.next_offset`` (and, with a status filter, the
@@ -187,25 +187,28 @@ class JobItems:
             if result not in kinds:
                 raise ValueError(f"result must be one of {', '.join(kinds)}; got {result!r}")
         scope = self._api.scope(organization_id, project_id)
-        items = self.iter(
-            job_id,
-            status=status,
-            page_size=page_size,
-            start_offset=start_offset,
-            max_items=max_items,
-            filter_mode=filter_mode,
-            organization_id=organization_id,
-            project_id=project_id,
-        )
+        listing: ItemScanKw = {
+            "status": status,
+            "page_size": page_size,
+            "start_offset": start_offset,
+            "max_items": max_items,
+            "filter_mode": filter_mode,
+            "organization_id": organization_id,
+            "project_id": project_id,
+        }
+        self._declare(job_id, listing)  # the listing's arguments, checked now
         progress = ResultsProgress(next_offset=start_offset)
 
         async def setup() -> Setup:
             jtype: str | None = known
-            if jtype is None:
+            if jtype is None or (filter_mode == "auto" and status is not None):
+                # One request answers both: the job's type, and whether it is
+                # finished (a status filter can then run on the server).
                 path = proto.path("/{job_id}", job_id=job_id)
-                jtype = (
-                    await self._api.call(BatchJobStatus, "GET", path, params=scope)
-                ).job.job_type
+                job = (await self._api.call(BatchJobStatus, "GET", path, params=scope)).job
+                jtype = jtype or job.job_type
+                if filter_mode == "auto" and status is not None:
+                    listing["filter_mode"] = "server" if job.status.terminal else "client"
             progress.job_type = str(jtype)
             resolver = RESOLVERS.get(jtype)
             if resolver is None:
@@ -221,7 +224,7 @@ class JobItems:
                     f"result={kind!r} does not exist for {str(jtype)!r} jobs: "
                     f"use one of {', '.join(resolver.kinds)}"
                 )
-            return Setup(resolver, kind, items)
+            return Setup(resolver, kind, self._declare(job_id, listing).items())
 
         return start_results(self._api, setup, scope, concurrency, progress)
 
