@@ -31,6 +31,14 @@ from ._errors import (
     UnprocessableEntityError,
 )
 from ._paging import Page, ScanOptions, ScanProgress
+from ._results import (
+    ItemError,
+    ItemResult,
+    ResultContent,
+    ResultIterator,
+    ResultsProgress,
+    UnsupportedJobTypeError,
+)
 from ._retry import RetryPolicy
 from .arrow import iter_arrow, to_arrow  # pyarrow itself is imported only when called
 from .models import (
@@ -69,6 +77,8 @@ __all__ = [
     "ContentEncodingError",
     "DriftError",
     "InternalServerError",
+    "ItemError",
+    "ItemResult",
     "ItemStatus",
     "JobStatus",
     "JobType",
@@ -84,12 +94,16 @@ __all__ = [
     "RateLimitError",
     "ResponseDecodeError",
     "ResponseTooLargeError",
+    "ResultContent",
+    "ResultIterator",
+    "ResultsProgress",
     "RetryPolicy",
     "ScanOptions",
     "ScanProgress",
     "TLSVerificationError",
     "Timeout",
     "UnprocessableEntityError",
+    "UnsupportedJobTypeError",
     "__version__",
     "iter_arrow",
     "to_arrow",

@@ -28,6 +28,7 @@ from ._retry import parse_retry_after
 __all__ = [
     "Headers",
     "Params",
+    "api_path",
     "check_id",
     "check_limit",
     "check_offset",
@@ -44,6 +45,9 @@ Params = dict[str, str]
 E = TypeVar("E", bound=enum.Enum)
 
 API = "/api/v1/beta/batch-processing"
+#: Roots of the neighbouring APIs where a batch item's output lives.
+PARSING = "/api/v1/parsing"
+CLASSIFIER = "/api/v1/classifier"
 _SNIPPET = 200
 
 
@@ -143,8 +147,13 @@ def check_status(value: str | None, enum_type: type[E], *, name: str = "status")
 
 def path(template: str, **segments: str) -> str:
     """Fill a path template, escaping every segment completely (``/`` included)."""
+    return api_path(API, template, **segments)
+
+
+def api_path(root: str, template: str, **segments: str) -> str:
+    """``path`` under another API root (``PARSING``, ``CLASSIFIER``)."""
     escaped = {k: quote(check_id(k, v), safe="") for k, v in segments.items()}
-    return API + template.format(**escaped)
+    return root + template.format(**escaped)
 
 
 def query(**values: object) -> Params:

@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only decode,scan,memory]``.
+"""``python -m benchmarks [--quick] [--only decode,scan,memory,results]``.
 
 Prints the tables and PASS/MISS per target, and writes under
 ``benchmarks/results/``: ``latest.json`` (``quick.json`` with ``--quick``),
@@ -23,12 +23,15 @@ from ._env import ROOT, environment, source_fingerprint
 from .decode import run_decode
 from .memory import run_memory
 from .report import correctness, render, summary_markdown, targets
+from .results_download import ResultsPlan, run_results
 from .scan import ScanPlan, ServerFactory, run_scans, subprocess_server
 
-__all__ = ["FULL", "QUICK", "Config", "main", "run", "write"]
+__all__ = ["FULL", "QUICK", "Config", "main", "results_markdown", "run", "write"]
 
 RESULTS = ROOT / "benchmarks" / "results"
 PARTS = ("decode", "scan", "memory")
+#: Every part, as ``make bench`` runs them (``run()`` defaults to ``PARTS``).
+ALL_PARTS = (*PARTS, "results")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +45,7 @@ class Config:
     memory_concurrencies: tuple[int, ...] = (4, 32)
     memory_page_size: int = 1000
     outputs: dict[str, str] = field(default_factory=dict)
+    results: ResultsPlan = field(default_factory=ResultsPlan)
 
 
 FULL = Config(
@@ -69,6 +73,7 @@ QUICK = Config(
     ),
     memory_items=200_000,
     outputs={"json": "quick.json", "chart": "scan-quick.png", "summary": "summary-quick.md"},
+    results=ResultsPlan(items=600, official_items=40, rounds=1, big_items=24),
 )
 
 
@@ -97,10 +102,14 @@ async def run(
             results["memory"] = await run_memory(
                 ep, cfg.memory_concurrencies, page_size=cfg.memory_page_size, log=log
             )
+    if "results" in parts:
+        results["results"] = await run_results(cfg.results, log=log)
     source = source_fingerprint()
     results["source_changed_during_run"] = source != results["env"]["aiobatch_source"]
     results["targets"] = [t.as_dict() for t in targets(results)]
-    results["correctness_failures"] = correctness(results)
+    results["correctness_failures"] = correctness(results) + results.get("results", {}).get(
+        "problems", []
+    )
     results["duration_s"] = time.perf_counter() - started
     return results
 
@@ -114,9 +123,39 @@ def write(results: dict[str, Any], cfg: Config, out: Path) -> list[Path]:
 
         written.append(draw_scan_chart(results, out / cfg.outputs["chart"]))
     summary = out / cfg.outputs["summary"]
-    summary.write_text(summary_markdown(results))
+    summary.write_text(summary_markdown(results) + results_markdown(results))
     written.append(summary)
     return written
+
+
+def results_markdown(results: dict[str, Any]) -> str:
+    """The results-download section (targets: 25x the official path, 0.9x bare)."""
+    r = results.get("results")
+    if not r:
+        return ""
+    plan, ips, mem = r["plan"], r["items_per_s"], r["memory"]
+    verdict = [
+        ("results vs official >= 25x", r["vs_official"] >= 25, f"{r['vs_official']:.1f}x"),
+        ("results vs bare >= 0.9x", r["vs_bare"] >= 0.9, f"{r['vs_bare']:.2f}x"),
+    ]
+    lines = [
+        "",
+        f"## Results download ({plan['latency_ms']:g} ms latency, concurrency "
+        f"{plan['concurrency']}, {r['counts'].get('aiobatch', 0):,} items)",
+        "",
+        "| client | items/s |",
+        "| --- | ---: |",
+        f"| aiobatch `iter_results` | {ips['aiobatch']:,.0f} |",
+        f"| bare aiohttp loop | {ips['bare']:,.0f} |",
+        f"| official path (one result at a time) | {ips['official']:,.1f} |",
+        "",
+        *(f"- {'PASS' if ok else 'MISS'} {name}: {shown}" for name, ok, shown in verdict),
+        f"- peak RSS streaming {mem['count']} results of ~{mem['result_bytes'] / 1e6:.0f} MB at "
+        f"concurrency {mem['concurrency']}: {mem['above_baseline_mib']:.0f} MiB above baseline",
+        f"- {r['official_note']}",
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -124,18 +163,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small and fast (under a minute)")
     parser.add_argument(
         "--only",
-        default=",".join(PARTS),
-        help=f"comma-separated subset of {','.join(PARTS)} (default: all)",
+        default=",".join(ALL_PARTS),
+        help=f"comma-separated subset of {','.join(ALL_PARTS)} (default: all)",
     )
     parser.add_argument("--results-dir", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     parts = [p.strip() for p in args.only.split(",") if p.strip()]
-    if unknown := set(parts) - set(PARTS):
-        parser.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(PARTS)}")
+    if unknown := set(parts) - set(ALL_PARTS):
+        parser.error(f"unknown parts {sorted(unknown)}; choose from {', '.join(ALL_PARTS)}")
     cfg = QUICK if args.quick else FULL
     results = asyncio.run(run(cfg, parts))
     print()
     print(render(results))
+    print(results_markdown(results))
     for path in write(results, cfg, args.results_dir):
         print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
     print(f"done in {results['duration_s']:.0f} s")

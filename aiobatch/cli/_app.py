@@ -20,7 +20,7 @@ from typing import IO, cast
 
 from .. import __version__
 from .._config import KEY_ENV_VARS
-from . import _demo, _export, _items, _jobs
+from . import _demo, _download, _export, _items, _jobs
 from ._context import (
     CliError,
     Context,
@@ -61,6 +61,7 @@ parameter the API rejected), 130 interrupted, 141 stdout closed early.""",
     sub = root.add_subparsers(dest="command", metavar="COMMAND", required=True)
     isub = _items.register(sub, common, scan_options())
     _export.register(isub, common, scan_options())
+    _download.register(isub, common)
     _jobs.register(sub, common)
     _demo.register(sub, general)
     return root

@@ -20,6 +20,7 @@ from ..arrow import ITEM_COLUMNS
 from ..models import BatchJob, BatchJobStatus, CancelResponse, ProcessingResults
 from ._context import Context, UsageError
 from ._output import print_table, terminal_safe
+from ._result_files import FilesWriter, JsonlResultsWriter
 from ._summary import DemoRun, Summary
 from ._writers import (
     Checkpoint,
@@ -39,6 +40,7 @@ from ._writers import (
 __all__ = [
     "CANCEL",
     "DEMO",
+    "DOWNLOADS",
     "FORMATS",
     "ITEMS",
     "ITEM_PAGE",
@@ -61,7 +63,16 @@ __all__ = [
 
 #: What a command writes.  A page is one API response (``--limit``/``--offset``).
 Records = Literal[
-    "items", "item page", "jobs", "job page", "job status", "cancel", "results", "summary", "demo"
+    "items",
+    "item page",
+    "jobs",
+    "job page",
+    "job status",
+    "cancel",
+    "results",
+    "summary",
+    "demo",
+    "downloads",
 ]
 ITEMS: Records = "items"  #: BatchItem, page after page (items list, items export)
 ITEM_PAGE: Records = "item page"  #: BatchItemListResponse
@@ -72,6 +83,7 @@ CANCEL: Records = "cancel"  #: CancelResponse (jobs cancel)
 RESULTS: Records = "results"  #: ProcessingResults (items results)
 SUMMARY: Records = "summary"  #: Summary (items summary)
 DEMO: Records = "demo"  #: DemoRun (demo)
+DOWNLOADS: Records = "downloads"  #: ItemResult (items download)
 
 #: Columns of CSV output, in wire-field order (items: the Arrow/Parquet columns).
 ITEM_CSV_FIELDS = ITEM_COLUMNS
@@ -277,7 +289,10 @@ _FORMATS = (
             JOB_PAGE: _page_of(_jsonl),
             RESULTS: lambda out, o: Each(_jsonl(out, o), _results_of),
         },
-        file={ITEMS: lambda path, resume, o: ToFile(path, JsonLines(), resume)},
+        file={
+            ITEMS: lambda path, resume, o: ToFile(path, JsonLines(), resume),
+            DOWNLOADS: lambda path, resume, o: JsonlResultsWriter(path, resume),
+        },
         appendable=True,
         extensions=(".jsonl", ".ndjson"),
     ),
@@ -333,6 +348,12 @@ _FORMATS = (
         file={ITEMS: lambda path, resume, o: ParquetFile(path, resume, o.compression)},
         extensions=(".parquet",),
         requires=("pyarrow.parquet", "pyarrow: pip install 'aiobatch[parquet]'"),
+    ),
+    Format(
+        "files",
+        "one file per item",
+        stdout={},
+        file={DOWNLOADS: lambda path, resume, o: FilesWriter(path, resume)},
     ),
 )
 

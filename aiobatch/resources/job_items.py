@@ -16,6 +16,15 @@ from .._paging import (
     ScanKw,
     ScanOptions,
 )
+from .._paging.types import MAX_CONCURRENCY
+from .._results import (
+    RESOLVERS,
+    ResultIterator,
+    ResultsProgress,
+    Setup,
+    UnsupportedJobTypeError,
+    start_results,
+)
 from ..models import (
     BatchItem,
     BatchItemListResponse,
@@ -136,6 +145,88 @@ class JobItems:
         path = proto.path("/{job_id}", job_id=job_id)
         job = await self._api.call(BatchJobStatus, "GET", path, params=scope)
         return "server" if job.job.status.terminal else "client"
+
+    def iter_results(
+        self,
+        job_id: str,
+        *,
+        result: str | None = None,
+        status: ItemStatus | str | None = "completed",
+        concurrency: int = 8,
+        start_offset: int = 0,
+        max_items: int | None = None,
+        page_size: int = 500,
+        filter_mode: FilterMode = "auto",
+        job_type: JobType | str | None = None,
+        organization_id: str | None = None,
+        project_id: str | None = None,
+    ) -> ResultIterator:
+        """Every item of a job with its output, in item order (``ItemResult``).
+
+        ``result`` is the kind of output (parse: ``markdown`` (default), ``text``,
+        ``json``; classify: ``classification``).  ``concurrency`` result
+        requests in flight at most (halved on 429, grown back); at most
+        ``2 * concurrency + 3`` results are held, so a slow consumer stops the
+        fetching.  One item's failure is that result's ``error``; a systemic one
+        (401, 403, the listing failing for good) raises.  Resume with
+        ``start_offset=result.next_offset`` (and, with a status filter, the
+        ``filter_mode`` in ``progress.filter_mode``).  ``job_type`` skips asking
+        the job for it.
+        """
+        proto.check_id("job_id", job_id)
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+            raise TypeError(f"concurrency must be an int, got {type(concurrency).__name__}")
+        if not 1 <= concurrency <= MAX_CONCURRENCY:
+            raise ValueError(
+                f"concurrency must be within [1, {MAX_CONCURRENCY}], got {concurrency}"
+            )
+        known = proto.check_status(job_type, JobType, name="job_type")
+        if result is not None:
+            resolvers = [RESOLVERS[known]] if known in RESOLVERS else list(RESOLVERS.values())
+            kinds = [k for r in resolvers for k in r.kinds]
+            if result not in kinds:
+                raise ValueError(f"result must be one of {', '.join(kinds)}; got {result!r}")
+        scope = self._api.scope(organization_id, project_id)
+        listing: ItemScanKw = {
+            "status": status,
+            "page_size": page_size,
+            "start_offset": start_offset,
+            "max_items": max_items,
+            "filter_mode": filter_mode,
+            "organization_id": organization_id,
+            "project_id": project_id,
+        }
+        self._declare(job_id, listing)  # the listing's arguments, checked now
+        progress = ResultsProgress(next_offset=start_offset)
+
+        async def setup() -> Setup:
+            jtype: str | None = known
+            if jtype is None or (filter_mode == "auto" and status is not None):
+                # One request answers both: the job's type, and whether it is
+                # finished (a status filter can then run on the server).
+                path = proto.path("/{job_id}", job_id=job_id)
+                job = (await self._api.call(BatchJobStatus, "GET", path, params=scope)).job
+                jtype = jtype or job.job_type
+                if filter_mode == "auto" and status is not None:
+                    listing["filter_mode"] = "server" if job.status.terminal else "client"
+            progress.job_type = str(jtype)
+            resolver = RESOLVERS.get(jtype)
+            if resolver is None:
+                raise UnsupportedJobTypeError(
+                    f"job {job_id} is a {str(jtype)!r} job: aiobatch does not know where the "
+                    f"output of {str(jtype)!r} jobs lives (results are supported for "
+                    f"{', '.join(map(str, RESOLVERS))} jobs)",
+                    job_type=str(jtype),
+                )
+            kind = result or resolver.kinds[0]
+            if kind not in resolver.kinds:
+                raise ValueError(
+                    f"result={kind!r} does not exist for {str(jtype)!r} jobs: "
+                    f"use one of {', '.join(resolver.kinds)}"
+                )
+            return Setup(resolver, kind, self._declare(job_id, listing).items())
+
+        return start_results(self._api, setup, scope, concurrency, progress)
 
     async def get_processing_results(
         self,

@@ -15,12 +15,22 @@ from ._faults import PAGE_FAULTS, FaultState
 from ._jobs import JOB_STATUSES, JOB_TYPES, JobState
 from ._layout import STATUSES
 from ._registry import Registry
+from ._results import (
+    PARSE_KINDS,
+    Outcome,
+    classify_body,
+    outcome,
+    parse_job_body,
+    parse_result_body,
+)
 from ._stats import Stats
 from ._validate import ApiError, Errors, create_body, page_token
 
-__all__ = ["API", "SIM", "SimHost", "make_app"]
+__all__ = ["API", "CLASSIFIER", "PARSING", "SIM", "SimHost", "make_app"]
 
 API = "/api/v1/beta/batch-processing"
+PARSING = "/api/v1/parsing"
+CLASSIFIER = "/api/v1/classifier"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _encode = msgspec.json.encode
@@ -261,6 +271,59 @@ async def create_job(request: web.Request) -> web.StreamResponse:
     return _json(200, _job(host, state, host.registry.clock.now()))
 
 
+# --- where items' output lives: parse jobs, classify jobs ---------------------
+
+
+def _processing_job(host: SimHost, job_id: str, job_type: str) -> tuple[JobState, int, Outcome]:
+    found = host.registry.locate_job(job_id)
+    if found is None or found[0].job.job_type != job_type:
+        raise ApiError(404, f"Job {job_id} not found")
+    state, index = found
+    result = outcome(state, state.view(host.registry.clock.now()), index, job_id)
+    if result.status is None:
+        raise ApiError(404, f"Job {job_id} not found")
+    return state, index, result
+
+
+async def get_parse_job(request: web.Request) -> web.StreamResponse:
+    host = request.app[SIM]
+    job_id = request.match_info["job_id"]
+    _, _, result = _processing_job(host, job_id, "parse")
+    return _json(200, _extra(host, parse_job_body(job_id, result.status or ""), x_sim_tier="fast"))
+
+
+async def get_parse_result(request: web.Request) -> web.StreamResponse:
+    host = request.app[SIM]
+    job_id, kind = request.match_info["job_id"], request.match_info["kind"]
+    if kind not in PARSE_KINDS:
+        raise ApiError(404, "Not Found")
+    state, index, result = _processing_job(host, job_id, "parse")
+    if result.status != "SUCCESS":
+        why = f": {result.error}" if result.error else ""
+        raise ApiError(400, f"Job {job_id} is in status {result.status}{why}")
+    name = host.registry.encoder(state).name(index)
+    body = parse_result_body(job_id, name, kind, result.size)
+    return web.Response(body=body, content_type="application/json")
+
+
+async def get_classify_results(request: web.Request) -> web.StreamResponse:
+    host = request.app[SIM]
+    errors = Errors(request.query)
+    page_size = errors.integer("page_size", 100, ge=1, le=1000)
+    errors.raise_if_any()
+    assert page_size is not None
+    raw = request.query.get("page_token", "t0")
+    if not (raw.startswith("t") and raw[1:].isdigit()):
+        raise ApiError(400, "Invalid page_token")
+    job_id = request.match_info["job_id"]
+    state, index, result = _processing_job(host, job_id, "classify")
+    if result.status == "ERROR":
+        raise ApiError(400, f"Classify job {job_id} failed: {result.error}")
+    if result.status == "PENDING":
+        return _json(200, {"items": [], "next_page_token": None})
+    return _json(200, classify_body(state, index, job_id, page_size, int(raw[1:])))
+
+
 ENDPOINT: dict[Handler, str] = {
     list_items: "items",
     get_processing_results: "results",
@@ -268,6 +331,9 @@ ENDPOINT: dict[Handler, str] = {
     get_job: "job",
     cancel_job: "cancel",
     create_job: "create",
+    get_parse_job: "parse_job",
+    get_parse_result: "parse_result",
+    get_classify_results: "classify_results",
 }
 
 
@@ -378,4 +444,7 @@ def make_app(host: SimHost) -> web.Application:
     r.add_get(API + "/{job_id}/items", list_items)
     r.add_get(API + "/{job_id}", get_job)
     r.add_post(API + "/{job_id}/cancel", cancel_job)
+    r.add_get(PARSING + "/job/{job_id}", get_parse_job)
+    r.add_get(PARSING + "/job/{job_id}/result/{kind}", get_parse_result)
+    r.add_get(CLASSIFIER + "/jobs/{job_id}/results", get_classify_results)
     return app

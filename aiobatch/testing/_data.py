@@ -127,6 +127,23 @@ class ItemEncoder:
         self._window_ms = round(job.concurrency * 1000 / job.rate)
         self._jitter = JITTER_MS if not job.running else 0  # a live job's schedule stays exact
         self._seconds = _Seconds()
+        self._hostile: list[str] | None = None
+        if job.hostile_names:
+            from ._results import HOSTILE_NAMES
+
+            self._hostile = [msgspec.json.encode(n).decode() for n in HOSTILE_NAMES]
+
+    def _hostile_json(self, i: int) -> str | None:
+        """Item ``i``'s hostile name as a JSON string literal, or None."""
+        hostile = self._hostile
+        if hostile is None or i % 3:
+            return None
+        return hostile[(i // 3) % len(hostile)]
+
+    def job_id(self, i: int) -> str:
+        """The id of item ``i``'s processing job (as items carry it)."""
+        h = self._hash(i)
+        return f"{self.key}-{self._mids[h >> 10 & 1023]}00000{i:07d}"
 
     def _hash(self, i: int) -> int:
         return _mix32(i ^ self._salt)
@@ -145,6 +162,9 @@ class ItemEncoder:
         return self._seconds[sec] + _FRAC[frac]
 
     def name(self, i: int) -> str:
+        hostile = self._hostile_json(i)
+        if hostile is not None:
+            return str(msgspec.json.decode(hostile))
         head, ext = self._names[self._hash(i) & 1023]
         return str(msgspec.json.decode(f'"{head}{i:07d}{ext}"'))
 
@@ -169,6 +189,7 @@ class ItemEncoder:
         unknown_value = _frag(unknown_value)
         layout = view.state.layout
         block = layout.block
+        hostile = self._hostile
         out: list[str] = []
         append = out.append
         for i, code in entries:
@@ -182,7 +203,13 @@ class ItemEncoder:
             st = STATUSES[code]
             if unknown_every and i % unknown_every == 0:
                 st = unknown_value
-            lead = f'{{"item_id":"itm_{key}_{num}","item_name":"{head}{num}{ext}","status":"{st}"'
+            if hostile is not None and not i % 3:
+                name = hostile[(i // 3) % len(hostile)]
+                lead = f'{{"item_id":"itm_{key}_{num}","item_name":{name},"status":"{st}"'
+            else:
+                lead = (
+                    f'{{"item_id":"itm_{key}_{num}","item_name":"{head}{num}{ext}","status":"{st}"'
+                )
             if code == PENDING:
                 append(f'{lead},"effective_at":"{created}"{tail}}}')
                 continue

@@ -32,7 +32,18 @@ __all__ = [
 ]
 
 #: Route names a trigger can target with ``on``; "*" means every route.
-ENDPOINTS = ("items", "results", "jobs", "job", "cancel", "create")
+ENDPOINTS = (
+    "items",
+    "results",
+    "jobs",
+    "job",
+    "cancel",
+    "create",
+    # where items' output lives (outside /batch-processing)
+    "parse_job",
+    "parse_result",
+    "classify_results",
+)
 
 #: Page faults: a valid item-list answer, but the wrong page (items only).
 PAGE_FAULTS = ("empty_page", "stale_page")

@@ -70,6 +70,19 @@ class SimJob:
     error_message: str | None = None
     #: The job_config reported in processing results; None: a realistic default.
     job_config: Mapping[str, Any] | None = None
+    # -- where items' output lives (parse results, classify results) --------
+    #: One item in three gets a hostile name (``../../etc/passwd``, NUL,
+    #: control characters, 300 characters, duplicates, case twins...).
+    hostile_names: bool = False
+    #: Characters of a parse result: log-uniform between these two.
+    result_bytes: tuple[int, int] = (200, 16_384)
+    #: About one result in this many is ``large_result_bytes`` long (0: none).
+    large_result_every: int = 0
+    large_result_bytes: int = 4 * 1024 * 1024
+    #: About one completed item in this many has a parse job in ERROR (0: none).
+    result_error_every: int = 40
+    #: About one item in this many has no parse job record at all: 404 (0: none).
+    result_missing_every: int = 50
 
     def __post_init__(self) -> None:
         if not self.job_id or "/" in self.job_id:
@@ -83,6 +96,13 @@ class SimJob:
         if self.status is not None and self.status not in JOB_STATUSES:
             raise ValueError(f"status must be one of {JOB_STATUSES}")
         mix_weights(self.mix, final_only=self.running)  # fail at construction, not per request
+        lo, hi = self.result_bytes
+        if not 0 <= lo <= hi or self.large_result_bytes < 0:
+            raise ValueError(
+                "need 0 <= result_bytes[0] <= result_bytes[1], large_result_bytes >= 0"
+            )
+        if min(self.large_result_every, self.result_error_every, self.result_missing_every) < 0:
+            raise ValueError("the *_every knobs must be >= 0 (0 turns them off)")
 
 
 class SimClock:

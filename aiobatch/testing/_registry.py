@@ -106,6 +106,12 @@ class Registry:
             return None
         return state, parsed[1]
 
+    def locate_job(self, job_id: str) -> tuple[JobState, int] | None:
+        """The batch job and item index behind an item's processing ``job_id``."""
+        from ._results import locate_job
+
+        return locate_job(self._by_key, self._encoders, job_id)
+
     def create(
         self,
         job_config: Mapping[str, Any],

@@ -15,6 +15,7 @@ from ._data import job_object, progress_percentage
 from ._faults import Faults, FaultState
 from ._jobs import SimClock, SimJob
 from ._registry import Registry
+from ._results import outcome, parse_result_body
 from ._stats import Stats
 
 __all__ = ["Simulator"]
@@ -193,6 +194,28 @@ class Simulator:
 
     def item_ids(self, job_id: str, status: str | None = None) -> list[str]:
         return [item.item_id for item in self.items(job_id, status)]
+
+    def parse_status(self, processing_job_id: str) -> str | None:
+        """The status ``GET /parsing/job/{id}`` reports now for an item's
+        processing job (``PENDING``, ``SUCCESS``, ``ERROR``), None for a 404."""
+        found = self.registry.locate_job(processing_job_id)
+        if found is None:
+            return None
+        state, index = found
+        return outcome(state, state.view(self.clock.now()), index, processing_job_id).status
+
+    def parse_result(self, processing_job_id: str, kind: str = "markdown") -> bytes | None:
+        """The body ``GET /parsing/job/{id}/result/{kind}`` serves now, or None
+        when that request fails (no such job, or a job not in ``SUCCESS``)."""
+        found = self.registry.locate_job(processing_job_id)
+        if found is None or found[0].job.job_type != "parse":
+            return None
+        state, index = found
+        result = outcome(state, state.view(self.clock.now()), index, processing_job_id)
+        if result.status != "SUCCESS":
+            return None
+        name = self.registry.encoder(state).name(index)
+        return parse_result_body(processing_job_id, name, kind, result.size)
 
     def item_id(self, job_id: str, index: int) -> str:
         """The id of item ``index`` of a job."""

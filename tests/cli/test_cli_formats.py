@@ -14,6 +14,7 @@ from aiobatch.cli._export import _StateFile
 from aiobatch.cli._formats import (
     CANCEL,
     DEMO,
+    DOWNLOADS,
     FORMATS,
     ITEM_PAGE,
     ITEMS,
@@ -35,6 +36,7 @@ COMMANDS: dict[str, tuple[tuple[Records, ...], Target, list[str]]] = {
     "items summary": ((SUMMARY,), "stdout", ["table", "json"]),
     "items export": ((ITEMS,), "file", ["jsonl", "csv", "parquet"]),
     "items results": ((RESULTS,), "stdout", ["json", "jsonl", "table"]),
+    "items download": ((DOWNLOADS,), "file", ["files", "jsonl"]),
     "jobs list": ((JOBS, JOB_PAGE), "stdout", ["table", "jsonl", "json", "csv"]),
     "jobs status": ((JOB_STATUS,), "stdout", ["table", "json"]),
     "jobs cancel": ((CANCEL,), "stdout", ["table", "json"]),
@@ -48,6 +50,7 @@ REQUIRED = {
     "items summary": ["--job-id", "j"],
     "items export": ["--job-id", "j", "-o", "x.jsonl"],
     "items results": ["--item-id", "i"],
+    "items download": ["--job-id", "j", "-o", "d"],
     "jobs list": [],
     "jobs status": ["--job-id", "j"],
     "jobs cancel": ["--job-id", "j"],

@@ -1,0 +1,74 @@
+"""Wire models of the endpoints where a batch item's output lives (outside
+``/batch-processing``): parse jobs and their results, classify results.
+Loose where the reference is loose (``job_metadata``, the JSON pages)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from ..models import _Model, _OpenStrEnum
+
+__all__ = [
+    "ClassifyOutcome",
+    "ClassifyResult",
+    "ClassifyResultList",
+    "ParseJob",
+    "ParseJobStatus",
+    "ParseJsonResult",
+    "ParseMarkdownResult",
+    "ParseTextResult",
+]
+
+
+class ParseJobStatus(_OpenStrEnum):
+    """Status of a parse job (``GET /api/v1/parsing/job/{job_id}``)."""
+
+    PENDING = "PENDING"
+    SUCCESS = "SUCCESS"
+    ERROR = "ERROR"
+    PARTIAL_SUCCESS = "PARTIAL_SUCCESS"
+    CANCELLED = "CANCELLED"
+
+
+class ParseJob(_Model):
+    id: str
+    status: ParseJobStatus
+
+
+class ParseTextResult(_Model):
+    text: str
+    job_metadata: dict[str, Any] | None = None
+
+
+class ParseMarkdownResult(_Model):
+    markdown: str
+    job_metadata: dict[str, Any] | None = None
+
+
+class ParseJsonResult(_Model):
+    #: Kept as the raw JSON the server sent: written out as is, decoded on demand.
+    pages: msgspec.Raw
+    job_metadata: dict[str, Any] | None = None
+
+
+class ClassifyOutcome(_Model):
+    type: str | None = None
+    confidence: float | None = None
+    reasoning: str | None = None
+
+
+class ClassifyResult(_Model):
+    id: str
+    classify_job_id: str | None = None
+    file_id: str | None = None
+    result: ClassifyOutcome | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class ClassifyResultList(_Model):
+    items: list[ClassifyResult] | None = None
+    next_page_token: str | None = None

@@ -1,0 +1,180 @@
+"""One small resolver per job type: where an item's output lives, and how to
+fetch it (item -> request(s) -> content, or an ``ItemFailure``).
+
+A resolver sees the API only through ``Get``: one GET, retried by the client's
+policy and paced by the stream's 429-aware limiter.  Supporting another job
+type is one more class and one more line in ``RESOLVERS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Protocol, TypeVar
+
+import msgspec
+
+from .. import _protocol as proto
+from .._errors import APIStatusError, NotFoundError
+from ..models import BatchItem, JobType
+from ._models import (
+    ClassifyResult,
+    ClassifyResultList,
+    ParseJob,
+    ParseJobStatus,
+    ParseJsonResult,
+    ParseMarkdownResult,
+    ParseTextResult,
+)
+from ._types import ErrorKind, ItemFailure, ResultContent
+
+__all__ = ["RESOLVERS", "ClassifyResolver", "Get", "ParseResolver", "Resolver"]
+
+M = TypeVar("M")
+
+
+class Get(Protocol):
+    """One GET, retried and paced, decoded into ``model``."""
+
+    async def __call__(self, model: type[M], path: str, params: Mapping[str, str]) -> M: ...
+
+
+class Resolver(Protocol):
+    job_type: ClassVar[str]
+    #: The result kinds this job type has; the first is the default.
+    kinds: ClassVar[tuple[str, ...]]
+
+    async def fetch(
+        self, get: Get, item: BatchItem, kind: str, scope: Mapping[str, str]
+    ) -> ResultContent: ...
+
+
+#: Statuses that say something about the item, not about the client or server.
+_ITEM_STATUSES = frozenset({400, 404, 409, 410, 422})
+
+
+def _job_of(item: BatchItem) -> str:
+    if not item.job_id:
+        raise ItemFailure("no_job", f"item has no processing job (status {item.status})")
+    return item.job_id
+
+
+class ParseResolver:
+    """``GET /api/v1/parsing/job/{job_id}/result/{kind}``; a 404 means no
+    result (``missing``); another refusal is explained by the job's status
+    (``GET /api/v1/parsing/job/{job_id}``: ``failed``, ``not_ready``...)."""
+
+    job_type: ClassVar[str] = JobType.PARSE
+    kinds: ClassVar[tuple[str, ...]] = ("markdown", "text", "json")
+    _models: ClassVar[dict[str, type[Any]]] = {
+        "markdown": ParseMarkdownResult,
+        "text": ParseTextResult,
+        "json": ParseJsonResult,
+    }
+
+    async def fetch(
+        self, get: Get, item: BatchItem, kind: str, scope: Mapping[str, str]
+    ) -> ResultContent:
+        job_id = _job_of(item)
+        path = proto.api_path(proto.PARSING, "/job/{job_id}/result/" + kind, job_id=job_id)
+        try:
+            body = await get(self._models[kind], path, scope)
+        except NotFoundError as exc:
+            raise ItemFailure(
+                "missing", f"no {kind} result for parse job {job_id} (404)", status_code=404
+            ) from exc
+        except APIStatusError as exc:
+            if exc.status_code not in _ITEM_STATUSES:
+                raise
+            await self._explain(get, job_id, scope, exc)
+            raise  # pragma: no cover - _explain always raises
+        if isinstance(body, ParseJsonResult):
+            data = bytes(body.pages)
+        elif isinstance(body, ParseMarkdownResult):
+            data = body.markdown.encode("utf-8")
+        else:
+            data = body.text.encode("utf-8")
+        return ResultContent(kind, data, body.job_metadata)
+
+    async def _explain(
+        self, get: Get, job_id: str, scope: Mapping[str, str], exc: APIStatusError
+    ) -> None:
+        detail = proto.describe_detail(exc.detail) or f"HTTP {exc.status_code}"
+        path = proto.api_path(proto.PARSING, "/job/{job_id}", job_id=job_id)
+        try:
+            job = await get(ParseJob, path, scope)
+        except NotFoundError:
+            raise ItemFailure("missing", f"parse job {job_id} not found", status_code=404) from exc
+        status = job.status
+        if status in (ParseJobStatus.ERROR, ParseJobStatus.CANCELLED):
+            raise ItemFailure(
+                "failed", f"parse job {job_id} is {status}: {detail}", status_code=exc.status_code
+            ) from exc
+        if status == ParseJobStatus.PENDING:
+            raise ItemFailure(
+                "not_ready", f"parse job {job_id} is still PENDING", status_code=exc.status_code
+            ) from exc
+        kind: ErrorKind = "missing" if exc.status_code == 404 else "unavailable"
+        raise ItemFailure(
+            kind,
+            f"parse job {job_id} is {status} but its result failed: {detail}",
+            status_code=exc.status_code,
+        ) from exc
+
+
+_classify_list = msgspec.json.Encoder()
+
+
+class ClassifyResolver:
+    """``GET /api/v1/classifier/jobs/{classify_job_id}/results``, every cursor
+    page (a classify job usually has one result per file)."""
+
+    job_type: ClassVar[str] = JobType.CLASSIFY
+    kinds: ClassVar[tuple[str, ...]] = ("classification",)
+    page_size: ClassVar[int] = 100
+    #: A cursor that never ends is the server's bug, not an endless download.
+    max_pages: ClassVar[int] = 1000
+
+    async def fetch(
+        self, get: Get, item: BatchItem, kind: str, scope: Mapping[str, str]
+    ) -> ResultContent:
+        job_id = _job_of(item)
+        path = proto.api_path(proto.CLASSIFIER, "/jobs/{job_id}/results", job_id=job_id)
+        found: list[ClassifyResult] = []
+        tokens: set[str] = set()
+        token: str | None = None
+        for _ in range(self.max_pages):
+            params = {**scope, "page_size": str(self.page_size)}
+            if token is not None:
+                params["page_token"] = token
+            try:
+                page = await get(ClassifyResultList, path, params)
+            except NotFoundError as exc:
+                raise ItemFailure(
+                    "missing", f"classify job {job_id} not found", status_code=404
+                ) from exc
+            except APIStatusError as exc:
+                if exc.status_code not in _ITEM_STATUSES:
+                    raise
+                why = proto.describe_detail(exc.detail) or f"HTTP {exc.status_code}"
+                raise ItemFailure("failed", why, status_code=exc.status_code) from exc
+            found.extend(page.items or ())
+            token = page.next_page_token or None
+            if token is None:
+                break
+            if token in tokens:
+                raise ItemFailure("invalid", f"classify results of {job_id}: page token repeats")
+            tokens.add(token)
+        else:
+            raise ItemFailure(
+                "invalid", f"classify results of {job_id}: over {self.max_pages} pages"
+            )
+        if not found:
+            raise ItemFailure("not_ready", f"classify job {job_id} has no results yet")
+        return ResultContent(kind, _classify_list.encode(found))
+
+
+#: Job type -> where its items' output lives.
+RESOLVERS: dict[str, Resolver] = {
+    JobType.PARSE: ParseResolver(),
+    JobType.CLASSIFY: ClassifyResolver(),
+}

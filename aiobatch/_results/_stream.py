@@ -1,0 +1,351 @@
+"""The results stream: the item scan feeds a bounded window of result fetches;
+results come out in item order through a bounded memory object stream.
+
+Shape (all inside one producer task, spawned like a plain scan in the client's
+supervisor, so the consumer never holds a task group or a cancel scope):
+
+* the dispatcher reads the item scan and puts one cell per item into the
+  ``order`` stream (buffer: ``2 * concurrency``), then starts that item's fetch; a
+  full window blocks it, so a slow consumer stops the scan and the fetches;
+* each fetch runs the job type's resolver through ``Get``: the client's retry
+  policy, paced by an ``AdaptiveLimiter`` of its own (a 429 on results halves the
+  result window and pauses result requests, as a 429 on pages does for the scan);
+* the emitter waits for the head cell and sends its ``ItemResult`` on.
+
+At most ``2 * concurrency + 3`` results are held at once (the window, the cell
+being emitted, one in the output buffer, one with the consumer), and at most
+``concurrency`` result requests are in flight (the limiter's slots).  A per-item
+failure becomes ``ItemResult.error``; a systemic one (401, 403, the listing
+failing for good, a bug) ends the stream with that exception, after every
+result before it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Self, TypeVar
+
+import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .._errors import (
+    AiobatchError,
+    APIStatusError,
+    AuthenticationError,
+    PaginationError,
+    PermissionDeniedError,
+    ResponseDecodeError,
+    ResponseTooLargeError,
+)
+from .._paging import ItemIterator
+from .._paging.throttle import AdaptiveLimiter
+from .._paging.walk import Failure, Finished
+from .._retry import call_with_retries
+from ..models import BatchItem
+from ..resources._requester import Api
+from ._resolvers import Resolver
+from ._types import ItemError, ItemFailure, ItemResult, ResultsProgress
+
+__all__ = ["ResultIterator", "Setup", "start_results"]
+
+M = TypeVar("M")
+_Msg = ItemResult | Failure | Finished
+
+
+@dataclass(frozen=True, slots=True)
+class Setup:
+    """What the stream resolves when it starts (it may ask the API first)."""
+
+    resolver: Resolver
+    kind: str
+    items: ItemIterator[BatchItem]
+
+
+class _Cell:
+    __slots__ = ("done", "fatal", "item", "position", "result")
+
+    def __init__(self, item: BatchItem | None, position: int) -> None:
+        self.item = item
+        self.position = position
+        self.done = asyncio.Event()
+        self.result: ItemResult | None = None
+        self.fatal: Exception | None = None
+
+
+def _systemic(exc: BaseException) -> bool:
+    """Failures that no other item can escape: stop the whole stream."""
+    return isinstance(exc, AuthenticationError | PermissionDeniedError) or not isinstance(
+        exc, AiobatchError
+    )
+
+
+def _item_error(exc: AiobatchError) -> ItemError:
+    status = exc.status_code if isinstance(exc, APIStatusError) else None
+    if isinstance(exc, ResponseTooLargeError):
+        return ItemError("too_large", str(exc), None, exc)
+    if isinstance(exc, ResponseDecodeError):
+        return ItemError("invalid", str(exc), exc.status, exc)
+    if status == 404:
+        return ItemError("missing", str(exc), status, exc)
+    return ItemError("unavailable", str(exc), status, exc)
+
+
+def start_results(
+    api: Api,
+    setup: Callable[[], Awaitable[Setup]],
+    scope: Mapping[str, str],
+    concurrency: int,
+    progress: ResultsProgress,
+) -> ResultIterator:
+    async def run(out: MemoryObjectSendStream[_Msg]) -> None:
+        async with out:
+            failure: Exception | None = None
+            try:
+                ready = await setup()
+                progress.kind = ready.kind
+                progress.listing = ready.items.progress
+                await _pump(api, ready, scope, concurrency, progress, out)
+            except Exception as exc:
+                failure = exc
+            if failure is not None:
+                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    await out.send(Failure(failure))
+
+    return ResultIterator(run, api.spawn, progress)
+
+
+async def _pump(
+    api: Api,
+    ready: Setup,
+    scope: Mapping[str, str],
+    concurrency: int,
+    progress: ResultsProgress,
+    out: MemoryObjectSendStream[_Msg],
+) -> None:
+    limiter = AdaptiveLimiter(concurrency, api.policy, progress.fetches)
+    policy, slots, send = api.policy, limiter.slots, api.send
+
+    async def get(model: type[M], path: str, params: Mapping[str, str]) -> M:
+        await slots.acquire()
+        try:
+            return await call_with_retries(
+                policy,
+                functools.partial(send, model, path, params),
+                idempotent=True,
+                what=f"GET {path}",
+                hooks=limiter,
+            )
+        finally:
+            slots.release()
+
+    resolver, kind, items = ready.resolver, ready.kind, ready.items
+
+    async def fetch_one(cell: _Cell) -> None:
+        item = cell.item
+        assert item is not None
+        try:
+            try:
+                content = await resolver.fetch(get, item, kind, scope)
+            except ItemFailure as f:
+                error = ItemError(f.kind, str(f), f.status_code, f.__cause__)
+                cell.result = ItemResult(item, None, error, cell.position)
+            except AiobatchError as exc:
+                if _systemic(exc):
+                    raise
+                cell.result = ItemResult(item, None, _item_error(exc), cell.position)
+            else:
+                cell.result = ItemResult(item, content, None, cell.position)
+        except Exception as exc:  # to the emitter, never into the task group
+            cell.fatal = exc
+        finally:
+            cell.done.set()
+
+    # Twice the concurrency: a slow head (a failed item asks twice) does not idle
+    # every slot while the results behind it wait their turn.  A plain asyncio
+    # queue inside the stream (as in the scan engine): anyio's streams and events
+    # add a checkpoint per call, a measurable cost per result here.
+    order: asyncio.Queue[_Cell] = asyncio.Queue(2 * concurrency)
+    # A fixed pool of fetchers (cheaper than a task per item); the limiter's
+    # slots bound the requests in flight below it after a 429.
+    todo: asyncio.Queue[_Cell] = asyncio.Queue()
+
+    async def fetcher() -> None:
+        while True:
+            await fetch_one(await todo.get())
+
+    failure: Exception | None = None
+    async with anyio.create_task_group() as tg:
+        for _ in range(concurrency):
+            tg.start_soon(fetcher)
+        tg.start_soon(_dispatch, items, order, todo)
+        try:
+            await _emit(order, out)
+        except Exception as exc:  # raised after the group: never an ExceptionGroup
+            failure = exc
+        tg.cancel_scope.cancel()
+    if failure is not None:
+        raise failure
+
+
+async def _dispatch(
+    items: ItemIterator[BatchItem],
+    order: asyncio.Queue[_Cell],
+    todo: asyncio.Queue[_Cell],
+) -> None:
+    try:
+        async for item in items:
+            cell = _Cell(item, items.progress.next_offset)
+            await order.put(cell)  # waits while the window is full
+            todo.put_nowait(cell)
+        end = _Cell(None, items.progress.next_offset)
+    except Exception as exc:  # the listing failed: after every item before it
+        end = _Cell(None, items.progress.next_offset)
+        end.fatal = exc
+    finally:
+        with anyio.CancelScope(shield=True):
+            await items.aclose()
+    end.done.set()
+    await order.put(end)
+
+
+async def _emit(order: asyncio.Queue[_Cell], out: MemoryObjectSendStream[_Msg]) -> None:
+    while True:
+        cell = await order.get()
+        if not cell.done.is_set():
+            await cell.done.wait()
+        if cell.fatal is not None:
+            raise cell.fatal
+        if cell.result is None:
+            await out.send(Finished())
+            return
+        try:
+            out.send_nowait(cell.result)
+        except anyio.WouldBlock:
+            await out.send(cell.result)  # backpressure: the consumer is slower
+
+
+class ResultIterator:
+    """An async iterator of ``ItemResult``s in item order; ``progress`` can be
+    polled meanwhile.  Use it as an async context manager (or call ``aclose()``)
+    to stop the fetches and wait for them when leaving early."""
+
+    def __init__(
+        self,
+        starter: Callable[[MemoryObjectSendStream[_Msg]], Awaitable[None]],
+        spawn: Callable[[Callable[[], Awaitable[None]]], None],
+        progress: ResultsProgress,
+    ) -> None:
+        self._starter = starter
+        self._spawn = spawn
+        self.progress = progress
+        self._scope = anyio.CancelScope()
+        self._finished = anyio.Event()
+        self._recv: MemoryObjectReceiveStream[_Msg] | None = None
+        self._over = False
+        self._failure: Exception | None = None
+
+    def __aiter__(self) -> Self:
+        return self
+
+    def _start(self) -> MemoryObjectReceiveStream[_Msg]:
+        send, recv = anyio.create_memory_object_stream[_Msg](1)
+        self._recv = recv
+        scope, finished, starter = self._scope, self._finished, self._starter
+
+        async def run() -> None:
+            try:
+                with scope:
+                    await starter(send)
+            finally:
+                send.close()
+                finished.set()
+
+        try:
+            self._spawn(run)
+        except BaseException:
+            send.close()
+            recv.close()
+            raise
+        return recv
+
+    async def __anext__(self) -> ItemResult:
+        if self._failure is not None:
+            raise self._failure
+        if self._over:
+            raise StopAsyncIteration
+        recv = self._recv or self._start()
+        progress = self.progress
+        try:
+            msg = await recv.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            self._failure = PaginationError(
+                "the results stream was stopped before its end (was the client closed?); "
+                f"resume with start_offset={progress.next_offset}",
+                offset=progress.next_offset,
+            )
+            self._stop()
+            raise self._failure from None
+        except BaseException:
+            self._failure = PaginationError(
+                "this results stream was cancelled; start a new one with "
+                f"start_offset={progress.next_offset} to continue",
+                offset=progress.next_offset,
+            )
+            self._stop()
+            raise
+        if isinstance(msg, Finished):
+            self._over = True
+            progress.state = "finished"
+            progress.done = True
+            raise StopAsyncIteration
+        if isinstance(msg, Failure):
+            self._failure = msg.error
+            progress.state = "failed"
+            self._stop()
+            raise msg.error
+        progress.items += 1
+        if msg.error is None:
+            progress.ok += 1
+            progress.bytes += msg.nbytes
+        else:
+            progress.failed += 1
+        progress.next_offset = msg.next_offset
+        listing = progress.listing
+        if listing is not None:
+            progress.filter_mode = listing.filter_mode
+        return msg
+
+    def _stop(self) -> None:
+        if self.progress.state == "running":
+            self.progress.state = "stopped"
+        self._scope.cancel()
+        if self._recv is not None:
+            self._recv.close()
+
+    async def aclose(self) -> None:
+        """Stop the stream and wait until its requests are cancelled."""
+        self._over = True
+        self._stop()
+        if self._recv is not None:
+            with anyio.CancelScope(shield=True):
+                await self._finished.wait()
+
+    def __del__(self) -> None:
+        # Reached on `break` / error / cancellation in a plain `async for`.
+        recv = getattr(self, "_recv", None)
+        if recv is not None:
+            if self.progress.state == "running":
+                self.progress.state = "stopped"
+            recv.close()
+            with contextlib.suppress(RuntimeError):
+                self._scope.cancel()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()

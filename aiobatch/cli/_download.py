@@ -1,0 +1,323 @@
+"""``aiobatch items download``: every item's output (parse markdown / text /
+JSON, classify results) to a directory or one JSON Lines file, resumable.
+
+Layout (``--format files``, the default): one file per item under DIR, named
+from the item name made safe (``safe_name``), written to a temporary file and
+renamed, so DIR never holds a half-written result; ``aiobatch-index.jsonl``
+lists every item in order (id, name, file, status, error, bytes); and
+``.aiobatch-download.json`` holds the checkpoint.  ``--format jsonl`` writes
+one JSON object per item to ``-o FILE`` (whole lines, flushed), with the
+checkpoint in ``FILE.aiobatch-state.json``.
+
+Resume: results arrive in item order, and for each item the data is written
+first (file renamed into place, or line flushed), then the index line, then the
+checkpoint (``next_offset`` just past the item, and the length of the index or
+output file).  A kill at any instant leaves the checkpoint at or behind what is
+on disk: ``--resume`` cuts the index (or output) back to the recorded length
+and continues at ``next_offset``; an item whose file was renamed in but not yet
+indexed is fetched again and written under the same name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from .._paging import FilterMode
+from ._context import (
+    ITEM_STATUSES,
+    Context,
+    HelpFormatter,
+    UsageError,
+    concurrency_int,
+    page_size_int,
+)
+from ._formats import DOWNLOADS, FORMATS, Options, add_format_option
+from ._result_files import INDEX_NAME, safe_name
+from ._writers import Writer
+
+__all__ = ["INDEX_NAME", "STATE_NAME", "cmd_download", "register", "safe_name"]
+
+STATE_NAME = ".aiobatch-download.json"
+JSONL_STATE_SUFFIX = ".aiobatch-state.json"
+_VERSION = 1
+
+_Count = Annotated[int, msgspec.Meta(ge=0)]
+
+
+# --- checkpoint -----------------------------------------------------------------
+
+
+class _StateFile(msgspec.Struct):
+    job_id: str
+    status: str | None
+    result: str | None
+    format: Literal["files", "jsonl"]
+    organization_id: str | None
+    project_id: str | None
+    filter_mode: Literal["", "none", "server", "client"]
+    next_offset: _Count
+    items: _Count
+    ok: _Count
+    failed: _Count
+    bytes: _Count
+    length: _Count
+    version: int
+
+
+@dataclass
+class DownloadState:
+    job_id: str
+    status: str | None
+    result: str | None
+    format: str
+    organization_id: str | None = None
+    project_id: str | None = None
+    filter_mode: str = ""
+    next_offset: int = 0
+    items: int = 0
+    ok: int = 0
+    failed: int = 0
+    bytes: int = 0  #: bytes of results written
+    length: int = 0  #: length of the index (files) or of the output (jsonl)
+    version: int = _VERSION
+
+    IDENTITY = ("job_id", "status", "result", "format", "organization_id", "project_id")
+
+    def save(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(msgspec.json.encode(asdict(self)))
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path: Path) -> DownloadState:
+        fix = "; use --force to start over"
+        try:
+            doc = msgspec.json.decode(path.read_bytes(), type=_StateFile)
+        except OSError as exc:
+            raise UsageError(f"cannot resume: cannot read {path}: {exc.strerror}") from None
+        except msgspec.DecodeError as exc:
+            raise UsageError(f"cannot resume: invalid state file {path}: {exc}{fix}") from None
+        if doc.version != _VERSION:
+            raise UsageError(f"cannot resume: {path} was written by another aiobatch version")
+        return cls(**msgspec.structs.asdict(doc))
+
+    def check_same(self, want: DownloadState, path: Path) -> None:
+        for name in self.IDENTITY:
+            had, asked = getattr(self, name), getattr(want, name)
+            if had != asked:
+                raise UsageError(
+                    f"cannot resume: the interrupted download has {name}={had!r} but this "
+                    f"command asks for {asked!r} (state: {path}); use --force to start over"
+                )
+
+
+# --- the command --------------------------------------------------------------
+
+
+def _prepare(
+    ctx: Context, fmt: str, out: Path, state_path: Path, want: DownloadState
+) -> DownloadState | None:
+    a = ctx.args
+    if a.resume:
+        if state_path.exists():
+            state = DownloadState.load(state_path)
+            state.check_same(want, state_path)
+            return state
+        if (fmt == "files" and (out / INDEX_NAME).exists()) or (fmt == "jsonl" and out.exists()):
+            raise UsageError(
+                f"cannot resume: {out} has no state file ({state_path.name}); the download "
+                "finished, or was not written by aiobatch.  Run with --force to start over"
+            )
+        ctx.note(f"nothing to resume at {out}: starting a new download")
+        return None
+    if a.force:
+        return None
+    if state_path.exists():
+        raise UsageError(
+            f"{out} holds an interrupted download: add --resume to continue it, or --force "
+            "to start over"
+        )
+    if fmt == "files" and out.is_dir() and any(out.iterdir()):
+        raise UsageError(f"{out} is not empty: add --force to write into it anyway")
+    if fmt == "jsonl" and out.exists():
+        raise UsageError(f"{out} already exists: add --force to overwrite it")
+    return None
+
+
+def _state_path(fmt: str, out: Path) -> Path:
+    if fmt == "files":
+        if out.exists() and not out.is_dir():
+            raise UsageError(f"{out} is not a directory (--format files writes one file per item)")
+        return out / STATE_NAME
+    if out.is_dir():
+        raise UsageError(f"{out} is a directory: --format jsonl writes one file")
+    return out.with_name(out.name + JSONL_STATE_SUFFIX)
+
+
+@dataclass(frozen=True)
+class _Resume:
+    rows: int
+    bytes: int
+
+
+def _open_sink(fmt: str, out: Path, state: DownloadState, *, fresh: bool) -> Writer[Any]:
+    if fresh and fmt == "files":
+        (out / INDEX_NAME).unlink(missing_ok=True)
+    resume = None if fresh else _Resume(state.items, state.length)
+    return FORMATS[fmt].to_file(DOWNLOADS, out, resume, Options())
+
+
+async def cmd_download(ctx: Context) -> int:
+    a = ctx.args
+    ctx.subject = f"job {a.job_id}"
+    fmt = a.format
+    out = Path(a.output)
+    status = None if a.status == "all" else a.status
+    state_path = _state_path(fmt, out)
+    want = DownloadState(
+        a.job_id, status, a.result, fmt, ctx.opt("organization_id"), ctx.opt("project_id")
+    )
+    client = ctx.client()  # a missing key is reported before any file is touched
+    resumed = _prepare(ctx, fmt, out, state_path, want)
+    state = resumed or want
+    sink = _open_sink(fmt, out, state, fresh=resumed is None)
+    state.save(state_path)
+    if resumed is not None:
+        ctx.note(
+            f"resuming {out}: {state.items:,} items done, continuing at offset "
+            f"{state.next_offset:,}"
+        )
+    mode: FilterMode = "auto"
+    if state.filter_mode in ("server", "client"):
+        mode = "server" if state.filter_mode == "server" else "client"
+    elif a.filter_mode != "auto":
+        mode = a.filter_mode
+    started = time.monotonic()
+    new = 0
+    try:
+        async with client:
+            results = client.job_items.iter_results(
+                a.job_id,
+                result=a.result,
+                status=status,
+                concurrency=a.concurrency,
+                page_size=a.page_size,
+                start_offset=state.next_offset,
+                filter_mode=mode,
+            )
+            with ctx.progress("downloading results") as bar:
+                async with results:
+                    async for r in results:
+                        sink.write((r,))
+                        state.length = sink.bytes
+                        state.items += 1
+                        state.ok += r.ok
+                        state.failed += not r.ok
+                        state.bytes += r.nbytes
+                        state.next_offset = r.next_offset
+                        state.filter_mode = results.progress.filter_mode or "none"
+                        state.save(state_path)
+                        new += 1
+                        listing = results.progress.listing
+                        total = listing.total if listing is not None else None
+                        note = f"{state.bytes / 1e6:,.1f} MB"
+                        if state.failed:
+                            note += f", {state.failed:,} failed"
+                        bar.update(state.items, total, note)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            sink.close()
+        with contextlib.suppress(Exception):
+            state.save(state_path)
+        ctx.note(
+            f"{out} holds {state.items:,} complete items; run the same command with "
+            "--resume to continue"
+        )
+        raise
+    sink.close()
+    state_path.unlink(missing_ok=True)
+    elapsed = max(time.monotonic() - started, 1e-9)
+    where = f"{out}/ (index: {INDEX_NAME})" if fmt == "files" else str(out)
+    extra = f", {new:,} in this run" if resumed is not None else ""
+    ctx.note(
+        f"downloaded {state.ok:,} of {state.items:,} results ({state.bytes / 1e6:,.1f} MB) to "
+        f"{where}{extra} in {elapsed:.1f}s ({new / elapsed:,.0f} items/s)"
+    )
+    if state.failed:
+        where = INDEX_NAME if fmt == "files" else str(out)
+        ctx.note(f"{state.failed:,} items have no result: {where} says which and why")
+        return 1
+    return 0
+
+
+def register(isub: Any, common: list[argparse.ArgumentParser]) -> None:
+    p = isub.add_parser(
+        "download",
+        help="download every item's output (parse results, classifications), resumable",
+        description="Download the output of a job's items: parse results (markdown, text or "
+        "JSON) or classify results, many requests in flight, written in item order.  "
+        "--format files writes one file per item under a directory (names made safe) and an "
+        f"index ({INDEX_NAME}); --format jsonl writes one JSON object per item to one file.  "
+        "Every file is written atomically; --resume continues an interrupted download.",
+        parents=common,
+        formatter_class=HelpFormatter,
+        epilog=f"""examples:
+  aiobatch items download --job-id bjb-123 -o results/
+  aiobatch items download --job-id bjb-123 --result text -o results/ --resume
+  aiobatch items download --job-id bjb-123 --format jsonl -o results.jsonl
+  aiobatch items download --job-id bjb-456 -o classes/        # a classify job
+
+Each line of {INDEX_NAME}: item_id, item_name, file, status (ok/failed),
+error, error_kind, bytes.  Exit code 0 when every item's result was written,
+1 when some were not (the index says which and why), 2 on usage errors.""",
+    )
+    p.add_argument("--job-id", required=True, metavar="ID")
+    p.add_argument(
+        "--result",
+        choices=["markdown", "text", "json", "classification"],
+        help="which output (default: markdown for parse jobs, classification for classify)",
+    )
+    p.add_argument(
+        "-o", "--output", required=True, metavar="DIR|FILE", help="directory (files) or file"
+    )
+    add_format_option(
+        p, DOWNLOADS, to="file", default="files", help="one file per item, or one JSON Lines file"
+    )
+    p.add_argument(
+        "--status",
+        choices=[*ITEM_STATUSES, "all"],
+        default="completed",
+        help="items with this status (default: completed)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=concurrency_int,
+        default=8,
+        metavar="N",
+        help="result requests in flight (default: 8)",
+    )
+    p.add_argument(
+        "--page-size",
+        type=page_size_int,
+        default=500,
+        metavar="N",
+        help="items per listing request (default: 500)",
+    )
+    p.add_argument(
+        "--filter-mode",
+        choices=["auto", "server", "client"],
+        default="auto",
+        help="where --status is applied (see `items list --help`)",
+    )
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--resume", action="store_true", help="continue an interrupted download")
+    g.add_argument("--force", action="store_true", help="start over / write into a non-empty DIR")
+    p.set_defaults(handler=cmd_download)
