@@ -19,7 +19,10 @@ from ._errors import (
     ContentEncodingError,
     DriftError,
     InternalServerError,
+    JobFailedError,
+    JobWaitTimeoutError,
     MissingAPIKeyError,
+    MissingJobConfigError,
     NotFoundError,
     PageFetchError,
     PaginationError,
@@ -27,6 +30,7 @@ from ._errors import (
     RateLimitError,
     ResponseDecodeError,
     ResponseTooLargeError,
+    RetryFailedError,
     TLSVerificationError,
     UnprocessableEntityError,
 )
@@ -46,6 +50,7 @@ from .models import (
     ProcessingResult,
     ProcessingResults,
 )
+from .workflows import JobWatch
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -70,10 +75,14 @@ __all__ = [
     "DriftError",
     "InternalServerError",
     "ItemStatus",
+    "JobFailedError",
     "JobStatus",
     "JobType",
+    "JobWaitTimeoutError",
+    "JobWatch",
     "Limits",
     "MissingAPIKeyError",
+    "MissingJobConfigError",
     "NotFoundError",
     "Page",
     "PageFetchError",
@@ -84,6 +93,7 @@ __all__ = [
     "RateLimitError",
     "ResponseDecodeError",
     "ResponseTooLargeError",
+    "RetryFailedError",
     "RetryPolicy",
     "ScanOptions",
     "ScanProgress",

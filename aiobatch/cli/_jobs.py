@@ -5,10 +5,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-import anyio
-
-from ..models import BatchJob, JobStatus
-from ._context import Context, HelpFormatter, non_negative_int, positive_float, positive_int
+from ..models import BatchJob, BatchJobStatus, JobStatus
+from ._context import (
+    Context,
+    HelpFormatter,
+    connection_options,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+from ._failures import EXIT_API
 from ._formats import CANCEL, JOB_PAGE, JOB_STATUS, JOBS, add_format_option, number, write_stdout
 from ._items import CSV_RAW_HELP
 
@@ -57,14 +64,14 @@ async def cmd_cancel(ctx: Context) -> int:
     return 0
 
 
-async def cmd_watch(ctx: Context) -> int:
+async def _follow(ctx: Context, *, limit: float | None = None) -> BatchJobStatus:
+    """Wait for ``--job-id`` to end: a live bar on a terminal, else a line per change."""
     a = ctx.args
     ctx.subject = f"job {a.job_id}"
-    last: tuple[object, ...] | None = None
     async with ctx.client() as client:
         with ctx.progress(f"job {a.job_id}", unit="items") as bar:
-            while True:
-                st = await client.jobs.get(a.job_id)
+
+            def show(st: BatchJobStatus) -> None:
                 j = st.job
                 done = j.processed_items or 0
                 # Cancelled items are not "processed": the percentage reaches 100.
@@ -74,34 +81,53 @@ async def cmd_watch(ctx: Context) -> int:
                     f"skipped {number(j.skipped_items)}"
                 )
                 bar.update(settled, j.total_items or None, note)
-                now = (j.status, done, j.failed_items, j.skipped_items)
-                if not ctx.interactive and now != last:
+                if not ctx.interactive:
                     ctx.note(
                         f"job {j.id}: {j.status}, {done:,}/{j.total_items:,} processed "
                         f"({st.progress_percentage:.1f}%), {number(j.failed_items)} failed, "
                         f"{number(j.skipped_items)} skipped"
                     )
-                last = now
-                if j.status.terminal:
-                    break
-                await anyio.sleep(a.interval)
+
+            return await client.jobs.wait(
+                a.job_id,
+                poll_interval=a.interval,
+                max_interval=max(a.interval, MAX_INTERVAL),
+                timeout=limit,
+                on_progress=show,
+            )
+
+
+#: The slowest polling of ``jobs wait`` / ``jobs watch`` while a job does not move.
+MAX_INTERVAL = 30.0
+
+
+async def cmd_watch(ctx: Context) -> int:
+    st = await _follow(ctx)
     write_stdout(ctx, JOB_STATUS, [st])
-    if a.exit_status and j.status != JobStatus.COMPLETED:
+    if ctx.args.exit_status and st.job.status != JobStatus.COMPLETED:
         return 1
     return 0
+
+
+async def cmd_wait(ctx: Context) -> int:
+    """Exit 0 completed, 1 failed or cancelled, 3 timed out (``_failures``)."""
+    st = await _follow(ctx, limit=ctx.args.wait_timeout)
+    write_stdout(ctx, JOB_STATUS, [st])
+    return 0 if st.job.status == JobStatus.COMPLETED else EXIT_API
 
 
 def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     jobs = sub.add_parser(
         "jobs",
-        help="batch jobs: list, status, cancel, watch",
-        description="List batch jobs, show one, cancel one, or watch one until it ends.",
+        help="batch jobs: list, status, cancel, watch, wait",
+        description="List batch jobs, show one, cancel one, watch or wait for one until it ends.",
         parents=common,
         formatter_class=_RAW,
         epilog="""examples:
   aiobatch jobs list --status running
   aiobatch jobs status --job-id bjb-123
   aiobatch jobs watch --job-id bjb-123
+  aiobatch jobs wait --job-id bjb-123 --timeout 3600 && echo completed
   aiobatch jobs cancel --job-id bjb-123 --reason "wrong directory\"""",
     )
     jsub = jobs.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -173,7 +199,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         type=positive_float,
         default=2.0,
         metavar="SECONDS",
-        help="seconds between polls (default: 2)",
+        help="seconds between polls while the job moves (default: 2; up to 30 while it does not)",
     )
     p.add_argument(
         "--exit-status",
@@ -182,3 +208,39 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     )
     add_format_option(p, JOB_STATUS, default="table")
     p.set_defaults(handler=cmd_watch)
+
+    p = jsub.add_parser(
+        "wait",
+        help="wait until a job ends; the exit code says how",
+        description="Poll a job until it reaches a terminal status, like `watch`, and exit "
+        "0 when it completed, 1 when it failed or was cancelled, 3 when --timeout ran out "
+        "(a progress bar on a terminal, otherwise a line per change on stderr; the final "
+        "status on stdout).  Here --timeout bounds the whole wait; give the per-request "
+        "timeout before the command (`aiobatch --timeout 30 jobs wait ...`).",
+        # A connection group of its own: "resolve" edits the actions it overrides,
+        # and the shared group's --timeout must stay as every other command has it.
+        parents=[connection_options(), *common[1:]],
+        formatter_class=_RAW,
+        conflict_handler="resolve",
+        epilog="""examples:
+  aiobatch jobs wait --job-id bjb-123
+  aiobatch jobs wait --job-id bjb-123 --timeout 3600 --interval 10 -q --format json""",
+    )
+    p.add_argument("--job-id", required=True, metavar="ID")
+    p.add_argument(
+        "--interval",
+        type=positive_float,
+        default=2.0,
+        metavar="SECONDS",
+        help="seconds between polls while the job moves (default: 2; up to 30 while it does not)",
+    )
+    p.add_argument(
+        "--timeout",
+        dest="wait_timeout",
+        type=non_negative_float,
+        default=None,
+        metavar="SECONDS",
+        help="give up after this many seconds, with exit code 3 (default: wait for ever)",
+    )
+    add_format_option(p, JOB_STATUS, default="table")
+    p.set_defaults(handler=cmd_wait)

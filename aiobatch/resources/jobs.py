@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import operator
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from .. import _protocol as proto
+from .._errors import JobFailedError
 from .._paging import Endpoint, ItemIterator, PageIterator, Resolved, Scan, ScanKw, ScanOptions
 from ..models import (
     BatchJob,
@@ -18,6 +20,7 @@ from ..models import (
     JobType,
     encode,
 )
+from ..workflows import JobWatch
 from ._declare import Declared, options_of
 from ._requester import Api
 
@@ -132,6 +135,85 @@ class Jobs:
         path = proto.path("/{job_id}", job_id=job_id)
         params = self._api.scope(organization_id, project_id)
         return await self._api.call(BatchJobStatus, "GET", path, params=params)
+
+    def watch(
+        self,
+        job_id: str,
+        *,
+        poll_interval: float = 2.0,
+        max_interval: float = 30.0,
+        timeout: float | None = None,
+        organization_id: str | None = None,
+        project_id: str | None = None,
+    ) -> JobWatch:
+        """Each change of a job's status until it ends::
+
+            async for status in client.jobs.watch(job_id):
+                print(status.job.status, status.progress_percentage)
+
+        Polls ``GET /batch-processing/{job_id}`` every ``poll_interval`` s while
+        the job moves, backing off (x1.5 per unchanged poll) up to ``max_interval``;
+        yields every status that differs from the previous one (status and counts),
+        and stops after the first terminal one.  ``timeout`` (seconds, default
+        none) raises ``JobWaitTimeoutError`` with the last status seen.
+        """
+        path = proto.path("/{job_id}", job_id=job_id)
+        params = self._api.scope(organization_id, project_id)
+
+        def fetch() -> Awaitable[BatchJobStatus]:
+            return self._api.call(BatchJobStatus, "GET", path, params=params)
+
+        return JobWatch(
+            job_id,
+            fetch,
+            self._api.policy,
+            poll_interval=poll_interval,
+            max_interval=max_interval,
+            timeout=timeout,
+        )
+
+    async def wait(
+        self,
+        job_id: str,
+        *,
+        poll_interval: float = 2.0,
+        max_interval: float = 30.0,
+        timeout: float | None = None,  # noqa: ASYNC109 (a deadline on the policy's clock)
+        on_progress: Callable[[BatchJobStatus], Any] | None = None,
+        raise_on_failure: bool = False,
+        organization_id: str | None = None,
+        project_id: str | None = None,
+    ) -> BatchJobStatus:
+        """Wait until the job ends; its final status.
+
+        ``on_progress`` (a function or a coroutine function) gets every status
+        that differs from the last.  A job that ends ``failed`` or ``cancelled``
+        is returned, unless ``raise_on_failure`` (then ``JobFailedError`` with
+        ``.status``).  ``timeout`` raises ``JobWaitTimeoutError`` (``.status``: the
+        last status seen).  Polling as in ``watch``.
+        """
+        watch = self.watch(
+            job_id,
+            poll_interval=poll_interval,
+            max_interval=max_interval,
+            timeout=timeout,
+            organization_id=organization_id,
+            project_id=project_id,
+        )
+        async for status in watch:
+            if on_progress is not None:
+                result = on_progress(status)
+                if inspect.isawaitable(result):
+                    await result
+        final = watch.last
+        assert final is not None  # the watch ends only after a terminal status
+        if raise_on_failure and final.job.status != JobStatus.COMPLETED:
+            raise JobFailedError(
+                f"job {final.job.id} ended {final.job.status}"
+                + (f": {final.job.error_message}" if final.job.error_message else ""),
+                status=final,
+            )
+        return final
 
     async def cancel(
         self,
