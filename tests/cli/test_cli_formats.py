@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[tuple[Records, ...], Target, list[str]]] = {
     "jobs status": ((JOB_STATUS,), "stdout", ["table", "json"]),
     "jobs cancel": ((CANCEL,), "stdout", ["table", "json"]),
     "jobs watch": ((JOB_STATUS,), "stdout", ["table", "json"]),
+    "jobs wait": ((JOB_STATUS,), "stdout", ["table", "json"]),
     "demo": ((DEMO,), "stdout", ["table", "json"]),
 }
 
@@ -52,6 +53,7 @@ REQUIRED = {
     "jobs status": ["--job-id", "j"],
     "jobs cancel": ["--job-id", "j"],
     "jobs watch": ["--job-id", "j"],
+    "jobs wait": ["--job-id", "j"],
     "demo": [],
 }
 
