@@ -50,7 +50,7 @@ from .models import (
     ProcessingResult,
     ProcessingResults,
 )
-from .workflows import JobWatch
+from .workflows import JobWatch, RetryChunk, RetryPlan
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -93,7 +93,9 @@ __all__ = [
     "RateLimitError",
     "ResponseDecodeError",
     "ResponseTooLargeError",
+    "RetryChunk",
     "RetryFailedError",
+    "RetryPlan",
     "RetryPolicy",
     "ScanOptions",
     "ScanProgress",

@@ -25,6 +25,7 @@ from .._errors import (
     PageFetchError,
     PermissionDeniedError,
     RateLimitError,
+    RetryFailedError,
     UnprocessableEntityError,
 )
 from .._paging import DriftError
@@ -77,6 +78,15 @@ def describe(exc: BaseException, ctx: Context) -> tuple[str, int]:
         return f"invalid configuration: {exc}", EXIT_USAGE
     if isinstance(exc, PageFetchError):
         return describe(exc.error, ctx)
+    if isinstance(exc, RetryFailedError):
+        message, code = describe(exc.error, ctx)
+        plan = exc.plan
+        return (
+            f"{message}; {len(plan.created)} new job(s) created, "
+            f"{len(plan.not_submitted):,} item(s) not submitted: run the same command "
+            "again to create only what is missing",
+            code,
+        )
     if isinstance(exc, JobWaitTimeoutError):
         last = exc.status
         where = (

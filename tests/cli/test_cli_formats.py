@@ -21,6 +21,7 @@ from aiobatch.cli._formats import (
     JOB_STATUS,
     JOBS,
     RESULTS,
+    RETRY,
     SUMMARY,
     Records,
     Target,
@@ -40,6 +41,7 @@ COMMANDS: dict[str, tuple[tuple[Records, ...], Target, list[str]]] = {
     "jobs cancel": ((CANCEL,), "stdout", ["table", "json"]),
     "jobs watch": ((JOB_STATUS,), "stdout", ["table", "json"]),
     "jobs wait": ((JOB_STATUS,), "stdout", ["table", "json"]),
+    "jobs retry-failed": ((RETRY,), "stdout", ["table", "json"]),
     "demo": ((DEMO,), "stdout", ["table", "json"]),
 }
 
@@ -54,6 +56,7 @@ REQUIRED = {
     "jobs cancel": ["--job-id", "j"],
     "jobs watch": ["--job-id", "j"],
     "jobs wait": ["--job-id", "j"],
+    "jobs retry-failed": ["--job-id", "j"],
     "demo": [],
 }
 
