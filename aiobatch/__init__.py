@@ -19,7 +19,10 @@ from ._errors import (
     ContentEncodingError,
     DriftError,
     InternalServerError,
+    JobFailedError,
+    JobWaitTimeoutError,
     MissingAPIKeyError,
+    MissingJobConfigError,
     NotFoundError,
     PageFetchError,
     PaginationError,
@@ -27,6 +30,7 @@ from ._errors import (
     RateLimitError,
     ResponseDecodeError,
     ResponseTooLargeError,
+    RetryFailedError,
     TLSVerificationError,
     UnprocessableEntityError,
 )
@@ -54,6 +58,7 @@ from .models import (
     ProcessingResult,
     ProcessingResults,
 )
+from .workflows import JobWatch, RetryChunk, RetryPlan
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -80,10 +85,14 @@ __all__ = [
     "ItemError",
     "ItemResult",
     "ItemStatus",
+    "JobFailedError",
     "JobStatus",
     "JobType",
+    "JobWaitTimeoutError",
+    "JobWatch",
     "Limits",
     "MissingAPIKeyError",
+    "MissingJobConfigError",
     "NotFoundError",
     "Page",
     "PageFetchError",
@@ -97,6 +106,9 @@ __all__ = [
     "ResultContent",
     "ResultIterator",
     "ResultsProgress",
+    "RetryChunk",
+    "RetryFailedError",
+    "RetryPlan",
     "RetryPolicy",
     "ScanOptions",
     "ScanProgress",

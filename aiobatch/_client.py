@@ -9,10 +9,11 @@ from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 
 from . import _protocol as proto
+from ._budget import DEFAULT_MAX_CONCURRENCY, DEFAULT_RATE_LIMIT, RequestBudget
 from ._config import ClientConfig, Limits, Timeout
 from ._errors import ClientClosedError, ConfigurationError
 from ._paging.supervisor import Supervisor
-from ._retry import RetryPolicy, call_with_retries
+from ._retry import RetryPolicy, call_with_retries, parse_retry_after
 from ._transport import AiohttpTransport, ClientSession, Transport
 from .resources.job_items import JobItems
 from .resources.jobs import Jobs
@@ -43,6 +44,12 @@ class BatchClient:
     The API key comes from ``api_key``, else ``LLAMA_CLOUD_API_KEY``, else
     ``LLAMA_PARSE_API_KEY``; the base URL from ``base_url``, else
     ``LLAMA_CLOUD_BASE_URL``, else the public endpoint.
+
+    Every request of the client (every call, every page of every scan, every
+    retry) shares one budget (``client.budget``): at most ``max_concurrency``
+    in flight (default 64, halved while the server answers 429), paced to
+    ``rate_limit`` requests per second when set (default: unpaced), and a 429's
+    ``Retry-After`` pauses them all.  Scans share it round-robin.
     """
 
     def __init__(
@@ -58,6 +65,8 @@ class BatchClient:
         limits: Limits | None = None,
         session: ClientSession | None = None,
         transport: Transport | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        rate_limit: float | None = DEFAULT_RATE_LIMIT,
     ) -> None:
         if session is not None and transport is not None:
             raise ConfigurationError(
@@ -74,6 +83,7 @@ class BatchClient:
             retry=retry,
             max_retries=max_retries,
         )
+        self._budget = RequestBudget(max_concurrency, rate_limit, self._config.retry)
         self._transport: Transport = transport or AiohttpTransport(self._config, session=session)
         self._state = _State.NEW
         self._scans = Supervisor()
@@ -84,6 +94,11 @@ class BatchClient:
     @property
     def config(self) -> ClientConfig:
         return self._config
+
+    @property
+    def budget(self) -> RequestBudget:
+        """The request budget every request of this client passes through."""
+        return self._budget
 
     def _spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
         # Plain `async for` scans run in the client's supervisor task group: they
@@ -148,7 +163,16 @@ class BatchClient:
         self._check_open()
         policy = self._config.retry
         secret = self._config.api_key.reveal().encode()  # masked if a server echoes it
-        resp = await self._transport.send(method, path, params=dict(params), body=body)
+        budget = self._budget
+        await budget.acquire()
+        try:
+            resp = await self._transport.send(method, path, params=dict(params), body=body)
+        finally:
+            budget.release()
+        if resp.status == 429:
+            budget.on_rate_limited(parse_retry_after(resp.headers, now=policy.wall_clock()))
+        elif 200 <= resp.status < 300:
+            budget.on_success()
         return proto.decipher(
             model,
             status=resp.status,

@@ -12,7 +12,11 @@ key lives only in the transport's headers, and nothing here is built from them.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .models import BatchJobStatus
+    from .workflows import RetryPlan
 
 __all__ = [
     "APIConnectionError",
@@ -27,7 +31,10 @@ __all__ = [
     "ContentEncodingError",
     "DriftError",
     "InternalServerError",
+    "JobFailedError",
+    "JobWaitTimeoutError",
     "MissingAPIKeyError",
+    "MissingJobConfigError",
     "NotFoundError",
     "PageFetchError",
     "PaginationError",
@@ -35,6 +42,7 @@ __all__ = [
     "RateLimitError",
     "ResponseDecodeError",
     "ResponseTooLargeError",
+    "RetryFailedError",
     "TLSVerificationError",
     "UnprocessableEntityError",
 ]
@@ -205,6 +213,56 @@ class PageFetchError(PaginationError):
 class DriftError(PaginationError):
     """The listing changed under a server-filtered scan: items may have been
     skipped or repeated (see ``filter_mode`` and ``on_drift``)."""
+
+
+class JobWaitTimeoutError(AiobatchError, TimeoutError):
+    """``jobs.wait`` / ``jobs.watch`` ran out of time before the job ended.
+
+    ``status`` is the last status seen (``None`` if not even one poll answered).
+    """
+
+    def __init__(
+        self, message: str, *, job_id: str, timeout: float, status: BatchJobStatus | None
+    ) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+        self.timeout = timeout
+        self.status = status
+
+
+class JobFailedError(AiobatchError):
+    """``jobs.wait(..., raise_on_failure=True)``: the job ended ``failed`` or
+    ``cancelled``; ``status`` is its final status."""
+
+    def __init__(self, message: str, *, status: BatchJobStatus) -> None:
+        super().__init__(message)
+        self.status = status
+        self.job_id = status.job.id
+
+
+class MissingJobConfigError(AiobatchError, ValueError):
+    """``jobs.retry_failed`` found no job configuration to re-run the items with
+    (no processing result carries one): pass ``job_config=``."""
+
+    def __init__(self, message: str, *, job_id: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
+
+class RetryFailedError(AiobatchError):
+    """``jobs.retry_failed`` stopped part-way: a create failed.
+
+    ``plan`` says what happened to every chunk (``plan.created``: the jobs that
+    exist, ``plan.pending``: chunks not created, ``plan.uncertain``: a chunk whose
+    create may or may not have reached the server).  Pass ``plan`` back as
+    ``already_created=`` to finish without creating a chunk twice.  The cause is
+    ``error`` (and ``__cause__``).
+    """
+
+    def __init__(self, message: str, *, plan: RetryPlan, error: AiobatchError) -> None:
+        super().__init__(message)
+        self.plan = plan
+        self.error = error
 
 
 STATUS_ERRORS: dict[int, type[APIStatusError]] = {

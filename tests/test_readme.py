@@ -113,3 +113,17 @@ def test_simulator_section_asyncio_example_runs_as_written(tmp_path: Path) -> No
     result = run([sys.executable, "-W", "error", "-c", code], tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["5000 True", "[('rate_limit', 3), ('reset', 2)]"]
+
+
+def test_workflows_section_runs_as_written(tmp_path: Path) -> None:
+    [code] = python_blocks("Workflows: wait for a job, re-run its failed items, share one budget")
+    result = run([sys.executable, "-W", "error", "-c", code], tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    failed = Simulator(
+        jobs=[SimJob(job_id="bjb-done", total_items=10_000, mix={"completed": 0.9, "failed": 0.1})]
+    ).count("bjb-done", "failed")
+    assert lines[-4] == "completed 100%"  # the last change the callback heard
+    assert lines[-3] == "final: completed"
+    assert lines[-2] == f"{-(-failed // 400)} new jobs, {failed} items"
+    assert lines[-1] == "True"

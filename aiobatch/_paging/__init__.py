@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
+from .._budget import new_flow
 from .._errors import AiobatchError
 from .cursor import produce_cursor
 from .endpoint import Endpoint, Fetched, Requester, Send
@@ -58,6 +59,7 @@ def start_scan(
     progress = ScanProgress(next_offset=options.start_offset, next_token=options.start_token)
 
     async def starter(out: MemoryObjectSendStream[Page[T] | Failure | Finished]) -> None:
+        new_flow()  # the scan's requests share the client's budget as one flow
         async with out:
             try:
                 resolved = await resolve()

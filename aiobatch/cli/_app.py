@@ -50,12 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
   aiobatch items summary --job-id bjb-123
   aiobatch items export --job-id bjb-123 --status failed -o failed.jsonl
   aiobatch jobs watch --job-id bjb-123
+  aiobatch jobs wait --job-id bjb-123 --timeout 3600
 
 The API key comes from --api-key, else $LLAMA_CLOUD_API_KEY, else
 $LLAMA_PARSE_API_KEY; the base URL from --base-url, else $LLAMA_CLOUD_BASE_URL.
 Data goes to stdout; progress and diagnostics to stderr.
-Exit codes: 0 ok, 1 API/network/output error, 2 usage error (also a
-parameter the API rejected), 130 interrupted, 141 stdout closed early.""",
+Exit codes: 0 ok, 1 API/network/output error (`jobs wait`: the job failed
+or was cancelled), 2 usage error (also a parameter the API rejected),
+3 `jobs wait` timed out, 130 interrupted, 141 stdout closed early.""",
     )
     root.add_argument("--version", action="version", version=f"aiobatch {__version__}")
     sub = root.add_subparsers(dest="command", metavar="COMMAND", required=True)

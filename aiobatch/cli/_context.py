@@ -137,6 +137,21 @@ def connection_options() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="per-request timeout (default: 60)",
     )
+    g.add_argument(
+        "--max-concurrency",
+        default=_S,
+        type=concurrency_int,
+        metavar="N",
+        help="requests in flight, all scans and calls together (default: 64; halved "
+        "while the API answers 429)",
+    )
+    g.add_argument(
+        "--rate-limit",
+        default=_S,
+        type=positive_float,
+        metavar="PER_SECOND",
+        help="at most this many requests per second (default: unpaced)",
+    )
     return p
 
 
@@ -229,6 +244,11 @@ class Context:
 
     def client(self) -> BatchClient:
         timeout = self.opt("timeout")
+        budget: dict[str, Any] = {}
+        if self.opt("max_concurrency") is not None:
+            budget["max_concurrency"] = self.opt("max_concurrency")
+        if self.opt("rate_limit") is not None:
+            budget["rate_limit"] = self.opt("rate_limit")
         return BatchClient(
             self.opt("api_key") or None,
             base_url=self.opt("base_url") or None,
@@ -236,4 +256,5 @@ class Context:
             project_id=self.opt("project_id"),
             max_retries=self.opt("max_retries"),
             timeout=float(timeout) if timeout is not None else None,
+            **budget,
         )

@@ -1,8 +1,9 @@
 """The one place errors become messages and exit codes.
 
-Exit codes: 0 success, 1 the API, the network or the output failed, 2 usage (a
-bad option, no API key, a parameter the API rejected with 422, an export that
-would overwrite a file), 130 interrupted (Ctrl-C), 141 stdout closed early.
+Exit codes: 0 success, 1 the API, the network or the output failed (and
+``jobs wait``: the job ended failed or cancelled), 2 usage (a bad option, no API
+key, a parameter the API rejected with 422, an export that would overwrite a
+file), 3 ``jobs wait`` timed out, 130 interrupted (Ctrl-C), 141 stdout closed early.
 
 Failures are read from the library's typed exceptions and their attributes,
 never from message text.
@@ -18,11 +19,13 @@ from .._errors import (
     AuthenticationError,
     ConfigurationError,
     InternalServerError,
+    JobWaitTimeoutError,
     MissingAPIKeyError,
     NotFoundError,
     PageFetchError,
     PermissionDeniedError,
     RateLimitError,
+    RetryFailedError,
     UnprocessableEntityError,
 )
 from .._paging import DriftError
@@ -33,12 +36,13 @@ __all__ = [
     "EXIT_API",
     "EXIT_INTERRUPTED",
     "EXIT_PIPE",
+    "EXIT_TIMEOUT",
     "EXIT_USAGE",
     "describe",
     "is_permanent",
 ]
 
-EXIT_API, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_PIPE = 1, 2, 130, 141
+EXIT_API, EXIT_USAGE, EXIT_TIMEOUT, EXIT_INTERRUPTED, EXIT_PIPE = 1, 2, 3, 130, 141
 
 #: Answers that the same request will get again, however often it is retried.
 _PERMANENT = (
@@ -74,6 +78,23 @@ def describe(exc: BaseException, ctx: Context) -> tuple[str, int]:
         return f"invalid configuration: {exc}", EXIT_USAGE
     if isinstance(exc, PageFetchError):
         return describe(exc.error, ctx)
+    if isinstance(exc, RetryFailedError):
+        message, code = describe(exc.error, ctx)
+        plan = exc.plan
+        return (
+            f"{message}; {len(plan.created)} new job(s) created, "
+            f"{len(plan.not_submitted):,} item(s) not submitted: run the same command "
+            "again to create only what is missing",
+            code,
+        )
+    if isinstance(exc, JobWaitTimeoutError):
+        last = exc.status
+        where = (
+            f" (last status: {last.job.status}, {last.progress_percentage:.1f}%)" if last else ""
+        )
+        return f"timed out: job {exc.job_id} did not end within {exc.timeout:g} s{where}", (
+            EXIT_TIMEOUT
+        )
     if isinstance(exc, DriftError):
         # What changed is the scan's own record (ScanProgress.drift), not the text.
         seen = ctx.scan.drift if ctx.scan is not None else []

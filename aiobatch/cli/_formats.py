@@ -18,6 +18,7 @@ from typing import IO, Any, Literal
 
 from ..arrow import ITEM_COLUMNS
 from ..models import BatchJob, BatchJobStatus, CancelResponse, ProcessingResults
+from ..workflows import RetryPlan
 from ._context import Context, UsageError
 from ._output import print_table, terminal_safe
 from ._result_files import FilesWriter, JsonlResultsWriter
@@ -48,6 +49,7 @@ __all__ = [
     "JOB_PAGE",
     "JOB_STATUS",
     "RESULTS",
+    "RETRY",
     "SUMMARY",
     "Format",
     "Options",
@@ -73,6 +75,7 @@ Records = Literal[
     "summary",
     "demo",
     "downloads",
+    "retry",
 ]
 ITEMS: Records = "items"  #: BatchItem, page after page (items list, items export)
 ITEM_PAGE: Records = "item page"  #: BatchItemListResponse
@@ -84,6 +87,7 @@ RESULTS: Records = "results"  #: ProcessingResults (items results)
 SUMMARY: Records = "summary"  #: Summary (items summary)
 DEMO: Records = "demo"  #: DemoRun (demo)
 DOWNLOADS: Records = "downloads"  #: ItemResult (items download)
+RETRY: Records = "retry"  #: RetryPlan (jobs retry-failed)
 
 #: Columns of CSV output, in wire-field order (items: the Arrow/Parquet columns).
 ITEM_CSV_FIELDS = ITEM_COLUMNS
@@ -226,6 +230,38 @@ def draw_results(out: IO[str], results: Sequence[ProcessingResults]) -> None:
         )
 
 
+def retry_doc(plan: RetryPlan) -> dict[str, Any]:
+    """``jobs retry-failed --format json``: the new jobs and what is left."""
+    return {
+        "source_job_id": plan.source_job_id,
+        "statuses": list(plan.statuses),
+        "dry_run": plan.dry_run,
+        "found": plan.found,
+        "chunk_size": plan.chunk_size,
+        "created": [{"job_id": c.job_id, "items": c.size} for c in plan.created],
+        "planned": [c.size for c in plan.pending] if plan.dry_run else [],
+        "uncertain": [{"chunk": c.index, "items": c.size} for c in plan.uncertain],
+        "not_submitted": len(plan.not_submitted) if not plan.dry_run else 0,
+        "config_source": plan.config_source,
+    }
+
+
+def draw_retry(out: IO[str], plans: Sequence[RetryPlan]) -> None:
+    for plan in plans:
+        head = (
+            f"{plan.found:,} item(s) of {plan.source_job_id} with status {'/'.join(plan.statuses)}"
+        )
+        if plan.dry_run:
+            sizes = ", ".join(f"{c.size:,}" for c in plan.pending) or "none"
+            line = f"{head}: would create {len(plan.pending)} job(s) of {sizes} item(s)"
+            if plan.earlier:
+                line += f" ({len(plan.earlier)} created before)"
+            out.write(terminal_safe(line) + "\n")
+            continue
+        rows = [[c.job_id or "-", number(c.size)] for c in plan.created]
+        print_table(out, ["new job", "items"], rows, right=(1,), title=terminal_safe(head))
+
+
 # --- the registry -----------------------------------------------------------------
 
 
@@ -309,6 +345,7 @@ _FORMATS = (
             RESULTS: _document,
             SUMMARY: _summary_json,
             DEMO: _summary_json,
+            RETRY: lambda out, o: Documents(out, retry_doc),
         },
     ),
     Format(
@@ -339,6 +376,7 @@ _FORMATS = (
             RESULTS: _drawn(draw_results),
             SUMMARY: _summary_tables,
             DEMO: _summary_tables,
+            RETRY: _drawn(draw_retry),
         },
     ),
     Format(

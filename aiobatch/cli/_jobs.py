@@ -3,13 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import re
+from pathlib import Path
 from typing import Any
 
-import anyio
-
-from ..models import BatchJob, JobStatus
-from ._context import Context, HelpFormatter, non_negative_int, positive_float, positive_int
-from ._formats import CANCEL, JOB_PAGE, JOB_STATUS, JOBS, add_format_option, number, write_stdout
+from .._errors import RetryFailedError
+from ..models import BatchJob, BatchJobStatus, JobStatus
+from ..workflows import RetryChunk, RetryPlan
+from ._context import (
+    ITEM_STATUSES,
+    Context,
+    HelpFormatter,
+    UsageError,
+    connection_options,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
+from ._failures import EXIT_API
+from ._formats import (
+    CANCEL,
+    JOB_PAGE,
+    JOB_STATUS,
+    JOBS,
+    RETRY,
+    add_format_option,
+    number,
+    write_stdout,
+)
 from ._items import CSV_RAW_HELP
 
 __all__ = ["register"]
@@ -57,14 +81,14 @@ async def cmd_cancel(ctx: Context) -> int:
     return 0
 
 
-async def cmd_watch(ctx: Context) -> int:
+async def _follow(ctx: Context, *, limit: float | None = None) -> BatchJobStatus:
+    """Wait for ``--job-id`` to end: a live bar on a terminal, else a line per change."""
     a = ctx.args
     ctx.subject = f"job {a.job_id}"
-    last: tuple[object, ...] | None = None
     async with ctx.client() as client:
         with ctx.progress(f"job {a.job_id}", unit="items") as bar:
-            while True:
-                st = await client.jobs.get(a.job_id)
+
+            def show(st: BatchJobStatus) -> None:
                 j = st.job
                 done = j.processed_items or 0
                 # Cancelled items are not "processed": the percentage reaches 100.
@@ -74,34 +98,145 @@ async def cmd_watch(ctx: Context) -> int:
                     f"skipped {number(j.skipped_items)}"
                 )
                 bar.update(settled, j.total_items or None, note)
-                now = (j.status, done, j.failed_items, j.skipped_items)
-                if not ctx.interactive and now != last:
+                if not ctx.interactive:
                     ctx.note(
                         f"job {j.id}: {j.status}, {done:,}/{j.total_items:,} processed "
                         f"({st.progress_percentage:.1f}%), {number(j.failed_items)} failed, "
                         f"{number(j.skipped_items)} skipped"
                     )
-                last = now
-                if j.status.terminal:
-                    break
-                await anyio.sleep(a.interval)
+
+            return await client.jobs.wait(
+                a.job_id,
+                poll_interval=a.interval,
+                max_interval=max(a.interval, MAX_INTERVAL),
+                timeout=limit,
+                on_progress=show,
+            )
+
+
+#: The slowest polling of ``jobs wait`` / ``jobs watch`` while a job does not move.
+MAX_INTERVAL = 30.0
+
+
+async def cmd_watch(ctx: Context) -> int:
+    st = await _follow(ctx)
     write_stdout(ctx, JOB_STATUS, [st])
-    if a.exit_status and j.status != JobStatus.COMPLETED:
+    if ctx.args.exit_status and st.job.status != JobStatus.COMPLETED:
         return 1
+    return 0
+
+
+async def cmd_wait(ctx: Context) -> int:
+    """Exit 0 completed, 1 failed or cancelled, 3 timed out (``_failures``)."""
+    st = await _follow(ctx, limit=ctx.args.wait_timeout)
+    write_stdout(ctx, JOB_STATUS, [st])
+    return 0 if st.job.status == JobStatus.COMPLETED else EXIT_API
+
+
+def _state_path(ctx: Context) -> Path:
+    a = ctx.args
+    if a.state:
+        return Path(a.state)
+    return Path(f".aiobatch-retry-{re.sub(r'[^A-Za-z0-9._-]', '_', a.job_id)}.json")
+
+
+def _read_state(path: Path, job_id: str) -> RetryPlan | None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        plan = RetryPlan.from_json(json.loads(text))
+    except ValueError as exc:  # JSONDecodeError is a ValueError
+        raise UsageError(f"retry state file {path} is unreadable or was edited: {exc}") from None
+    if plan.source_job_id != job_id:
+        raise UsageError(
+            f"retry state file {path} belongs to job {plan.source_job_id}, not {job_id}: "
+            "pass --state FILE"
+        )
+    return plan
+
+
+def _write_state(path: Path, plan: RetryPlan) -> None:
+    """Atomically: a crash leaves the old state or the new one, never half."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(plan.to_json()), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _job_config(ctx: Context) -> dict[str, Any] | None:
+    raw = ctx.args.job_config
+    if raw is None:
+        return None
+    try:
+        text = Path(raw[1:]).read_text(encoding="utf-8") if raw.startswith("@") else raw
+        config = json.loads(text)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"--job-config: {exc}") from None
+    if not isinstance(config, dict):
+        raise UsageError("--job-config must be a JSON object")
+    return config
+
+
+async def cmd_retry_failed(ctx: Context) -> int:
+    a = ctx.args
+    ctx.subject = f"job {a.job_id}"
+    state = _state_path(ctx)
+    earlier = _read_state(state, a.job_id)
+    if earlier is not None and earlier.created:
+        ctx.note(f"resuming from {state}: {len(earlier.created)} new job(s) created before")
+    config = _job_config(ctx)
+    statuses = a.status or ["failed"]
+    progress = RetryPlan(a.job_id, tuple(statuses), a.chunk_size)
+    if earlier is not None:
+        progress.earlier, progress.uncertain = list(earlier.created), list(earlier.uncertain)
+
+    def created(chunk: RetryChunk) -> None:
+        progress.earlier.append(chunk)
+        _write_state(state, progress)
+        ctx.note(f"created job {chunk.job_id} ({chunk.size:,} items)")
+
+    async with ctx.client() as client:
+        try:
+            plan = await client.jobs.retry_failed(
+                a.job_id,
+                statuses=statuses,
+                job_config=config,
+                chunk_size=a.chunk_size,
+                dry_run=a.dry_run,
+                already_created=earlier,
+                on_created=None if a.dry_run else created,
+            )
+        except RetryFailedError as exc:
+            if not a.dry_run:
+                _write_state(state, exc.plan)
+            write_stdout(ctx, RETRY, [exc.plan])
+            raise
+    if not a.dry_run and plan.chunks:
+        _write_state(state, plan)
+    write_stdout(ctx, RETRY, [plan])
+    if plan.uncertain:
+        ctx.warn(
+            f"{len(plan.uncertain)} earlier create(s) may or may not have made a job "
+            f"({sum(c.size for c in plan.uncertain):,} items, not resubmitted): check "
+            "`aiobatch jobs list`"
+        )
+        return EXIT_API
     return 0
 
 
 def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     jobs = sub.add_parser(
         "jobs",
-        help="batch jobs: list, status, cancel, watch",
-        description="List batch jobs, show one, cancel one, or watch one until it ends.",
+        help="batch jobs: list, status, cancel, watch, wait",
+        description="List batch jobs, show one, cancel one, watch or wait for one until it ends.",
         parents=common,
         formatter_class=_RAW,
         epilog="""examples:
   aiobatch jobs list --status running
   aiobatch jobs status --job-id bjb-123
   aiobatch jobs watch --job-id bjb-123
+  aiobatch jobs wait --job-id bjb-123 --timeout 3600 && echo completed
   aiobatch jobs cancel --job-id bjb-123 --reason "wrong directory\"""",
     )
     jsub = jobs.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -173,7 +308,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         type=positive_float,
         default=2.0,
         metavar="SECONDS",
-        help="seconds between polls (default: 2)",
+        help="seconds between polls while the job moves (default: 2; up to 30 while it does not)",
     )
     p.add_argument(
         "--exit-status",
@@ -182,3 +317,84 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     )
     add_format_option(p, JOB_STATUS, default="table")
     p.set_defaults(handler=cmd_watch)
+
+    p = jsub.add_parser(
+        "wait",
+        help="wait until a job ends; the exit code says how",
+        description="Poll a job until it reaches a terminal status, like `watch`, and exit "
+        "0 when it completed, 1 when it failed or was cancelled, 3 when --timeout ran out "
+        "(a progress bar on a terminal, otherwise a line per change on stderr; the final "
+        "status on stdout).  Here --timeout bounds the whole wait; give the per-request "
+        "timeout before the command (`aiobatch --timeout 30 jobs wait ...`).",
+        # A connection group of its own: "resolve" edits the actions it overrides,
+        # and the shared group's --timeout must stay as every other command has it.
+        parents=[connection_options(), *common[1:]],
+        formatter_class=_RAW,
+        conflict_handler="resolve",
+        epilog="""examples:
+  aiobatch jobs wait --job-id bjb-123
+  aiobatch jobs wait --job-id bjb-123 --timeout 3600 --interval 10 -q --format json""",
+    )
+    p.add_argument("--job-id", required=True, metavar="ID")
+    p.add_argument(
+        "--interval",
+        type=positive_float,
+        default=2.0,
+        metavar="SECONDS",
+        help="seconds between polls while the job moves (default: 2; up to 30 while it does not)",
+    )
+    p.add_argument(
+        "--timeout",
+        dest="wait_timeout",
+        type=non_negative_float,
+        default=None,
+        metavar="SECONDS",
+        help="give up after this many seconds, with exit code 3 (default: wait for ever)",
+    )
+    add_format_option(p, JOB_STATUS, default="table")
+    p.set_defaults(handler=cmd_wait)
+
+    p = jsub.add_parser(
+        "retry-failed",
+        help="re-run a job's failed items as new jobs",
+        description="Scan a job for items with the given statuses (default: failed) and "
+        "create new jobs of at most --chunk-size of them, with the job's original "
+        "configuration (from its items' processing results) unless --job-config is "
+        "given.  Prints the new job ids.  Each created job is recorded at once in a state "
+        "file (--state, default ./.aiobatch-retry-JOB.json): if a create fails, run the "
+        "same command again and it creates only what is missing, never an item twice.",
+        parents=common,
+        formatter_class=_RAW,
+        epilog="""examples:
+  aiobatch jobs retry-failed --job-id bjb-123 --dry-run
+  aiobatch jobs retry-failed --job-id bjb-123 --status failed --status cancelled
+  aiobatch jobs retry-failed --job-id bjb-123 --chunk-size 500 --format json
+  aiobatch jobs retry-failed --job-id bjb-123 --job-config @config.json""",
+    )
+    p.add_argument("--job-id", required=True, metavar="ID")
+    p.add_argument(
+        "--status",
+        action="append",
+        choices=ITEM_STATUSES,
+        help="item status to re-run (repeatable; default: failed)",
+    )
+    p.add_argument(
+        "--chunk-size",
+        type=positive_int,
+        default=1000,
+        metavar="N",
+        help="items per new job (default: 1000)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="only count and plan; create nothing")
+    p.add_argument(
+        "--job-config",
+        metavar="JSON",
+        help="the configuration of the new jobs, as JSON or @FILE (default: the original)",
+    )
+    p.add_argument(
+        "--state",
+        metavar="FILE",
+        help="where the created jobs are recorded (default: ./.aiobatch-retry-JOB.json)",
+    )
+    add_format_option(p, RETRY, default="table")
+    p.set_defaults(handler=cmd_retry_failed, status=None)

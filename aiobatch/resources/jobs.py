@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
+import inspect
 import operator
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .. import _protocol as proto
+from .._errors import (
+    AiobatchError,
+    APIConnectionError,
+    APIStatusError,
+    JobFailedError,
+    MissingJobConfigError,
+    RetryFailedError,
+)
 from .._paging import Endpoint, ItemIterator, PageIterator, Resolved, Scan, ScanKw, ScanOptions
 from ..models import (
+    BatchItem,
     BatchJob,
     BatchJobList,
     BatchJobStatus,
     CancelResponse,
+    ItemStatus,
     JobStatus,
     JobType,
     encode,
 )
+from ..workflows import JobWatch, RetryChunk, RetryPlan, plan_chunks, with_job
 from ._declare import Declared, options_of
 from ._requester import Api
+from .job_items import JobItems
 
 if sys.version_info >= (3, 12):  # pragma: no cover
     from typing import Unpack
@@ -41,6 +54,12 @@ JOBS = Endpoint(
 
 
 _JOB_ARGS = frozenset({"directory_id", "job_type", "status", "organization_id", "project_id"})
+
+
+#: Items per new job when re-running failed items.
+DEFAULT_CHUNK_SIZE = 1000
+#: Items whose processing results are read to find the original configuration.
+CONFIG_PROBES = 3
 
 
 class JobScanKw(ScanKw, total=False):
@@ -133,6 +152,85 @@ class Jobs:
         params = self._api.scope(organization_id, project_id)
         return await self._api.call(BatchJobStatus, "GET", path, params=params)
 
+    def watch(
+        self,
+        job_id: str,
+        *,
+        poll_interval: float = 2.0,
+        max_interval: float = 30.0,
+        timeout: float | None = None,
+        organization_id: str | None = None,
+        project_id: str | None = None,
+    ) -> JobWatch:
+        """Each change of a job's status until it ends::
+
+            async for status in client.jobs.watch(job_id):
+                print(status.job.status, status.progress_percentage)
+
+        Polls ``GET /batch-processing/{job_id}`` every ``poll_interval`` s while
+        the job moves, backing off (x1.5 per unchanged poll) up to ``max_interval``;
+        yields every status that differs from the previous one (status and counts),
+        and stops after the first terminal one.  ``timeout`` (seconds, default
+        none) raises ``JobWaitTimeoutError`` with the last status seen.
+        """
+        path = proto.path("/{job_id}", job_id=job_id)
+        params = self._api.scope(organization_id, project_id)
+
+        def fetch() -> Awaitable[BatchJobStatus]:
+            return self._api.call(BatchJobStatus, "GET", path, params=params)
+
+        return JobWatch(
+            job_id,
+            fetch,
+            self._api.policy,
+            poll_interval=poll_interval,
+            max_interval=max_interval,
+            timeout=timeout,
+        )
+
+    async def wait(
+        self,
+        job_id: str,
+        *,
+        poll_interval: float = 2.0,
+        max_interval: float = 30.0,
+        timeout: float | None = None,  # noqa: ASYNC109 (a deadline on the policy's clock)
+        on_progress: Callable[[BatchJobStatus], Any] | None = None,
+        raise_on_failure: bool = False,
+        organization_id: str | None = None,
+        project_id: str | None = None,
+    ) -> BatchJobStatus:
+        """Wait until the job ends; its final status.
+
+        ``on_progress`` (a function or a coroutine function) gets every status
+        that differs from the last.  A job that ends ``failed`` or ``cancelled``
+        is returned, unless ``raise_on_failure`` (then ``JobFailedError`` with
+        ``.status``).  ``timeout`` raises ``JobWaitTimeoutError`` (``.status``: the
+        last status seen).  Polling as in ``watch``.
+        """
+        watch = self.watch(
+            job_id,
+            poll_interval=poll_interval,
+            max_interval=max_interval,
+            timeout=timeout,
+            organization_id=organization_id,
+            project_id=project_id,
+        )
+        async for status in watch:
+            if on_progress is not None:
+                result = on_progress(status)
+                if inspect.isawaitable(result):
+                    await result
+        final = watch.last
+        assert final is not None  # the watch ends only after a terminal status
+        if raise_on_failure and final.job.status != JobStatus.COMPLETED:
+            raise JobFailedError(
+                f"job {final.job.id} ended {final.job.status}"
+                + (f": {final.job.error_message}" if final.job.error_message else ""),
+                status=final,
+            )
+        return final
+
     async def cancel(
         self,
         job_id: str,
@@ -187,3 +285,149 @@ class Jobs:
         return await self._api.call(
             BatchJob, "POST", proto.path(""), params=params, body=encode(payload), idempotent=False
         )
+
+    async def retry_failed(
+        self,
+        job_id: str,
+        *,
+        statuses: Sequence[ItemStatus | str] = ("failed",),
+        job_config: Mapping[str, Any] | None = None,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
+        dry_run: bool = False,
+        already_created: RetryPlan | Iterable[RetryChunk] | None = None,
+        on_created: Callable[[RetryChunk], Any] | None = None,
+        organization_id: str | None = None,
+        project_id: str | None = None,
+    ) -> RetryPlan:
+        """Re-run the items of ``job_id`` that ended with one of ``statuses``, as
+        new jobs of at most ``chunk_size`` items each (``POST /batch-processing``
+        with ``item_ids``); returns the ``RetryPlan`` (new job ids with their
+        items, and anything not submitted).
+
+        The configuration is ``job_config``, else the one the items were processed
+        with (``processing_results[].job_config`` of a scanned item, else of a
+        completed item of the job), else ``MissingJobConfigError``.  ``dry_run``
+        only scans and plans.  A create that fails stops the run with
+        ``RetryFailedError``; its ``.plan`` says which chunks exist, and passing
+        it back as ``already_created=`` finishes the job without creating any
+        chunk twice.  ``on_created`` (a function or coroutine function) hears
+        each chunk as soon as its job exists (to persist progress).
+        """
+        proto.check_id("job_id", job_id)
+        if isinstance(statuses, str) or not statuses:
+            raise ValueError("statuses must be a non-empty sequence of item statuses")
+        wanted = tuple(str(proto.check_status(s, ItemStatus, name="statuses")) for s in statuses)
+        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+            raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
+        if job_config is not None and not isinstance(job_config, Mapping):
+            raise TypeError("job_config must be a mapping (the parse/classify config object)")
+        org, proj = organization_id, project_id
+        items = JobItems(self._api)
+        found: dict[str, BatchItem] = {}
+        for status in dict.fromkeys(wanted):
+            # Closed on leaving the block: an error's traceback may keep this frame.
+            async with items.iter(
+                job_id, status=status, organization_id=org, project_id=proj
+            ) as scan:
+                async for item in scan:
+                    found.setdefault(item.item_id, item)
+        chunks, earlier, doubtful = plan_chunks(found, chunk_size, already_created)
+        plan = RetryPlan(
+            job_id,
+            wanted,
+            chunk_size,
+            dry_run,
+            chunks=chunks,
+            earlier=earlier,
+            uncertain=doubtful,
+            found=len(found),
+        )
+        if not chunks:
+            return plan
+        if job_config is not None:
+            config: Mapping[str, Any] = job_config
+            plan.config_source = "job_config argument"
+        else:
+            config, plan.config_source = await self._original_config(
+                job_id, list(found.values()), items, org, proj
+            )
+        if dry_run:
+            return plan
+        for n, chunk in enumerate(chunks):
+            try:
+                job = await self.create(
+                    job_config=config,
+                    item_ids=chunk.item_ids,
+                    organization_id=org,
+                    project_id=proj,
+                )
+            except AiobatchError as exc:
+                if _maybe_created(exc):
+                    plan.uncertain.append(chunk)
+                left = len(plan.not_submitted)
+                raise RetryFailedError(
+                    f"creating job {chunk.index} ({chunk.size} items) of the re-run of "
+                    f"{job_id} failed: {exc}; {len(plan.created)} chunk(s) created, "
+                    f"{left} item(s) not submitted; pass .plan as already_created= to "
+                    "finish without duplicates",
+                    plan=plan,
+                    error=exc,
+                ) from exc
+            chunk = chunks[n] = with_job(chunk, job.id)
+            if on_created is not None:
+                result = on_created(chunk)
+                if inspect.isawaitable(result):
+                    await result
+        return plan
+
+    async def _original_config(
+        self,
+        job_id: str,
+        found: Sequence[BatchItem],
+        items: JobItems,
+        org: str | None,
+        proj: str | None,
+    ) -> tuple[Mapping[str, Any], str]:
+        """The configuration the job's items were processed with: from the
+        processing results of a few of the items found, else of a few completed
+        items of the job (failed items often have no result)."""
+
+        async def probe(item_ids: Iterable[str]) -> tuple[Mapping[str, Any], str] | None:
+            for item_id in item_ids:
+                results = await items.get_processing_results(
+                    item_id, organization_id=org, project_id=proj
+                )
+                for result in results.processing_results:
+                    if result.job_config:
+                        return result.job_config, f"item {item_id}"
+            return None
+
+        got = await probe(i.item_id for i in found[:CONFIG_PROBES])
+        if got is None:
+            async with items.iter(
+                job_id,
+                status="completed",
+                max_items=CONFIG_PROBES,
+                page_size=CONFIG_PROBES,
+                organization_id=org,
+                project_id=proj,
+            ) as completed:
+                ids = [i.item_id async for i in completed]
+            got = await probe(ids)
+        if got is None:
+            raise MissingJobConfigError(
+                f"no processing result of job {job_id} carries a job_config to re-run "
+                "its items with: pass job_config=",
+                job_id=job_id,
+            )
+        return got
+
+
+def _maybe_created(exc: AiobatchError) -> bool:
+    """Whether a failed create may still have made its job: the request left and
+    no answer says it was refused (a lost connection, 500/502/504)."""
+    if isinstance(exc, APIConnectionError):
+        return exc.request_sent
+    if isinstance(exc, APIStatusError):
+        return exc.status_code in (500, 502, 504)
+    return False

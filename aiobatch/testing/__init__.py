@@ -17,11 +17,13 @@ from ._faults import Faults, Trigger
 from ._jobs import SimClock, SimJob
 from ._layout import DEFAULT_MIX
 from ._process import SimulatorProcess
+from ._registry import CreateRecord
 from ._server import Simulator
 from ._stats import RequestRecord, Stats
 
 __all__ = [
     "DEFAULT_MIX",
+    "CreateRecord",
     "Faults",
     "RequestRecord",
     "SimClock",

@@ -262,6 +262,20 @@ async def cancel_job(request: web.Request) -> web.StreamResponse:
 async def create_job(request: web.Request) -> web.StreamResponse:
     host = request.app[SIM]
     body = create_body(await _json_body(request))
+    unknown = host.registry.unknown_items(body.get("item_ids") or [])
+    if unknown:
+        raise ApiError(
+            422,
+            [
+                {
+                    "type": "value_error",
+                    "loc": ["body", "item_ids", k],
+                    "msg": "Value error, unknown or repeated item id",
+                    "input": item_id,
+                }
+                for k, item_id in unknown[:20]
+            ],
+        )
     state = host.registry.create(
         body["job_config"],
         directory_id=body.get("directory_id"),

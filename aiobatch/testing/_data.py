@@ -161,12 +161,19 @@ class ItemEncoder:
         sec, frac = divmod(ms, 1000)
         return self._seconds[sec] + _FRAC[frac]
 
-    def name(self, i: int) -> str:
+    def name_fragment(self, i: int) -> str:
+        """Item ``i``'s name, escaped for the inside of a JSON string."""
+        sources = self.state.sources
+        if sources is not None:
+            return sources[i][1]
         hostile = self._hostile_json(i)
         if hostile is not None:
-            return str(msgspec.json.decode(hostile))
+            return hostile[1:-1]  # the literal without its quotes
         head, ext = self._names[self._hash(i) & 1023]
-        return str(msgspec.json.decode(f'"{head}{i:07d}{ext}"'))
+        return f"{head}{i:07d}{ext}"
+
+    def name(self, i: int) -> str:
+        return str(msgspec.json.decode(f'"{self.name_fragment(i)}"'))
 
     def encode(
         self,
@@ -190,6 +197,7 @@ class ItemEncoder:
         layout = view.state.layout
         block = layout.block
         hostile = self._hostile
+        sources = view.state.sources  # a job made of other jobs' items keeps their ids
         out: list[str] = []
         append = out.append
         for i, code in entries:
@@ -203,7 +211,10 @@ class ItemEncoder:
             st = STATUSES[code]
             if unknown_every and i % unknown_every == 0:
                 st = unknown_value
-            if hostile is not None and not i % 3:
+            if sources is not None:
+                sid, sname = sources[i]
+                lead = f'{{"item_id":"{sid}","item_name":"{sname}","status":"{st}"'
+            elif hostile is not None and not i % 3:
                 name = hostile[(i // 3) % len(hostile)]
                 lead = f'{{"item_id":"itm_{key}_{num}","item_name":{name},"status":"{st}"'
             else:
@@ -354,7 +365,8 @@ def _job_config(state: JobState, item_id: str) -> dict[str, Any]:
 def processing_results(
     state: JobState, encoder: ItemEncoder, index: int, view: View, job_type: str | None
 ) -> dict[str, Any]:
-    """The processing-results object of one item: one result once it completed."""
+    """The processing-results object of one item: one result once it completed
+    (with the ``job_config`` it was processed with)."""
     item_id = f"itm_{state.key}_{index:07d}"
     out: dict[str, Any] = {"item_id": item_id, "item_name": encoder.name(index)}
     job = state.job

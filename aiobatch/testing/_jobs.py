@@ -160,6 +160,9 @@ class JobState:
         self.start = self.created_at + job.start_delay
         self.cancelled_at: float | None = None
         self.cancel_reason: str | None = None
+        #: A job created with ``item_ids``: item i is that item again, as
+        #: ``(item_id, item_name as a JSON string fragment)``; None: generated.
+        self.sources: list[tuple[str, str]] | None = None
 
     def progress(self, t: float) -> tuple[int, int]:
         """``(done, started)`` at time ``t``: item i starts at ``start + i/rate`` and

@@ -8,6 +8,7 @@ import hashlib
 import random
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -16,7 +17,7 @@ from ..models import BatchItem
 from ._data import ItemEncoder, parse_item_id
 from ._jobs import JobState, SimClock, SimJob, View
 
-__all__ = ["Registry"]
+__all__ = ["CreateRecord", "Registry", "config_type"]
 
 _item_list = msgspec.json.Decoder(list[BatchItem])
 PageKey = tuple[Any, ...]
@@ -50,6 +51,29 @@ class _PageCache:
         self.size = 0
 
 
+@dataclass(frozen=True, slots=True)
+class CreateRecord:
+    """One accepted ``POST /batch-processing``: what was asked, and the job made."""
+
+    job_id: str
+    job_config: dict[str, Any]
+    item_ids: tuple[str, ...] | None
+    directory_id: str | None
+    project_id: str | None
+
+
+def config_type(job_config: Mapping[str, Any]) -> str | None:
+    """The job type a configuration asks for (``type`` / ``job_type``, else its
+    ``parameters.type``, else ``classify`` when it has ``rules``); None: unsaid."""
+    for value in (job_config.get("type"), job_config.get("job_type")):
+        if value is not None:
+            return str(value)
+    params = job_config.get("parameters")
+    if isinstance(params, Mapping) and params.get("type") is not None:
+        return str(params["type"])
+    return "classify" if "rules" in job_config else None
+
+
 class Registry:
     def __init__(
         self,
@@ -67,13 +91,15 @@ class Registry:
         self._by_key: dict[str, JobState] = {}
         self._encoders: dict[str, ItemEncoder] = {}
         self._created = 0
+        #: Every accepted create, in order (``sim.creates``).
+        self.creates: list[CreateRecord] = []
 
     # --- jobs ---------------------------------------------------------------
 
-    def add(self, job: SimJob) -> JobState:
+    def add(self, job: SimJob, state: JobState | None = None) -> JobState:
         if job.job_id in self._states:
             raise ValueError(f"duplicate job_id {job.job_id!r}")
-        state = JobState(job, now=self.clock.now())
+        state = state or JobState(job, now=self.clock.now())
         if state.key in self._by_key:
             other = self._by_key[state.key].job.job_id
             raise ValueError(f"job ids {job.job_id!r} and {other!r} share an item-id key")
@@ -112,6 +138,16 @@ class Registry:
 
         return locate_job(self._by_key, self._encoders, job_id)
 
+    def unknown_items(self, item_ids: Sequence[str]) -> list[tuple[int, str]]:
+        """``(position, id)`` of each id that names no item (or repeats one)."""
+        seen: set[str] = set()
+        bad = []
+        for k, item_id in enumerate(item_ids):
+            if item_id in seen or self.locate_item(item_id) is None:
+                bad.append((k, item_id))
+            seen.add(item_id)
+        return bad
+
     def create(
         self,
         job_config: Mapping[str, Any],
@@ -121,11 +157,22 @@ class Registry:
         project_id: str | None,
     ) -> JobState:
         """A job made by ``POST``: it starts a second later, then runs at a pace a
-        demo can watch (5 items/s)."""
+        demo can watch (5 items/s).  With ``item_ids`` (all known: the handler
+        checks), its items are exactly those items (same ids and names), pending
+        until they run."""
+        sources: list[tuple[str, str]] | None = None
+        if item_ids is not None:
+            sources = []
+            for item_id in item_ids:
+                found = self.locate_item(item_id)
+                if found is None:
+                    raise KeyError(item_id)
+                source, index = found
+                sources.append((item_id, self.encoder(source).name_fragment(index)))
         self._created += 1
         digest = hashlib.blake2b(f"{self.seed}/{self._created}".encode(), digest_size=16)
         h = digest.hexdigest()
-        job_type = str(job_config.get("type") or job_config.get("job_type") or "parse")
+        job_type = config_type(job_config) or "parse"
         if job_type not in ("parse", "extract", "classify"):
             job_type = "parse"
         extra: dict[str, Any] = {"project_id": project_id} if project_id else {}
@@ -143,7 +190,19 @@ class Registry:
             job_config=dict(job_config),
             **extra,
         )
-        return self.add(job)
+        state = JobState(job, now=self.clock.now())
+        state.sources = sources
+        added = self.add(job, state)
+        self.creates.append(
+            CreateRecord(
+                job.job_id,
+                dict(job_config),
+                tuple(item_ids) if item_ids is not None else None,
+                directory_id,
+                project_id,
+            )
+        )
+        return added
 
     # --- items --------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from ._app import make_app
 from ._data import job_object, progress_percentage
 from ._faults import Faults, FaultState
 from ._jobs import SimClock, SimJob
-from ._registry import Registry
+from ._registry import CreateRecord, Registry
 from ._results import outcome, parse_result_body
 from ._stats import Stats
 
@@ -140,6 +140,12 @@ class Simulator:
     @property
     def stats(self) -> Stats:
         return self._stats
+
+    @property
+    def creates(self) -> list[CreateRecord]:
+        """Every accepted ``POST /batch-processing``, in order: the job made, its
+        ``job_config``, ``item_ids`` (or ``directory_id``) and ``project_id``."""
+        return self.registry.creates
 
     def reset_stats(self) -> None:
         """Start counting afresh (requests in flight finish on the old ``Stats``)."""

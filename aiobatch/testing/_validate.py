@@ -107,6 +107,28 @@ def page_token(offset: int) -> str:
     return base64.urlsafe_b64encode(f"offset:{offset}".encode()).decode().rstrip("=")
 
 
+_JOB_TYPES = ("parse", "extract", "classify")
+
+
+def _check_config(errors: Errors, config: dict[str, Any]) -> None:
+    """A configuration the API could not run: empty, an unknown job type, or
+    ``parameters`` that are not an object."""
+    loc: list[str | int] = ["body", "job_config"]
+    if not config:
+        errors.add("value_error", loc, "Value error, job_config must not be empty", config)
+        return
+    for name in ("type", "job_type"):
+        value = config.get(name)
+        if value is not None and value not in _JOB_TYPES:
+            expected = _expected(_JOB_TYPES)
+            msg = f"Input should be {expected}"
+            errors.add("enum", [*loc, name], msg, value, expected=expected)
+    params = config.get("parameters")
+    if params is not None and not isinstance(params, dict):
+        msg = "Input should be a valid dictionary"
+        errors.add("dict_type", [*loc, "parameters"], msg, params)
+
+
 def create_body(body: Any) -> dict[str, Any]:
     """Check a ``POST /batch-processing`` body; 422 the way FastAPI would."""
     if not isinstance(body, dict):
@@ -122,6 +144,8 @@ def create_body(body: Any) -> dict[str, Any]:
         errors.add(
             "dict_type", ["body", "job_config"], "Input should be a valid dictionary", config
         )
+    else:
+        _check_config(errors, config)
     directory_id, item_ids = body.get("directory_id"), body.get("item_ids")
     if directory_id is not None and not isinstance(directory_id, str):
         errors.add(

@@ -22,6 +22,7 @@ from aiobatch.cli._formats import (
     JOB_STATUS,
     JOBS,
     RESULTS,
+    RETRY,
     SUMMARY,
     Records,
     Target,
@@ -41,6 +42,8 @@ COMMANDS: dict[str, tuple[tuple[Records, ...], Target, list[str]]] = {
     "jobs status": ((JOB_STATUS,), "stdout", ["table", "json"]),
     "jobs cancel": ((CANCEL,), "stdout", ["table", "json"]),
     "jobs watch": ((JOB_STATUS,), "stdout", ["table", "json"]),
+    "jobs wait": ((JOB_STATUS,), "stdout", ["table", "json"]),
+    "jobs retry-failed": ((RETRY,), "stdout", ["table", "json"]),
     "demo": ((DEMO,), "stdout", ["table", "json"]),
 }
 
@@ -55,6 +58,8 @@ REQUIRED = {
     "jobs status": ["--job-id", "j"],
     "jobs cancel": ["--job-id", "j"],
     "jobs watch": ["--job-id", "j"],
+    "jobs wait": ["--job-id", "j"],
+    "jobs retry-failed": ["--job-id", "j"],
     "demo": [],
 }
 

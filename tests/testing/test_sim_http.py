@@ -201,9 +201,8 @@ async def test_create_job(batch_simulator: Simulator) -> None:
     assert job["directory_id"] == "dir-new"
     assert job["total_items"] == 25
     assert job["id"] in batch_simulator.job_ids
-    by_ids = (
-        await post(batch_simulator, "", {"job_config": config, "item_ids": ["a", "b"]})
-    ).json()
+    two = batch_simulator.item_ids("bjb-test-0001")[:2]
+    by_ids = (await post(batch_simulator, "", {"job_config": config, "item_ids": two})).json()
     assert by_ids["total_items"] == 2
     batch_simulator.advance(2.0)
     assert (await get(batch_simulator, f"/{job['id']}")).json()["job"]["status"] == "running"
