@@ -29,6 +29,8 @@ from ._errors import (
     ResponseTooLargeError,
     TLSVerificationError,
     UnprocessableEntityError,
+    WebhookPayloadError,
+    WebhookVerificationError,
 )
 from ._paging import Page, ScanOptions, ScanProgress
 from ._retry import RetryPolicy
@@ -90,6 +92,8 @@ __all__ = [
     "TLSVerificationError",
     "Timeout",
     "UnprocessableEntityError",
+    "WebhookPayloadError",
+    "WebhookVerificationError",
     "__version__",
     "iter_arrow",
     "to_arrow",

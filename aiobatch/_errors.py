@@ -37,6 +37,8 @@ __all__ = [
     "ResponseTooLargeError",
     "TLSVerificationError",
     "UnprocessableEntityError",
+    "WebhookPayloadError",
+    "WebhookVerificationError",
 ]
 
 
@@ -205,6 +207,15 @@ class PageFetchError(PaginationError):
 class DriftError(PaginationError):
     """The listing changed under a server-filtered scan: items may have been
     skipped or repeated (see ``filter_mode`` and ``on_drift``)."""
+
+
+class WebhookVerificationError(AiobatchError, ValueError):
+    """A webhook delivery failed its signature check (missing, malformed or wrong
+    ``LC-Signature``).  The message never holds the secret or the expected digest."""
+
+
+class WebhookPayloadError(WebhookVerificationError):
+    """A webhook body is not an event object (``aiobatch.webhooks.parse``)."""
 
 
 STATUS_ERRORS: dict[int, type[APIStatusError]] = {
