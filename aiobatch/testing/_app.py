@@ -378,4 +378,7 @@ def make_app(host: SimHost) -> web.Application:
     r.add_get(API + "/{job_id}/items", list_items)
     r.add_get(API + "/{job_id}", get_job)
     r.add_post(API + "/{job_id}/cancel", cancel_job)
+    from ._batches import add_batch_routes  # v2: /api/v2/batches (it imports this module)
+
+    add_batch_routes(app, host)
     return app
