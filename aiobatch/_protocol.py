@@ -28,6 +28,7 @@ from ._retry import parse_retry_after
 __all__ = [
     "Headers",
     "Params",
+    "api_path",
     "check_id",
     "check_limit",
     "check_offset",
@@ -143,8 +144,13 @@ def check_status(value: str | None, enum_type: type[E], *, name: str = "status")
 
 def path(template: str, **segments: str) -> str:
     """Fill a path template, escaping every segment completely (``/`` included)."""
+    return api_path(API, template, **segments)
+
+
+def api_path(root: str, template: str, **segments: str) -> str:
+    """``path`` under another API root (``/api/v2/batches``, ``/api/v1/parsing``)."""
     escaped = {k: quote(check_id(k, v), safe="") for k, v in segments.items()}
-    return API + template.format(**escaped)
+    return root + template.format(**escaped)
 
 
 def query(**values: object) -> Params:

@@ -451,6 +451,17 @@ def create_body(body: Any) -> tuple[str, str, str]:
     if hooks is not None and not isinstance(hooks, list):
         loc = ["body", "webhook_configurations"]
         errors.add("list_type", loc, "Input should be a valid list", hooks)
+    elif hooks is not None:
+        for k, hook in enumerate(hooks):
+            loc = ["body", "webhook_configurations", k]
+            if not isinstance(hook, dict):
+                errors.add("dict_type", loc, "Input should be a valid dictionary", hook)
+            elif not isinstance(hook.get("webhook_url"), str):
+                if "webhook_url" in hook:
+                    msg = "Input should be a valid string"
+                    errors.add("string_type", [*loc, "webhook_url"], msg, hook["webhook_url"])
+                else:
+                    _missing(errors, [*loc, "webhook_url"])
     errors.raise_if_any()
     return job_type, configuration_id, directory
 
