@@ -20,7 +20,7 @@ from typing import IO, cast
 
 from .. import __version__
 from .._config import KEY_ENV_VARS
-from . import _demo, _export, _items, _jobs
+from . import _batches, _demo, _export, _items, _jobs
 from ._context import (
     CliError,
     Context,
@@ -62,6 +62,7 @@ parameter the API rejected), 130 interrupted, 141 stdout closed early.""",
     isub = _items.register(sub, common, scan_options())
     _export.register(isub, common, scan_options())
     _jobs.register(sub, common)
+    _batches.register(sub, common)  # v2: /api/v2/batches
     _demo.register(sub, general)
     return root
 

@@ -18,6 +18,7 @@ from typing import IO, Any, Literal
 
 from ..arrow import ITEM_COLUMNS
 from ..models import BatchJob, BatchJobStatus, CancelResponse, ProcessingResults
+from ._batch_formats import BATCH_CSV_FIELDS, batch_row, draw_batch, draw_batches
 from ._context import Context, UsageError
 from ._output import print_table, terminal_safe
 from ._summary import DemoRun, Summary
@@ -37,6 +38,9 @@ from ._writers import (
 )
 
 __all__ = [
+    "BATCH",
+    "BATCHES",
+    "BATCH_PAGE",
     "CANCEL",
     "DEMO",
     "FORMATS",
@@ -61,7 +65,18 @@ __all__ = [
 
 #: What a command writes.  A page is one API response (``--limit``/``--offset``).
 Records = Literal[
-    "items", "item page", "jobs", "job page", "job status", "cancel", "results", "summary", "demo"
+    "items",
+    "item page",
+    "jobs",
+    "job page",
+    "job status",
+    "cancel",
+    "results",
+    "summary",
+    "demo",
+    "batches",
+    "batch page",
+    "batch",
 ]
 ITEMS: Records = "items"  #: BatchItem, page after page (items list, items export)
 ITEM_PAGE: Records = "item page"  #: BatchItemListResponse
@@ -72,6 +87,9 @@ CANCEL: Records = "cancel"  #: CancelResponse (jobs cancel)
 RESULTS: Records = "results"  #: ProcessingResults (items results)
 SUMMARY: Records = "summary"  #: Summary (items summary)
 DEMO: Records = "demo"  #: DemoRun (demo)
+BATCHES: Records = "batches"  #: v2 Batch, page after page (batches list)
+BATCH_PAGE: Records = "batch page"  #: v2 BatchList (batches list --page-token)
+BATCH: Records = "batch"  #: one v2 Batch (batches get / cancel / create)
 
 #: Columns of CSV output, in wire-field order (items: the Arrow/Parquet columns).
 ITEM_CSV_FIELDS = ITEM_COLUMNS
@@ -266,6 +284,10 @@ def _item_table(out: IO[str], o: Options) -> Writer[Any]:
     return ItemTable(out)
 
 
+def _batch_csv(out: IO[str], o: Options) -> Writer[Any]:
+    return Each(ToStream(out, Csv(BATCH_CSV_FIELDS, raw=o.csv_raw)), lambda b: [batch_row(b)])
+
+
 _FORMATS = (
     Format(
         "jsonl",
@@ -276,6 +298,8 @@ _FORMATS = (
             JOBS: _jsonl,
             JOB_PAGE: _page_of(_jsonl),
             RESULTS: lambda out, o: Each(_jsonl(out, o), _results_of),
+            BATCHES: _jsonl,
+            BATCH_PAGE: _page_of(_jsonl),
         },
         file={ITEMS: lambda path, resume, o: ToFile(path, JsonLines(), resume)},
         appendable=True,
@@ -294,6 +318,9 @@ _FORMATS = (
             RESULTS: _document,
             SUMMARY: _summary_json,
             DEMO: _summary_json,
+            BATCHES: _json_array(pretty=True),
+            BATCH_PAGE: _document,
+            BATCH: _document,
         },
     ),
     Format(
@@ -304,6 +331,8 @@ _FORMATS = (
             ITEM_PAGE: _page_of(_csv(ITEM_CSV_FIELDS)),
             JOBS: _csv(JOB_CSV_FIELDS),
             JOB_PAGE: _page_of(_csv(JOB_CSV_FIELDS)),
+            BATCHES: _batch_csv,
+            BATCH_PAGE: _page_of(_batch_csv),
         },
         file={
             ITEMS: lambda path, resume, o: ToFile(path, Csv(ITEM_CSV_FIELDS, raw=o.csv_raw), resume)
@@ -324,6 +353,9 @@ _FORMATS = (
             RESULTS: _drawn(draw_results),
             SUMMARY: _summary_tables,
             DEMO: _summary_tables,
+            BATCHES: _drawn(draw_batches),
+            BATCH_PAGE: _page_of(_drawn(draw_batches)),
+            BATCH: _drawn(draw_batch),
         },
     ),
     Format(

@@ -246,3 +246,19 @@ def test_cursor_faults_only_target_the_batch_listing() -> None:
         Faults(repeat_token=Trigger(first=1))
     with pytest.raises(ValueError, match="on='batches'"):
         Faults(empty_token_page=Trigger(first=1, on="*"))
+
+
+def test_standalone_flags_seed_batches_and_cursor_faults() -> None:
+    from aiobatch.testing._cli import build_parser, faults_from_args, simulator_from_args
+
+    ns = build_parser().parse_args(
+        ["--batches", "3", "--repeat-token", "after=1,first=1", "--empty-token-page", "every=4"]
+    )
+    assert faults_from_args(ns) == Faults(
+        repeat_token=Trigger(after=1, first=1, on="batches"),
+        empty_token_page=Trigger(every=4, on="batches"),
+    )
+    sim = simulator_from_args(ns)
+    assert sim.batches.ids() == ["bat-sim-0003", "bat-sim-0002", "bat-sim-0001"]
+    assert sim.batches.status("bat-sim-0001") == "COMPLETED"
+    assert simulator_from_args(build_parser().parse_args([])).batches.ids() == []
