@@ -71,7 +71,8 @@ class WebhookEventType(_OpenStrEnum):
 
 class WebhookEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     """One delivery.  Only ``event_type`` is required; ``data`` is kept as plain
-    JSON (its shape differs per event and is not pinned by the API reference).
+    JSON, whatever its shape (it differs per event and is not pinned by the API
+    reference), and unknown top-level fields are ignored.
 
     ``batch.success`` means every file got a job, not that every job succeeded:
     read the batch (``expand=results``) to know.
@@ -80,12 +81,12 @@ class WebhookEvent(msgspec.Struct, kw_only=True, omit_defaults=True):
     event_type: WebhookEventType
     event_id: str | None = None
     timestamp: datetime | None = None
-    data: dict[str, Any] | None = None
+    data: Any = None
 
     @property
     def batch_id(self) -> str | None:
         """The batch the event is about, when ``data`` names one (``id`` or ``batch_id``)."""
-        if not self.data:
+        if not isinstance(self.data, dict):
             return None
         value = self.data.get("batch_id", self.data.get("id"))
         return value if isinstance(value, str) else None
