@@ -15,6 +15,7 @@ from ._errors import ClientClosedError, ConfigurationError
 from ._paging.supervisor import Supervisor
 from ._retry import RetryPolicy, call_with_retries, parse_retry_after
 from ._transport import AiohttpTransport, ClientSession, Transport
+from .resources.batches import Batches
 from .resources.job_items import JobItems
 from .resources.jobs import Jobs
 
@@ -90,6 +91,7 @@ class BatchClient:
         api = _Api(self)
         self.job_items = JobItems(api)
         self.jobs = Jobs(api)
+        self.batches = Batches(api)  # v2: /api/v2/batches
 
     @property
     def config(self) -> ClientConfig:

@@ -45,6 +45,8 @@ __all__ = [
     "RetryFailedError",
     "TLSVerificationError",
     "UnprocessableEntityError",
+    "WebhookPayloadError",
+    "WebhookVerificationError",
 ]
 
 
@@ -263,6 +265,15 @@ class RetryFailedError(AiobatchError):
         super().__init__(message)
         self.plan = plan
         self.error = error
+
+
+class WebhookVerificationError(AiobatchError, ValueError):
+    """A webhook delivery failed its signature check (missing, malformed or wrong
+    ``LC-Signature``).  The message never holds the secret or the expected digest."""
+
+
+class WebhookPayloadError(WebhookVerificationError):
+    """A webhook body is not an event object (``aiobatch.webhooks.parse``)."""
 
 
 STATUS_ERRORS: dict[int, type[APIStatusError]] = {

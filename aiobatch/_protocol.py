@@ -151,7 +151,7 @@ def path(template: str, **segments: str) -> str:
 
 
 def api_path(root: str, template: str, **segments: str) -> str:
-    """``path`` under another API root (``PARSING``, ``CLASSIFIER``)."""
+    """``path`` under another API root (``/api/v2/batches``, ``/api/v1/parsing``...)."""
     escaped = {k: quote(check_id(k, v), safe="") for k, v in segments.items()}
     return root + template.format(**escaped)
 

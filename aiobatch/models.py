@@ -24,13 +24,21 @@ from typing import Any, ClassVar, Self, TypeVar, get_origin
 import msgspec
 
 __all__ = [
+    "Batch",
+    "BatchConfig",
+    "BatchFileResult",
     "BatchItem",
     "BatchItemListResponse",
     "BatchJob",
+    "BatchJobConfig",
     "BatchJobList",
     "BatchJobStatus",
+    "BatchJobType",
+    "BatchList",
+    "BatchStatus",
     "CancelResponse",
     "ItemStatus",
+    "JobReference",
     "JobStatus",
     "JobType",
     "ProcessingResult",
@@ -188,6 +196,79 @@ class ProcessingResults(_Model):
     item_id: str
     item_name: str
     processing_results: list[ProcessingResult] = msgspec.field(default_factory=list)
+
+
+# --- v2 Batches API (/api/v2/batches) ---------------------------------------
+
+
+class BatchStatus(_OpenStrEnum):
+    """Status of a v2 batch (upper case on the wire)."""
+
+    PENDING = "PENDING"
+    THROTTLED = "THROTTLED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (BatchStatus.COMPLETED, BatchStatus.FAILED, BatchStatus.CANCELLED)
+
+
+class BatchJobType(_OpenStrEnum):
+    """The product job a v2 batch runs on each file."""
+
+    PARSE_V2 = "parse_v2"
+    EXTRACT_V2 = "extract_v2"
+
+
+class BatchJobConfig(_Model):
+    type: BatchJobType
+    configuration_id: str
+
+
+class BatchConfig(_Model):
+    job: BatchJobConfig
+
+
+class JobReference(_Model):
+    """The product job made for one file (``GET /api/v2/parse/{id}`` or ``extract``)."""
+
+    type: str
+    id: str
+
+
+class BatchFileResult(_Model):
+    """One source file of a batch: its job, or why none could be made.
+
+    ``source_directory_file_id`` is the stable key; a null ``job_reference``
+    with an ``error_message`` means no job was made for the file."""
+
+    source_directory_file_id: str
+    job_reference: JobReference | None = None
+    error_message: str | None = None
+
+
+class Batch(_Model):
+    """A v2 batch.  ``results`` is filled only with ``expand=results`` and may be
+    ``None`` while the batch runs; a ``FAILED`` batch's results are not reliable."""
+
+    id: str
+    config: BatchConfig
+    project_id: str
+    source_directory_id: str
+    status: BatchStatus
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    results: list[BatchFileResult] | None = None
+
+
+class BatchList(_Model):
+    """One page of ``GET /api/v2/batches``: cursor-paged, no total."""
+
+    items: list[Batch] = msgspec.field(default_factory=list)
+    next_page_token: str | None = None
 
 
 # --- decoding -------------------------------------------------------------

@@ -127,3 +127,17 @@ def test_workflows_section_runs_as_written(tmp_path: Path) -> None:
     assert lines[-3] == "final: completed"
     assert lines[-2] == f"{-(-failed // 400)} new jobs, {failed} items"
     assert lines[-1] == "True"
+
+
+def test_v2_side_by_side_example_runs_as_written(tmp_path: Path) -> None:
+    [code] = python_blocks("v1 and v2 side by side")
+    result = run([sys.executable, "-W", "error", "-c", code], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["PENDING", "31 31", "COMPLETED 4 1"]
+
+
+def test_webhook_handler_example_runs_as_written(tmp_path: Path) -> None:
+    [code] = python_blocks("Webhooks")
+    result = run([sys.executable, "-W", "error", "-c", code], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["batch.success bat-123", "204", "401"]

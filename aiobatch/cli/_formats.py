@@ -19,6 +19,7 @@ from typing import IO, Any, Literal
 from ..arrow import ITEM_COLUMNS
 from ..models import BatchJob, BatchJobStatus, CancelResponse, ProcessingResults
 from ..workflows import RetryPlan
+from ._batch_formats import BATCH_CSV_FIELDS, batch_row, draw_batch, draw_batches
 from ._context import Context, UsageError
 from ._output import print_table, terminal_safe
 from ._result_files import FilesWriter, JsonlResultsWriter
@@ -39,6 +40,9 @@ from ._writers import (
 )
 
 __all__ = [
+    "BATCH",
+    "BATCHES",
+    "BATCH_PAGE",
     "CANCEL",
     "DEMO",
     "DOWNLOADS",
@@ -76,6 +80,9 @@ Records = Literal[
     "demo",
     "downloads",
     "retry",
+    "batches",
+    "batch page",
+    "batch",
 ]
 ITEMS: Records = "items"  #: BatchItem, page after page (items list, items export)
 ITEM_PAGE: Records = "item page"  #: BatchItemListResponse
@@ -88,6 +95,9 @@ SUMMARY: Records = "summary"  #: Summary (items summary)
 DEMO: Records = "demo"  #: DemoRun (demo)
 DOWNLOADS: Records = "downloads"  #: ItemResult (items download)
 RETRY: Records = "retry"  #: RetryPlan (jobs retry-failed)
+BATCHES: Records = "batches"  #: v2 Batch, page after page (batches list)
+BATCH_PAGE: Records = "batch page"  #: v2 BatchList (batches list --page-token)
+BATCH: Records = "batch"  #: one v2 Batch (batches get / cancel / create)
 
 #: Columns of CSV output, in wire-field order (items: the Arrow/Parquet columns).
 ITEM_CSV_FIELDS = ITEM_COLUMNS
@@ -314,6 +324,10 @@ def _item_table(out: IO[str], o: Options) -> Writer[Any]:
     return ItemTable(out)
 
 
+def _batch_csv(out: IO[str], o: Options) -> Writer[Any]:
+    return Each(ToStream(out, Csv(BATCH_CSV_FIELDS, raw=o.csv_raw)), lambda b: [batch_row(b)])
+
+
 _FORMATS = (
     Format(
         "jsonl",
@@ -324,6 +338,8 @@ _FORMATS = (
             JOBS: _jsonl,
             JOB_PAGE: _page_of(_jsonl),
             RESULTS: lambda out, o: Each(_jsonl(out, o), _results_of),
+            BATCHES: _jsonl,
+            BATCH_PAGE: _page_of(_jsonl),
         },
         file={
             ITEMS: lambda path, resume, o: ToFile(path, JsonLines(), resume),
@@ -346,6 +362,9 @@ _FORMATS = (
             SUMMARY: _summary_json,
             DEMO: _summary_json,
             RETRY: lambda out, o: Documents(out, retry_doc),
+            BATCHES: _json_array(pretty=True),
+            BATCH_PAGE: _document,
+            BATCH: _document,
         },
     ),
     Format(
@@ -356,6 +375,8 @@ _FORMATS = (
             ITEM_PAGE: _page_of(_csv(ITEM_CSV_FIELDS)),
             JOBS: _csv(JOB_CSV_FIELDS),
             JOB_PAGE: _page_of(_csv(JOB_CSV_FIELDS)),
+            BATCHES: _batch_csv,
+            BATCH_PAGE: _page_of(_batch_csv),
         },
         file={
             ITEMS: lambda path, resume, o: ToFile(path, Csv(ITEM_CSV_FIELDS, raw=o.csv_raw), resume)
@@ -377,6 +398,9 @@ _FORMATS = (
             SUMMARY: _summary_tables,
             DEMO: _summary_tables,
             RETRY: _drawn(draw_retry),
+            BATCHES: _drawn(draw_batches),
+            BATCH_PAGE: _page_of(_drawn(draw_batches)),
+            BATCH: _drawn(draw_batch),
         },
     ),
     Format(

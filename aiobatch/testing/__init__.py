@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._batches import BatchStore, SimBatch
 from ._cli import add_arguments, build_parser, run_simulator, serve
 from ._faults import Faults, Trigger
 from ._jobs import SimClock, SimJob
@@ -23,9 +24,11 @@ from ._stats import RequestRecord, Stats
 
 __all__ = [
     "DEFAULT_MIX",
+    "BatchStore",
     "CreateRecord",
     "Faults",
     "RequestRecord",
+    "SimBatch",
     "SimClock",
     "SimJob",
     "Simulator",

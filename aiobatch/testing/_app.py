@@ -461,4 +461,8 @@ def make_app(host: SimHost) -> web.Application:
     r.add_get(PARSING + "/job/{job_id}", get_parse_job)
     r.add_get(PARSING + "/job/{job_id}/result/{kind}", get_parse_result)
     r.add_get(CLASSIFIER + "/jobs/{job_id}/results", get_classify_results)
+
+    from ._batches import add_batch_routes  # v2: /api/v2/batches (it imports this module)
+
+    add_batch_routes(app, host)
     return app

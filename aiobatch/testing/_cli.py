@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import TextIO
 
+from ._batches import SimBatch
 from ._faults import EMPTY_STYLES, Faults, Trigger
 from ._jobs import SimJob
 from ._layout import DEFAULT_MIX, STATUSES
@@ -36,6 +37,15 @@ _TRIGGERS = {
     "empty_page": "200 with no items but the true total (see --empty-style)",
     "stale_page": "the previous page (offset - limit), at offset >= limit",
 }
+#: Cursor faults of the v2 batch listing (their triggers default to on=batches).
+_CURSOR_TRIGGERS = {
+    "repeat_token": "v2 batch list: the page hands back the token it was asked with",
+    "empty_token_page": "v2 batch list: an empty page that still carries a token",
+}
+
+
+def _batch_trigger(text: str) -> Trigger:
+    return Trigger.parse(text if "on=" in text else f"{text},on=batches")
 
 
 def _mix(text: str) -> dict[str, float]:
@@ -66,6 +76,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     data.add_argument("--job-type", default="parse", choices=("parse", "extract", "classify"))
     default_mix = ",".join(f"{k}={v}" for k, v in DEFAULT_MIX.items())
     data.add_argument("--mix", type=_mix, default=None, help=f"status weights ({default_mix})")
+    data.add_argument(
+        "--batches", type=int, default=0, metavar="N", help="v2 batches to serve (default: 0)"
+    )
     f = parser.add_argument_group("faults")
     f.add_argument("--latency-ms", type=float, default=0.0)
     f.add_argument("--jitter-ms", type=float, default=0.0)
@@ -73,6 +86,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for name, what in _TRIGGERS.items():
         flag = "--" + name.replace("_", "-")
         f.add_argument(flag, type=Trigger.parse, default=None, metavar="TRIGGER", help=what)
+    for name, what in _CURSOR_TRIGGERS.items():
+        flag = "--" + name.replace("_", "-")
+        f.add_argument(flag, type=_batch_trigger, default=None, metavar="TRIGGER", help=what)
     f.add_argument("--retry-after", default="1", help="Retry-After of 429s ('' omits it)")
     f.add_argument("--retry-after-ms", default=None)
     f.add_argument("--error-status", type=int, default=503)
@@ -142,6 +158,7 @@ def faults_from_args(ns: argparse.Namespace) -> Faults:
         clamp_offset=ns.clamp_offset,
         unstable_ties=ns.unstable_ties,
         **{name: getattr(ns, name) for name in _TRIGGERS},
+        **{name: getattr(ns, name) for name in _CURSOR_TRIGGERS},
     )
 
 
@@ -159,7 +176,7 @@ def simulator_from_args(ns: argparse.Namespace) -> Simulator:
         )
         for k in range(ns.jobs)
     ]
-    return Simulator(
+    sim = Simulator(
         jobs,
         faults=faults_from_args(ns),
         api_key=ns.api_key or None,
@@ -169,6 +186,12 @@ def simulator_from_args(ns: argparse.Namespace) -> Simulator:
         max_limit=ns.max_limit,
         seed=ns.seed,
     )
+    count = getattr(ns, "batches", 0)
+    now = sim.clock.now()
+    for k in range(count):  # a minute apart, the newest still running
+        created = now - 60 * (count - 1 - k)
+        sim.batches.add(SimBatch(batch_id=f"bat-sim-{k + 1:04d}", created_at=created, files=20))
+    return sim
 
 
 async def serve(

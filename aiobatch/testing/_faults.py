@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 __all__ = [
+    "CURSOR_FAULTS",
     "EMPTY_STYLES",
     "ENDPOINTS",
     "FAULT_ORDER",
@@ -43,10 +44,18 @@ ENDPOINTS = (
     "parse_job",
     "parse_result",
     "classify_results",
+    # the v2 Batches API (/api/v2/batches)
+    "batches",
+    "batch",
+    "batch_cancel",
+    "batch_create",
 )
 
 #: Page faults: a valid item-list answer, but the wrong page (items only).
 PAGE_FAULTS = ("empty_page", "stale_page")
+
+#: Cursor faults: a valid v2 batch-list answer whose token misleads (batches only).
+CURSOR_FAULTS = ("repeat_token", "empty_token_page")
 
 #: How ``empty_page`` leaves the items out of the body.
 EmptyStyle = Literal["empty", "null", "missing"]
@@ -64,6 +73,7 @@ FAULT_ORDER = (
     "unframed_cut",
     "trickle",
     *PAGE_FAULTS,
+    *CURSOR_FAULTS,
 )
 
 
@@ -218,6 +228,14 @@ class Faults:
     #: others.  0 is off.
     unstable_ties: int = 0
 
+    # -- hostile cursors (GET /api/v2/batches; triggers need on="batches") --
+    #: The page's ``next_page_token`` is the token the request sent (on a first
+    #: page: a token for the start of the listing): the pagination loops.
+    repeat_token: Trigger | None = None
+    #: A page with no items that still carries a (fresh) token for the same
+    #: position: following it goes on where the listing was.
+    empty_token_page: Trigger | None = None
+
     def __post_init__(self) -> None:
         if self.latency_ms < 0 or self.jitter_ms < 0:
             raise ValueError("latency_ms and jitter_ms must be >= 0")
@@ -237,6 +255,10 @@ class Faults:
             trig = getattr(self, name)
             if trig is not None and trig.on not in ("items", "*"):
                 raise ValueError(f"{name} only applies to on='items'")
+        for name in CURSOR_FAULTS:
+            trig = getattr(self, name)
+            if trig is not None and trig.on != "batches":
+                raise ValueError(f"{name} only applies to on='batches'")
 
     def triggers(self) -> dict[str, Trigger]:
         return {name: t for name in FAULT_ORDER if (t := getattr(self, name)) is not None}

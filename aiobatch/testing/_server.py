@@ -11,6 +11,7 @@ from aiohttp import web
 
 from .. import models
 from ._app import make_app
+from ._batches import BATCHES, BatchStore
 from ._data import job_object, progress_percentage
 from ._faults import Faults, FaultState
 from ._jobs import SimClock, SimJob
@@ -157,6 +158,12 @@ class Simulator:
     def advance(self, seconds: float) -> None:
         """Move the simulator's clock forward (running jobs progress)."""
         self.clock.advance(seconds)
+
+    @property
+    def batches(self) -> BatchStore:
+        """The v2 batches (``/api/v2/batches``): ``sim.batches.add(SimBatch(...))``,
+        ``sim.batches.ids(status=...)`` (ground truth, in listing order)."""
+        return self.app[BATCHES]
 
     # --- jobs and ground truth ---------------------------------------------------
 

@@ -12,6 +12,9 @@ from cli_support import clear_env, cli
 from aiobatch.cli import build_parser
 from aiobatch.cli._export import _StateFile
 from aiobatch.cli._formats import (
+    BATCH,
+    BATCH_PAGE,
+    BATCHES,
     CANCEL,
     DEMO,
     DOWNLOADS,
@@ -45,6 +48,10 @@ COMMANDS: dict[str, tuple[tuple[Records, ...], Target, list[str]]] = {
     "jobs wait": ((JOB_STATUS,), "stdout", ["table", "json"]),
     "jobs retry-failed": ((RETRY,), "stdout", ["table", "json"]),
     "demo": ((DEMO,), "stdout", ["table", "json"]),
+    "batches list": ((BATCHES, BATCH_PAGE), "stdout", ["table", "jsonl", "json", "csv"]),
+    "batches get": ((BATCH,), "stdout", ["table", "json"]),
+    "batches cancel": ((BATCH,), "stdout", ["table", "json"]),
+    "batches create": ((BATCH,), "stdout", ["table", "json"]),
 }
 
 #: the arguments each command requires besides --format
@@ -61,6 +68,17 @@ REQUIRED = {
     "jobs wait": ["--job-id", "j"],
     "jobs retry-failed": ["--job-id", "j"],
     "demo": [],
+    "batches list": [],
+    "batches get": ["--batch-id", "b"],
+    "batches cancel": ["--batch-id", "b"],
+    "batches create": [
+        "--job-type",
+        "parse_v2",
+        "--configuration-id",
+        "c",
+        "--source-directory-id",
+        "d",
+    ],
 }
 
 

@@ -1,0 +1,170 @@
+"""``aiobatch batches list | get | cancel | create``: the v2 Batches API, with the
+official CLI's flag names (``--batch-id``, ``--page-size``, ``--page-token``,
+``--status``, ``--source-directory-id``, ``--expand``, ``--max-items``)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..models import Batch, BatchJobType, BatchStatus
+from ._context import Context, HelpFormatter, non_negative_int, page_size_int
+from ._formats import BATCH, BATCH_PAGE, BATCHES, add_format_option, stdout_writer, write_stdout
+from ._items import CSV_RAW_HELP
+
+__all__ = ["register"]
+
+_RAW = HelpFormatter
+BATCH_STATUSES = [s.value for s in BatchStatus]
+JOB_TYPES = [t.value for t in BatchJobType]
+
+
+async def cmd_list(ctx: Context) -> int:
+    a = ctx.args
+    filters: dict[str, Any] = {
+        "status": a.status,
+        "source_directory_id": a.source_directory_id,
+        "created_at_on_or_after": a.created_at_on_or_after,
+        "created_at_on_or_before": a.created_at_on_or_before,
+    }
+    async with ctx.client() as client:
+        if a.page_token is not None:
+            # One page, exactly like the endpoint; the next token goes to stderr.
+            page = await client.batches.list(
+                page_size=a.page_size, page_token=a.page_token, **filters
+            )
+            write_stdout(ctx, BATCH_PAGE, [page])
+            if page.next_page_token:
+                ctx.note(f"next page: --page-token {page.next_page_token}")
+            return 0
+        options: dict[str, Any] = {"max_items": a.max_items}
+        if a.page_size is not None:
+            options["page_size"] = a.page_size
+        writer = stdout_writer(ctx, BATCHES)
+        async with client.batches.iter_pages(**filters, **options) as pages:
+            ctx.scan = pages.progress
+            async for p in pages:
+                writer.write(p.items)
+        writer.close()
+    return 0
+
+
+async def cmd_get(ctx: Context) -> int:
+    a = ctx.args
+    ctx.subject = f"batch {a.batch_id}"
+    async with ctx.client() as client:
+        batch = await client.batches.get(a.batch_id, expand=a.expand)
+    write_stdout(ctx, BATCH, [batch])
+    return 0
+
+
+async def cmd_cancel(ctx: Context) -> int:
+    a = ctx.args
+    ctx.subject = f"batch {a.batch_id}"
+    async with ctx.client() as client:
+        batch = await client.batches.cancel(a.batch_id)
+    write_stdout(ctx, BATCH, [batch])
+    return 0
+
+
+async def cmd_create(ctx: Context) -> int:
+    a = ctx.args
+    async with ctx.client() as client:
+        batch: Batch = await client.batches.create(
+            job_type=a.job_type,
+            configuration_id=a.configuration_id,
+            source_directory_id=a.source_directory_id,
+            webhook_configuration_ids=a.webhook_configuration_id or None,
+        )
+    write_stdout(ctx, BATCH, [batch])
+    return 0
+
+
+def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
+    batches = sub.add_parser(
+        "batches",
+        help="v2 batches (/api/v2/batches): list, get, cancel, create",
+        description="Work with v2 batches: a product job (parse_v2, extract_v2) run on "
+        "every file of a source directory.",
+        parents=common,
+        formatter_class=_RAW,
+        epilog="""examples:
+  aiobatch batches list --status RUNNING
+  aiobatch batches get --batch-id bat-123 --expand results
+  aiobatch batches cancel --batch-id bat-123
+  aiobatch batches create --job-type parse_v2 --configuration-id cfg-1 \\
+      --source-directory-id dir-1""",
+    )
+    bsub = batches.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    p = bsub.add_parser(
+        "list",
+        help="list batches (every page, or one with --page-token)",
+        description="List batches, newest first.  Without --page-token every page is "
+        "read (up to --max-items); with it, that one page is printed and the token of "
+        "the next goes to stderr.",
+        parents=common,
+        formatter_class=_RAW,
+        epilog="""examples:
+  aiobatch batches list
+  aiobatch batches list --status COMPLETED --source-directory-id dir-1 --format jsonl
+  aiobatch batches list --created-at-on-or-after 2026-01-01T00:00:00Z --max-items 50""",
+    )
+    p.add_argument("--status", choices=BATCH_STATUSES)
+    p.add_argument("--source-directory-id", metavar="ID")
+    p.add_argument("--created-at-on-or-after", metavar="ISO8601")
+    p.add_argument("--created-at-on-or-before", metavar="ISO8601")
+    p.add_argument("--page-size", type=page_size_int, metavar="N", help="batches per request")
+    p.add_argument("--page-token", metavar="TOKEN", help="print only the page at this token")
+    p.add_argument("--max-items", type=non_negative_int, metavar="N", help="stop after N")
+    add_format_option(p, BATCHES, BATCH_PAGE, default="table")
+    p.add_argument("--csv-raw", action="store_true", help=CSV_RAW_HELP)
+    p.set_defaults(handler=cmd_list)
+
+    p = bsub.add_parser(
+        "get",
+        help="one batch (with --expand results: its per-file jobs)",
+        description="Show one batch.  --expand results adds each source file's job "
+        "reference or error (none while the batch runs).",
+        parents=common,
+        formatter_class=_RAW,
+        epilog="""examples:
+  aiobatch batches get --batch-id bat-123
+  aiobatch batches get --batch-id bat-123 --expand results --format json""",
+    )
+    p.add_argument("--batch-id", required=True, metavar="ID")
+    p.add_argument("--expand", choices=["results"])
+    add_format_option(p, BATCH, default="table")
+    p.set_defaults(handler=cmd_get)
+
+    p = bsub.add_parser(
+        "cancel",
+        help="cancel a batch",
+        description="Cancel a batch; files not yet dispatched get no job.",
+        parents=common,
+        formatter_class=_RAW,
+    )
+    p.add_argument("--batch-id", required=True, metavar="ID")
+    add_format_option(p, BATCH, default="table")
+    p.set_defaults(handler=cmd_cancel)
+
+    p = bsub.add_parser(
+        "create",
+        help="create a batch over a source directory",
+        description="Create a batch: run a saved parse_v2 / extract_v2 configuration on "
+        "every file of a source directory.  Not retried after a server error (it could "
+        "create a second batch).",
+        parents=common,
+        formatter_class=_RAW,
+    )
+    p.add_argument("--job-type", required=True, choices=JOB_TYPES)
+    p.add_argument("--configuration-id", required=True, metavar="ID")
+    p.add_argument("--source-directory-id", required=True, metavar="ID")
+    p.add_argument(
+        "--webhook-configuration-id",
+        action="append",
+        metavar="ID",
+        help="a saved webhook configuration to notify (repeatable)",
+    )
+    add_format_option(p, BATCH, default="table")
+    p.set_defaults(handler=cmd_create)

@@ -1,0 +1,244 @@
+"""``client.batches``: the v2 Batches API (``/api/v2/batches``).
+
+A batch runs one product job (``parse_v2`` / ``extract_v2``, named by a saved
+configuration) on every file of a source directory.  The listing is cursor-paged
+(``page_token`` / ``next_page_token``, no total), so its scans walk pages in
+sequence with the next page prefetched, refuse a token that repeats, and resume
+with ``start_token``.
+"""
+
+from __future__ import annotations
+
+import operator
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from .. import _protocol as proto
+from .._paging import Endpoint, ItemIterator, PageIterator, Resolved, Scan, ScanKw, ScanOptions
+from ..models import Batch, BatchJobType, BatchList, BatchStatus, encode
+from ._declare import Declared, options_of
+from ._requester import Api
+
+if sys.version_info >= (3, 12):  # pragma: no cover
+    from typing import Unpack
+else:  # pragma: no cover
+    from typing_extensions import Unpack
+
+__all__ = ["V2_BATCHES", "BatchScanKw", "Batches"]
+
+#: The root of the v2 Batches API.
+V2_BATCHES = "/api/v2/batches"
+
+#: ``GET /api/v2/batches``: cursor pages, newest first, no total.
+BATCHES = Endpoint(
+    path=proto.api_path(V2_BATCHES, ""),
+    page=BatchList,
+    items=operator.attrgetter("items"),
+    key=operator.attrgetter("id"),
+    next_token=operator.attrgetter("next_page_token"),
+    limit_param="page_size",
+    token_param="page_token",
+    defaults=ScanOptions(page_size=100),
+)
+
+_EXPANDS = ("results",)
+_BATCH_ARGS = frozenset(
+    {
+        "status",
+        "source_directory_id",
+        "created_at_on_or_after",
+        "created_at_on_or_before",
+        "organization_id",
+        "project_id",
+    }
+)
+
+
+class BatchScanKw(ScanKw, total=False):
+    """What every form of a batch listing takes."""
+
+    status: BatchStatus | str | None
+    source_directory_id: str | None
+    created_at_on_or_after: datetime | str | None
+    created_at_on_or_before: datetime | str | None
+    options: ScanOptions | None
+    organization_id: str | None
+    project_id: str | None
+
+
+def _timestamp(name: str, value: datetime | str | None) -> str | None:
+    """A ``created_at`` bound: an aware ``datetime`` (naive ones are refused: the
+    server would read them in its own zone) or an ISO 8601 string."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"{name} must be timezone-aware (e.g. datetime(..., tzinfo=UTC))")
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{name} must be an ISO 8601 date-time, got {value!r}") from None
+        return value
+    raise TypeError(f"{name} must be a datetime or an ISO 8601 str, got {type(value).__name__}")
+
+
+class Batches:
+    def __init__(self, api: Api) -> None:
+        self._api = api
+
+    def _filters(
+        self,
+        status: BatchStatus | str | None,
+        source_directory_id: str | None,
+        created_at_on_or_after: datetime | str | None,
+        created_at_on_or_before: datetime | str | None,
+        organization_id: str | None,
+        project_id: str | None,
+    ) -> proto.Params:
+        if source_directory_id is not None:
+            proto.check_id("source_directory_id", source_directory_id)
+        params = proto.query(
+            status=proto.check_status(status, BatchStatus),
+            source_directory_id=source_directory_id,
+            created_at_on_or_after=_timestamp("created_at_on_or_after", created_at_on_or_after),
+            created_at_on_or_before=_timestamp("created_at_on_or_before", created_at_on_or_before),
+        )
+        params.update(self._api.scope(organization_id, project_id))
+        return params
+
+    async def list(
+        self,
+        *,
+        status: BatchStatus | str | None = None,
+        source_directory_id: str | None = None,
+        created_at_on_or_after: datetime | str | None = None,
+        created_at_on_or_before: datetime | str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+        organization_id: str | None = None,
+        project_id: str | None = None,
+    ) -> BatchList:
+        """One page of ``GET /api/v2/batches``; pass ``page.next_page_token`` back as
+        ``page_token`` for the next one (``iter`` does it for you)."""
+        params = self._filters(
+            status,
+            source_directory_id,
+            created_at_on_or_after,
+            created_at_on_or_before,
+            organization_id,
+            project_id,
+        )
+        if page_token is not None and (not isinstance(page_token, str) or not page_token):
+            raise ValueError("page_token must be a non-empty str (a page's next_page_token)")
+        params.update(
+            proto.query(
+                page_size=proto.check_limit(page_size, name="page_size"), page_token=page_token
+            )
+        )
+        return await self._api.call(BatchList, "GET", BATCHES.path, params=params)
+
+    def iter_pages(self, **kw: Unpack[BatchScanKw]) -> PageIterator[Batch]:
+        """Every page of batches (``page.next_token`` resumes after a page)."""
+        return self._declare(kw).pages()
+
+    def iter(self, **kw: Unpack[BatchScanKw]) -> ItemIterator[Batch]:
+        """Every batch: ``async for b in client.batches.iter(status="RUNNING"): ...``"""
+        return self._declare(kw).items()
+
+    def scan(self, **kw: Unpack[BatchScanKw]) -> Scan[Batch]:
+        """``async with client.batches.scan() as pages:`` (the structured form)."""
+        return self._declare(kw).scan()
+
+    def _declare(self, kw: BatchScanKw) -> Declared[Batch]:
+        filters = self._filters(
+            kw.get("status"),
+            kw.get("source_directory_id"),
+            kw.get("created_at_on_or_after"),
+            kw.get("created_at_on_or_before"),
+            kw.get("organization_id"),
+            kw.get("project_id"),
+        )
+        opts = options_of(BATCHES.defaults, kw, _BATCH_ARGS)
+        resolved: Resolved[Batch] = Resolved(filters)
+
+        async def resolve() -> Resolved[Batch]:
+            return resolved
+
+        return Declared(self._api, BATCHES, resolve, opts)
+
+    async def get(
+        self,
+        batch_id: str,
+        *,
+        expand: str | None = None,
+        organization_id: str | None = None,
+        project_id: str | None = None,
+    ) -> Batch:
+        """A batch: ``GET /api/v2/batches/{batch_id}``.  ``expand="results"`` adds the
+        per-file results (``None`` while the batch runs)."""
+        if expand is not None and expand not in _EXPANDS:
+            raise ValueError(f"expand must be one of {', '.join(_EXPANDS)}; got {expand!r}")
+        path = proto.api_path(V2_BATCHES, "/{batch_id}", batch_id=batch_id)
+        params = {**self._api.scope(organization_id, project_id), **proto.query(expand=expand)}
+        return await self._api.call(Batch, "GET", path, params=params)
+
+    async def cancel(
+        self,
+        batch_id: str,
+        *,
+        organization_id: str | None = None,
+        project_id: str | None = None,
+    ) -> Batch:
+        """Cancel a batch.  Retried like a GET: cancelling twice cannot duplicate work."""
+        path = proto.api_path(V2_BATCHES, "/{batch_id}/cancel", batch_id=batch_id)
+        params = self._api.scope(organization_id, project_id)
+        return await self._api.call(Batch, "POST", path, params=params, idempotent=True)
+
+    async def create(
+        self,
+        *,
+        job_type: BatchJobType | str,
+        configuration_id: str,
+        source_directory_id: str,
+        webhook_configurations: Sequence[Mapping[str, Any]] | None = None,
+        webhook_configuration_ids: Sequence[str] | None = None,
+        organization_id: str | None = None,
+        project_id: str | None = None,
+    ) -> Batch:
+        """Create a batch: run ``job_type`` with a saved configuration on every file
+        of a source directory.
+
+        Not idempotent: retried only when the request provably never reached the
+        server (connection refused), the server said 429, or it sent
+        ``x-should-retry: true``.
+        """
+        kind = proto.check_status(job_type, BatchJobType, name="job_type")
+        payload: dict[str, Any] = {
+            "config": {
+                "job": {
+                    "type": kind,
+                    "configuration_id": proto.check_id("configuration_id", configuration_id),
+                }
+            },
+            "source_directory_id": proto.check_id("source_directory_id", source_directory_id),
+        }
+        if webhook_configurations is not None:
+            if isinstance(webhook_configurations, Mapping | str) or not all(
+                isinstance(w, Mapping) for w in webhook_configurations
+            ):
+                raise TypeError("webhook_configurations must be a sequence of mappings")
+            payload["webhook_configurations"] = [dict(w) for w in webhook_configurations]
+        if webhook_configuration_ids is not None:
+            if isinstance(webhook_configuration_ids, str):
+                raise TypeError("webhook_configuration_ids must be a sequence of id strings")
+            payload["webhook_configuration_ids"] = [
+                proto.check_id("webhook_configuration_ids[]", i) for i in webhook_configuration_ids
+            ]
+        params = self._api.scope(organization_id, project_id)
+        return await self._api.call(
+            Batch, "POST", BATCHES.path, params=params, body=encode(payload), idempotent=False
+        )
