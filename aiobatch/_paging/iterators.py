@@ -14,19 +14,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
 from types import TracebackType
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, Protocol, Self, TypeVar
 
 import anyio
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._errors import PaginationError
-from .types import Page, ScanProgress
+from .types import Page, ScanProgress, ScanState
 from .walk import Failure, Finished
 
-__all__ = ["ItemIterator", "PageIterator", "Scan", "Spawner", "Starter"]
+__all__ = ["ItemIterator", "PageIterator", "Scan", "Spawner", "Starter", "StreamIterator"]
 
 T = TypeVar("T")
+M = TypeVar("M")
 
 # Pages buffered between producer and consumer, beyond the planner's window.
 _STREAM_BUFFER = 2
@@ -35,26 +36,44 @@ Starter = Callable[[MemoryObjectSendStream[Page[T] | Failure | Finished]], Await
 Spawner = Callable[[Callable[[], Coroutine[Any, Any, None]]], object]
 
 
-class PageIterator(Generic[T]):
-    """An async iterator of ``Page``s; ``progress`` can be polled meanwhile."""
+class _Progress(Protocol):
+    state: ScanState
+    done: bool
+    next_offset: int
 
-    def __init__(self, starter: Starter[T], spawn: Spawner, progress: ScanProgress) -> None:
+
+class StreamIterator(Generic[M]):
+    """The consumer's end of a producer task: the producer starts in ``spawn``'s
+    task group on first use and hands messages through a bounded memory stream,
+    ending it with ``Finished`` or a ``Failure``; stopping the iterator cancels
+    the producer's scope (its requests) at once.  Subclasses turn a message into
+    what they hand out (``__anext__``) and keep their progress."""
+
+    #: Messages buffered between producer and consumer.
+    buffer = 2
+    #: What the error messages call it.
+    what = "scan"
+
+    def __init__(
+        self,
+        starter: Callable[[MemoryObjectSendStream[M | Failure | Finished]], Awaitable[None]],
+        spawn: Spawner,
+        progress: _Progress,
+    ) -> None:
         self._starter = starter
         self._spawn = spawn
-        self.progress = progress
+        self._progress = progress
         self._scope = anyio.CancelScope()
         self._finished = anyio.Event()
-        self._recv: MemoryObjectReceiveStream[Page[T] | Failure | Finished] | None = None
+        self._recv: MemoryObjectReceiveStream[M | Failure | Finished] | None = None
         self._exhausted = False
         self._failure: Exception | None = None
-        #: Set by ``ItemIterator``: it moves ``items``/``next_offset`` per item.
-        self._by_item = False
 
     def __aiter__(self) -> Self:
         return self
 
-    def _start(self) -> MemoryObjectReceiveStream[Page[T] | Failure | Finished]:
-        send, recv = anyio.create_memory_object_stream[Page[T] | Failure | Finished](_STREAM_BUFFER)
+    def _start(self) -> MemoryObjectReceiveStream[M | Failure | Finished]:
+        send, recv = anyio.create_memory_object_stream[M | Failure | Finished](self.buffer)
         self._recv = recv
         scope, finished, starter = self._scope, self._finished, self._starter
 
@@ -74,66 +93,60 @@ class PageIterator(Generic[T]):
             raise
         return recv
 
-    async def __anext__(self) -> Page[T]:
+    async def _receive(self) -> M:
+        """The next message, or ``StopAsyncIteration`` at the end, or the failure."""
         if self._failure is not None:
             raise self._failure
         if self._exhausted:
             raise StopAsyncIteration
         recv = self._recv or self._start()
+        progress = self._progress
         try:
             try:
-                msg = recv.receive_nowait()  # no checkpoint when a page is waiting
+                msg = recv.receive_nowait()  # no checkpoint when a message is waiting
             except anyio.WouldBlock:
                 msg = await recv.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             # The producer always says Finished first; a stream that just ends
-            # means the scan was stopped (the client closed): never a silent end.
+            # means it was stopped (the client closed): never a silent end.
             self._failure = PaginationError(
-                "the scan was stopped before its end (was the client closed?); resume "
-                f"with start_offset={self.progress.next_offset}",
-                offset=self.progress.next_offset,
+                f"the {self.what} was stopped before its end (was the client closed?); "
+                f"resume with start_offset={progress.next_offset}",
+                offset=progress.next_offset,
             )
+            self._stop()
             raise self._failure from None
         except BaseException:
             # Cancelled (or interrupted) while waiting: stop the requests now, and
             # make any later __anext__ fail loudly rather than end early.
             self._failure = PaginationError(
-                "this scan was cancelled while waiting for a page; start a new one with "
-                f"start_offset={self.progress.next_offset} to continue",
-                offset=self.progress.next_offset,
+                f"this {self.what} was cancelled while waiting; start a new one with "
+                f"start_offset={progress.next_offset} to continue",
+                offset=progress.next_offset,
             )
             self._stop()
             raise
         if isinstance(msg, Finished):
             self._exhausted = True
-            self.progress.state = "finished"
-            self.progress.done = True
+            progress.state = "finished"
+            progress.done = True
             raise StopAsyncIteration
         if isinstance(msg, Failure):
             self._failure = msg.error
-            self.progress.state = "failed"
+            progress.state = "failed"
             self._stop()
             raise msg.error
-        # Counted here, as the consumer takes the page, so `progress` never runs
-        # ahead of what the caller has really received (an item iterator counts
-        # item by item instead).
-        progress = self.progress
-        progress.pages += 1
-        if not self._by_item:
-            progress.items += len(msg.items)
-            progress.next_offset = msg.next_offset
-            progress.next_token = msg.next_token
         return msg
 
     def _stop(self) -> None:
-        if self.progress.state == "running":
-            self.progress.state = "stopped"
+        if self._progress.state == "running":
+            self._progress.state = "stopped"
         self._scope.cancel()
         if self._recv is not None:
             self._recv.close()
 
     async def aclose(self) -> None:
-        """Stop the scan and wait until its requests are cancelled."""
+        """Stop and wait until the producer's requests are cancelled."""
         self._exhausted = True
         self._stop()
         if self._recv is not None:
@@ -144,7 +157,7 @@ class PageIterator(Generic[T]):
         # Reached on `break` / error / cancellation in a plain `async for`.
         recv = getattr(self, "_recv", None)
         if recv is not None:
-            progress = self.progress
+            progress = self._progress
             if progress.state == "running":
                 progress.state = "stopped"
             recv.close()
@@ -157,6 +170,31 @@ class PageIterator(Generic[T]):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+class PageIterator(StreamIterator[Page[T]]):
+    """An async iterator of ``Page``s; ``progress`` can be polled meanwhile."""
+
+    buffer = _STREAM_BUFFER
+
+    def __init__(self, starter: Starter[T], spawn: Spawner, progress: ScanProgress) -> None:
+        super().__init__(starter, spawn, progress)
+        self.progress = progress
+        #: Set by ``ItemIterator``: it moves ``items``/``next_offset`` per item.
+        self._by_item = False
+
+    async def __anext__(self) -> Page[T]:
+        msg = await self._receive()
+        # Counted here, as the consumer takes the page, so `progress` never runs
+        # ahead of what the caller has really received (an item iterator counts
+        # item by item instead).
+        progress = self.progress
+        progress.pages += 1
+        if not self._by_item:
+            progress.items += len(msg.items)
+            progress.next_offset = msg.next_offset
+            progress.next_token = msg.next_token
+        return msg
 
 
 class ItemIterator(Generic[T]):

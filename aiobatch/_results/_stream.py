@@ -27,21 +27,21 @@ import contextlib
 import functools
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Self, TypeVar
+from typing import TypeVar
 
 import anyio
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+from anyio.streams.memory import MemoryObjectSendStream
 
 from .._errors import (
     AiobatchError,
     APIStatusError,
     AuthenticationError,
-    PaginationError,
     PermissionDeniedError,
     ResponseDecodeError,
     ResponseTooLargeError,
 )
 from .._paging import ItemIterator
+from .._paging.iterators import StreamIterator
 from .._paging.throttle import AdaptiveLimiter
 from .._paging.walk import Failure, Finished
 from .._retry import call_with_retries
@@ -228,10 +228,13 @@ async def _emit(order: asyncio.Queue[_Cell], out: MemoryObjectSendStream[_Msg]) 
             await out.send(cell.result)  # backpressure: the consumer is slower
 
 
-class ResultIterator:
+class ResultIterator(StreamIterator[ItemResult]):
     """An async iterator of ``ItemResult``s in item order; ``progress`` can be
     polled meanwhile.  Use it as an async context manager (or call ``aclose()``)
     to stop the fetches and wait for them when leaving early."""
+
+    buffer = 1
+    what = "results stream"
 
     def __init__(
         self,
@@ -239,74 +242,12 @@ class ResultIterator:
         spawn: Callable[[Callable[[], Awaitable[None]]], None],
         progress: ResultsProgress,
     ) -> None:
-        self._starter = starter
-        self._spawn = spawn
+        super().__init__(starter, spawn, progress)
         self.progress = progress
-        self._scope = anyio.CancelScope()
-        self._finished = anyio.Event()
-        self._recv: MemoryObjectReceiveStream[_Msg] | None = None
-        self._over = False
-        self._failure: Exception | None = None
-
-    def __aiter__(self) -> Self:
-        return self
-
-    def _start(self) -> MemoryObjectReceiveStream[_Msg]:
-        send, recv = anyio.create_memory_object_stream[_Msg](1)
-        self._recv = recv
-        scope, finished, starter = self._scope, self._finished, self._starter
-
-        async def run() -> None:
-            try:
-                with scope:
-                    await starter(send)
-            finally:
-                send.close()
-                finished.set()
-
-        try:
-            self._spawn(run)
-        except BaseException:
-            send.close()
-            recv.close()
-            raise
-        return recv
 
     async def __anext__(self) -> ItemResult:
-        if self._failure is not None:
-            raise self._failure
-        if self._over:
-            raise StopAsyncIteration
-        recv = self._recv or self._start()
+        msg = await self._receive()
         progress = self.progress
-        try:
-            msg = await recv.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            self._failure = PaginationError(
-                "the results stream was stopped before its end (was the client closed?); "
-                f"resume with start_offset={progress.next_offset}",
-                offset=progress.next_offset,
-            )
-            self._stop()
-            raise self._failure from None
-        except BaseException:
-            self._failure = PaginationError(
-                "this results stream was cancelled; start a new one with "
-                f"start_offset={progress.next_offset} to continue",
-                offset=progress.next_offset,
-            )
-            self._stop()
-            raise
-        if isinstance(msg, Finished):
-            self._over = True
-            progress.state = "finished"
-            progress.done = True
-            raise StopAsyncIteration
-        if isinstance(msg, Failure):
-            self._failure = msg.error
-            progress.state = "failed"
-            self._stop()
-            raise msg.error
         progress.items += 1
         if msg.error is None:
             progress.ok += 1
@@ -318,34 +259,3 @@ class ResultIterator:
         if listing is not None:
             progress.filter_mode = listing.filter_mode
         return msg
-
-    def _stop(self) -> None:
-        if self.progress.state == "running":
-            self.progress.state = "stopped"
-        self._scope.cancel()
-        if self._recv is not None:
-            self._recv.close()
-
-    async def aclose(self) -> None:
-        """Stop the stream and wait until its requests are cancelled."""
-        self._over = True
-        self._stop()
-        if self._recv is not None:
-            with anyio.CancelScope(shield=True):
-                await self._finished.wait()
-
-    def __del__(self) -> None:
-        # Reached on `break` / error / cancellation in a plain `async for`.
-        recv = getattr(self, "_recv", None)
-        if recv is not None:
-            if self.progress.state == "running":
-                self.progress.state = "stopped"
-            recv.close()
-            with contextlib.suppress(RuntimeError):
-                self._scope.cancel()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.aclose()
