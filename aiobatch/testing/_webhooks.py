@@ -102,6 +102,9 @@ class WebhookDispatcher:
     def start(self) -> None:
         if self._task is not None:
             raise RuntimeError("webhook dispatcher already started")
+        # Fresh primitives: a simulator stopped and started again may be on another loop.
+        self._wake = asyncio.Event()
+        self._progress = asyncio.Condition()
         self.store.listeners.append(self.poke)
         self.store.clock.add_listener(self.poke)
         self._task = asyncio.create_task(self._run(), name="aiobatch-sim-webhooks")

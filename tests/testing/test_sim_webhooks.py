@@ -235,3 +235,26 @@ async def test_stop_leaves_no_task_behind(receiver: Receiver) -> None:
     await sim.stop()
     await sim.stop()  # idempotent
     assert asyncio.all_tasks() == before
+
+
+def test_standalone_flags_set_the_webhook_knobs() -> None:
+    from aiobatch.testing._cli import build_parser, faults_from_args
+
+    ns = build_parser().parse_args(["--webhook-shuffle", "--webhook-duplicate-every", "3"])
+    assert faults_from_args(ns) == Faults(webhook_shuffle=True, webhook_duplicate_every=3)
+    with pytest.raises(ValueError, match="webhook_duplicate_every"):
+        Faults(webhook_duplicate_every=-1)
+
+
+async def test_a_restarted_simulator_delivers_again(receiver: Receiver) -> None:
+    sim = await make_sim()
+    try:
+        await create(sim, {"webhook_url": receiver.url, "webhook_signing_secret": SECRET})
+        await sim.wait_for_webhooks(1)
+        await sim.stop()
+        await sim.start()
+        sim.advance(1.0)
+        await sim.wait_for_webhooks(2)
+    finally:
+        await sim.stop()
+    assert [e.event_type for e in receiver.events] == ["batch.pending", "batch.running"]
