@@ -21,6 +21,7 @@ from ._process import SimulatorProcess
 from ._registry import CreateRecord
 from ._server import Simulator
 from ._stats import RequestRecord, Stats
+from ._webhooks import WebhookDelivery
 
 __all__ = [
     "DEFAULT_MIX",
@@ -35,6 +36,7 @@ __all__ = [
     "SimulatorProcess",
     "Stats",
     "Trigger",
+    "WebhookDelivery",
     "add_arguments",
     "batch_simulator",
     "batch_simulator_factory",

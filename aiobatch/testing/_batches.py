@@ -15,14 +15,16 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import ipaddress
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 from multidict import MultiDict
+from yarl import URL
 
 from ._app import ENDPOINT, FAULT, SIM, SimHost, _json, _json_body
 from ._jobs import SimClock
@@ -79,12 +81,33 @@ class SimBatch:
 
 
 class _BatchState:
-    __slots__ = ("batch", "cancelled_at", "created_at")
+    __slots__ = ("batch", "cancelled_at", "created_at", "emitted", "hooks")
 
-    def __init__(self, batch: SimBatch, now: float) -> None:
+    def __init__(
+        self, batch: SimBatch, now: float, hooks: list[dict[str, Any]] | None = None
+    ) -> None:
         self.batch = batch
         self.created_at = batch.created_at if batch.created_at is not None else now
         self.cancelled_at: float | None = None
+        #: The ``webhook_configurations`` given at creation.
+        self.hooks: list[dict[str, Any]] = hooks or []
+        #: Statuses whose webhook events were already sent.
+        self.emitted: set[str] = set()
+
+    def transitions(self) -> list[tuple[float, str]]:
+        """Every status change the batch makes, ``(time, status)`` in order
+        (``THROTTLED`` left out: it has no webhook event)."""
+        b = self.batch
+        out = [(self.created_at, "PENDING")]
+        cancelled = self.cancelled_at is not None and self.cancelled_at < self.finished_at()
+        if not cancelled or (self.cancelled_at is not None and self.running_at < self.cancelled_at):
+            out.append((self.running_at, "RUNNING"))
+        if cancelled:
+            assert self.cancelled_at is not None
+            out.append((self.cancelled_at, "CANCELLED"))
+        else:
+            out.append((self.finished_at(), b.status or "COMPLETED"))
+        return out
 
     @property
     def running_at(self) -> float:
@@ -155,7 +178,8 @@ class _BatchState:
                     }
                 )
             else:
-                ref = {"type": kind, "id": _digest(f"{b.batch_id}/{i}", f"{kind[:3]}-")}
+                # The SDK (2.19.0) types it Literal["parse_v2", "extract_v2"].
+                ref = {"type": b.job_type, "id": _digest(f"{b.batch_id}/{i}", f"{kind[:3]}-")}
                 out.append(
                     {
                         "source_directory_file_id": file_id,
@@ -202,6 +226,12 @@ class BatchStore:
         self.seed = seed
         self._states: dict[str, _BatchState] = {}
         self._created = 0
+        #: Called after a create or a cancel (the simulator's webhooks use it).
+        self.listeners: list[Callable[[], None]] = []
+
+    def _changed(self) -> None:
+        for callback in list(self.listeners):
+            callback()
 
     def add(self, batch: SimBatch) -> SimBatch:
         if batch.batch_id in self._states:
@@ -214,7 +244,12 @@ class BatchStore:
             self.add(b)
 
     def create(
-        self, job_type: str, configuration_id: str, source_directory_id: str, project_id: str | None
+        self,
+        job_type: str,
+        configuration_id: str,
+        source_directory_id: str,
+        project_id: str | None,
+        hooks: list[dict[str, Any]] | None = None,
     ) -> _BatchState:
         self._created += 1
         batch = SimBatch(
@@ -225,7 +260,14 @@ class BatchStore:
             project_id=project_id or _DEFAULT_PROJECT,
         )
         self.add(batch)
-        return self._states[batch.batch_id]
+        state = self._states[batch.batch_id]
+        state.hooks = hooks or []
+        self._changed()
+        return state
+
+    def hooked(self) -> list[_BatchState]:
+        """The batches that have webhook configurations."""
+        return [s for s in self._states.values() if s.hooks]
 
     def get(self, batch_id: str) -> _BatchState | None:
         return self._states.get(batch_id)
@@ -262,6 +304,7 @@ class BatchStore:
     def cancel(self, state: _BatchState) -> None:
         if state.cancelled_at is None:
             state.cancelled_at = self.clock.now()
+            self._changed()
 
 
 def _sort_key(s: _BatchState) -> tuple[float, str]:
@@ -400,6 +443,45 @@ def _missing(errors: Errors, loc: list[str | int]) -> None:
     errors.add("missing", loc, "Field required", None)
 
 
+def is_loopback_url(url: str) -> bool:
+    """True for an ``http(s)`` URL on 127.0.0.0/8, ``::1`` or ``localhost``: the
+    only places the simulator sends webhooks to."""
+    try:
+        parsed = URL(url)
+    except ValueError:
+        return False
+    host = parsed.host
+    if parsed.scheme not in ("http", "https") or not host:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_hook(errors: Errors, loc: list[str | int], hook: dict[str, Any]) -> None:
+    # Any URL is accepted, as the API would; the simulator only ever *sends* to
+    # loopback ones (others are recorded as refused deliveries).
+    events = hook.get("webhook_events")
+    if events is not None and (
+        not isinstance(events, list) or not all(isinstance(e, str) for e in events)
+    ):
+        msg = "Input should be a valid list of strings"
+        errors.add("list_type", [*loc, "webhook_events"], msg, events)
+    headers = hook.get("webhook_headers")
+    if headers is not None and (
+        not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values())
+    ):
+        msg = "Input should be a valid dictionary of strings"
+        errors.add("dict_type", [*loc, "webhook_headers"], msg, headers)
+    secret = hook.get("webhook_signing_secret")
+    if secret is not None and not isinstance(secret, str):
+        msg = "Input should be a valid string"
+        errors.add("string_type", [*loc, "webhook_signing_secret"], msg, secret)
+
+
 def create_body(body: Any) -> tuple[str, str, str]:
     """``(job type, configuration_id, source_directory_id)`` of a create request;
     422 the way FastAPI would, every error at once."""
@@ -462,14 +544,19 @@ def create_body(body: Any) -> tuple[str, str, str]:
                     errors.add("string_type", [*loc, "webhook_url"], msg, hook["webhook_url"])
                 else:
                     _missing(errors, [*loc, "webhook_url"])
+            else:
+                _check_hook(errors, loc, hook)
     errors.raise_if_any()
     return job_type, configuration_id, directory
 
 
 async def create_batch(request: web.Request) -> web.StreamResponse:
     store = _store(request)
-    job_type, configuration_id, directory = create_body(await _json_body(request))
-    state = store.create(job_type, configuration_id, directory, request.query.get("project_id"))
+    body = await _json_body(request)
+    job_type, configuration_id, directory = create_body(body)
+    hooks = [dict(h) for h in body.get("webhook_configurations") or []]
+    project = request.query.get("project_id")
+    state = store.create(job_type, configuration_id, directory, project, hooks)
     return _json(200, state.body(store.clock.now(), expand_results=False))
 
 

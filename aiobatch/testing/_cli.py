@@ -120,6 +120,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="order within aligned groups of N items changes on every request",
     )
+    f.add_argument(
+        "--webhook-shuffle",
+        action="store_true",
+        help="v2 batch webhooks: each round of deliveries in a seeded random order",
+    )
+    f.add_argument(
+        "--webhook-duplicate-every",
+        type=int,
+        default=0,
+        metavar="N",
+        help="v2 batch webhooks: every N-th delivery is sent twice",
+    )
     parser.epilog = (
         f"Trigger syntax: {_TRIGGER_HELP}; terms are OR-ed, plus times=N and on=ENDPOINT."
     )
@@ -157,6 +169,8 @@ def faults_from_args(ns: argparse.Namespace) -> Faults:
         empty_style=ns.empty_style,
         clamp_offset=ns.clamp_offset,
         unstable_ties=ns.unstable_ties,
+        webhook_shuffle=getattr(ns, "webhook_shuffle", False),
+        webhook_duplicate_every=getattr(ns, "webhook_duplicate_every", 0),
         **{name: getattr(ns, name) for name in _TRIGGERS},
         **{name: getattr(ns, name) for name in _CURSOR_TRIGGERS},
     )

@@ -236,6 +236,14 @@ class Faults:
     #: position: following it goes on where the listing was.
     empty_token_page: Trigger | None = None
 
+    # -- webhook deliveries (v2 batches created with webhook_configurations) --
+    #: Deliver each round of events (all the status changes one clock move
+    #: revealed) in a seeded random order instead of the order they happened.
+    webhook_shuffle: bool = False
+    #: Every N-th delivery is sent twice (the same body, event id and
+    #: signature), as a server that retries a delivery would.  0 is off.
+    webhook_duplicate_every: int = 0
+
     def __post_init__(self) -> None:
         if self.latency_ms < 0 or self.jitter_ms < 0:
             raise ValueError("latency_ms and jitter_ms must be >= 0")
@@ -251,6 +259,8 @@ class Faults:
             raise ValueError(f"empty_style must be one of {EMPTY_STYLES}")
         if self.unstable_ties < 0:
             raise ValueError("unstable_ties must be >= 0")
+        if self.webhook_duplicate_every < 0:
+            raise ValueError("webhook_duplicate_every must be >= 0")
         for name in PAGE_FAULTS:
             trig = getattr(self, name)
             if trig is not None and trig.on not in ("items", "*"):
@@ -296,6 +306,10 @@ class FaultState:
         }
         self._latency_rng = random.Random(f"aiobatch-sim/latency/{faults.seed}")
         self._tie_requests = 0
+        #: Orders shuffled webhook rounds (``webhook_shuffle``).
+        self.webhook_rng = random.Random(f"aiobatch-sim/webhooks/{faults.seed}")
+        #: Deliveries counted for ``webhook_duplicate_every``.
+        self.webhook_count = 0
 
     def latency(self) -> float:
         """Seconds to wait before answering."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -116,6 +116,15 @@ class SimClock:
         self._base = time.time() if start is None else float(start)
         self._mono0 = time.monotonic()
         self._offset = 0.0
+        self._listeners: list[Callable[[], None]] = []
+
+    def add_listener(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` after every ``advance`` (the simulator's webhooks use it)."""
+        self._listeners.append(callback)
+
+    def remove_listener(self, callback: Callable[[], None]) -> None:
+        if callback in self._listeners:
+            self._listeners.remove(callback)
 
     @classmethod
     def frozen_at(cls, start: float | datetime = DEFAULT_EPOCH) -> SimClock:
@@ -133,6 +142,8 @@ class SimClock:
         if seconds < 0:
             raise ValueError("time only moves forward")
         self._offset += seconds
+        for callback in list(self._listeners):
+            callback()
 
     def __repr__(self) -> str:
         return f"<SimClock now={self.now():.3f} frozen={self.frozen}>"

@@ -18,6 +18,7 @@ from ._jobs import SimClock, SimJob
 from ._registry import CreateRecord, Registry
 from ._results import outcome, parse_result_body
 from ._stats import Stats
+from ._webhooks import WebhookDelivery, WebhookDispatcher
 
 __all__ = ["Simulator"]
 
@@ -72,6 +73,7 @@ class Simulator:
         self._port = port
         self._runner: web.AppRunner | None = None
         self.app = make_app(self)
+        self._webhooks = WebhookDispatcher(self.app[BATCHES], lambda: self._fault_state)
         for job in jobs:
             self.add_job(job)
 
@@ -94,13 +96,17 @@ class Simulator:
             raise
         self._runner = runner
         self._port = runner.addresses[0][1]
+        self._webhooks.start()
         return self
 
     async def stop(self) -> None:
         """Close the listener and every connection.  Idempotent."""
         runner, self._runner = self._runner, None
         if runner is not None:
-            await runner.cleanup()
+            try:
+                await self._webhooks.stop()
+            finally:
+                await runner.cleanup()
 
     async def __aenter__(self) -> Self:
         return await self.start()
@@ -164,6 +170,21 @@ class Simulator:
         """The v2 batches (``/api/v2/batches``): ``sim.batches.add(SimBatch(...))``,
         ``sim.batches.ids(status=...)`` (ground truth, in listing order)."""
         return self.app[BATCHES]
+
+    @property
+    def webhook_deliveries(self) -> list[WebhookDelivery]:
+        """Every webhook POST made so far, in the order sent: event, URL, headers,
+        the exact body, and the receiver's status (None and ``error`` on failure)."""
+        return self._webhooks.deliveries
+
+    async def wait_for_webhooks(
+        self,
+        count: int,
+        timeout: float = 10.0,  # noqa: ASYNC109 (a guard against waiting for too many)
+    ) -> list[WebhookDelivery]:
+        """Wait until ``count`` webhook deliveries were made; returns them all.
+        Wakes as each is sent (no polling); ``TimeoutError`` after ``timeout`` s."""
+        return await self._webhooks.wait_for(count, timeout)
 
     # --- jobs and ground truth ---------------------------------------------------
 

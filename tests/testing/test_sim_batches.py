@@ -88,7 +88,9 @@ async def test_a_batch_moves_through_its_statuses_on_the_clock(sim: Simulator) -
     assert len(failed) == 2
     assert all(r["error_message"] for r in failed)
     ok = [r["job_reference"] for r in results if r["job_reference"]]
-    assert {r["type"] for r in ok} == {"parse"}
+    assert {r["type"] for r in ok} == {
+        "parse_v2"
+    }  # the SDK types it Literal["parse_v2", "extract_v2"]
     plain = (await http(sim, "GET", "/bat-a")).json()
     assert "results" not in plain
 
@@ -166,7 +168,7 @@ async def test_create_then_get_then_cancel(sim: Simulator) -> None:
     assert again["status"] == "CANCELLED"
     results = (await http(sim, "GET", f"/{made['id']}", expand="results")).json()["results"]
     assert [r["job_reference"] is not None for r in results] == [True] * 5 + [False] * 5
-    assert {r["job_reference"]["type"] for r in results if r["job_reference"]} == {"extract"}
+    assert {r["job_reference"]["type"] for r in results if r["job_reference"]} == {"extract_v2"}
 
 
 async def test_cancel_errors(sim: Simulator) -> None:
