@@ -95,22 +95,25 @@ class WebhookDispatcher:
         self._wake = asyncio.Event()
         self._progress = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._started = False
         self._session: aiohttp.ClientSession | None = None
 
     # --- lifecycle ---------------------------------------------------------------
 
     def start(self) -> None:
-        if self._task is not None:
+        if self._started:
             raise RuntimeError("webhook dispatcher already started")
+        self._started = True
         # Fresh primitives: a simulator stopped and started again may be on another loop.
         self._wake = asyncio.Event()
         self._progress = asyncio.Condition()
         self.store.listeners.append(self.poke)
         self.store.clock.add_listener(self.poke)
-        self._task = asyncio.create_task(self._run(), name="aiobatch-sim-webhooks")
+        self.poke()
 
     async def stop(self) -> None:
         """Cancel the task (deliveries not yet sent are dropped), close the session."""
+        self._started = False
         task, self._task = self._task, None
         if self.poke in self.store.listeners:
             self.store.listeners.remove(self.poke)
@@ -128,7 +131,11 @@ class WebhookDispatcher:
             await session.close()
 
     def poke(self) -> None:
-        """Something may have become due: look again."""
+        """Something may have become due: look again.  The sending task starts
+        with the first batch that has webhooks: a simulator without any runs no
+        task of its own."""
+        if self._started and self._task is None and self.store.hooked():
+            self._task = asyncio.create_task(self._run(), name="aiobatch-sim-webhooks")
         self._wake.set()
 
     async def wait_for(
