@@ -13,6 +13,9 @@ from ._errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    BatchFailedError,
+    BatchNotFinishedError,
+    BatchWaitTimeoutError,
     ClientClosedError,
     ConfigurationError,
     ConflictError,
@@ -68,7 +71,7 @@ from .models import (
     ProcessingResult,
     ProcessingResults,
 )
-from .workflows import JobWatch, RetryChunk, RetryPlan
+from .workflows import BatchWatch, JobWatch, RetryChunk, RetryPlan, StatusWatch
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -82,6 +85,7 @@ __all__ = [
     "Batch",
     "BatchClient",
     "BatchConfig",
+    "BatchFailedError",
     "BatchFileResult",
     "BatchItem",
     "BatchItemListResponse",
@@ -91,7 +95,10 @@ __all__ = [
     "BatchJobStatus",
     "BatchJobType",
     "BatchList",
+    "BatchNotFinishedError",
     "BatchStatus",
+    "BatchWaitTimeoutError",
+    "BatchWatch",
     "CancelResponse",
     "ClientClosedError",
     "ConfigurationError",
@@ -130,6 +137,7 @@ __all__ = [
     "RetryPolicy",
     "ScanOptions",
     "ScanProgress",
+    "StatusWatch",
     "TLSVerificationError",
     "Timeout",
     "UnprocessableEntityError",

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .models import BatchJobStatus
+    from .models import Batch, BatchJobStatus
     from .workflows import RetryPlan
 
 __all__ = [
@@ -25,6 +25,9 @@ __all__ = [
     "AiobatchError",
     "AuthenticationError",
     "BadRequestError",
+    "BatchFailedError",
+    "BatchNotFinishedError",
+    "BatchWaitTimeoutError",
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
@@ -240,6 +243,41 @@ class JobFailedError(AiobatchError):
         super().__init__(message)
         self.status = status
         self.job_id = status.job.id
+
+
+class BatchWaitTimeoutError(AiobatchError, TimeoutError):
+    """``batches.wait`` / ``batches.watch`` ran out of time before the batch ended.
+
+    ``batch`` is the last state seen (``None`` if not even one poll answered).
+    """
+
+    def __init__(self, message: str, *, batch_id: str, timeout: float, batch: Batch | None) -> None:
+        super().__init__(message)
+        self.batch_id = batch_id
+        self.timeout = timeout
+        self.batch = batch
+
+
+class BatchFailedError(AiobatchError):
+    """``batches.wait(..., raise_on_failure=True)``: the batch ended ``FAILED`` or
+    ``CANCELLED``; ``batch`` is its final state."""
+
+    def __init__(self, message: str, *, batch: Batch) -> None:
+        super().__init__(message)
+        self.batch = batch
+        self.batch_id = batch.id
+
+
+class BatchNotFinishedError(AiobatchError):
+    """``batches.iter_results`` on a batch still running (its ``results`` are
+    null until it ends): wait first (``wait=True`` or ``batches.wait``).
+    ``batch`` is the state seen."""
+
+    def __init__(self, message: str, *, batch: Batch) -> None:
+        super().__init__(message)
+        self.batch = batch
+        self.batch_id = batch.id
+        self.status = batch.status
 
 
 class MissingJobConfigError(AiobatchError, ValueError):

@@ -9,19 +9,30 @@ so tests drive them with a fake clock and never sleep for real.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar
 
-from ._errors import JobWaitTimeoutError
+from ._errors import BatchFailedError, BatchWaitTimeoutError, JobFailedError, JobWaitTimeoutError
 from ._retry import RetryPolicy
-from .models import BatchJobStatus
+from .models import Batch, BatchJobStatus, BatchStatus, JobStatus
 
-__all__ = ["JobWatch", "RetryChunk", "RetryPlan", "plan_chunks", "status_key"]
+__all__ = [
+    "BatchWatch",
+    "JobWatch",
+    "RetryChunk",
+    "RetryPlan",
+    "StatusWatch",
+    "plan_chunks",
+    "status_key",
+]
 
 #: Polling slows by this factor while nothing changes (up to ``max_interval``).
 BACKOFF = 1.5
+
+S = TypeVar("S")
 
 
 def status_key(status: BatchJobStatus) -> tuple[object, ...]:
@@ -38,7 +49,7 @@ def status_key(status: BatchJobStatus) -> tuple[object, ...]:
     )
 
 
-def _seconds(name: str, value: float | None, *, none_ok: bool, zero_ok: bool = False) -> None:
+def check_seconds(name: str, value: float | None, *, none_ok: bool, zero_ok: bool = False) -> None:
     if value is None and none_ok:
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
@@ -47,44 +58,46 @@ def _seconds(name: str, value: float | None, *, none_ok: bool, zero_ok: bool = F
         raise ValueError(f"{name} must be > 0, got {value!r}")
 
 
-class JobWatch:
-    """``async for status in client.jobs.watch(job_id)``: each status of the job
-    that differs from the one before (the first poll always counts), ending after
-    the first terminal one (``completed``, ``failed``, ``cancelled``; a status the
-    client does not know is not terminal).
+class StatusWatch(Generic[S]):
+    """Follow something that ends (a v1 job, a v2 batch) by polling it: each
+    status that differs from the one before (by ``key``; the first poll always
+    counts), ending after the first ``terminal`` one.
 
-    Polls every ``poll_interval`` seconds while the job moves, slowing by 1.5×
-    per unchanged poll up to ``max_interval``.  Transient errors are retried by
-    the client's policy (inside each poll).  Past ``timeout`` seconds without a
-    terminal status, ``JobWaitTimeoutError`` (carrying ``last``).  Cancelling the
+    Polls every ``poll_interval`` seconds while it moves, slowing by 1.5× per
+    unchanged poll up to ``max_interval``.  Transient errors are retried by the
+    client's policy (inside each poll).  Past ``timeout`` seconds without a
+    terminal status, the error ``timed_out`` builds is raised.  Cancelling the
     consumer stops at once: there is no background task.
     """
 
+    #: What is followed, for messages ("job", "batch").
+    noun = "thing"
+
     def __init__(
         self,
-        job_id: str,
-        fetch: Callable[[], Awaitable[BatchJobStatus]],
+        ident: str,
+        fetch: Callable[[], Awaitable[S]],
         policy: RetryPolicy,
         *,
         poll_interval: float = 2.0,
         max_interval: float = 30.0,
         timeout: float | None = None,
     ) -> None:
-        _seconds("poll_interval", poll_interval, none_ok=False)
-        _seconds("max_interval", max_interval, none_ok=False)
-        _seconds("timeout", timeout, none_ok=True, zero_ok=True)
+        check_seconds("poll_interval", poll_interval, none_ok=False)
+        check_seconds("max_interval", max_interval, none_ok=False)
+        check_seconds("timeout", timeout, none_ok=True, zero_ok=True)
         if max_interval < poll_interval:
             raise ValueError(
                 f"max_interval ({max_interval}) must be >= poll_interval ({poll_interval})"
             )
-        self.job_id = job_id
+        self.ident = ident
         self._fetch = fetch
         self._policy = policy
         self.poll_interval = float(poll_interval)
         self.max_interval = float(max_interval)
         self.timeout = timeout
         #: The last status seen (changed or not); ``None`` before the first poll.
-        self.last: BatchJobStatus | None = None
+        self.last: S | None = None
         #: Polls made so far.
         self.polls = 0
         self._interval = self.poll_interval
@@ -92,19 +105,38 @@ class JobWatch:
         self._key: tuple[object, ...] | None = None
         self._done = False
 
+    # --- what a subclass says about its status type ---
+
+    def key(self, status: S) -> tuple[object, ...]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def terminal(self, status: S) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def state(self, status: S) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def succeeded(self, status: S) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def timeout_error(self, message: str) -> Exception:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def failure_error(self, status: S) -> Exception:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # --- the loop ---
+
     def __aiter__(self) -> Self:
         return self
 
-    def _timed_out(self) -> JobWaitTimeoutError:
-        where = f": still {self.last.job.status}" if self.last is not None else ""
-        return JobWaitTimeoutError(
-            f"job {self.job_id} did not end within {self.timeout:g} s{where}",
-            job_id=self.job_id,
-            timeout=float(self.timeout or 0.0),
-            status=self.last,
+    def _timed_out(self) -> Exception:
+        where = f": still {self.state(self.last)}" if self.last is not None else ""
+        return self.timeout_error(
+            f"{self.noun} {self.ident} did not end within {self.timeout:g} s{where}"
         )
 
-    async def __anext__(self) -> BatchJobStatus:
+    async def __anext__(self) -> S:
         if self._done:
             raise StopAsyncIteration
         policy = self._policy
@@ -122,20 +154,114 @@ class JobWatch:
             status = await self._fetch()
             self.polls += 1
             self.last = status
-            key = status_key(status)
+            key = self.key(status)
             changed = key != self._key
             self._key = key
-            # Tighten while the job moves, back off gently while it does not.
+            # Tighten while it moves, back off gently while it does not.
             self._interval = (
                 self.poll_interval if changed else min(self.max_interval, self._interval * BACKOFF)
             )
-            if status.job.status.terminal:
+            if self.terminal(status):
                 self._done = True
                 return status
             if changed:
                 return status
             if self._deadline is not None and policy.monotonic() >= self._deadline:
                 raise self._timed_out()
+
+    async def wait(
+        self,
+        on_progress: Callable[[S], Any] | None = None,
+        *,
+        raise_on_failure: bool = False,
+    ) -> S:
+        """Run the watch to its end; the final status.  ``on_progress`` (a function
+        or a coroutine function) gets every status yielded; ``raise_on_failure``
+        raises ``failure_error`` for a terminal status that is not a success."""
+        async for status in self:
+            if on_progress is not None:
+                result = on_progress(status)
+                if inspect.isawaitable(result):
+                    await result
+        final = self.last
+        assert final is not None  # the watch ends only after a terminal status
+        if raise_on_failure and not self.succeeded(final):
+            raise self.failure_error(final)
+        return final
+
+
+class JobWatch(StatusWatch[BatchJobStatus]):
+    """``async for status in client.jobs.watch(job_id)``: each status of the job
+    that differs from the one before (status and counts), ending after the first
+    terminal one (``completed``, ``failed``, ``cancelled``; a status the client
+    does not know is not terminal).  Timeout: ``JobWaitTimeoutError`` (carrying
+    ``last``); failure (``raise_on_failure``): ``JobFailedError``.
+    """
+
+    noun = "job"
+
+    @property
+    def job_id(self) -> str:
+        return self.ident
+
+    def key(self, status: BatchJobStatus) -> tuple[object, ...]:
+        return status_key(status)
+
+    def terminal(self, status: BatchJobStatus) -> bool:
+        return status.job.status.terminal
+
+    def state(self, status: BatchJobStatus) -> str:
+        return str(status.job.status)
+
+    def succeeded(self, status: BatchJobStatus) -> bool:
+        return status.job.status == JobStatus.COMPLETED
+
+    def timeout_error(self, message: str) -> JobWaitTimeoutError:
+        return JobWaitTimeoutError(
+            message, job_id=self.ident, timeout=float(self.timeout or 0.0), status=self.last
+        )
+
+    def failure_error(self, status: BatchJobStatus) -> JobFailedError:
+        return JobFailedError(
+            f"job {status.job.id} ended {status.job.status}"
+            + (f": {status.job.error_message}" if status.job.error_message else ""),
+            status=status,
+        )
+
+
+class BatchWatch(StatusWatch[Batch]):
+    """``async for batch in client.batches.watch(batch_id)``: each change of a v2
+    batch's status until it ends (``COMPLETED``, ``FAILED``, ``CANCELLED``;
+    ``THROTTLED`` and statuses the client does not know are not terminal).
+    Timeout: ``BatchWaitTimeoutError``; failure (``raise_on_failure``):
+    ``BatchFailedError``.
+    """
+
+    noun = "batch"
+
+    @property
+    def batch_id(self) -> str:
+        return self.ident
+
+    def key(self, status: Batch) -> tuple[object, ...]:
+        return (str(status.status),)
+
+    def terminal(self, status: Batch) -> bool:
+        return status.status.terminal
+
+    def state(self, status: Batch) -> str:
+        return str(status.status)
+
+    def succeeded(self, status: Batch) -> bool:
+        return status.status == BatchStatus.COMPLETED
+
+    def timeout_error(self, message: str) -> BatchWaitTimeoutError:
+        return BatchWaitTimeoutError(
+            message, batch_id=self.ident, timeout=float(self.timeout or 0.0), batch=self.last
+        )
+
+    def failure_error(self, status: Batch) -> BatchFailedError:
+        return BatchFailedError(f"batch {status.id} ended {status.status}", batch=status)
 
 
 # --- re-running failed items ---------------------------------------------------

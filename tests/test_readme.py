@@ -130,10 +130,16 @@ def test_workflows_section_runs_as_written(tmp_path: Path) -> None:
 
 
 def test_v2_side_by_side_example_runs_as_written(tmp_path: Path) -> None:
-    [code] = python_blocks("v1 and v2 side by side")
+    code, results = python_blocks("v1 and v2 side by side")
     result = run([sys.executable, "-W", "error", "-c", code], tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["PENDING", "31 31", "COMPLETED 4 1"]
+    result = run([sys.executable, "-W", "error", "-c", results], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "PENDING RUNNING COMPLETED",
+        "[('failed', 4), ('missing', 1), ('no_job', 3), ('ok', 16)]",
+    ]
 
 
 def test_webhook_handler_example_runs_as_written(tmp_path: Path) -> None:

@@ -10,10 +10,29 @@ from ._models import (
     ParseJob,
     ParseJobStatus,
 )
-from ._resolvers import RESOLVERS, ClassifyResolver, Get, ParseResolver, Resolver
-from ._stream import ResultIterator, Setup, start_results
+from ._resolvers import (
+    FILE_RESOLVERS,
+    RESOLVERS,
+    ClassifyResolver,
+    ExtractV2Resolver,
+    FileResolver,
+    Get,
+    ParseResolver,
+    ParseV2Resolver,
+    Resolver,
+)
+from ._stream import (
+    FileResultIterator,
+    FileSetup,
+    ResultIterator,
+    ResultStream,
+    Setup,
+    start_file_results,
+    start_results,
+)
 from ._types import (
     ErrorKind,
+    FileResult,
     ItemError,
     ItemFailure,
     ItemResult,
@@ -23,12 +42,18 @@ from ._types import (
 )
 
 __all__ = [
+    "FILE_RESOLVERS",
     "RESOLVERS",
     "ClassifyOutcome",
     "ClassifyResolver",
     "ClassifyResult",
     "ClassifyResultList",
     "ErrorKind",
+    "ExtractV2Resolver",
+    "FileResolver",
+    "FileResult",
+    "FileResultIterator",
+    "FileSetup",
     "Get",
     "ItemError",
     "ItemFailure",
@@ -36,11 +61,14 @@ __all__ = [
     "ParseJob",
     "ParseJobStatus",
     "ParseResolver",
+    "ParseV2Resolver",
     "Resolver",
     "ResultContent",
     "ResultIterator",
+    "ResultStream",
     "ResultsProgress",
     "Setup",
     "UnsupportedJobTypeError",
+    "start_file_results",
     "start_results",
 ]

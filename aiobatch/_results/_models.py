@@ -15,11 +15,14 @@ __all__ = [
     "ClassifyOutcome",
     "ClassifyResult",
     "ClassifyResultList",
+    "ExtractV2Job",
     "ParseJob",
     "ParseJobStatus",
     "ParseJsonResult",
     "ParseMarkdownResult",
     "ParseTextResult",
+    "ParseV2Job",
+    "V2JobInfo",
 ]
 
 
@@ -72,3 +75,37 @@ class ClassifyResult(_Model):
 class ClassifyResultList(_Model):
     items: list[ClassifyResult] | None = None
     next_page_token: str | None = None
+
+
+# --- v2 product jobs (the ``job_reference`` of a v2 batch's file) ----------
+
+
+class V2JobInfo(_Model):
+    """``job`` of ``GET /api/v2/parse/{job_id}``."""
+
+    id: str
+    status: str
+    project_id: str | None = None
+    error_message: str | None = None
+
+
+class ParseV2Job(_Model):
+    """``GET /api/v2/parse/{job_id}`` with ``expand=``: the job and the contents
+    asked for (loose where the reference is loose)."""
+
+    job: V2JobInfo
+    markdown_full: str | None = None
+    text_full: str | None = None
+    #: Raw JSON (empty when absent; ``null`` when the server sent null).
+    items: msgspec.Raw = msgspec.Raw()
+    job_metadata: dict[str, Any] | None = None
+
+
+class ExtractV2Job(_Model):
+    """``GET /api/v2/extract/{job_id}``."""
+
+    id: str
+    status: str
+    error_message: str | None = None
+    #: Raw JSON (empty when absent; ``null`` when the server sent null).
+    extract_result: msgspec.Raw = msgspec.Raw()

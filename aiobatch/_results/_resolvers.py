@@ -15,21 +15,36 @@ import msgspec
 
 from .. import _protocol as proto
 from .._errors import APIStatusError, NotFoundError
-from ..models import BatchItem, JobType
+from ..models import BatchFileResult, BatchItem, BatchJobType, JobType
 from ._models import (
     ClassifyResult,
     ClassifyResultList,
+    ExtractV2Job,
     ParseJob,
     ParseJobStatus,
     ParseJsonResult,
     ParseMarkdownResult,
     ParseTextResult,
+    ParseV2Job,
 )
 from ._types import ErrorKind, ItemFailure, ResultContent
 
-__all__ = ["RESOLVERS", "ClassifyResolver", "Get", "ParseResolver", "Resolver"]
+__all__ = [
+    "FILE_RESOLVERS",
+    "RESOLVERS",
+    "ClassifyResolver",
+    "ExtractV2Resolver",
+    "FileResolver",
+    "Get",
+    "ParseResolver",
+    "ParseV2Resolver",
+    "Resolver",
+]
 
 M = TypeVar("M")
+
+V2_PARSE = "/api/v2/parse"
+V2_EXTRACT = "/api/v2/extract"
 
 
 class Get(Protocol):
@@ -177,4 +192,108 @@ class ClassifyResolver:
 RESOLVERS: dict[str, Resolver] = {
     JobType.PARSE: ParseResolver(),
     JobType.CLASSIFY: ClassifyResolver(),
+}
+
+
+# --- v2 batches: a file's output through its job reference -------------------
+
+
+class FileResolver(Protocol):
+    job_type: ClassVar[str]
+    kinds: ClassVar[tuple[str, ...]]
+
+    async def fetch(
+        self, get: Get, file: BatchFileResult, kind: str, scope: Mapping[str, str]
+    ) -> ResultContent: ...
+
+
+_V2_FAILED = frozenset({"FAILED", "CANCELLED", "ERROR"})
+_V2_RUNNING = frozenset({"PENDING", "RUNNING", "THROTTLED"})
+
+
+def _reference_of(file: BatchFileResult) -> str:
+    ref = file.job_reference
+    if ref is None:
+        why = file.error_message or "no reason given"
+        raise ItemFailure("no_job", f"the batch made no job for this file: {why}")
+    return ref.id
+
+
+def _check_v2_status(noun: str, job_id: str, status: str, error: str | None) -> None:
+    if status in _V2_FAILED:
+        raise ItemFailure(
+            "failed", f"{noun} job {job_id} is {status}: {error or 'no reason given'}"
+        )
+    if status in _V2_RUNNING:
+        raise ItemFailure("not_ready", f"{noun} job {job_id} is still {status}")
+    if status != "COMPLETED":
+        raise ItemFailure("not_ready", f"{noun} job {job_id} is {status} (not COMPLETED)")
+
+
+async def _get_v2(get: Get, model: type[M], noun: str, path: str, params: Mapping[str, str]) -> M:
+    job_id = path.rsplit("/", 1)[-1]
+    try:
+        return await get(model, path, params)
+    except NotFoundError as exc:
+        raise ItemFailure("missing", f"{noun} job {job_id} not found", status_code=404) from exc
+    except APIStatusError as exc:
+        if exc.status_code not in _ITEM_STATUSES:
+            raise
+        why = proto.describe_detail(exc.detail) or f"HTTP {exc.status_code}"
+        raise ItemFailure(
+            "unavailable", f"{noun} job {job_id}: {why}", status_code=exc.status_code
+        ) from exc
+
+
+class ParseV2Resolver:
+    """``GET /api/v2/parse/{job_id}?expand=...``: ``markdown`` (``markdown_full``),
+    ``text`` (``text_full``) or ``json`` (the ``items`` pages)."""
+
+    job_type: ClassVar[str] = BatchJobType.PARSE_V2
+    kinds: ClassVar[tuple[str, ...]] = ("markdown", "text", "json")
+    _expand: ClassVar[dict[str, str]] = {
+        "markdown": "markdown_full",
+        "text": "text_full",
+        "json": "items",
+    }
+
+    async def fetch(
+        self, get: Get, file: BatchFileResult, kind: str, scope: Mapping[str, str]
+    ) -> ResultContent:
+        job_id = _reference_of(file)
+        field = self._expand[kind]
+        path = proto.api_path(V2_PARSE, "/{job_id}", job_id=job_id)
+        params = {**scope, "expand": f"{field},job_metadata"}
+        body = await _get_v2(get, ParseV2Job, "parse", path, params)
+        job = body.job
+        _check_v2_status("parse", job_id, str(job.status), job.error_message)
+        value = getattr(body, field)
+        if value is None or (isinstance(value, msgspec.Raw) and bytes(value) in (b"", b"null")):
+            raise ItemFailure("invalid", f"parse job {job_id} is COMPLETED but has no {field}")
+        data = bytes(value) if isinstance(value, msgspec.Raw) else value.encode("utf-8")
+        return ResultContent(kind, data, body.job_metadata)
+
+
+class ExtractV2Resolver:
+    """``GET /api/v2/extract/{job_id}``: its ``extract_result`` (JSON)."""
+
+    job_type: ClassVar[str] = BatchJobType.EXTRACT_V2
+    kinds: ClassVar[tuple[str, ...]] = ("json",)
+
+    async def fetch(
+        self, get: Get, file: BatchFileResult, kind: str, scope: Mapping[str, str]
+    ) -> ResultContent:
+        job_id = _reference_of(file)
+        path = proto.api_path(V2_EXTRACT, "/{job_id}", job_id=job_id)
+        job = await _get_v2(get, ExtractV2Job, "extract", path, scope)
+        _check_v2_status("extract", job_id, str(job.status), job.error_message)
+        if bytes(job.extract_result) in (b"", b"null"):
+            raise ItemFailure("invalid", f"extract job {job_id} is COMPLETED but has no result")
+        return ResultContent(kind, bytes(job.extract_result))
+
+
+#: v2 batch job type -> where its files' output lives.
+FILE_RESOLVERS: dict[str, FileResolver] = {
+    BatchJobType.PARSE_V2: ParseV2Resolver(),
+    BatchJobType.EXTRACT_V2: ExtractV2Resolver(),
 }

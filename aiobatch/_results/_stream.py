@@ -25,9 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, Protocol, Self, TypeVar
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
@@ -40,20 +40,62 @@ from .._errors import (
     ResponseDecodeError,
     ResponseTooLargeError,
 )
-from .._paging import ItemIterator
+from .._paging import ItemIterator, ScanProgress
 from .._paging.iterators import StreamIterator
 from .._paging.throttle import AdaptiveLimiter
 from .._paging.walk import Failure, Finished
 from .._retry import call_with_retries
-from ..models import BatchItem
+from ..models import BatchFileResult, BatchItem
 from ..resources._requester import Api
-from ._resolvers import Resolver
-from ._types import ItemError, ItemFailure, ItemResult, ResultsProgress
+from ._resolvers import FileResolver, Get, Resolver
+from ._types import (
+    FileResult,
+    ItemError,
+    ItemFailure,
+    ItemResult,
+    ResultContent,
+    ResultsProgress,
+)
 
-__all__ = ["ResultIterator", "Setup", "start_results"]
+__all__ = [
+    "FileResultIterator",
+    "FileSetup",
+    "ResultIterator",
+    "ResultStream",
+    "Setup",
+    "start_file_results",
+    "start_results",
+]
 
 M = TypeVar("M")
-_Msg = ItemResult | Failure | Finished
+
+
+class _Result(Protocol):
+    @property
+    def error(self) -> ItemError | None: ...
+    @property
+    def nbytes(self) -> int: ...
+    @property
+    def next_offset(self) -> int: ...
+
+
+R = TypeVar("R", bound=_Result)
+_Msg = Any  # a result, a Failure or Finished
+
+
+class _Source(Protocol):
+    """What the dispatcher reads: items in order, with their resume position."""
+
+    @property
+    def progress(self) -> ScanProgress: ...
+    def __aiter__(self) -> AsyncIterator[Any]: ...
+    async def aclose(self) -> None: ...
+
+
+#: ``(get, item) -> content`` (or an ``ItemFailure``).
+_Fetch = Callable[[Get, Any], Awaitable[ResultContent]]
+#: ``(item, content, error, next position) -> result``.
+_Make = Callable[[Any, ResultContent | None, ItemError | None, int], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +107,47 @@ class Setup:
     items: ItemIterator[BatchItem]
 
 
+@dataclass(frozen=True, slots=True)
+class FileSetup:
+    """A v2 batch's results stream: its files (in the batch's result order) and
+    the resolver of its job type."""
+
+    resolver: FileResolver
+    kind: str
+    files: list[BatchFileResult]
+
+
+class _FileSource:
+    """A batch's file results as a source: position ``i + 1`` after file ``i``."""
+
+    def __init__(self, files: list[BatchFileResult], start: int) -> None:
+        self._files = files
+        self._next = start
+        self.progress = ScanProgress(next_offset=start, total=len(files))
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> tuple[int, BatchFileResult]:
+        i = self._next
+        if i >= len(self._files):
+            raise StopAsyncIteration
+        self._next = i + 1
+        self.progress.next_offset = i + 1
+        return i, self._files[i]
+
+    async def aclose(self) -> None:
+        self._next = len(self._files)
+
+
 class _Cell:
     __slots__ = ("done", "fatal", "item", "position", "result")
 
-    def __init__(self, item: BatchItem | None, position: int) -> None:
+    def __init__(self, item: Any, position: int) -> None:
         self.item = item
         self.position = position
         self.done = asyncio.Event()
-        self.result: ItemResult | None = None
+        self.result: Any = None
         self.fatal: Exception | None = None
 
 
@@ -108,7 +183,12 @@ def start_results(
                 ready = await setup()
                 progress.kind = ready.kind
                 progress.listing = ready.items.progress
-                await _pump(api, ready, scope, concurrency, progress, out)
+                resolver, kind = ready.resolver, ready.kind
+
+                def fetch(get: Get, item: Any) -> Awaitable[ResultContent]:
+                    return resolver.fetch(get, item, kind, scope)
+
+                await _pump(api, ready.items, fetch, ItemResult, concurrency, progress, out)
             except Exception as exc:
                 failure = exc
             if failure is not None:
@@ -118,10 +198,53 @@ def start_results(
     return ResultIterator(run, api.spawn, progress)
 
 
+def _file_result(
+    item: tuple[int, BatchFileResult],
+    content: ResultContent | None,
+    error: ItemError | None,
+    position: int,
+) -> FileResult:
+    return FileResult(item[1], content, error, item[0])
+
+
+def start_file_results(
+    api: Api,
+    setup: Callable[[], Awaitable[FileSetup]],
+    scope: Mapping[str, str],
+    concurrency: int,
+    progress: ResultsProgress,
+    start: int = 0,
+) -> FileResultIterator:
+    """The bounded in-order fetcher over a v2 batch's files (``FileResult``s)."""
+
+    async def run(out: MemoryObjectSendStream[_Msg]) -> None:
+        async with out:
+            failure: Exception | None = None
+            try:
+                ready = await setup()
+                progress.kind = ready.kind
+                source = _FileSource(ready.files, start)
+                progress.listing = source.progress
+                resolver, kind = ready.resolver, ready.kind
+
+                def fetch(get: Get, item: Any) -> Awaitable[ResultContent]:
+                    return resolver.fetch(get, item[1], kind, scope)
+
+                await _pump(api, source, fetch, _file_result, concurrency, progress, out)
+            except Exception as exc:
+                failure = exc
+            if failure is not None:
+                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    await out.send(Failure(failure))
+
+    return FileResultIterator(run, api.spawn, progress)
+
+
 async def _pump(
     api: Api,
-    ready: Setup,
-    scope: Mapping[str, str],
+    items: _Source,
+    fetch: _Fetch,
+    make: _Make,
     concurrency: int,
     progress: ResultsProgress,
     out: MemoryObjectSendStream[_Msg],
@@ -142,23 +265,21 @@ async def _pump(
         finally:
             slots.release()
 
-    resolver, kind, items = ready.resolver, ready.kind, ready.items
-
     async def fetch_one(cell: _Cell) -> None:
         item = cell.item
         assert item is not None
         try:
             try:
-                content = await resolver.fetch(get, item, kind, scope)
+                content = await fetch(get, item)
             except ItemFailure as f:
                 error = ItemError(f.kind, str(f), f.status_code, f.__cause__)
-                cell.result = ItemResult(item, None, error, cell.position)
+                cell.result = make(item, None, error, cell.position)
             except AiobatchError as exc:
                 if _systemic(exc):
                     raise
-                cell.result = ItemResult(item, None, _item_error(exc), cell.position)
+                cell.result = make(item, None, _item_error(exc), cell.position)
             else:
-                cell.result = ItemResult(item, content, None, cell.position)
+                cell.result = make(item, content, None, cell.position)
         except Exception as exc:  # to the emitter, never into the task group
             cell.fatal = exc
         finally:
@@ -192,7 +313,7 @@ async def _pump(
 
 
 async def _dispatch(
-    items: ItemIterator[BatchItem],
+    items: _Source,
     order: asyncio.Queue[_Cell],
     todo: asyncio.Queue[_Cell],
 ) -> None:
@@ -228,10 +349,10 @@ async def _emit(order: asyncio.Queue[_Cell], out: MemoryObjectSendStream[_Msg]) 
             await out.send(cell.result)  # backpressure: the consumer is slower
 
 
-class ResultIterator(StreamIterator[ItemResult]):
-    """An async iterator of ``ItemResult``s in item order; ``progress`` can be
-    polled meanwhile.  Use it as an async context manager (or call ``aclose()``)
-    to stop the fetches and wait for them when leaving early."""
+class ResultStream(StreamIterator[R]):
+    """An async iterator of results in order; ``progress`` can be polled
+    meanwhile.  Use it as an async context manager (or call ``aclose()``) to
+    stop the fetches and wait for them when leaving early."""
 
     buffer = 1
     what = "results stream"
@@ -245,17 +366,26 @@ class ResultIterator(StreamIterator[ItemResult]):
         super().__init__(starter, spawn, progress)
         self.progress = progress
 
-    async def __anext__(self) -> ItemResult:
-        msg = await self._receive()
+    async def __anext__(self) -> R:
+        result = await self._receive()
         progress = self.progress
         progress.items += 1
-        if msg.error is None:
+        if result.error is None:
             progress.ok += 1
-            progress.bytes += msg.nbytes
+            progress.bytes += result.nbytes
         else:
             progress.failed += 1
-        progress.next_offset = msg.next_offset
+        progress.next_offset = result.next_offset
         listing = progress.listing
         if listing is not None:
             progress.filter_mode = listing.filter_mode
-        return msg
+        return result
+
+
+class ResultIterator(ResultStream[ItemResult]):
+    """``client.job_items.iter_results``: ``ItemResult``s in item order."""
+
+
+class FileResultIterator(ResultStream[FileResult]):
+    """``client.batches.iter_results``: ``FileResult``s in the batch's result
+    order (``progress.next_offset``: the index of the next file)."""

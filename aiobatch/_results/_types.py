@@ -10,10 +10,11 @@ import msgspec
 
 from .._errors import AiobatchError
 from .._paging import FilterMode, ScanProgress
-from ..models import BatchItem
+from ..models import BatchFileResult, BatchItem, JobReference
 
 __all__ = [
     "ErrorKind",
+    "FileResult",
     "ItemError",
     "ItemFailure",
     "ItemResult",
@@ -100,6 +101,39 @@ class ItemResult:
     content: ResultContent | None
     error: ItemError | None
     next_offset: int
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.content.data) if self.content is not None else 0
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """One source file of a v2 batch and its output (``content``) or why there is
+    none (``error``: ``no_job`` when the batch made no job for the file, ``failed``,
+    ``missing``, ``not_ready``...).  ``index`` is the file's place in the batch's
+    results; ``next_offset`` (``index + 1``) resumes just past it."""
+
+    file: BatchFileResult
+    content: ResultContent | None
+    error: ItemError | None
+    index: int
+
+    @property
+    def file_id(self) -> str:
+        return self.file.source_directory_file_id
+
+    @property
+    def job_reference(self) -> JobReference | None:
+        return self.file.job_reference
+
+    @property
+    def next_offset(self) -> int:
+        return self.index + 1
 
     @property
     def ok(self) -> bool:

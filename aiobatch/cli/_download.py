@@ -24,13 +24,16 @@ import argparse
 import contextlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
 
+from .._client import BatchClient
 from .._paging import FilterMode
+from .._results import FileResult, ItemError, ResultContent, ResultStream
 from ._context import (
     ITEM_STATUSES,
     Context,
@@ -43,7 +46,16 @@ from ._formats import DOWNLOADS, FORMATS, Options, add_format_option
 from ._result_files import INDEX_NAME, safe_name
 from ._writers import Writer
 
-__all__ = ["INDEX_NAME", "STATE_NAME", "cmd_download", "register", "safe_name"]
+__all__ = [
+    "INDEX_NAME",
+    "STATE_NAME",
+    "DownloadState",
+    "cmd_download",
+    "file_as_item",
+    "register",
+    "run_download",
+    "safe_name",
+]
 
 STATE_NAME = ".aiobatch-download.json"
 JSONL_STATE_SUFFIX = ".aiobatch-state.json"
@@ -70,6 +82,7 @@ class _StateFile(msgspec.Struct):
     bytes: _Count
     length: _Count
     version: int
+    batch_id: str | None = None
 
 
 @dataclass
@@ -88,8 +101,18 @@ class DownloadState:
     bytes: int = 0  #: bytes of results written
     length: int = 0  #: length of the index (files) or of the output (jsonl)
     version: int = _VERSION
+    #: ``batches download``: the v2 batch (``job_id`` is then empty).
+    batch_id: str | None = None
 
-    IDENTITY = ("job_id", "status", "result", "format", "organization_id", "project_id")
+    IDENTITY = (
+        "job_id",
+        "batch_id",
+        "status",
+        "result",
+        "format",
+        "organization_id",
+        "project_id",
+    )
 
     def save(self, path: Path) -> None:
         tmp = path.with_name(path.name + ".tmp")
@@ -175,16 +198,73 @@ def _open_sink(fmt: str, out: Path, state: DownloadState, *, fresh: bool) -> Wri
     return FORMATS[fmt].to_file(DOWNLOADS, out, resume, Options())
 
 
+#: Opens the results stream of a download: ``(client, state) -> stream``.
+_Open = Callable[[BatchClient, DownloadState], ResultStream[Any]]
+
+
 async def cmd_download(ctx: Context) -> int:
     a = ctx.args
     ctx.subject = f"job {a.job_id}"
-    fmt = a.format
-    out = Path(a.output)
     status = None if a.status == "all" else a.status
-    state_path = _state_path(fmt, out)
     want = DownloadState(
-        a.job_id, status, a.result, fmt, ctx.opt("organization_id"), ctx.opt("project_id")
+        a.job_id, status, a.result, a.format, ctx.opt("organization_id"), ctx.opt("project_id")
     )
+
+    def open_results(client: BatchClient, state: DownloadState) -> ResultStream[Any]:
+        mode: FilterMode = "auto"
+        if state.filter_mode in ("server", "client"):
+            mode = "server" if state.filter_mode == "server" else "client"
+        elif a.filter_mode != "auto":
+            mode = a.filter_mode
+        return client.job_items.iter_results(
+            a.job_id,
+            result=a.result,
+            status=status,
+            concurrency=a.concurrency,
+            page_size=a.page_size,
+            start_offset=state.next_offset,
+            filter_mode=mode,
+        )
+
+    return await run_download(ctx, want, open_results, lambda r: r)
+
+
+class _FileItem(NamedTuple):
+    """A v2 batch's file as the download writers see an item: named by its id."""
+
+    item_id: str
+    item_name: str
+
+
+class _FileAsItem(NamedTuple):
+    item: _FileItem
+    content: ResultContent | None
+    error: ItemError | None
+    nbytes: int
+    ok: bool
+    next_offset: int
+
+
+def file_as_item(r: FileResult) -> _FileAsItem:
+    """A ``FileResult`` in the shape the download writers take (``item_id`` and
+    ``item_name``: the source file id, from which the safe file name is made)."""
+    return _FileAsItem(
+        _FileItem(r.file_id, r.file_id), r.content, r.error, r.nbytes, r.ok, r.next_offset
+    )
+
+
+async def run_download(
+    ctx: Context,
+    want: DownloadState,
+    open_results: _Open,
+    adapt: Callable[[Any], Any],
+) -> int:
+    """The download loop shared by ``items download`` and ``batches download``:
+    checkpoint, atomic writers, index, resume."""
+    a = ctx.args
+    fmt = want.format
+    out = Path(a.output)
+    state_path = _state_path(fmt, out)
     client = ctx.client()  # a missing key is reported before any file is touched
     resumed = _prepare(ctx, fmt, out, state_path, want)
     state = resumed or want
@@ -195,28 +275,15 @@ async def cmd_download(ctx: Context) -> int:
             f"resuming {out}: {state.items:,} items done, continuing at offset "
             f"{state.next_offset:,}"
         )
-    mode: FilterMode = "auto"
-    if state.filter_mode in ("server", "client"):
-        mode = "server" if state.filter_mode == "server" else "client"
-    elif a.filter_mode != "auto":
-        mode = a.filter_mode
     started = time.monotonic()
     new = 0
     try:
         async with client:
-            results = client.job_items.iter_results(
-                a.job_id,
-                result=a.result,
-                status=status,
-                concurrency=a.concurrency,
-                page_size=a.page_size,
-                start_offset=state.next_offset,
-                filter_mode=mode,
-            )
+            results = open_results(client, state)
             with ctx.progress("downloading results") as bar:
                 async with results:
                     async for r in results:
-                        sink.write((r,))
+                        sink.write((adapt(r),))
                         state.length = sink.bytes
                         state.items += 1
                         state.ok += r.ok

@@ -11,13 +11,24 @@ from __future__ import annotations
 
 import operator
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from .. import _protocol as proto
+from .._errors import BatchNotFinishedError
 from .._paging import Endpoint, ItemIterator, PageIterator, Resolved, Scan, ScanKw, ScanOptions
+from .._paging.types import MAX_CONCURRENCY
+from .._results import (
+    FILE_RESOLVERS,
+    FileResultIterator,
+    FileSetup,
+    ResultsProgress,
+    UnsupportedJobTypeError,
+    start_file_results,
+)
 from ..models import Batch, BatchJobType, BatchList, BatchStatus, encode
+from ..workflows import BatchWatch, check_seconds
 from ._declare import Declared, options_of
 from ._requester import Api
 
@@ -185,6 +196,163 @@ class Batches:
         path = proto.api_path(V2_BATCHES, "/{batch_id}", batch_id=batch_id)
         params = {**self._api.scope(organization_id, project_id), **proto.query(expand=expand)}
         return await self._api.call(Batch, "GET", path, params=params)
+
+    def watch(
+        self,
+        batch_id: str,
+        *,
+        poll_interval: float = 2.0,
+        max_interval: float = 30.0,
+        timeout: float | None = None,
+        organization_id: str | None = None,
+        project_id: str | None = None,
+    ) -> BatchWatch:
+        """Each change of a batch's status until it ends::
+
+            async for batch in client.batches.watch(batch_id):
+                print(batch.status)
+
+        Polls ``GET /api/v2/batches/{batch_id}`` as ``client.jobs.watch`` polls a
+        job (every ``poll_interval`` s while it moves, x1.5 per unchanged poll up
+        to ``max_interval``); stops after ``COMPLETED``, ``FAILED`` or
+        ``CANCELLED`` (``THROTTLED`` and unknown statuses are not terminal).
+        ``timeout`` raises ``BatchWaitTimeoutError`` with the last state seen.
+        """
+        path = proto.api_path(V2_BATCHES, "/{batch_id}", batch_id=batch_id)
+        params = self._api.scope(organization_id, project_id)
+
+        def fetch() -> Awaitable[Batch]:
+            return self._api.call(Batch, "GET", path, params=params)
+
+        return BatchWatch(
+            batch_id,
+            fetch,
+            self._api.policy,
+            poll_interval=poll_interval,
+            max_interval=max_interval,
+            timeout=timeout,
+        )
+
+    async def wait(
+        self,
+        batch_id: str,
+        *,
+        poll_interval: float = 2.0,
+        max_interval: float = 30.0,
+        timeout: float | None = None,  # noqa: ASYNC109 (a deadline on the policy's clock)
+        on_progress: Callable[[Batch], Any] | None = None,
+        raise_on_failure: bool = False,
+        organization_id: str | None = None,
+        project_id: str | None = None,
+    ) -> Batch:
+        """Wait until the batch ends; its final state (without ``results``: get it
+        with ``expand="results"`` or use ``iter_results``).
+
+        ``on_progress`` (a function or a coroutine function) gets every change.
+        A batch that ends ``FAILED`` or ``CANCELLED`` is returned, unless
+        ``raise_on_failure`` (then ``BatchFailedError`` with ``.batch``).
+        ``timeout`` raises ``BatchWaitTimeoutError``.  Polling as in ``watch``.
+        """
+        watch = self.watch(
+            batch_id,
+            poll_interval=poll_interval,
+            max_interval=max_interval,
+            timeout=timeout,
+            organization_id=organization_id,
+            project_id=project_id,
+        )
+        return await watch.wait(on_progress, raise_on_failure=raise_on_failure)
+
+    def iter_results(
+        self,
+        batch_id: str,
+        *,
+        result: str | None = None,
+        concurrency: int = 8,
+        start_offset: int = 0,
+        wait: bool = False,
+        poll_interval: float = 2.0,
+        timeout: float | None = None,
+        organization_id: str | None = None,
+        project_id: str | None = None,
+    ) -> FileResultIterator:
+        """Every file of a finished batch with its output, in the batch's result
+        order (``FileResult``), fetched through each file's job reference.
+
+        ``result``: parse_v2: ``markdown`` (default), ``text``, ``json`` (the
+        ``items`` pages); extract_v2: ``json`` (``extract_result``).  At most
+        ``concurrency`` job requests in flight, as in ``job_items.iter_results``
+        (the same bounded, in-order fetcher).  A file without a result is that
+        result's ``error`` (``no_job``: the batch made no job for it, with its
+        ``error_message``; ``failed``; ``missing``; ``not_ready``).  A batch not
+        finished raises ``BatchNotFinishedError``, unless ``wait`` (then it is
+        waited for as by ``wait(poll_interval=, timeout=)``).  Resume with
+        ``start_offset=result.next_offset``.
+        """
+        proto.check_id("batch_id", batch_id)
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+            raise TypeError(f"concurrency must be an int, got {type(concurrency).__name__}")
+        if not 1 <= concurrency <= MAX_CONCURRENCY:
+            raise ValueError(
+                f"concurrency must be within [1, {MAX_CONCURRENCY}], got {concurrency}"
+            )
+        if isinstance(start_offset, bool) or not isinstance(start_offset, int) or start_offset < 0:
+            raise ValueError(f"start_offset must be an int >= 0, got {start_offset!r}")
+        if result is not None:
+            kinds = {k for r in FILE_RESOLVERS.values() for k in r.kinds}
+            if result not in kinds:
+                raise ValueError(
+                    f"result must be one of {', '.join(sorted(kinds))}; got {result!r}"
+                )
+        if wait:
+            check_seconds("poll_interval", poll_interval, none_ok=False)
+            check_seconds("timeout", timeout, none_ok=True, zero_ok=True)
+        scope = self._api.scope(organization_id, project_id)
+        progress = ResultsProgress(next_offset=start_offset)
+
+        async def setup() -> FileSetup:
+            if wait:
+                await self.wait(
+                    batch_id,
+                    poll_interval=poll_interval,
+                    max_interval=max(30.0, poll_interval),
+                    timeout=timeout,
+                    organization_id=organization_id,
+                    project_id=project_id,
+                )
+            batch = await self.get(
+                batch_id,
+                expand="results",
+                organization_id=organization_id,
+                project_id=project_id,
+            )
+            if not batch.status.terminal or (
+                batch.results is None and batch.status == BatchStatus.COMPLETED
+            ):
+                raise BatchNotFinishedError(
+                    f"batch {batch_id} is {batch.status}: its results exist once it ends "
+                    "(wait for it: iter_results(..., wait=True), the CLI's --wait, or "
+                    "client.batches.wait)",
+                    batch=batch,
+                )
+            jtype = str(batch.config.job.type)
+            progress.job_type = jtype
+            resolver = FILE_RESOLVERS.get(jtype)
+            if resolver is None:
+                raise UnsupportedJobTypeError(
+                    f"batch {batch_id} runs {jtype!r} jobs: aiobatch does not know where "
+                    f"their output lives (supported: {', '.join(map(str, FILE_RESOLVERS))})",
+                    job_type=jtype,
+                )
+            kind = result or resolver.kinds[0]
+            if kind not in resolver.kinds:
+                raise ValueError(
+                    f"result={kind!r} does not exist for {jtype!r} batches: "
+                    f"use one of {', '.join(resolver.kinds)}"
+                )
+            return FileSetup(resolver, kind, list(batch.results or ()))
+
+        return start_file_results(self._api, setup, scope, concurrency, progress, start_offset)
 
     async def cancel(
         self,

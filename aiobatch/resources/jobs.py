@@ -13,7 +13,6 @@ from .._errors import (
     AiobatchError,
     APIConnectionError,
     APIStatusError,
-    JobFailedError,
     MissingJobConfigError,
     RetryFailedError,
 )
@@ -216,20 +215,7 @@ class Jobs:
             organization_id=organization_id,
             project_id=project_id,
         )
-        async for status in watch:
-            if on_progress is not None:
-                result = on_progress(status)
-                if inspect.isawaitable(result):
-                    await result
-        final = watch.last
-        assert final is not None  # the watch ends only after a terminal status
-        if raise_on_failure and final.job.status != JobStatus.COMPLETED:
-            raise JobFailedError(
-                f"job {final.job.id} ended {final.job.status}"
-                + (f": {final.job.error_message}" if final.job.error_message else ""),
-                status=final,
-            )
-        return final
+        return await watch.wait(on_progress, raise_on_failure=raise_on_failure)
 
     async def cancel(
         self,

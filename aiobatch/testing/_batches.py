@@ -28,6 +28,7 @@ from yarl import URL
 
 from ._app import ENDPOINT, FAULT, SIM, SimHost, _json, _json_body
 from ._jobs import SimClock
+from ._v2jobs import V2_EXTRACT, V2_PARSE, get_extract_job_v2, get_parse_job_v2
 from ._validate import ApiError, Errors
 
 __all__ = [
@@ -226,6 +227,7 @@ class BatchStore:
         self.seed = seed
         self._states: dict[str, _BatchState] = {}
         self._created = 0
+        self._jobs: dict[str, tuple[_BatchState, str]] = {}
         #: Called after a create or a cancel (the simulator's webhooks use it).
         self.listeners: list[Callable[[], None]] = []
 
@@ -271,6 +273,20 @@ class BatchStore:
 
     def get(self, batch_id: str) -> _BatchState | None:
         return self._states.get(batch_id)
+
+    def job(self, job_id: str) -> tuple[_BatchState, str] | None:
+        """The batch and source file a product job was made for (``None``: no
+        batch dispatched a file with that job yet)."""
+        found = self._jobs.get(job_id)
+        if found is None:
+            now = self.clock.now()
+            for state in self._states.values():
+                for result in state.results(now) or ():
+                    ref = result["job_reference"]
+                    if ref is not None:
+                        self._jobs[ref["id"]] = (state, result["source_directory_file_id"])
+            found = self._jobs.get(job_id)
+        return found
 
     def __len__(self) -> int:
         return len(self._states)
@@ -565,6 +581,8 @@ BATCH_ENDPOINTS: Mapping[Any, str] = {
     get_batch: "batch",
     cancel_batch: "batch_cancel",
     create_batch: "batch_create",
+    get_parse_job_v2: "parse_v2_job",
+    get_extract_job_v2: "extract_v2_job",
 }
 
 
@@ -578,4 +596,6 @@ def add_batch_routes(app: web.Application, host: SimHost) -> BatchStore:
     r.add_post(V2_BATCHES, create_batch)
     r.add_get(V2_BATCHES + "/{batch_id}", get_batch)
     r.add_post(V2_BATCHES + "/{batch_id}/cancel", cancel_batch)
+    r.add_get(V2_PARSE + "/{job_id}", get_parse_job_v2)
+    r.add_get(V2_EXTRACT + "/{job_id}", get_extract_job_v2)
     return store

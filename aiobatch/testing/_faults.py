@@ -49,6 +49,9 @@ ENDPOINTS = (
     "batch",
     "batch_cancel",
     "batch_create",
+    # the product jobs a v2 batch hands out (/api/v2/parse, /api/v2/extract)
+    "parse_v2_job",
+    "extract_v2_job",
 )
 
 #: Page faults: a valid item-list answer, but the wrong page (items only).

@@ -52,6 +52,7 @@ COMMANDS: dict[str, tuple[tuple[Records, ...], Target, list[str]]] = {
     "batches get": ((BATCH,), "stdout", ["table", "json"]),
     "batches cancel": ((BATCH,), "stdout", ["table", "json"]),
     "batches create": ((BATCH,), "stdout", ["table", "json"]),
+    "batches download": ((DOWNLOADS,), "file", ["files", "jsonl"]),
 }
 
 #: the arguments each command requires besides --format
@@ -79,6 +80,7 @@ REQUIRED = {
         "--source-directory-id",
         "d",
     ],
+    "batches download": ["--batch-id", "b", "-o", "d"],
 }
 
 
