@@ -41,7 +41,7 @@ async def refs(sim: Simulator, batch_id: str) -> list[dict[str, Any]]:
 async def test_parse_jobs_of_a_batch(sim: Simulator) -> None:
     outcomes: Counter[str] = Counter()
     for ref in await refs(sim, "bat-p"):
-        assert ref["type"] == "parse"
+        assert ref["type"] == "parse_v2"  # what the official SDK 2.19.0 requires
         params = [("expand", "markdown_full"), ("expand", "text_full"), ("expand", "markdown")]
         reply = await get(sim, f"/api/v2/parse/{ref['id']}", params)
         again = await get(sim, f"/api/v2/parse/{ref['id']}", params)
@@ -82,7 +82,7 @@ async def test_parse_expand_comma_list_and_validation(sim: Simulator) -> None:
 async def test_extract_jobs_and_wrong_kinds(sim: Simulator) -> None:
     statuses: Counter[str] = Counter()
     for ref in await refs(sim, "bat-x"):
-        assert ref["type"] == "extract"
+        assert ref["type"] == "extract_v2"
         reply = await get(sim, f"/api/v2/extract/{ref['id']}")
         if reply.status == 404:
             statuses["MISSING"] += 1
