@@ -1,4 +1,4 @@
-"""``aiobatch batches list | get | cancel | create | download``: the v2 Batches API, with the
+"""``aiobatch batches list | get | wait | cancel | create | download``: the v2 Batches API, with the
 official CLI's flag names (``--batch-id``, ``--page-size``, ``--page-token``,
 ``--status``, ``--source-directory-id``, ``--expand``, ``--max-items``)."""
 
@@ -10,8 +10,18 @@ from typing import Any
 from .._client import BatchClient
 from .._results import ResultStream
 from ..models import Batch, BatchJobType, BatchStatus
-from ._context import Context, HelpFormatter, concurrency_int, non_negative_int, page_size_int
+from ._context import (
+    Context,
+    HelpFormatter,
+    concurrency_int,
+    connection_options,
+    non_negative_float,
+    non_negative_int,
+    page_size_int,
+    positive_float,
+)
 from ._download import INDEX_NAME, DownloadState, file_as_item, run_download
+from ._failures import EXIT_API
 from ._formats import (
     BATCH,
     BATCH_PAGE,
@@ -89,6 +99,26 @@ async def cmd_create(ctx: Context) -> int:
         )
     write_stdout(ctx, BATCH, [batch])
     return 0
+
+
+async def cmd_wait(ctx: Context) -> int:
+    """Exit 0 completed, 1 failed or cancelled, 3 timed out (``_failures``)."""
+    a = ctx.args
+    ctx.subject = f"batch {a.batch_id}"
+
+    def show(batch: Batch) -> None:
+        ctx.note(f"batch {batch.id}: {batch.status}")
+
+    async with ctx.client() as client:
+        batch = await client.batches.wait(
+            a.batch_id,
+            poll_interval=a.interval,
+            max_interval=max(a.interval, 30.0),
+            timeout=a.wait_timeout,
+            on_progress=show,
+        )
+    write_stdout(ctx, BATCH, [batch])
+    return 0 if batch.status == BatchStatus.COMPLETED else EXIT_API
 
 
 async def cmd_download(ctx: Context) -> int:
@@ -173,6 +203,40 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     p.add_argument("--expand", choices=["results"])
     add_format_option(p, BATCH, default="table")
     p.set_defaults(handler=cmd_get)
+
+    p = bsub.add_parser(
+        "wait",
+        help="wait until a batch ends; the exit code says how",
+        description="Poll a batch until COMPLETED, FAILED or CANCELLED (THROTTLED and "
+        "unknown statuses are not an end) and exit 0 when it completed, 1 when it failed "
+        "or was cancelled, 3 when --timeout ran out; a line per change on stderr, the "
+        "final batch on stdout.  --timeout bounds the whole wait; give the per-request "
+        "timeout before the command (`aiobatch --timeout 30 batches wait ...`).",
+        parents=[connection_options(), *common[1:]],
+        formatter_class=_RAW,
+        conflict_handler="resolve",
+        epilog="""examples:
+  aiobatch batches wait --batch-id bat-123
+  aiobatch batches wait --batch-id bat-123 --timeout 3600 --interval 10 --format json""",
+    )
+    p.add_argument("--batch-id", required=True, metavar="ID")
+    p.add_argument(
+        "--interval",
+        type=positive_float,
+        default=2.0,
+        metavar="SECONDS",
+        help="seconds between polls while the batch moves (default: 2; up to 30 while not)",
+    )
+    p.add_argument(
+        "--timeout",
+        dest="wait_timeout",
+        type=non_negative_float,
+        default=None,
+        metavar="SECONDS",
+        help="give up after this many seconds, with exit code 3 (default: wait for ever)",
+    )
+    add_format_option(p, BATCH, default="table")
+    p.set_defaults(handler=cmd_wait)
 
     p = bsub.add_parser(
         "cancel",

@@ -17,6 +17,7 @@ from .._errors import (
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
+    BatchWaitTimeoutError,
     ConfigurationError,
     InternalServerError,
     JobWaitTimeoutError,
@@ -86,6 +87,12 @@ def describe(exc: BaseException, ctx: Context) -> tuple[str, int]:
             f"{len(plan.not_submitted):,} item(s) not submitted: run the same command "
             "again to create only what is missing",
             code,
+        )
+    if isinstance(exc, BatchWaitTimeoutError):
+        last_seen = f" (last status: {exc.batch.status})" if exc.batch is not None else ""
+        return (
+            f"timed out: batch {exc.batch_id} did not end within {exc.timeout:g} s{last_seen}",
+            EXIT_TIMEOUT,
         )
     if isinstance(exc, JobWaitTimeoutError):
         last = exc.status

@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[tuple[Records, ...], Target, list[str]]] = {
     "batches list": ((BATCHES, BATCH_PAGE), "stdout", ["table", "jsonl", "json", "csv"]),
     "batches get": ((BATCH,), "stdout", ["table", "json"]),
     "batches cancel": ((BATCH,), "stdout", ["table", "json"]),
+    "batches wait": ((BATCH,), "stdout", ["table", "json"]),
     "batches create": ((BATCH,), "stdout", ["table", "json"]),
     "batches download": ((DOWNLOADS,), "file", ["files", "jsonl"]),
 }
@@ -72,6 +73,7 @@ REQUIRED = {
     "batches list": [],
     "batches get": ["--batch-id", "b"],
     "batches cancel": ["--batch-id", "b"],
+    "batches wait": ["--batch-id", "b"],
     "batches create": [
         "--job-type",
         "parse_v2",
