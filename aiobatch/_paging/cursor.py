@@ -22,7 +22,7 @@ from .endpoint import Fetched
 from .seen import SeenKeys
 from .throttle import AdaptiveLimiter
 from .types import Page, ScanOptions, ScanProgress
-from .walk import Failure, Finished, deliver, is_permanent
+from .walk import Failure, Finished, deliver, drop_repeats, is_permanent
 
 __all__ = ["produce_cursor"]
 
@@ -127,8 +127,7 @@ def _check_repeats(
                 "repeated. Pass on_drift='warn' to accept it",
                 offset=offset,
             )
-        kept = set(repeats)
-        items[:] = [i for i in items if (h := hash(key(i))) not in kept and not kept.add(h)]  # type: ignore[func-returns-value]
+        items[:] = drop_repeats(items, key, frozenset(repeats))
         page -= repeats
     seen.add(offset, page)
     seen.delivered(offset)

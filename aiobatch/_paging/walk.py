@@ -39,6 +39,7 @@ __all__ = [
     "Finished",
     "Listing",
     "deliver",
+    "drop_repeats",
     "is_permanent",
     "page_error",
     "produce",
@@ -245,7 +246,7 @@ async def _accept(
         got = fetched.items
         chosen = list(got[: r.take]) if r.take < len(got) or not isinstance(got, list) else got
         if r.dedup:
-            chosen = _drop_repeats(chosen, listing.key, r.skip)
+            chosen = drop_repeats(chosen, listing.key, r.skip)
         progress.scanned += len(chosen)
         stop = r.offset + r.take
         positions: list[int] | None = None
@@ -262,7 +263,7 @@ async def _accept(
         del pages[stale]
 
 
-def _drop_repeats(items: list[T], key: Callable[[T], str], skip: frozenset[int]) -> list[T]:
+def drop_repeats(items: list[T], key: Callable[[T], str], skip: frozenset[int]) -> list[T]:
     """Drop items received before, and repeats within the page (``on_drift='warn'``)."""
     seen = set(skip)
     out: list[T] = []

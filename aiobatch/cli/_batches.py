@@ -11,14 +11,14 @@ from .._client import BatchClient
 from .._results import ResultStream
 from ..models import Batch, BatchJobType, BatchStatus
 from ._context import (
+    MAX_POLL_INTERVAL,
     Context,
     HelpFormatter,
+    add_poll_options,
     concurrency_int,
     connection_options,
-    non_negative_float,
     non_negative_int,
     page_size_int,
-    positive_float,
 )
 from ._download import INDEX_NAME, DownloadState, file_as_item, run_download
 from ._failures import EXIT_API
@@ -113,7 +113,7 @@ async def cmd_wait(ctx: Context) -> int:
         batch = await client.batches.wait(
             a.batch_id,
             poll_interval=a.interval,
-            max_interval=max(a.interval, 30.0),
+            max_interval=max(a.interval, MAX_POLL_INTERVAL),
             timeout=a.wait_timeout,
             on_progress=show,
         )
@@ -220,21 +220,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch batches wait --batch-id bat-123 --timeout 3600 --interval 10 --format json""",
     )
     p.add_argument("--batch-id", required=True, metavar="ID")
-    p.add_argument(
-        "--interval",
-        type=positive_float,
-        default=2.0,
-        metavar="SECONDS",
-        help="seconds between polls while the batch moves (default: 2; up to 30 while not)",
-    )
-    p.add_argument(
-        "--timeout",
-        dest="wait_timeout",
-        type=non_negative_float,
-        default=None,
-        metavar="SECONDS",
-        help="give up after this many seconds, with exit code 3 (default: wait for ever)",
-    )
+    add_poll_options(p, "batch", timeout=True)
     add_format_option(p, BATCH, default="table")
     p.set_defaults(handler=cmd_wait)
 

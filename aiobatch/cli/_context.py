@@ -18,10 +18,12 @@ from ._output import Progress, is_tty, terminal_safe
 
 __all__ = [
     "ITEM_STATUSES",
+    "MAX_POLL_INTERVAL",
     "CliError",
     "Context",
     "HelpFormatter",
     "UsageError",
+    "add_poll_options",
     "concurrency_int",
     "connection_options",
     "general_options",
@@ -105,6 +107,31 @@ def _float_above(minimum: float, *, inclusive: bool) -> Callable[[str], float]:
 
 positive_float = _float_above(0.0, inclusive=False)
 non_negative_float = _float_above(0.0, inclusive=True)
+
+#: The slowest polling of the wait / watch commands while nothing moves.
+MAX_POLL_INTERVAL = 30.0
+
+
+def add_poll_options(p: argparse.ArgumentParser, noun: str, *, timeout: bool) -> None:
+    """``--interval`` (and with ``timeout``, ``--timeout`` as the whole wait) of
+    the commands that poll a job or a batch until it ends."""
+    p.add_argument(
+        "--interval",
+        type=positive_float,
+        default=2.0,
+        metavar="SECONDS",
+        help=f"seconds between polls while the {noun} moves (default: 2; up to "
+        f"{MAX_POLL_INTERVAL:g} while it does not)",
+    )
+    if timeout:
+        p.add_argument(
+            "--timeout",
+            dest="wait_timeout",
+            type=non_negative_float,
+            default=None,
+            metavar="SECONDS",
+            help="give up after this many seconds, with exit code 3 (default: wait for ever)",
+        )
 
 
 # Options shared by every command.  They are accepted before or after the

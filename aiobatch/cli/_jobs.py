@@ -14,13 +14,13 @@ from ..models import BatchJob, BatchJobStatus, JobStatus
 from ..workflows import RetryChunk, RetryPlan
 from ._context import (
     ITEM_STATUSES,
+    MAX_POLL_INTERVAL,
     Context,
     HelpFormatter,
     UsageError,
+    add_poll_options,
     connection_options,
-    non_negative_float,
     non_negative_int,
-    positive_float,
     positive_int,
 )
 from ._failures import EXIT_API
@@ -108,14 +108,10 @@ async def _follow(ctx: Context, *, limit: float | None = None) -> BatchJobStatus
             return await client.jobs.wait(
                 a.job_id,
                 poll_interval=a.interval,
-                max_interval=max(a.interval, MAX_INTERVAL),
+                max_interval=max(a.interval, MAX_POLL_INTERVAL),
                 timeout=limit,
                 on_progress=show,
             )
-
-
-#: The slowest polling of ``jobs wait`` / ``jobs watch`` while a job does not move.
-MAX_INTERVAL = 30.0
 
 
 async def cmd_watch(ctx: Context) -> int:
@@ -303,13 +299,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch jobs watch --job-id bjb-123 --interval 10 --exit-status && echo done""",
     )
     p.add_argument("--job-id", required=True, metavar="ID")
-    p.add_argument(
-        "--interval",
-        type=positive_float,
-        default=2.0,
-        metavar="SECONDS",
-        help="seconds between polls while the job moves (default: 2; up to 30 while it does not)",
-    )
+    add_poll_options(p, "job", timeout=False)
     p.add_argument(
         "--exit-status",
         action="store_true",
@@ -336,21 +326,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch jobs wait --job-id bjb-123 --timeout 3600 --interval 10 -q --format json""",
     )
     p.add_argument("--job-id", required=True, metavar="ID")
-    p.add_argument(
-        "--interval",
-        type=positive_float,
-        default=2.0,
-        metavar="SECONDS",
-        help="seconds between polls while the job moves (default: 2; up to 30 while it does not)",
-    )
-    p.add_argument(
-        "--timeout",
-        dest="wait_timeout",
-        type=non_negative_float,
-        default=None,
-        metavar="SECONDS",
-        help="give up after this many seconds, with exit code 3 (default: wait for ever)",
-    )
+    add_poll_options(p, "job", timeout=True)
     add_format_option(p, JOB_STATUS, default="table")
     p.set_defaults(handler=cmd_wait)
 
