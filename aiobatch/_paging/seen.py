@@ -39,9 +39,6 @@ class SeenKeys:
         self._order: deque[int] = deque()
         self._held = 0
 
-    def __len__(self) -> int:
-        return len(self._all)
-
     def overlap(self, page: set[int]) -> set[int]:
         """The hashes of ``page`` that were seen before."""
         seen = self._all
