@@ -93,3 +93,11 @@ async def wait_for(pred: Callable[[], bool], *, turns: int = 5000) -> None:
 
 
 Runner = Callable[..., Awaitable[Result]]
+
+
+async def drive(sim: Simulator, task: asyncio.Task[int], step: float) -> int:
+    """Advance the simulator's clock while ``task`` (a polling command) runs."""
+    while not task.done():
+        sim.advance(step)
+        await asyncio.sleep(0.001)
+    return await task

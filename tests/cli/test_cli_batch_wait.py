@@ -9,7 +9,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from cli_support import clear_env, cli, conn
+from cli_support import clear_env, cli, conn, drive
 
 from aiobatch.cli import run
 from aiobatch.testing import SimBatch, SimClock, Simulator
@@ -29,13 +29,6 @@ async def sim() -> AsyncIterator[Simulator]:
         s.batches.add(SimBatch(batch_id=SLOW, files=4, start_delay=10_000.0))
         s.batches.add(SimBatch(batch_id=FAILED, files=4, status="FAILED"))
         yield s
-
-
-async def drive(sim: Simulator, task: asyncio.Task[int], step: float) -> int:
-    while not task.done():
-        sim.advance(step)
-        await asyncio.sleep(0.001)
-    return await task
 
 
 async def test_batches_wait_completed_exits_0_through_throttled(sim: Simulator) -> None:

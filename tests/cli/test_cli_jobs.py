@@ -9,7 +9,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from cli_support import TtyStringIO, clear_env, cli, conn
+from cli_support import TtyStringIO, clear_env, cli, conn, drive
 
 from aiobatch.cli import run
 from aiobatch.models import encode
@@ -77,14 +77,6 @@ async def test_cancel(sim: Simulator) -> None:
     assert sim.job(LIVE).job.status == "cancelled"
     r = await cli("jobs", "cancel", "--job-id", LIVE, "--format", "json", sim=sim)
     assert json.loads(r.out)["status"] == "cancelled"
-
-
-async def drive(sim: Simulator, task: asyncio.Task[int], step: float) -> int:
-    """Advance the simulator's clock while ``task`` polls it."""
-    while not task.done():
-        sim.advance(step)
-        await asyncio.sleep(0.001)
-    return await task
 
 
 async def test_watch_until_completed(sim: Simulator) -> None:

@@ -9,7 +9,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
-from cli_support import TtyStringIO, clear_env, cli, conn
+from cli_support import TtyStringIO, clear_env, cli, conn, drive
 
 from aiobatch.cli import run
 from aiobatch.testing import SimClock, SimJob, Simulator
@@ -33,13 +33,6 @@ async def sim() -> AsyncIterator[Simulator]:
     ]
     async with Simulator(jobs=jobs, clock=SimClock.frozen_at()) as s:
         yield s
-
-
-async def drive(sim: Simulator, task: asyncio.Task[int], step: float) -> int:
-    while not task.done():
-        sim.advance(step)
-        await asyncio.sleep(0.001)
-    return await task
 
 
 async def test_wait_completed_exits_0_with_a_line_per_change(sim: Simulator) -> None:
