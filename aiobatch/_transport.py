@@ -26,6 +26,7 @@ import aiohttp
 from aiohttp import ClientSession
 from aiohttp.compression_utils import HAS_BROTLI, HAS_ZSTD
 from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from ._config import ClientConfig
 from ._errors import (
@@ -56,6 +57,11 @@ ACCEPT_ENCODINGS: tuple[str, ...] = (
 _CANNOT_DECODE = re.compile(
     r"can ?not decode content-encoding:\s*(?:[\w.-]+\s*\(([\w.-]+)\)|([\w.-]+))", re.I
 )
+
+
+#: Query keys and values sent as they are (RFC 3986 unreserved characters): ids,
+#: offsets, limits, statuses.  Anything else is left to yarl's encoder.
+_PLAIN = re.compile(r"[A-Za-z0-9._~-]*\Z").match
 
 
 class Response(NamedTuple):
@@ -90,6 +96,12 @@ class AiohttpTransport:
         }
         t = config.timeout
         self._timeout = aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=t.read)
+        # Our own session carries the headers and the timeout itself; a borrowed
+        # one gets them on every request (its defaults are its owner's).
+        self._per_request: dict[str, object] = (
+            {"headers": self._headers, "timeout": self._timeout} if session is not None else {}
+        )
+        self._origin = str(URL(config.base_url))  # encoded once (IDN hosts, paths)
         # One slot per pooled connection (see ``send``); sized from the session's
         # connector on first use, None when the pool is unbounded.
         self._slots: asyncio.Semaphore | None = None
@@ -111,10 +123,14 @@ class AiohttpTransport:
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
+                headers=self._headers,
                 timeout=self._timeout,
                 raise_for_status=False,
                 auto_decompress=True,
                 trust_env=False,
+                # The API authenticates by header; cookies from a server are
+                # neither needed nor trusted (and the jar costs CPU per request).
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 
@@ -150,21 +166,21 @@ class AiohttpTransport:
         params: dict[str, str],
         body: bytes | None,
     ) -> Response:
-        url = self._config.base_url + path
-        headers = self._headers
+        kwargs = self._per_request
         if body is not None:
-            headers = {**headers, "Content-Type": "application/json"}
+            headers = {**self._headers, "Content-Type": "application/json"}
+            kwargs = {**kwargs, "headers": headers}
+        url = self._url(path, params)
         started = time.perf_counter()
         try:
             async with session.request(
                 method,
-                url,
-                params=params,
+                url if url is not None else self._config.base_url + path,
+                params=None if url is not None else params,
                 data=body,
-                headers=headers,
                 allow_redirects=False,
-                timeout=self._timeout,
                 raise_for_status=False,  # a borrowed session may default to True
+                **kwargs,  # type: ignore[arg-type]
             ) as resp:
                 _check_encoding(resp, method, path)
                 try:
@@ -177,14 +193,15 @@ class AiohttpTransport:
                 framed = resp.content_length is not None or resp.headers.get(
                     "Transfer-Encoding", ""
                 ).lower().endswith("chunked")
-                log.debug(
-                    "%s %s -> %d (%d bytes, %.1f ms)",
-                    method,
-                    path,
-                    resp.status,
-                    len(data),
-                    (time.perf_counter() - started) * 1000,
-                )
+                if log.isEnabledFor(logging.DEBUG):
+                    log.debug(
+                        "%s %s -> %d (%d bytes, %.1f ms)",
+                        method,
+                        path,
+                        resp.status,
+                        len(data),
+                        (time.perf_counter() - started) * 1000,
+                    )
                 return Response(resp.status, Headers(resp.headers), data, framed)
         except TimeoutError as exc:
             raise APITimeoutError(
@@ -234,6 +251,20 @@ class AiohttpTransport:
                     f"{method} {path}: the aiohttp session passed as session= is closed"
                 ) from exc
             raise
+
+    def _url(self, path: str, params: dict[str, str]) -> URL | None:
+        """The request URL, built without yarl's per-request parsing and query
+        encoding when nothing in it needs escaping (every page request of a scan);
+        None: let aiohttp build it."""
+        if not path.isascii() or "?" in path or "#" in path:
+            return None
+        parts = []
+        for key, value in params.items():
+            if not (_PLAIN(key) and _PLAIN(value)):
+                return None
+            parts.append(f"{key}={value}")
+        query = "&".join(parts)
+        return URL(f"{self._origin}{path}?{query}" if query else self._origin + path, encoded=True)
 
     async def _read(self, resp: aiohttp.ClientResponse, method: str, path: str) -> bytes:
         cap = self._config.limits.max_body_bytes

@@ -393,7 +393,7 @@ async def test_bad_arguments_never_reach_the_network(
     [
         ("a/b", f"{API}/a%2Fb/items"),
         ("../../admin", f"{API}/..%2F..%2Fadmin/items"),
-        ("x?limit=1000", f"{API}/x%3Flimit=1000/items"),  # yarl unescapes "=": harmless in a path
+        ("x?limit=1000", f"{API}/x%3Flimit%3D1000/items"),
         ("x#frag", f"{API}/x%23frag/items"),
         ("a%2Fb", f"{API}/a%252Fb/items"),
         ("%2e%2e", f"{API}/%252e%252e/items"),

@@ -114,23 +114,34 @@ def _check_repeats(
     progress: ScanProgress,
 ) -> None:
     keys = list(map(key, items))
-    page = set(map(hash, keys))
+    if seen.add_if_new(offset, keys):
+        seen.delivered(offset)
+        return
+    page = set(keys)
     repeats = seen.overlap(page)
-    if repeats or len(page) < len(keys):
-        name = next((k for k in keys if hash(k) in repeats), keys[0] if keys else "")
-        what = f"item {name!r} was returned twice (page starting at item {offset})"
-        progress.drift.append(what)
-        log.warning("aiobatch scan drift: %s", what)
-        if options.on_drift == "raise":
-            raise DriftError(
-                f"the listing changed during the scan ({what}); items may be skipped or "
-                "repeated. Pass on_drift='warn' to accept it",
-                offset=offset,
-            )
-        items[:] = drop_repeats(items, key, frozenset(repeats))
-        page -= repeats
-    seen.add(offset, page)
+    name = _first_repeat(keys, repeats)
+    what = f"item {name!r} was returned twice (page starting at item {offset})"
+    progress.drift.append(what)
+    log.warning("aiobatch scan drift: %s", what)
+    if options.on_drift == "raise":
+        raise DriftError(
+            f"the listing changed during the scan ({what}); items may be skipped or "
+            "repeated. Pass on_drift='warn' to accept it",
+            offset=offset,
+        )
+    items[:] = drop_repeats(items, key, frozenset(repeats))
+    seen.add(offset, page - repeats)
     seen.delivered(offset)
+
+
+def _first_repeat(keys: list[str], repeats: set[str]) -> str:
+    """The first key seen before, or else repeated within the page."""
+    within: set[str] = set()
+    for k in keys:
+        if k in repeats or k in within:
+            return k
+        within.add(k)
+    return keys[0] if keys else ""
 
 
 def _cursor_error(error: AiobatchError, offset: int, token: str | None) -> PageFetchError:

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import logging
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -71,13 +72,6 @@ class Finished:
     """Sent down the stream after the last page: the scan reached its end."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Result(Generic[T]):
-    request: PageRequest
-    page: Fetched[T] | None
-    error: Exception | None
-
-
 async def produce(
     listing: Listing[T],
     plan: ScanPlan,
@@ -120,55 +114,16 @@ async def _drive(
     progress: ScanProgress,
     out: MemoryObjectSendStream[Page[T] | Failure | Finished],
 ) -> None:
-    # A fixed pool of workers pulls requests from one stream and pushes results to
-    # another: cheaper than a task per page, and the pool size caps concurrency.
-    # Plain asyncio queues inside the scan (both bounded by the planner's window):
-    # anyio's streams add a checkpoint per call, a real cost per page here.
-    todo: asyncio.Queue[PageRequest] = asyncio.Queue()
-    done: asyncio.Queue[_Result[T]] = asyncio.Queue()
-    pages: dict[int, Fetched[T]] = {}
-    failure: Exception | None = None
     async with anyio.create_task_group() as tg:
-        pool = _Pool(tg, listing, limiter, todo, done)
-        try:
-            _launch(plan, pool)
-            while not plan.finished:
-                result = await done.get()
-                await _accept_result(listing, plan, progress, pages, result, out)
-                _launch(plan, pool)
-        except Exception as exc:
-            # Raised after the group exits, so the caller sees the error itself,
-            # not an ExceptionGroup.
-            failure = exc
+        walk = _Walk(tg, listing, plan, limiter, progress, out)
+        walk.launch()
+        await walk.over.wait()
         # Whatever is still in flight lies beyond the end (or is moot): drop it.
         tg.cancel_scope.cancel()
-    if failure is not None:
-        raise failure
-
-
-async def _accept_result(
-    listing: Listing[T],
-    plan: ScanPlan,
-    progress: ScanProgress,
-    pages: dict[int, Fetched[T]],
-    result: _Result[T],
-    out: MemoryObjectSendStream[Page[T] | Failure | Finished],
-) -> None:
-    req = result.request
-    error = result.error
-    if error is not None:
-        if not isinstance(error, AiobatchError):
-            raise error  # a bug or a misuse: as it is, not dressed as a page error
-        if _limit_refused(error, plan, req):
-            _report(plan, progress, 0, len(plan.notes) - 1)
-            return
-        if plan.emitted == 0 and is_permanent(error):
-            # Nothing was delivered, so there is nothing to resume: the caller
-            # sees the real cause (`except NotFoundError` works).
-            raise error
-        raise page_error(error, f"page at offset {req.offset} failed", plan.next_emit, progress)
-    assert result.page is not None
-    await _accept(listing, plan, progress, pages, req, result.page, out)
+    if walk.failure is not None:
+        # Raised after the group exits, so the caller sees the error itself, not
+        # an ExceptionGroup.
+        raise walk.failure
 
 
 def is_permanent(error: AiobatchError) -> bool:
@@ -217,60 +172,14 @@ def _report(plan: ScanPlan, progress: ScanProgress, drift_from: int, notes_from:
         progress.notes.append(what)
 
 
-async def _accept(
-    listing: Listing[T],
-    plan: ScanPlan,
-    progress: ScanProgress,
-    pages: dict[int, Fetched[T]],
-    req: PageRequest,
-    page: Fetched[T],
-    out: MemoryObjectSendStream[Page[T] | Failure | Finished],
-) -> None:
-    items = page.items
-    if len(items) > req.limit:
-        items = items[: req.limit]  # a server that over-delivers would make pages overlap
-    keys = list(map(listing.key, items))
-    first = keys[0] if keys else None
-    last = keys[-1] if keys else None
-    drift_before, notes_before = len(plan.drift), len(plan.notes)
-    try:
-        ready = plan.record(
-            req.offset, len(items), total=page.total, first_key=first, last_key=last, keys=keys
-        )
-    finally:
-        _report(plan, progress, drift_before, notes_before)
-    pages[req.offset] = Fetched(items, page.total)
-    progress.total = plan.total
-    for r in ready:
-        fetched = pages.pop(r.offset)
-        got = fetched.items
-        chosen = list(got[: r.take]) if r.take < len(got) or not isinstance(got, list) else got
-        if r.dedup:
-            chosen = drop_repeats(chosen, listing.key, r.skip)
-        progress.scanned += len(chosen)
-        stop = r.offset + r.take
-        positions: list[int] | None = None
-        if listing.keep is not None:
-            chosen, positions, used = _keep(listing.keep, chosen, plan, r.offset)
-            stop = r.offset + used
-        page_out = Page(r.offset, stop, chosen, fetched.total, positions)
-        try:
-            out.send_nowait(page_out)
-        except anyio.WouldBlock:
-            await out.send(page_out)  # backpressure: the consumer is slower than the pages
-    end = plan.end if plan.end is not None else math.inf
-    for stale in [o for o in pages if o < plan.next_emit or end <= o]:
-        del pages[stale]
-
-
-def drop_repeats(items: list[T], key: Callable[[T], str], skip: frozenset[int]) -> list[T]:
+def drop_repeats(items: list[T], key: Callable[[T], str], skip: frozenset[str]) -> list[T]:
     """Drop items received before, and repeats within the page (``on_drift='warn'``)."""
     seen = set(skip)
     out: list[T] = []
     for item in items:
-        h = hash(key(item))
-        if h not in seen:
-            seen.add(h)
+        k = key(item)
+        if k not in seen:
+            seen.add(k)
             out.append(item)
     return out
 
@@ -306,54 +215,84 @@ def _keep(
     return kept, positions, used
 
 
-def _launch(plan: ScanPlan, pool: _Pool[T]) -> None:
-    for req in plan.next_requests():
-        pool.submit(req)
-    if plan.stalled:
-        # Nothing in flight and nothing to ask, yet not done: fail loudly rather
-        # than wait forever for a result that cannot come.
-        raise PaginationError(
-            f"the scan cannot make progress at offset {plan.next_emit} (please report "
-            f"this aiobatch bug); resume with start_offset={plan.next_emit}",
-            offset=plan.next_emit,
-        )
+class _Walk(Generic[T]):
+    """One offset scan in flight: a pool of workers, each recording its own page
+    with the planner and shipping whatever became ready, in offset order.
 
-
-class _Pool(Generic[T]):
-    """Workers pulling page requests from one queue, started only as requests
-    need them (a small job with a large ``concurrency`` starts a few), never
-    more than the scan's concurrency."""
+    No driver task sits between the workers and the stream: the planner is pure
+    and synchronous, so the worker that got a page records it on the spot (one
+    task switch per page saved).  Pages ready for the consumer queue in
+    ``outbox``; one worker at a time ships them, so the stream sees them in order
+    even when it is full.  While pages wait there, nothing new is requested: the
+    read-ahead stays within the planner's window plus the stream's buffer.
+    """
 
     def __init__(
         self,
         tg: TaskGroup,
         listing: Listing[T],
+        plan: ScanPlan,
         limiter: AdaptiveLimiter,
-        todo: asyncio.Queue[PageRequest],
-        done: asyncio.Queue[_Result[T]],
+        progress: ScanProgress,
+        out: MemoryObjectSendStream[Page[T] | Failure | Finished],
     ) -> None:
-        self._tg, self._listing, self._limiter = tg, listing, limiter
-        self._todo, self._done = todo, done
+        self._tg, self._listing, self._plan = tg, listing, plan
+        self._limiter, self._progress, self._out = limiter, progress, out
+        # A plain asyncio queue: anyio's streams add a checkpoint per call, a
+        # real cost per page here (the queue is bounded by the planner's window).
+        self._todo: asyncio.Queue[PageRequest] = asyncio.Queue()
+        self._pages: dict[int, Fetched[T]] = {}
+        self._outbox: deque[Page[T]] = deque()
+        self._shipping = False
         self._workers = 0
         self._idle = 0
+        #: Set once the scan is over: every page shipped, or ``failure`` set.
+        self.over = asyncio.Event()
+        self.failure: Exception | None = None
 
-    def submit(self, req: PageRequest) -> None:
-        self._todo.put_nowait(req)
-        if self._idle < self._todo.qsize() and self._workers < self._limiter.max:
-            self._workers += 1
-            self._idle += 1
-            self._tg.start_soon(self._work)
+    # --- requests --------------------------------------------------------------
+
+    def launch(self) -> None:
+        """Queue what the plan wants next; starts workers only as needed (a small
+        job with a large ``concurrency`` starts a few), never more than the
+        scan's concurrency."""
+        if self._outbox or self.over.is_set():
+            return  # the consumer is behind: ask for nothing new until it catches up
+        plan, todo = self._plan, self._todo
+        for req in plan.next_requests():
+            todo.put_nowait(req)
+            if self._idle < todo.qsize() and self._workers < self._limiter.max:
+                self._workers += 1
+                self._idle += 1
+                self._tg.start_soon(self._work)
+        if plan.finished:
+            self.over.set()
+        elif plan.stalled:
+            # Nothing in flight and nothing to ask, yet not done: fail loudly rather
+            # than wait forever for a result that cannot come.
+            self.fail(
+                PaginationError(
+                    f"the scan cannot make progress at offset {plan.next_emit} (please "
+                    f"report this aiobatch bug); resume with start_offset={plan.next_emit}",
+                    offset=plan.next_emit,
+                )
+            )
+
+    def fail(self, exc: Exception) -> None:
+        if self.failure is None:
+            self.failure = exc
+        self.over.set()
 
     async def _work(self) -> None:
         # The engine owns each page's attempt loop: one declared attempt, retried
         # by the client's policy, paced by the scan's limiter.
-        slots = self._limiter.slots
-        fetch = self._listing.fetch
-        todo, done, limiter = self._todo, self._done, self._limiter
-        policy = limiter.policy
+        limiter = self._limiter
+        slots, policy, fetch, todo = limiter.slots, limiter.policy, self._listing.fetch, self._todo
         while True:
             req = await todo.get()
             self._idle -= 1
+            page: Fetched[T] | None = None
+            error: Exception | None = None
             await slots.acquire()
             try:
                 page = await call_with_retries(
@@ -363,10 +302,95 @@ class _Pool(Generic[T]):
                     what=f"page at offset {req.offset}",
                     hooks=limiter,
                 )
-            except Exception as exc:  # to the driver, never into the task group
-                done.put_nowait(_Result(req, None, exc))
-                continue
+            except Exception as exc:  # to the scan, never into the task group
+                error = exc
             finally:
                 slots.release()
-                self._idle += 1
-            done.put_nowait(_Result(req, page, None))
+            try:
+                if page is not None:
+                    await self._ship(self._accept(req, page))
+                else:
+                    assert error is not None
+                    self._refused(req, error)
+            except Exception as exc:
+                self.fail(exc)
+                return
+            self._idle += 1
+            if not self._shipping:
+                self.launch()
+
+    # --- answers ---------------------------------------------------------------
+
+    def _refused(self, req: PageRequest, error: Exception) -> None:
+        plan, progress = self._plan, self._progress
+        if not isinstance(error, AiobatchError):
+            raise error  # a bug or a misuse: as it is, not dressed as a page error
+        if _limit_refused(error, plan, req):
+            _report(plan, progress, 0, len(plan.notes) - 1)
+            return
+        if plan.emitted == 0 and is_permanent(error):
+            # Nothing was delivered, so there is nothing to resume: the caller sees
+            # the real cause (`except NotFoundError` works).
+            raise error
+        raise page_error(error, f"page at offset {req.offset} failed", plan.next_emit, progress)
+
+    def _accept(self, req: PageRequest, page: Fetched[T]) -> list[Page[T]]:
+        """Record one page with the planner; the pages now ready, in order."""
+        listing, plan, progress, pages = self._listing, self._plan, self._progress, self._pages
+        items = page.items
+        if len(items) > req.limit:
+            items = items[: req.limit]  # a server that over-delivers would make pages overlap
+            page = Fetched(items, page.total)
+        keys = list(map(listing.key, items))
+        drift_before, notes_before = len(plan.drift), len(plan.notes)
+        try:
+            ready = plan.record(
+                req.offset,
+                len(items),
+                total=page.total,
+                first_key=keys[0] if keys else None,
+                last_key=keys[-1] if keys else None,
+                keys=keys,
+            )
+        finally:
+            if len(plan.drift) != drift_before or len(plan.notes) != notes_before:
+                _report(plan, progress, drift_before, notes_before)
+        pages[req.offset] = page
+        progress.total = plan.total
+        out: list[Page[T]] = []
+        for r in ready:
+            fetched = pages.pop(r.offset)
+            got = fetched.items
+            chosen = list(got[: r.take]) if r.take < len(got) or not isinstance(got, list) else got
+            if r.dedup:
+                chosen = drop_repeats(chosen, listing.key, r.skip)
+            progress.scanned += len(chosen)
+            stop = r.offset + r.take
+            positions: list[int] | None = None
+            if listing.keep is not None:
+                chosen, positions, used = _keep(listing.keep, chosen, plan, r.offset)
+                stop = r.offset + used
+            out.append(Page(r.offset, stop, chosen, fetched.total, positions))
+        if len(pages) > plan.window or plan.end is not None:
+            end = plan.end if plan.end is not None else math.inf
+            for stale in [o for o in pages if o < plan.next_emit or end <= o]:
+                del pages[stale]
+        return out
+
+    async def _ship(self, ready: list[Page[T]]) -> None:
+        """Hand pages to the consumer in order; one worker ships at a time."""
+        box = self._outbox
+        box.extend(ready)
+        if self._shipping or not box:
+            return
+        self._shipping = True
+        out = self._out
+        try:
+            while box:
+                try:
+                    out.send_nowait(box[0])
+                except anyio.WouldBlock:
+                    await out.send(box[0])  # backpressure: the consumer is slower
+                box.popleft()
+        finally:
+            self._shipping = False
