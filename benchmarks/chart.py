@@ -39,6 +39,12 @@ def _items(x: float, _pos: object) -> str:
     return f"{x:g}"
 
 
+def _defaults_concurrency(scan: dict[str, Any]) -> list[int]:
+    """Where the star sits on the x axis (empty: aiobatch-defaults did not run)."""
+    d = scan.get("defaults")
+    return [d["concurrency"]] if d and "aiobatch-defaults" in scan["clients"] else []
+
+
 def _draw_defaults(ax: Any, results: dict[str, Any], lat: float, label: str, color: Any) -> None:
     """One star: the scan runs the same whatever the page-size group, so the first."""
     cell = find_cell(results, "aiobatch-defaults", lat, results["scan"]["page_sizes"][0], 0)
@@ -62,6 +68,7 @@ def draw_scan_chart(results: dict[str, Any], path: Path) -> Path:
     fig, axes = plt.subplots(
         1, len(lats), figsize=(5.2 * len(lats), 4.6), sharey=True, squeeze=False
     )
+    ticks = sorted({*concs, *_defaults_concurrency(scan)})
     for ax, lat in zip(axes[0], lats, strict=True):
         for name in scan["clients"]:
             label, color = STYLE.get(name, (name, None))
@@ -104,7 +111,7 @@ def draw_scan_chart(results: dict[str, Any], path: Path) -> Path:
                     label=tag,
                 )
         ax.set_xscale("log", base=2)
-        ax.set_xticks(concs, [str(c) for c in concs])
+        ax.set_xticks(ticks, [str(c) for c in ticks])
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FuncFormatter(_items))
         ax.set_title(f"server latency {lat:g} ms per request")
