@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only decode,scan,memory,results]``.
+"""``python -m benchmarks [--quick] [--only decode,scan,requests,memory,results]``.
 
 Prints the tables and PASS/MISS per target, and writes under
 ``benchmarks/results/``: ``latest.json`` (``quick.json`` with ``--quick``),
@@ -21,15 +21,16 @@ from typing import Any
 
 from ._env import ROOT, environment, source_fingerprint
 from .decode import run_decode
-from .memory import run_memory
+from .memory import SlowConsumerPlan, run_memory, run_slow_memory
 from .report import correctness, render, summary_markdown, targets
+from .request_counts import RequestPlan, run_requests
 from .results_download import ResultsPlan, run_results
 from .scan import ScanPlan, ServerFactory, run_scans, subprocess_server
 
 __all__ = ["FULL", "QUICK", "Config", "main", "results_markdown", "run", "write"]
 
 RESULTS = ROOT / "benchmarks" / "results"
-PARTS = ("decode", "scan", "memory")
+PARTS = ("decode", "scan", "requests", "memory")
 #: Every part, as ``make bench`` runs them (``run()`` defaults to ``PARTS``).
 ALL_PARTS = (*PARTS, "results")
 
@@ -44,6 +45,9 @@ class Config:
     memory_items: int
     memory_concurrencies: tuple[int, ...] = (4, 32)
     memory_page_size: int = 1000
+    #: A consumer that sleeps per page (part of ``memory``); None: not run.
+    memory_slow: SlowConsumerPlan | None = field(default_factory=SlowConsumerPlan)
+    requests: RequestPlan = field(default_factory=RequestPlan)
     outputs: dict[str, str] = field(default_factory=dict)
     results: ResultsPlan = field(default_factory=ResultsPlan)
 
@@ -64,14 +68,16 @@ QUICK = Config(
     decode_rounds=3,
     decode_budget_s=1.0,
     scan=ScanPlan(
-        items=20_000,
+        items=10_000,
         latencies_ms=(0.0, 50.0),
-        page_sizes=(100,),
-        concurrencies=(4, 16),
+        page_sizes=(100, 1000),
+        concurrencies=(16, 32),
         rounds=2,
         budget_s=1.0,
     ),
     memory_items=200_000,
+    memory_slow=SlowConsumerPlan(items=(50_000, 200_000)),
+    requests=RequestPlan(items=(37, 100, 1_000, 10_000), default_items=(500, 5_000)),
     outputs={"json": "quick.json", "chart": "scan-quick.png", "summary": "summary-quick.md"},
     results=ResultsPlan(items=600, official_items=40, rounds=1, big_items=24),
 )
@@ -97,11 +103,15 @@ async def run(
         )
     if "scan" in parts:
         results["scan"] = await run_scans(cfg.scan, server=server, log=log)
+    if "requests" in parts:  # in-process simulator: only the counts matter
+        results["requests"] = await run_requests(cfg.requests, log=log)
     if "memory" in parts:
         async with server(cfg.memory_items, 0.0) as ep:
             results["memory"] = await run_memory(
                 ep, cfg.memory_concurrencies, page_size=cfg.memory_page_size, log=log
             )
+        if cfg.memory_slow is not None:
+            results["memory"]["slow"] = await run_slow_memory(cfg.memory_slow, server, log=log)
     if "results" in parts:
         results["results"] = await run_results(cfg.results, log=log)
     source = source_fingerprint()

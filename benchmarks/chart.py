@@ -1,7 +1,8 @@
 """``scan.png``: throughput vs concurrency, one panel per server latency.
 
 Each concurrent client is a line per page size (solid: the smaller page, dashed:
-the larger); the SDK, which reads one page at a time, is a horizontal line.
+the larger); the SDK, which reads one page at a time, is a horizontal line;
+aiobatch with no options at all is one star at its default concurrency.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ __all__ = ["draw_scan_chart"]
 
 STYLE = {
     "aiobatch": ("aiobatch", "tab:blue"),
+    "aiobatch-defaults": ("aiobatch, no options", "tab:green"),
     "bare": ("bare aiohttp+msgspec loop (floor)", "tab:gray"),
     "sdk-httpx": ("official SDK, httpx", "tab:red"),
     "sdk-aiohttp": ("official SDK, aiohttp", "tab:orange"),
@@ -37,15 +39,42 @@ def _items(x: float, _pos: object) -> str:
     return f"{x:g}"
 
 
+def _defaults_concurrency(scan: dict[str, Any]) -> list[int]:
+    """Where the star sits on the x axis (empty: aiobatch-defaults did not run)."""
+    d = scan.get("defaults")
+    return [d["concurrency"]] if d and "aiobatch-defaults" in scan["clients"] else []
+
+
+def _draw_defaults(ax: Any, results: dict[str, Any], lat: float, label: str, color: Any) -> None:
+    """One star: the scan runs the same whatever the page-size group, so the first."""
+    cell = find_cell(results, "aiobatch-defaults", lat, results["scan"]["page_sizes"][0], 0)
+    if cell and cell["items_per_s"]:
+        d = results["scan"].get("defaults", {})
+        tag = f"{label} (page {d.get('page_size', '?')}, c={cell['concurrency']})"
+        ax.plot(
+            [cell["concurrency"]],
+            [cell["items_per_s"]],
+            "*",
+            color=color,
+            ms=11,
+            zorder=4,
+            label=tag,
+        )
+
+
 def draw_scan_chart(results: dict[str, Any], path: Path) -> Path:
     scan = results["scan"]
     lats, pages, concs = scan["latencies_ms"], scan["page_sizes"], scan["concurrencies"]
     fig, axes = plt.subplots(
         1, len(lats), figsize=(5.2 * len(lats), 4.6), sharey=True, squeeze=False
     )
+    ticks = sorted({*concs, *_defaults_concurrency(scan)})
     for ax, lat in zip(axes[0], lats, strict=True):
         for name in scan["clients"]:
             label, color = STYLE.get(name, (name, None))
+            if name == "aiobatch-defaults":
+                _draw_defaults(ax, results, lat, label, color)
+                continue
             for k, page in enumerate(pages):
                 style = DASHES[k % len(DASHES)]
                 tag = f"{label}, page {page}"
@@ -82,7 +111,7 @@ def draw_scan_chart(results: dict[str, Any], path: Path) -> Path:
                     label=tag,
                 )
         ax.set_xscale("log", base=2)
-        ax.set_xticks(concs, [str(c) for c in concs])
+        ax.set_xticks(ticks, [str(c) for c in ticks])
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FuncFormatter(_items))
         ax.set_title(f"server latency {lat:g} ms per request")

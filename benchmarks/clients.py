@@ -1,6 +1,8 @@
 """The clients raced in the end-to-end scans, each consuming a whole job.
 
 * ``aiobatch``: ``client.job_items.iter_pages`` (the library under test);
+* ``aiobatch-defaults``: the same with no scan options at all (its default page
+  size and concurrency), as a user who passes nothing gets it;
 * ``sdk-httpx`` / ``sdk-aiohttp``: the official SDK's auto-pagination
   (``async for item in client.beta.batch.job_items.list(...)``), one page after
   the other, with its default httpx transport and with ``DefaultAioHttpClient``;
@@ -24,13 +26,15 @@ import aiohttp
 import msgspec
 from yarl import URL
 
-from aiobatch import BatchClient
+from aiobatch import BatchClient, ScanOptions
 
 from ._bodies import Tally
 
-__all__ = ["API", "CLIENTS", "Client", "Endpoint"]
+__all__ = ["API", "CLIENTS", "DEFAULTS", "Client", "Endpoint"]
 
 API = "/api/v1/beta/batch-processing"
+#: What a scan without options uses (page size, concurrency).
+DEFAULTS = ScanOptions()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +61,10 @@ class Client:
     label: str
     scan: ScanFn
     warm: WarmFn
-    #: False: sequential only (its concurrency column is 1).
-    concurrent: bool = True
+    #: None: runs at every concurrency of the plan.  Else it runs once per page-size
+    #: group at this concurrency, whatever the plan says: 1 for the SDK (one page
+    #: after the other), the library's default for ``aiobatch-defaults``.
+    fixed_concurrency: int | None = None
 
 
 # --- aiobatch -------------------------------------------------------------------
@@ -68,6 +74,17 @@ async def scan_aiobatch(ep: Endpoint, page_size: int, concurrency: int, tally: T
     async with BatchClient(api_key=ep.api_key, base_url=ep.base_url) as client:
         pages = client.job_items.iter_pages(ep.job_id, page_size=page_size, concurrency=concurrency)
         async for page in pages:
+            items = page.items
+            if items:
+                tally.page(items[0].item_id, items[-1].item_id, len(items))
+
+
+async def scan_aiobatch_defaults(
+    ep: Endpoint, page_size: int, concurrency: int, tally: Tally
+) -> None:
+    """No options at all: ``page_size`` and ``concurrency`` are ignored."""
+    async with BatchClient(api_key=ep.api_key, base_url=ep.base_url) as client:
+        async for page in client.job_items.iter_pages(ep.job_id):
             items = page.items
             if items:
                 tally.page(items[0].item_id, items[-1].item_id, len(items))
@@ -146,20 +163,28 @@ CLIENTS: dict[str, Client] = {
     c.name: c
     for c in (
         Client("aiobatch", "aiobatch iter_pages", scan_aiobatch, warm_aiobatch),
+        Client(
+            "aiobatch-defaults",
+            f"aiobatch iter_pages, no options (page {DEFAULTS.page_size}, "
+            f"c={DEFAULTS.concurrency})",
+            scan_aiobatch_defaults,
+            warm_aiobatch,
+            fixed_concurrency=DEFAULTS.concurrency,
+        ),
         Client("bare", "bare aiohttp+msgspec loop (floor)", scan_bare, warm_bare),
         Client(
             "sdk-httpx",
             "llama-cloud SDK (httpx)",
             _sdk_scan("httpx"),
             _sdk_warm("httpx"),
-            concurrent=False,
+            fixed_concurrency=1,
         ),
         Client(
             "sdk-aiohttp",
             "llama-cloud SDK (aiohttp)",
             _sdk_scan("aiohttp"),
             _sdk_warm("aiohttp"),
-            concurrent=False,
+            fixed_concurrency=1,
         ),
     )
 }

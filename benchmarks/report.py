@@ -2,7 +2,8 @@
 
 Every target is a ratio between two candidates measured side by side in the
 same run (best of N each), except memory, which is a difference between two
-readings of the same process.  Targets are reported, never asserted.
+readings of the same process, and request counts, which are counted by the
+server.  Targets are reported, never asserted.
 """
 
 from __future__ import annotations
@@ -14,7 +15,24 @@ from typing import Any, Literal
 __all__ = ["Target", "render", "summary_markdown", "targets"]
 
 SDKS = ("sdk-httpx", "sdk-aiohttp")
+DEFAULTS_CLIENT = "aiobatch-defaults"
+#: Clients that run at one concurrency of their own (their cell matches any).
+FIXED = (*SDKS, DEFAULTS_CLIENT)
 SCAN_COLUMNS = ("aiobatch", "bare", "sdk-httpx", "sdk-aiohttp")
+#: aiobatch vs the bare loop: every (latency, page, concurrency) cell of the issue.
+VS_BARE_CELLS = tuple(
+    (lat, page, conc) for lat in (0.0, 20.0, 50.0) for page in (100, 1000) for conc in (16, 32)
+)
+VS_BARE = 0.95
+#: Client CPU per item, aiobatch / bare, at 0 ms latency, c=16: at most this.
+CPU_VS_BARE = 1.2
+#: No options at all vs the SDK at its CLI's default page size (100), 50 ms: at least.
+DEFAULTS_VS_SDK = 40.0
+#: Slow-consumer memory: slack over the read-ahead bound, and allowed growth with size.
+SLOW_SLACK_MIB = 16.0
+SLOW_GROWTH_MIB = 8.0
+Op = Literal[">=", "<", "<="]
+_SYMBOL = {">=": "≥", "<": "<", "<=": "≤"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +40,7 @@ class Target:
     name: str
     measured: float | None
     threshold: float
-    op: Literal[">=", "<"]
+    op: Op
     unit: str
     detail: str = ""
 
@@ -30,12 +48,31 @@ class Target:
     def status(self) -> str:
         if self.measured is None:
             return "N/A"
-        ok = self.measured >= self.threshold if self.op == ">=" else self.measured < self.threshold
+        m, t = self.measured, self.threshold
+        ok = m >= t if self.op == ">=" else m < t if self.op == "<" else m <= t
         return "PASS" if ok else "MISS"
 
+    @property
+    def want(self) -> str:
+        return f"{_SYMBOL[self.op]} {self.threshold:g}{self.unit}"
+
+    @property
+    def got(self) -> str | None:
+        """The measurement as shown: a count as an integer, else 2 decimals, or more
+        where 2 would round it onto the threshold and hide the verdict."""
+        m = self.measured
+        if m is None:
+            return None
+        if isinstance(m, int):
+            return f"{m:,}{self.unit}"
+        digits = 2
+        while digits < 4 and m != self.threshold and round(m, digits) == self.threshold:
+            digits += 1
+        return f"{m:,.{digits}f}{self.unit}"
+
     def line(self) -> str:
-        got = "not measured" if self.measured is None else f"{self.measured:,.2f}{self.unit}"
-        want = f"{'≥' if self.op == '>=' else '<'} {self.threshold:g}{self.unit}"
+        got = self.got or "not measured"
+        want = self.want
         detail = f"  ({self.detail})" if self.detail else ""
         return f"{self.status:<4}  {self.name}: {got} (target {want}){detail}"
 
@@ -50,13 +87,14 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 def find_cell(
     results: dict[str, Any], client: str, latency: float, page_size: int, concurrency: int
 ) -> dict[str, Any] | None:
-    """A scan cell; the SDK's (sequential) cells match any concurrency."""
+    """A scan cell; the cells of a client with a fixed concurrency (the SDK, which
+    is sequential, and aiobatch without options) match any concurrency."""
     for c in results.get("scan", {}).get("cells", ()):
         if (
             c["client"] == client
             and c["latency_ms"] == latency
             and c["page_size"] == page_size
-            and (c["concurrency"] == concurrency or client in SDKS)
+            and (c["concurrency"] == concurrency or client in FIXED)
         ):
             return dict(c)
     return None
@@ -65,6 +103,14 @@ def find_cell(
 def _rate(results: dict[str, Any], client: str, lat: float, page: int, conc: int) -> float | None:
     c = find_cell(results, client, lat, page, conc)
     return None if c is None else c["items_per_s"]
+
+
+def _cpu_per_m(
+    results: dict[str, Any], client: str, lat: float, page: int, conc: int
+) -> float | None:
+    """Client CPU seconds (user + sys, least of the cell's runs) per million items."""
+    c = find_cell(results, client, lat, page, conc)
+    return None if c is None else c.get("client_cpu_s_per_m_items")
 
 
 def best_sdk(results: dict[str, Any], lat: float, page: int) -> tuple[str | None, float | None]:
@@ -109,16 +155,108 @@ def _scan_targets(results: dict[str, Any]) -> Iterable[Target]:
             f"aiobatch {mine or 0:,.0f} items/s; {detail}; the bare floor at c=16 reaches "
             f"{_fmt(floor, '.1f')}× the SDK",
         )
-        if lat == 50.0:
-            bare = _rate(results, "bare", lat, 100, 16)
-            yield Target(
-                "scan 50 ms, page 100, c=16: aiobatch vs the bare aiohttp+msgspec loop",
-                _ratio(mine, bare),
-                0.9,
-                ">=",
-                "×",
-                f"aiobatch {mine or 0:,.0f} vs bare {bare or 0:,.0f} items/s",
-            )
+    for lat, page, conc in VS_BARE_CELLS:
+        mine, bare = (
+            _rate(results, "aiobatch", lat, page, conc),
+            _rate(results, "bare", lat, page, conc),
+        )
+        ratio = _ratio(mine, bare)
+        ids = "both exactly the expected ids" if ratio else "not run, or wrong ids"
+        yield Target(
+            f"scan {lat:g} ms, page {page}, c={conc}: aiobatch vs the bare aiohttp+msgspec loop",
+            ratio,
+            VS_BARE,
+            ">=",
+            "×",
+            f"aiobatch {_fmt(mine)} vs bare {_fmt(bare)} items/s, {ids}",
+        )
+    for page in (100, 1000):
+        mine, bare = (
+            _cpu_per_m(results, "aiobatch", 0.0, page, 16),
+            _cpu_per_m(results, "bare", 0.0, page, 16),
+        )
+        yield Target(
+            f"client CPU per 1M items, 0 ms, page {page}, c=16: aiobatch / the bare loop",
+            _ratio(mine, bare),
+            CPU_VS_BARE,
+            "<=",
+            "×",
+            f"user + sys CPU s per 1M items, least of the runs: aiobatch {_fmt(mine, '.2f')}, "
+            f"bare {_fmt(bare, '.2f')} (simulator in its own process)",
+        )
+    mine = _rate(results, DEFAULTS_CLIENT, 50.0, 100, 0)
+    name, sdk = best_sdk(results, 50.0, 100)
+    yield Target(
+        f"defaults, 50 ms: aiobatch with no scan options vs the SDK at page 100 ({name})",
+        _ratio(mine, sdk),
+        DEFAULTS_VS_SDK,
+        ">=",
+        "×",
+        f"aiobatch {_defaults_shown(results)} {_fmt(mine)} items/s vs the SDK {_fmt(sdk)} items/s",
+    )
+
+
+def _defaults_shown(results: dict[str, Any]) -> str:
+    d = results.get("scan", {}).get("defaults")
+    return "(defaults)" if not d else f"(page {d['page_size']}, c={d['concurrency']})"
+
+
+def request_budget(pages: int) -> int:
+    """Requests a scan of ``pages`` pages may send: one page is one request plus the
+    end probe; more pages may cost one more (a probe sent before the end was seen)."""
+    return 2 if pages <= 1 else pages + 2
+
+
+def _request_targets(results: dict[str, Any]) -> Iterable[Target]:
+    for row in results.get("requests", {}).get("rows", ()):
+        pages = row["pages"]
+        yield Target(
+            f"requests, {row['items']:,} items = {pages:,} page{'s' if pages > 1 else ''} of "
+            f"{row['page_size']} ({row['options']}): requests per scan",
+            row["requests"],
+            request_budget(pages),
+            "<=",
+            "",
+            f"server saw {row['requests']}, client counted {row['client_requests']}; "
+            f"ids {'exact' if row['ok'] else 'WRONG'}",
+        )
+
+
+def slow_bound_mib(slow: dict[str, Any]) -> float:
+    """Read-ahead bound: ``2c + 3`` decoded pages (requested but not handed out, 2
+    waiting in the stream, 1 with the consumer) plus the slack."""
+    pages = 2 * slow["concurrency"] + 3
+    return float(pages * slow["decoded_page_bytes"]) / 1024 / 1024 + SLOW_SLACK_MIB
+
+
+def _slow_targets(slow: dict[str, Any]) -> Iterable[Target]:
+    runs = slow["runs"]
+    bound = slow_bound_mib(slow)
+    head = (
+        f"memory, slow consumer ({slow['sleep_per_page_s'] * 1e3:g} ms per page), page "
+        f"{slow['page_size']}, c={slow['concurrency']}"
+    )
+    for r in runs:
+        yield Target(
+            f"{head}, {r['total']:,} items: peak RSS above baseline",
+            r["above_baseline_mib"],
+            round(bound, 1),
+            "<=",
+            " MiB",
+            f"(2c+3) × {slow['decoded_page_bytes'] / 1e6:.2f} MB decoded page + "
+            f"{SLOW_SLACK_MIB:g} MiB slack",
+        )
+    if len(runs) >= 2:
+        small, large = runs[0], runs[-1]
+        yield Target(
+            f"{head}: growth of the peak from {small['total']:,} to {large['total']:,} items",
+            large["above_baseline_mib"] - small["above_baseline_mib"],
+            SLOW_GROWTH_MIB,
+            "<=",
+            " MiB",
+            f"{small['above_baseline_mib']:.1f} → {large['above_baseline_mib']:.1f} MiB "
+            "above baseline",
+        )
 
 
 def _memory_targets(results: dict[str, Any]) -> Iterable[Target]:
@@ -135,6 +273,8 @@ def _memory_targets(results: dict[str, Any]) -> Iterable[Target]:
             " MiB",
             f"peak {r['peak_mib']:.1f} MiB, baseline {r['baseline_mib']:.1f} MiB",
         )
+    if mem.get("slow"):
+        yield from _slow_targets(mem["slow"])
 
 
 def correctness(results: dict[str, Any]) -> list[str]:
@@ -148,16 +288,28 @@ def correctness(results: dict[str, Any]) -> list[str]:
         bad += [
             f"decode {row['items']} {k}" for k, v in row["candidates"].items() if not v["correct"]
         ]
+    mem = results.get("memory", {})
+    bad += [f"memory c={r['concurrency']}" for r in mem.get("runs", ()) if not r["ok"]]
     bad += [
-        f"memory c={r['concurrency']}"
-        for r in results.get("memory", {}).get("runs", ())
+        f"memory slow consumer {r['total']} items"
+        for r in (mem.get("slow") or {}).get("runs", ())
+        if not r["ok"]
+    ]
+    bad += [
+        f"requests {r['items']} items ({r['options']})"
+        for r in results.get("requests", {}).get("rows", ())
         if not r["ok"]
     ]
     return bad
 
 
 def targets(results: dict[str, Any]) -> list[Target]:
-    return [*_decode_targets(results), *_scan_targets(results), *_memory_targets(results)]
+    return [
+        *_decode_targets(results),
+        *_scan_targets(results),
+        *_request_targets(results),
+        *_memory_targets(results),
+    ]
 
 
 # --- text ---------------------------------------------------------------------------
@@ -188,10 +340,12 @@ def _scan_text(results: dict[str, Any]) -> list[str]:
     out = [
         "",
         f"END-TO-END SCAN of a {scan['items']:,}-item job, items/s (best of N); the SDK is "
-        "sequential (same value on every row); srv = simulator CPU share in the aiobatch run",
+        "sequential (same value on every row); srv = simulator CPU share in the aiobatch run;",
+        "cpu/1M = client process CPU s (user + sys, least of the runs) per 1M items: "
+        "aiobatch, bare, and their ratio",
         f"{'latency':>7} {'page':>5} {'c':>3}"
         + "".join(f"{n:>13}" for n in SCAN_COLUMNS)
-        + f"{'×SDK':>8}{'×bare':>7}{'srv':>6}",
+        + f"{'×SDK':>8}{'×bare':>7}{'srv':>6}{'cpu/1M':>8}{'bare':>6}{'×cpu':>7}",
     ]
     for lat in scan["latencies_ms"]:
         for page in scan["page_sizes"]:
@@ -200,13 +354,56 @@ def _scan_text(results: dict[str, Any]) -> list[str]:
                 _, sdk = best_sdk(results, lat, page)
                 mine = find_cell(results, "aiobatch", lat, page, conc)
                 srv = None if mine is None else mine.get("server_cpu_share")
+                cpu = [_cpu_per_m(results, n, lat, page, conc) for n in ("aiobatch", "bare")]
                 out.append(
                     f"{lat:>5g}ms {page:>5} {conc:>3}"
                     + "".join(f"{_fmt(r):>13}" for r in rates)
                     + f"{_fmt(_ratio(rates[0], sdk), '.1f'):>7}×"
                     + f"{_fmt(_ratio(rates[0], rates[1]), '.2f'):>6}×"
                     + f"{_fmt(None if srv is None else 100 * srv, '.0f'):>5}%"
+                    + f"{_fmt(cpu[0], '.2f'):>8}{_fmt(cpu[1], '.2f'):>6}"
+                    + f"{_fmt(_ratio(*cpu), '.2f'):>6}×"
                 )
+    return out + _defaults_text(results)
+
+
+def _defaults_rows(results: dict[str, Any]) -> list[tuple[float, int, float | None, float | None]]:
+    """(latency, page, aiobatch without options, the faster SDK) for each latency,
+    from the page-100 group (the official CLI's default page size) if measured."""
+    scan = results["scan"]
+    page = 100 if 100 in scan["page_sizes"] else scan["page_sizes"][0]
+    return [
+        (lat, page, _rate(results, DEFAULTS_CLIENT, lat, page, 0), best_sdk(results, lat, page)[1])
+        for lat in scan["latencies_ms"]
+    ]
+
+
+def _defaults_text(results: dict[str, Any]) -> list[str]:
+    rows = _defaults_rows(results)
+    if all(mine is None for _, _, mine, _ in rows):
+        return []
+    out = ["", f"NO OPTIONS: aiobatch iter_pages(job_id) {_defaults_shown(results)} vs the SDK"]
+    for lat, page, mine, sdk in rows:
+        out.append(
+            f"{lat:>5g}ms  {_fmt(mine):>10} items/s; SDK at page {page} {_fmt(sdk):>8} items/s: "
+            f"{_fmt(_ratio(mine, sdk), '.1f')}×"
+        )
+    return out
+
+
+def _requests_text(results: dict[str, Any]) -> list[str]:
+    out = [
+        "",
+        "REQUESTS PER SCAN, counted by the simulator (minimum possible: pages + 1 end probe)",
+    ]
+    out.append(
+        f"{'options':<28}{'items':>9}{'pages':>7}{'requests':>10}{'minimum':>9}{'client':>8}  ids"
+    )
+    for r in results["requests"]["rows"]:
+        out.append(
+            f"{r['options']:<28}{r['items']:>9,}{r['pages']:>7,}{r['requests']:>10,}"
+            f"{r['pages'] + 1:>9,}{r['client_requests']:>8,}  {'ok' if r['ok'] else r['problems']}"
+        )
     return out
 
 
@@ -222,6 +419,22 @@ def _memory_text(results: dict[str, Any]) -> list[str]:
             f"{r['baseline_mib']:.1f} + {r['above_baseline_mib']:.1f} MiB; "
             f"{r['items_per_s'] or 0:,.0f} items/s; ids {'ok' if r['ok'] else r['problems']}"
         )
+    slow = mem.get("slow")
+    if slow:
+        out.append(
+            f"  slow consumer (sleeps {slow['sleep_per_page_s'] * 1e3:g} ms per page), page "
+            f"{slow['page_size']}, c={slow['concurrency']}: one page is "
+            f"{slow['page_body_bytes'] / 1e6:.2f} MB of JSON, "
+            f"{slow['decoded_page_bytes'] / 1e6:.2f} MB decoded; bound (2c+3) pages + "
+            f"{SLOW_SLACK_MIB:g} MiB = "
+            f"{slow_bound_mib(slow):.1f} MiB"
+        )
+        for r in slow["runs"]:
+            out.append(
+                f"    {r['total']:>9,} items: peak {r['peak_mib']:6.1f} MiB = baseline "
+                f"{r['baseline_mib']:.1f} + {r['above_baseline_mib']:.1f} MiB; "
+                f"{r['items_per_s'] or 0:,.0f} items/s; ids {'ok' if r['ok'] else r['problems']}"
+            )
     return out
 
 
@@ -238,6 +451,8 @@ def render(results: dict[str, Any]) -> str:
         lines += _decode_text(results)
     if "scan" in results:
         lines += _scan_text(results)
+    if "requests" in results:
+        lines += _requests_text(results)
     if "memory" in results:
         lines += _memory_text(results)
     lines += ["", "TARGETS"] + [Target(**_plain(t)).line() for t in results["targets"]]
@@ -303,8 +518,9 @@ def summary_markdown(results: dict[str, Any]) -> str:
             f"**Reading a whole {scan['items']:,}-item job** (items/s) vs server latency",
             "",
             f"| latency | page | SDK (httpx) | SDK (aiohttp) | aiobatch c={conc} | "
-            f"aiobatch c={top} | bare loop c={conc} | aiobatch c={conc} vs SDK |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            f"aiobatch c={top} | bare loop c={conc} | aiobatch c={conc} vs SDK | "
+            f"vs bare c={conc} | vs bare c={top} |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for lat in scan["latencies_ms"]:
             for page in scan["page_sizes"]:
@@ -315,12 +531,18 @@ def summary_markdown(results: dict[str, Any]) -> str:
                     _rate(results, "aiobatch", lat, page, top),
                     _rate(results, "bare", lat, page, conc),
                 ]
+                bare_top = _rate(results, "bare", lat, page, top)
                 md.append(
                     f"| {lat:g} ms | {page} | "
                     + " | ".join(_fmt(v) for v in vals)
-                    + f" | **{_fmt(_ratio(vals[2], best_sdk(results, lat, page)[1]), '.1f')}×** |"
+                    + f" | **{_fmt(_ratio(vals[2], best_sdk(results, lat, page)[1]), '.1f')}×**"
+                    + f" | {_fmt(_ratio(vals[2], vals[4]), '.2f')}×"
+                    + f" | {_fmt(_ratio(vals[3], bare_top), '.2f')}× |"
                 )
         md += ["", "(vs SDK: against the faster of its two transports.)", ""]
+        md += _cpu_markdown(results, conc) + _defaults_markdown(results)
+    if "requests" in results:
+        md += _requests_markdown(results)
     if "memory" in results:
         mem = results["memory"]
         md += [
@@ -332,10 +554,79 @@ def summary_markdown(results: dict[str, Any]) -> str:
             + ".",
             "",
         ]
+        if mem.get("slow"):
+            md += _slow_markdown(mem["slow"])
     md += ["| target | measured | |", "|---|---:|:---:|"]
     for t in results["targets"]:
         tt = Target(**_plain(t))
-        got = "—" if tt.measured is None else f"{tt.measured:,.2f}{tt.unit}"
-        want = f"{'≥' if tt.op == '>=' else '<'} {tt.threshold:g}{tt.unit}"
-        md.append(f"| {tt.name} ({want}) | {got} | {tt.status} |")
+        got = tt.got or "—"
+        md.append(f"| {tt.name} ({tt.want}) | {got} | {tt.status} |")
     return "\n".join(md) + "\n"
+
+
+def _cpu_markdown(results: dict[str, Any], conc: int) -> list[str]:
+    scan = results["scan"]
+    md = [
+        f"**Client CPU** (seconds of user + sys CPU of the client process per million items, "
+        f"least of the runs, c={conc}; the simulator runs in its own process)",
+        "",
+        "| latency | page | aiobatch CPU/1M | bare CPU/1M | aiobatch / bare |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for lat in scan["latencies_ms"]:
+        for page in scan["page_sizes"]:
+            mine, bare = (_cpu_per_m(results, n, lat, page, conc) for n in ("aiobatch", "bare"))
+            md.append(
+                f"| {lat:g} ms | {page} | {_fmt(mine, '.2f')} s | {_fmt(bare, '.2f')} s | "
+                f"{_fmt(_ratio(mine, bare), '.2f')}× |"
+            )
+    return [*md, ""]
+
+
+def _defaults_markdown(results: dict[str, Any]) -> list[str]:
+    rows = _defaults_rows(results)
+    if all(mine is None for _, _, mine, _ in rows):
+        return []
+    md = [
+        f"**No options at all**: `iter_pages(job_id)` {_defaults_shown(results)} vs the SDK "
+        "at the official CLI's default page size",
+        "",
+        "| latency | aiobatch, no options | SDK page (faster transport) | vs SDK |",
+        "|---:|---:|---:|---:|",
+    ]
+    for lat, page, mine, sdk in rows:
+        md.append(
+            f"| {lat:g} ms | {_fmt(mine)} | {_fmt(sdk)} (page {page}) | "
+            f"**{_fmt(_ratio(mine, sdk), '.1f')}×** |"
+        )
+    return [*md, ""]
+
+
+def _requests_markdown(results: dict[str, Any]) -> list[str]:
+    md = [
+        "**Requests per scan** (counted by the simulator; the minimum possible is one per "
+        "page plus the end probe)",
+        "",
+        "| options | items | pages | requests | minimum | ids |",
+        "|---|---:|---:|---:|---:|:---:|",
+    ]
+    for r in results["requests"]["rows"]:
+        md.append(
+            f"| {r['options']} | {r['items']:,} | {r['pages']:,} | {r['requests']:,} | "
+            f"{r['pages'] + 1:,} | {'exact' if r['ok'] else 'WRONG'} |"
+        )
+    return [*md, ""]
+
+
+def _slow_markdown(slow: dict[str, Any]) -> list[str]:
+    return [
+        f"**Memory, slow consumer** (sleeps {slow['sleep_per_page_s'] * 1e3:g} ms per page; "
+        f"page {slow['page_size']}, c={slow['concurrency']}; one decoded page "
+        f"≈ {slow['decoded_page_bytes'] / 1e6:.2f} MB, bound (2c+3) pages + "
+        f"{SLOW_SLACK_MIB:g} MiB = {slow_bound_mib(slow):.1f} MiB): peak RSS above baseline "
+        + ", ".join(
+            f"{r['total']:,} items: {r['above_baseline_mib']:.1f} MiB" for r in slow["runs"]
+        )
+        + ".",
+        "",
+    ]

@@ -6,7 +6,8 @@ cache is primed by one untimed scan and every client warms up on one page.
 Then the cells (client x concurrency) run in interleaved rounds: within a
 round, the clients at one concurrency run back to back in an order that
 rotates from round to round.  Each run records wall time, the client's CPU
-time, the server's CPU time (a server near 100% of a core limits everyone) and
+time (this whole process, user + sys: the scan and the thread that drains the
+simulator's output), the server's CPU time (a server near 100% of a core limits everyone) and
 whether the client returned exactly the expected ids.
 """
 
@@ -26,7 +27,7 @@ from aiobatch.testing import Faults, SimClock, SimJob, Simulator, SimulatorProce
 
 from ._bodies import Tally, expected_id
 from ._timing import Rounds, rotate
-from .clients import CLIENTS, Client, Endpoint
+from .clients import CLIENTS, DEFAULTS, Client, Endpoint
 
 __all__ = [
     "ScanPlan",
@@ -47,7 +48,7 @@ class ScanPlan:
     latencies_ms: tuple[float, ...] = (0.0, 20.0, 50.0)
     page_sizes: tuple[int, ...] = (100, 1000)
     concurrencies: tuple[int, ...] = (1, 4, 16, 32)
-    clients: tuple[str, ...] = ("aiobatch", "bare", "sdk-httpx", "sdk-aiohttp")
+    clients: tuple[str, ...] = ("aiobatch", "aiobatch-defaults", "bare", "sdk-httpx", "sdk-aiohttp")
     #: At most this many runs per cell; fewer once a cell spent ``budget_s``.
     rounds: int = 5
     budget_s: float = 6.0
@@ -89,6 +90,7 @@ async def run_once(
     server = psutil.Process(ep.pid) if ep.pid is not None else None
     error = None
     gc.collect()
+    # process_time(): user + sys CPU of this whole process (every thread).
     s0, c0, t0 = _cpu(server), time.process_time(), time.perf_counter()
     try:
         async with asyncio.timeout(timeout_s):
@@ -111,13 +113,16 @@ async def run_once(
 
 
 def _cells(plan: ScanPlan) -> dict[int, list[Cell]]:
-    """Clients grouped by concurrency; sequential clients sit with the lowest."""
+    """Clients grouped by concurrency; those with a fixed one sit with the lowest."""
     low = min(plan.concurrencies)
     groups: dict[int, list[Cell]] = {c: [] for c in plan.concurrencies}
     for name in plan.clients:
-        client = CLIENTS[name]
-        for c in plan.concurrencies if client.concurrent else (low,):
-            groups[c].append((name, c if client.concurrent else 1))
+        fixed = CLIENTS[name].fixed_concurrency
+        if fixed is None:
+            for c in plan.concurrencies:
+                groups[c].append((name, c))
+        else:
+            groups[low].append((name, fixed))
     return groups
 
 
@@ -145,7 +150,7 @@ async def _group(
         runs.setdefault(cell, []).append(run)
         flag = "" if run["ok"] else f"  WRONG: {run['problems'][:2]}"
         log(
-            f"  {latency:g} ms  page {page_size:<5} {name:<12} c={conc:<3} "
+            f"  {latency:g} ms  page {page_size:<5} {name:<17} c={conc:<3} "
             f"{run['wall_s']:7.2f} s  {ep.total / run['wall_s']:>10,.0f} items/s{flag}"
         )
     cells: list[dict[str, Any]] = []
@@ -155,6 +160,8 @@ async def _group(
         correct = all(r["ok"] for r in cell_runs)
         best = min(cell_runs, key=lambda r: r["wall_s"])
         server_cpu = best["server_cpu_s"]
+        # The least CPU any run of the cell took: less noisy than the best-wall run's.
+        cpu_min = min(r["client_cpu_s"] for r in cell_runs)
         cells.append(
             {
                 "latency_ms": latency,
@@ -167,6 +174,8 @@ async def _group(
                 "median_items_per_s": ep.total / series.median if correct else None,
                 "client_cpu_s": best["client_cpu_s"],
                 "client_cpu_share": best["client_cpu_s"] / best["wall_s"],
+                "client_cpu_min_s": cpu_min,
+                "client_cpu_s_per_m_items": cpu_min / ep.total * 1e6 if correct else None,
                 "server_cpu_s": server_cpu,
                 "server_cpu_share": None if server_cpu is None else server_cpu / best["wall_s"],
                 "runs": cell_runs,
@@ -191,4 +200,9 @@ async def run_scans(
             log(f"scan: {ep.total:,} items at {latency:g} ms, server pid {ep.pid}")
             for page_size in plan.page_sizes:
                 cells += await _group(plan, ep, latency, page_size, log)
-    return {**asdict(plan), "server": getattr(server, "__name__", str(server)), "cells": cells}
+    return {
+        **asdict(plan),
+        "server": getattr(server, "__name__", str(server)),
+        "defaults": {"page_size": DEFAULTS.page_size, "concurrency": DEFAULTS.concurrency},
+        "cells": cells,
+    }

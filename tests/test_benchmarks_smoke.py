@@ -19,8 +19,10 @@ pytest.importorskip("psutil")
 
 from benchmarks.__main__ import Config, run, write
 from benchmarks._bodies import Tally
-from benchmarks.clients import CLIENTS, Client, Endpoint
-from benchmarks.report import render, targets
+from benchmarks.clients import CLIENTS, DEFAULTS, Client, Endpoint
+from benchmarks.memory import SlowConsumerPlan, run_slow_memory
+from benchmarks.report import Target, render, request_budget, summary_markdown, targets
+from benchmarks.request_counts import RequestPlan, pages_of
 from benchmarks.scan import ScanPlan, inprocess_server, run_once
 
 pytestmark = pytest.mark.sdk
@@ -34,7 +36,7 @@ TINY = Config(
         items=300,
         latencies_ms=(0.0,),
         page_sizes=(100,),
-        concurrencies=(4,),
+        concurrencies=(16,),
         rounds=1,
         budget_s=0.0,
         run_timeout_s=30.0,
@@ -42,6 +44,8 @@ TINY = Config(
     memory_items=300,
     memory_concurrencies=(4,),
     memory_page_size=100,
+    memory_slow=None,  # its own test below
+    requests=RequestPlan(items=(37, 100, 1_000), default_items=(DEFAULTS.page_size,)),
     outputs={"json": "smoke.json", "chart": "scan-smoke.png", "summary": "summary-smoke.md"},
 )
 
@@ -62,8 +66,9 @@ async def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
 
     cells = results["scan"]["cells"]
     assert {(c["client"], c["concurrency"]) for c in cells} == {
-        ("aiobatch", 4),
-        ("bare", 4),
+        ("aiobatch", 16),
+        ("aiobatch-defaults", DEFAULTS.concurrency),
+        ("bare", 16),
         ("sdk-httpx", 1),
         ("sdk-aiohttp", 1),
     }
@@ -71,6 +76,14 @@ async def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
         assert c["correct"], (c["client"], c["runs"][0]["problems"])
         assert c["runs"][0]["count"] == 300
         assert c["items_per_s"] > 0
+        assert c["client_cpu_s_per_m_items"] > 0
+
+    rows = results["requests"]["rows"]
+    assert [(r["items"], r["pages"]) for r in rows] == [(37, 1), (100, 1), (1000, 10), (500, 1)]
+    for r in rows:
+        assert r["ok"], r["problems"]
+        assert r["pages"] <= r["item_requests"] <= r["requests"]
+        assert r["client_requests"] >= r["pages"]
 
     (mem,) = results["memory"]["runs"]
     assert mem["ok"], mem["problems"]
@@ -80,17 +93,33 @@ async def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
 
     assert results["correctness_failures"] == []
     statuses = {t["name"]: t["status"] for t in results["targets"]}
-    # 2 decode, 3 scan (50 ms vs SDK / vs bare, 0 ms vs SDK; not measured at c=4), memory
-    assert len(statuses) == 6
-    assert [s for n, s in statuses.items() if n.startswith("scan")] == ["N/A"] * 3
-    assert all(s in ("PASS", "MISS") for n, s in statuses.items() if not n.startswith("scan"))
-    assert "PASS  correctness" in render(results)
+    # 2 decode; scan: 2 vs the SDK, 12 vs bare, 2 CPU, 1 defaults; 4 requests; 1 memory
+    assert len(statuses) == 2 + 2 + 12 + 2 + 1 + 4 + 1
+    measured = {n for n, s in statuses.items() if s != "N/A"}
+    # Measured here: 0 ms, page 100, c=16 only (no 50 ms, no page 1000, no c=32).
+    assert sorted(
+        n.split(":")[0] for n in measured if not n.startswith(("decode", "req", "mem"))
+    ) == [
+        "client CPU per 1M items, 0 ms, page 100, c=16",
+        "scan 0 ms, page 100, c=16",  # vs the bare loop
+        "scan 0 ms, page 100, c=16",  # vs the SDK
+    ]
+    assert sum(n.startswith("requests") for n in measured) == 4
+    text = render(results)
+    assert "PASS  correctness" in text
+    assert "cpu/1M" in text
+    assert "NO OPTIONS" in text
+    assert "REQUESTS PER SCAN" in text
 
     written = write(results, TINY, tmp_path)
     assert {p.name for p in written} == {"smoke.json", "scan-smoke.png", "summary-smoke.md"}
     assert json.loads((tmp_path / "smoke.json").read_text())["mode"] == "smoke"
     assert (tmp_path / "scan-smoke.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "| target |" in (tmp_path / "summary-smoke.md").read_text()
+    md = (tmp_path / "summary-smoke.md").read_text()
+    assert "| target |" in md
+    assert "**Client CPU**" in md
+    assert "**No options at all**" in md
+    assert "**Requests per scan**" in md
 
 
 async def test_a_fast_but_wrong_client_is_caught() -> None:
@@ -108,3 +137,36 @@ async def test_a_fast_but_wrong_client_is_caught() -> None:
 def test_targets_without_results_are_not_measured() -> None:
     empty: dict[str, Any] = {"decode": {"results": []}, "scan": {"cells": []}}
     assert {t.status for t in targets(empty)} == {"N/A"}
+
+
+async def test_slow_consumer_memory_runs_and_reports() -> None:
+    plan = SlowConsumerPlan(items=(300, 900), page_size=100, concurrency=2, sleep_per_page_s=0.001)
+    slow = await run_slow_memory(plan, inprocess_server)
+    assert [r["total"] for r in slow["runs"]] == [300, 900]
+    for r in slow["runs"]:
+        assert r["ok"], r["problems"]
+        assert r["sleep_per_page_s"] == 0.001
+        assert r["above_baseline_mib"] >= 0
+    assert slow["decoded_page_bytes"] > slow["page_body_bytes"] > 0
+    results: dict[str, Any] = {
+        "mode": "smoke",
+        "env": {"python": "3", "cpu_usable": 1, "git_sha": "x", "git_dirty": False},
+        "memory": {"items": 0, "page_size": 100, "runs": [], "slow": slow},
+    }
+    results["env"] |= {"packages": {}, "time": "now"}
+    results["targets"] = [t.as_dict() for t in targets(results)]
+    # one bound per job size, and the growth from the small job to the large one
+    assert len(results["targets"]) == 3
+    assert all(t["status"] in ("PASS", "MISS") for t in results["targets"])
+    assert "slow consumer" in render(results)
+    assert "**Memory, slow consumer**" in summary_markdown(results)
+
+
+def test_request_budget_and_target_ops() -> None:
+    assert [pages_of(n, 100) for n in (0, 37, 100, 101, 100_000)] == [1, 1, 1, 2, 1000]
+    assert [request_budget(p) for p in (1, 10, 1000)] == [2, 12, 1002]
+    assert Target("t", 1.2, 1.2, "<=", "×").status == "PASS"
+    assert Target("t", 1.2, 1.2, "<", "×").status == "MISS"
+    assert "≤ 1.2×" in Target("t", 1.0, 1.2, "<=", "×").line()
+    assert Target("t", 0.9454, 0.95, ">=", "×").got == "0.945×"  # not "0.95×" and MISS
+    assert Target("t", 1001, 1002, "<=", "").got == "1,001"
