@@ -91,6 +91,10 @@ class ScanPlan:
     #: How many times a suspicious answer (an empty page below the total,
     #: repeated items) is asked again before the planner decides what it means.
     reasks: int = 2
+    #: Where the listing is expected to end (the job's own counts), if known: the
+    #: first wave is tiled up to it at once instead of waiting a round trip for
+    #: the first page's total.  Only a plan: every rule below still decides.
+    expected_end: int | None = None
 
     step: int = field(init=False)
     next_emit: int = field(init=False)
@@ -179,7 +183,7 @@ class ScanPlan:
         """Requests to send now; call again after every ``record``."""
         out: list[PageRequest] = []
         while not self.finished:
-            if not self._first_done and self._inflight:
+            if not self._first_done and self._inflight and not self._first_wave_open():
                 break  # the first page tells the total and any cap: plan from it
             if self.outstanding >= self.window:
                 # Full: only a page asked again may still go, when nothing else
@@ -192,6 +196,11 @@ class ScanPlan:
             self._inflight[req.offset] = req.limit
             out.append(req)
         return out
+
+    def _first_wave_open(self) -> bool:
+        """Before any answer: more of the expected listing may be asked for."""
+        expected = self.expected_end
+        return expected is not None and self.frontier < expected
 
     def _wanted_stop(self) -> int | None:
         """The offset past which no item is wanted (``max_items``), if any."""
@@ -241,6 +250,8 @@ class ScanPlan:
             if beyond >= min(self.window, 1 << min(self._beyond_full, 16)):
                 return None
         limit = self.step
+        if total is None and not self._first_done and self.expected_end is not None:
+            total = self.expected_end  # the first wave tiles like the pages after it
         if total is not None and offset < total:
             # Tile exactly up to the total, so the probe at the total (sent with
             # the last pages) proves the end without an extra round trip.
@@ -354,6 +365,10 @@ class ScanPlan:
 
     def _ask_again(self, offset: int, limit: int, budget: int | None = None) -> bool:
         """Queue ``offset`` once more if its budget allows; True if queued."""
+        if offset in self._inflight or any(start == offset for start, _ in self._gaps):
+            # Already being asked again: that answer will do, and the budget
+            # counts answers (spending it twice on one request lost a page).
+            return True
         if self._asked[offset] >= (self.reasks if budget is None else budget):
             return False
         self._asked[offset] += 1
