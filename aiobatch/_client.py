@@ -15,6 +15,7 @@ from ._errors import ClientClosedError, ConfigurationError
 from ._paging.supervisor import Supervisor
 from ._retry import RetryPolicy, call_with_retries, parse_retry_after
 from ._transport import AiohttpTransport, ClientSession, Transport
+from .resources._sizes import KnownSizes
 from .resources.batches import Batches
 from .resources.job_items import JobItems
 from .resources.jobs import Jobs
@@ -210,12 +211,13 @@ class BatchClient:
 class _Api:
     """The narrow, private seam resources and the engine use (``resources.Api``)."""
 
-    __slots__ = ("_client", "call", "scope")
+    __slots__ = ("_client", "call", "scope", "sizes")
 
     def __init__(self, client: BatchClient) -> None:
         self._client = client
         self.call = client._call
         self.scope = client._scope
+        self.sizes = KnownSizes()
 
     @property
     def policy(self) -> RetryPolicy:

@@ -243,9 +243,7 @@ def test_fuzz_exact_items_or_a_typed_error(seed: int) -> None:
     )
     # The job's own count, when the scan knows it: right, too low or too high.
     expected = rng.choice([None, None, n, n, n // 2, 2 * n + 7, 0])
-    p = ScanPlan(
-        start_offset=0, page_size=size, window=rng.randrange(1, 20), expected_end=expected
-    )
+    p = ScanPlan(start_offset=0, page_size=size, window=rng.randrange(1, 20), expected_end=expected)
     try:
         got = drive(p, server, seed, max_steps=200_000)
     except DriftError:

@@ -98,6 +98,7 @@ def start_scan(
                 raise_on_drift=options.on_drift == "raise",
                 total_is_exact=resolved.total_is_exact,
                 dedup_window=options.dedup_window,
+                expected_end=resolved.expected,
             )
             await produce(listing, plan, limiter, progress, out.clone())
 

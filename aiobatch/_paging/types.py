@@ -155,6 +155,9 @@ class Resolved(Generic[T]):
     filter_mode: FilterMode | None = None
     #: Whether ``total_size`` is exact, so that a moving total is drift.
     total_is_exact: bool = False
+    #: The listing's expected length (the job's own counts), if known: the
+    #: first wave is planned from it.  A hint; the scan still proves its end.
+    expected: int | None = None
 
 
 @dataclass(slots=True)

@@ -7,6 +7,7 @@ from typing import Protocol, TypeVar
 
 from .._protocol import Params
 from .._retry import RetryPolicy
+from ._sizes import KnownSizes
 
 T = TypeVar("T")
 
@@ -16,6 +17,11 @@ class Api(Protocol):
 
     @property
     def policy(self) -> RetryPolicy: ...
+
+    @property
+    def sizes(self) -> KnownSizes:
+        """Listing lengths the client has seen (to plan a scan's first wave)."""
+        ...
 
     def scope(self, organization_id: str | None, project_id: str | None) -> Params:
         """Query parameters every endpoint takes (call arguments win over the client's)."""

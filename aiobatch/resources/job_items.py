@@ -126,15 +126,23 @@ class JobItems:
                 "error message): 'server' or 'client', not 'auto'"
             )
 
+        sizes = self._api.sizes
+
         async def resolve() -> Resolved[BatchItem]:
             if wanted is None:
-                return Resolved(scope)
+                return Resolved(scope, expected=sizes.items(job_id))
             mode = await self._filter_mode(job_id, opts.filter_mode, scope)
             if mode == "client":
-                return Resolved(scope, lambda item: item.status == wanted, "client")
+                return Resolved(
+                    scope,
+                    lambda item: item.status == wanted,
+                    "client",
+                    expected=sizes.items(job_id),
+                )
             # Only a server-filtered listing has an exact total worth watching.
             query = {**scope, **proto.query(status=wanted)}
-            return Resolved(query, None, "server", total_is_exact=True)
+            expected = sizes.items(job_id, str(wanted))
+            return Resolved(query, None, "server", total_is_exact=True, expected=expected)
 
         return Declared(self._api, items_endpoint(job_id), resolve, opts)
 
@@ -144,6 +152,7 @@ class JobItems:
         # A finished job's statuses no longer move: the server-side filter is exact.
         path = proto.path("/{job_id}", job_id=job_id)
         job = await self._api.call(BatchJobStatus, "GET", path, params=scope)
+        self._api.sizes.job(job.job)
         return "server" if job.job.status.terminal else "client"
 
     def iter_results(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import operator
 import sys
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .. import _protocol as proto
@@ -93,7 +93,10 @@ class Jobs:
             **filters,
             **proto.query(limit=proto.check_limit(limit), offset=proto.check_offset(offset)),
         }
-        return await self._api.call(BatchJobList, "GET", proto.path(""), params=params)
+        page = await self._api.call(BatchJobList, "GET", proto.path(""), params=params)
+        for job in page.items:
+            self._api.sizes.job(job)
+        return page
 
     def _filters(
         self,
@@ -149,7 +152,9 @@ class Jobs:
         """A job and its progress: ``GET /batch-processing/{job_id}``."""
         path = proto.path("/{job_id}", job_id=job_id)
         params = self._api.scope(organization_id, project_id)
-        return await self._api.call(BatchJobStatus, "GET", path, params=params)
+        status = await self._api.call(BatchJobStatus, "GET", path, params=params)
+        self._api.sizes.job(status.job)
+        return status
 
     def watch(
         self,
@@ -175,8 +180,10 @@ class Jobs:
         path = proto.path("/{job_id}", job_id=job_id)
         params = self._api.scope(organization_id, project_id)
 
-        def fetch() -> Awaitable[BatchJobStatus]:
-            return self._api.call(BatchJobStatus, "GET", path, params=params)
+        async def fetch() -> BatchJobStatus:
+            status = await self._api.call(BatchJobStatus, "GET", path, params=params)
+            self._api.sizes.job(status.job)
+            return status
 
         return JobWatch(
             job_id,
