@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only decode,scan,requests,memory,results]``.
+"""``python -m benchmarks [--quick] [--only decode,scan,first_wave,requests,memory,results]``.
 
 Prints the tables and PASS/MISS per target, and writes under
 ``benchmarks/results/``: ``latest.json`` (``quick.json`` with ``--quick``),
@@ -21,6 +21,7 @@ from typing import Any
 
 from ._env import ROOT, environment, source_fingerprint
 from .decode import run_decode
+from .first_wave import FirstWavePlan, run_first_wave
 from .memory import SlowConsumerPlan, run_memory, run_slow_memory
 from .report import correctness, render, summary_markdown, targets
 from .request_counts import RequestPlan, run_requests
@@ -30,7 +31,7 @@ from .scan import ScanPlan, ServerFactory, run_scans, subprocess_server
 __all__ = ["FULL", "QUICK", "Config", "main", "results_markdown", "run", "write"]
 
 RESULTS = ROOT / "benchmarks" / "results"
-PARTS = ("decode", "scan", "requests", "memory")
+PARTS = ("decode", "scan", "first_wave", "requests", "memory")
 #: Every part, as ``make bench`` runs them (``run()`` defaults to ``PARTS``).
 ALL_PARTS = (*PARTS, "results")
 
@@ -48,6 +49,7 @@ class Config:
     #: A consumer that sleeps per page (part of ``memory``); None: not run.
     memory_slow: SlowConsumerPlan | None = field(default_factory=SlowConsumerPlan)
     requests: RequestPlan = field(default_factory=RequestPlan)
+    first_wave: FirstWavePlan = field(default_factory=FirstWavePlan)
     outputs: dict[str, str] = field(default_factory=dict)
     results: ResultsPlan = field(default_factory=ResultsPlan)
 
@@ -78,6 +80,7 @@ QUICK = Config(
     memory_items=200_000,
     memory_slow=SlowConsumerPlan(items=(50_000, 200_000)),
     requests=RequestPlan(items=(37, 100, 1_000, 10_000), default_items=(500, 5_000)),
+    first_wave=FirstWavePlan(items=20_000, page_sizes=(1000,), concurrencies=(16,), rounds=1),
     outputs={"json": "quick.json", "chart": "scan-quick.png", "summary": "summary-quick.md"},
     results=ResultsPlan(items=600, official_items=40, rounds=1, big_items=24),
 )
@@ -103,6 +106,8 @@ async def run(
         )
     if "scan" in parts:
         results["scan"] = await run_scans(cfg.scan, server=server, log=log)
+    if "first_wave" in parts:
+        results["first_wave"] = await run_first_wave(cfg.first_wave, server=server, log=log)
     if "requests" in parts:  # in-process simulator: only the counts matter
         results["requests"] = await run_requests(cfg.requests, log=log)
     if "memory" in parts:

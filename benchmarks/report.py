@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from .first_wave import first_wave_markdown, first_wave_text, first_wave_verdicts
+
 __all__ = ["Target", "render", "summary_markdown", "targets"]
 
 SDKS = ("sdk-httpx", "sdk-aiohttp")
@@ -300,13 +302,25 @@ def correctness(results: dict[str, Any]) -> list[str]:
         for r in results.get("requests", {}).get("rows", ())
         if not r["ok"]
     ]
+    bad += [
+        f"first wave page {c['page_size']} c={c['concurrency']}"
+        for c in results.get("first_wave", {}).get("cells", ())
+        if not c["correct"]
+    ]
     return bad
+
+
+def _first_wave_targets(results: dict[str, Any]) -> Iterable[Target]:
+    fw = results.get("first_wave")
+    for name, measured, correct in first_wave_verdicts(fw) if fw else ():
+        yield Target(name, measured if correct else None, 0.95, ">=", "×")
 
 
 def targets(results: dict[str, Any]) -> list[Target]:
     return [
         *_decode_targets(results),
         *_scan_targets(results),
+        *_first_wave_targets(results),
         *_request_targets(results),
         *_memory_targets(results),
     ]
@@ -451,6 +465,8 @@ def render(results: dict[str, Any]) -> str:
         lines += _decode_text(results)
     if "scan" in results:
         lines += _scan_text(results)
+    if "first_wave" in results:
+        lines += first_wave_text(results["first_wave"])
     if "requests" in results:
         lines += _requests_text(results)
     if "memory" in results:
@@ -541,6 +557,8 @@ def summary_markdown(results: dict[str, Any]) -> str:
                 )
         md += ["", "(vs SDK: against the faster of its two transports.)", ""]
         md += _cpu_markdown(results, conc) + _defaults_markdown(results)
+    if "first_wave" in results:
+        md += first_wave_markdown(results["first_wave"])
     if "requests" in results:
         md += _requests_markdown(results)
     if "memory" in results:

@@ -20,6 +20,7 @@ pytest.importorskip("psutil")
 from benchmarks.__main__ import Config, run, write
 from benchmarks._bodies import Tally
 from benchmarks.clients import CLIENTS, DEFAULTS, Client, Endpoint
+from benchmarks.first_wave import FirstWavePlan
 from benchmarks.memory import SlowConsumerPlan, run_slow_memory
 from benchmarks.report import Target, render, request_budget, summary_markdown, targets
 from benchmarks.request_counts import RequestPlan, pages_of
@@ -46,6 +47,9 @@ TINY = Config(
     memory_page_size=100,
     memory_slow=None,  # its own test below
     requests=RequestPlan(items=(37, 100, 1_000), default_items=(DEFAULTS.page_size,)),
+    first_wave=FirstWavePlan(
+        items=1_000, latency_ms=0.0, page_sizes=(100,), concurrencies=(4,), rounds=1
+    ),
     outputs={"json": "smoke.json", "chart": "scan-smoke.png", "summary": "summary-smoke.md"},
 )
 
@@ -91,25 +95,34 @@ async def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     assert mem["above_baseline_mib"] >= 0
     assert mem["peak_mib"] >= mem["baseline_mib"] > 0
 
+    (wave,) = results["first_wave"]["cells"]
+    assert wave["correct"]
+    assert set(wave["items_per_s"]) == {"cold", "known", "bare"}
+
     assert results["correctness_failures"] == []
     statuses = {t["name"]: t["status"] for t in results["targets"]}
-    # 2 decode; scan: 2 vs the SDK, 12 vs bare, 2 CPU, 1 defaults; 4 requests; 1 memory
-    assert len(statuses) == 2 + 2 + 12 + 2 + 1 + 4 + 1
+    # 2 decode; scan: 2 vs the SDK, 12 vs bare, 2 CPU, 1 defaults; 1 first wave;
+    # 4 requests; 1 memory
+    assert len(statuses) == 2 + 2 + 12 + 2 + 1 + 1 + 4 + 1
     measured = {n for n, s in statuses.items() if s != "N/A"}
     # Measured here: 0 ms, page 100, c=16 only (no 50 ms, no page 1000, no c=32).
     assert sorted(
-        n.split(":")[0] for n in measured if not n.startswith(("decode", "req", "mem"))
+        n.split(":")[0]
+        for n in measured
+        if not n.startswith(("decode", "req", "mem")) and "size known" not in n
     ) == [
         "client CPU per 1M items, 0 ms, page 100, c=16",
         "scan 0 ms, page 100, c=16",  # vs the bare loop
         "scan 0 ms, page 100, c=16",  # vs the SDK
     ]
     assert sum(n.startswith("requests") for n in measured) == 4
+    assert sum("size known" in n for n in measured) == 1
     text = render(results)
     assert "PASS  correctness" in text
     assert "cpu/1M" in text
     assert "NO OPTIONS" in text
     assert "REQUESTS PER SCAN" in text
+    assert "FIRST WAVE" in text
 
     written = write(results, TINY, tmp_path)
     assert {p.name for p in written} == {"smoke.json", "scan-smoke.png", "summary-smoke.md"}
@@ -120,6 +133,7 @@ async def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     assert "**Client CPU**" in md
     assert "**No options at all**" in md
     assert "**Requests per scan**" in md
+    assert "**The first round trip**" in md
 
 
 async def test_a_fast_but_wrong_client_is_caught() -> None:
