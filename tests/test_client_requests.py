@@ -833,3 +833,18 @@ async def test_a_transport_s_plain_response_is_deciphered(
     # Retry-After read from a plain dict, whatever the case of its name
     assert sleeps.delays[0] == 2.0
     assert sleeps.delays[2] == 3.0
+
+
+async def test_query_values_that_need_escaping_take_yarls_encoder(
+    aioresponses: Mock, make_client: MakeClient
+) -> None:
+    # Plain values (ids, offsets, statuses) are joined as they are; anything else
+    # is left to yarl, so a value can never break out of its parameter.
+    aioresponses.get(ANY, payload={}, repeat=True)
+    async with make_client() as client:
+        await client.job_items.list("bjb-1", offset=5, project_id="prj-1_a.b~c")
+        await client.job_items.list("bjb-1", project_id="a b&c=d/é#x")
+    plain, odd = sent(aioresponses)
+    assert plain.url.raw_query_string == "offset=5&project_id=prj-1_a.b~c"
+    assert odd.query == {"project_id": "a b&c=d/é#x"}
+    assert "&c=" not in odd.url.raw_query_string

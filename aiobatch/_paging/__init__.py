@@ -84,7 +84,9 @@ def start_scan(
                 )
                 return
             listing = Listing(
-                endpoint.by_offset(client.send, resolved.query), endpoint.key, resolved.keep
+                endpoint.by_offset(client.send, resolved.query),
+                endpoint.key,
+                resolved.keep,
             )
             filtered = resolved.keep is not None
             plan = ScanPlan(

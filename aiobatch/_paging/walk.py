@@ -30,8 +30,9 @@ from .._errors import (
     UnprocessableEntityError,
 )
 from .._retry import call_with_retries
-from .endpoint import Fetched
+from .endpoint import Fetched, Gate
 from .plan import PageRequest, ScanPlan
+from .slots import Lease
 from .throttle import AdaptiveLimiter
 from .types import Page, ScanProgress
 
@@ -54,7 +55,7 @@ T = TypeVar("T")
 class Listing(Generic[T]):
     """One offset scan's endpoint, resolved: one attempt at a page, the item key."""
 
-    fetch: Callable[[int, int], Awaitable[Fetched[T]]]
+    fetch: Callable[[int, int, Gate | None], Awaitable[Fetched[T]]]
     key: Callable[[T], str]
     #: Client-side filter (``None``: keep every item).
     keep: Callable[[T], bool] | None = None
@@ -246,6 +247,9 @@ class _Walk(Generic[T]):
         self._shipping = False
         self._workers = 0
         self._idle = 0
+        # Twice the slots: while one worker decodes and records its page, another
+        # already has the next request on the wire.
+        self._pool_size = 2 * limiter.max
         #: Set once the scan is over: every page shipped, or ``failure`` set.
         self.over = asyncio.Event()
         self.failure: Exception | None = None
@@ -254,14 +258,14 @@ class _Walk(Generic[T]):
 
     def launch(self) -> None:
         """Queue what the plan wants next; starts workers only as needed (a small
-        job with a large ``concurrency`` starts a few), never more than the
-        scan's concurrency."""
+        job with a large ``concurrency`` starts a few), never more than twice
+        the scan's concurrency (requests on the wire never exceed it)."""
         if self._outbox or self.over.is_set():
             return  # the consumer is behind: ask for nothing new until it catches up
         plan, todo = self._plan, self._todo
         for req in plan.next_requests():
             todo.put_nowait(req)
-            if self._idle < todo.qsize() and self._workers < self._limiter.max:
+            if self._idle < todo.qsize() and self._workers < self._pool_size:
                 self._workers += 1
                 self._idle += 1
                 self._tg.start_soon(self._work)
@@ -285,19 +289,24 @@ class _Walk(Generic[T]):
 
     async def _work(self) -> None:
         # The engine owns each page's attempt loop: one declared attempt, retried
-        # by the client's policy, paced by the scan's limiter.
+        # by the client's policy, paced by the scan's limiter.  A page holds one
+        # of the limiter's slots from its first attempt until its answer has
+        # arrived (retries included: a failing head page never queues behind
+        # later ones), not while it is decoded and recorded: the pool is larger
+        # than the slots, so the next request is on the wire meanwhile.
         limiter = self._limiter
-        slots, policy, fetch, todo = limiter.slots, limiter.policy, self._listing.fetch, self._todo
+        policy, slots, fetch, todo = limiter.policy, limiter.slots, self._listing.fetch, self._todo
         while True:
             req = await todo.get()
             self._idle -= 1
             page: Fetched[T] | None = None
             error: Exception | None = None
-            await slots.acquire()
+            lease = Lease(slots)
+            await lease.hold()
             try:
                 page = await call_with_retries(
                     policy,
-                    functools.partial(fetch, req.offset, req.limit),
+                    functools.partial(fetch, req.offset, req.limit, lease),
                     idempotent=True,
                     what=f"page at offset {req.offset}",
                     hooks=limiter,
@@ -305,7 +314,7 @@ class _Walk(Generic[T]):
             except Exception as exc:  # to the scan, never into the task group
                 error = exc
             finally:
-                slots.release()
+                lease.release()
             try:
                 if page is not None:
                     await self._ship(self._accept(req, page))

@@ -114,3 +114,17 @@ def test_the_planner_tiles_the_first_wave_up_to_the_expected_end(
 ) -> None:
     plan = ScanPlan(start_offset=0, page_size=100, window=8, expected_end=expected)
     assert [(r.offset, r.limit) for r in plan.next_requests()] == first
+
+
+@pytest.mark.parametrize("concurrency", [1, 3, 8])
+async def test_requests_on_the_wire_never_exceed_concurrency(
+    sim: Simulator, policy: RetryPolicy, concurrency: int
+) -> None:
+    # The worker pool is twice the concurrency (one page is decoded while the
+    # next is on the wire); the slots still bound what the server sees.
+    async with BatchClient(api_key=sim.api_key, base_url=sim.base_url, retry=policy) as c:
+        await c.jobs.get(JOB)
+        sim.reset_stats()
+        got = await scan_ids(c, JOB, page_size=50, concurrency=concurrency)
+    assert got == sim.item_ids(JOB)
+    assert sim.stats.peak_in_flight == concurrency
