@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--only decode,scan,first_wave,requests,memory,results]``.
+"""``python -m benchmarks [--quick] [--only decode,scan,cpu,first_wave,requests,memory,results]``.
 
 Prints the tables and PASS/MISS per target, and writes under
 ``benchmarks/results/``: ``latest.json`` (``quick.json`` with ``--quick``),
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ._env import ROOT, environment, source_fingerprint
+from .cpu_profile import CpuPlan, run_cpu_profile
 from .decode import run_decode
 from .first_wave import FirstWavePlan, run_first_wave
 from .memory import SlowConsumerPlan, run_memory, run_slow_memory
@@ -31,7 +32,7 @@ from .scan import ScanPlan, ServerFactory, run_scans, subprocess_server
 __all__ = ["FULL", "QUICK", "Config", "main", "results_markdown", "run", "write"]
 
 RESULTS = ROOT / "benchmarks" / "results"
-PARTS = ("decode", "scan", "first_wave", "requests", "memory")
+PARTS = ("decode", "scan", "cpu", "first_wave", "requests", "memory")
 #: Every part, as ``make bench`` runs them (``run()`` defaults to ``PARTS``).
 ALL_PARTS = (*PARTS, "results")
 
@@ -50,6 +51,7 @@ class Config:
     memory_slow: SlowConsumerPlan | None = field(default_factory=SlowConsumerPlan)
     requests: RequestPlan = field(default_factory=RequestPlan)
     first_wave: FirstWavePlan = field(default_factory=FirstWavePlan)
+    cpu: CpuPlan = field(default_factory=CpuPlan)
     outputs: dict[str, str] = field(default_factory=dict)
     results: ResultsPlan = field(default_factory=ResultsPlan)
 
@@ -81,6 +83,7 @@ QUICK = Config(
     memory_slow=SlowConsumerPlan(items=(50_000, 200_000)),
     requests=RequestPlan(items=(37, 100, 1_000, 10_000), default_items=(500, 5_000)),
     first_wave=FirstWavePlan(items=20_000, page_sizes=(1000,), concurrencies=(16,), rounds=1),
+    cpu=CpuPlan(items=20_000, rounds=2),
     outputs={"json": "quick.json", "chart": "scan-quick.png", "summary": "summary-quick.md"},
     results=ResultsPlan(items=600, official_items=40, rounds=1, big_items=24),
 )
@@ -106,6 +109,8 @@ async def run(
         )
     if "scan" in parts:
         results["scan"] = await run_scans(cfg.scan, server=server, log=log)
+    if "cpu" in parts:
+        results["cpu"] = await run_cpu_profile(cfg.cpu, server=server, log=log)
     if "first_wave" in parts:
         results["first_wave"] = await run_first_wave(cfg.first_wave, server=server, log=log)
     if "requests" in parts:  # in-process simulator: only the counts matter

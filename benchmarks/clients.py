@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -128,7 +129,13 @@ def _page_urls(ep: Endpoint, page_size: int) -> list[URL]:
     return [URL(f"{base}{offset}", encoded=True) for offset in range(0, ep.total, page_size)]
 
 
-async def scan_bare(ep: Endpoint, page_size: int, concurrency: int, tally: Tally) -> None:
+async def scan_bare(
+    ep: Endpoint,
+    page_size: int,
+    concurrency: int,
+    tally: Tally,
+    decode: Callable[[bytes], Any] = msgspec.json.decode,
+) -> None:
     urls = _page_urls(ep, page_size)
     got: list[tuple[int, str, str]] = [(0, "", "")] * len(urls)
     gate = asyncio.Semaphore(concurrency)
@@ -141,7 +148,7 @@ async def scan_bare(ep: Endpoint, page_size: int, concurrency: int, tally: Tally
                 if resp.status != 200:
                     raise RuntimeError(f"GET {url} -> {resp.status}")
                 body = await resp.read()
-            items = msgspec.json.decode(body)["items"]
+            items = decode(body)["items"]
             if items:
                 got[k] = (len(items), items[0]["item_id"], items[-1]["item_id"])
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from .cpu_profile import cpu_markdown, cpu_text
 from .first_wave import first_wave_markdown, first_wave_text, first_wave_verdicts
 
 __all__ = ["Target", "render", "summary_markdown", "targets"]
@@ -465,6 +466,8 @@ def render(results: dict[str, Any]) -> str:
         lines += _decode_text(results)
     if "scan" in results:
         lines += _scan_text(results)
+    if "cpu" in results:
+        lines += cpu_text(results["cpu"])
     if "first_wave" in results:
         lines += first_wave_text(results["first_wave"])
     if "requests" in results:
@@ -557,6 +560,8 @@ def summary_markdown(results: dict[str, Any]) -> str:
                 )
         md += ["", "(vs SDK: against the faster of its two transports.)", ""]
         md += _cpu_markdown(results, conc) + _defaults_markdown(results)
+    if "cpu" in results:
+        md += cpu_markdown(results["cpu"])
     if "first_wave" in results:
         md += first_wave_markdown(results["first_wave"])
     if "requests" in results:

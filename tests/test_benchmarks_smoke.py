@@ -20,6 +20,7 @@ pytest.importorskip("psutil")
 from benchmarks.__main__ import Config, run, write
 from benchmarks._bodies import Tally
 from benchmarks.clients import CLIENTS, DEFAULTS, Client, Endpoint
+from benchmarks.cpu_profile import CpuPlan
 from benchmarks.first_wave import FirstWavePlan
 from benchmarks.memory import SlowConsumerPlan, run_slow_memory
 from benchmarks.report import Target, render, request_budget, summary_markdown, targets
@@ -50,6 +51,7 @@ TINY = Config(
     first_wave=FirstWavePlan(
         items=1_000, latency_ms=0.0, page_sizes=(100,), concurrencies=(4,), rounds=1
     ),
+    cpu=CpuPlan(items=1_000, page_sizes=(100,), concurrency=4, rounds=1),
     outputs={"json": "smoke.json", "chart": "scan-smoke.png", "summary": "summary-smoke.md"},
 )
 
@@ -95,6 +97,14 @@ async def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     assert mem["above_baseline_mib"] >= 0
     assert mem["peak_mib"] >= mem["baseline_mib"] > 0
 
+    (prof,) = results["cpu"]["rows"]
+    assert prof["correct"]
+    mine = prof["us_per_page"]["aiobatch"]
+    assert mine["decode"] > 0
+    assert mine["duplicate check"] > 0
+    assert mine["total"] > 0  # getrusage: coarse on a scan this small, so no sums
+    assert set(prof["us_per_page"]["bare"]) == {"total", "decode", "rest"}
+
     (wave,) = results["first_wave"]["cells"]
     assert wave["correct"]
     assert set(wave["items_per_s"]) == {"cold", "known", "bare"}
@@ -123,6 +133,7 @@ async def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     assert "NO OPTIONS" in text
     assert "REQUESTS PER SCAN" in text
     assert "FIRST WAVE" in text
+    assert "WHERE THE CLIENT CPU GOES" in text
 
     written = write(results, TINY, tmp_path)
     assert {p.name for p in written} == {"smoke.json", "scan-smoke.png", "summary-smoke.md"}
@@ -134,6 +145,7 @@ async def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     assert "**No options at all**" in md
     assert "**Requests per scan**" in md
     assert "**The first round trip**" in md
+    assert "**Where the client CPU goes**" in md
 
 
 async def test_a_fast_but_wrong_client_is_caught() -> None:

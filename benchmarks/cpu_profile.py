@@ -1,0 +1,198 @@
+"""Where a scan's client CPU goes, per page: aiobatch against the bare loop.
+
+Separate, instrumented runs (the timed scan table is never instrumented): the
+synchronous steps of a page are timed with ``perf_counter`` as they run (they
+never await, so their wall time is their CPU time), and the process's user +
+system CPU over the whole scan is read from ``getrusage``.  What is left after
+the named steps is the HTTP exchange (aiohttp, the socket calls), the event
+loop and the consumer, for both clients.
+
+* ``decode``: the page's JSON into msgspec Structs (aiobatch) or built-ins (bare);
+* ``duplicate check``: ``SeenKeys`` remembering the page's item ids and forgetting
+  those past the window;
+* ``planner + pages``: the rest of recording a page with the planner and building
+  the ``Page`` handed out (``_Walk._accept`` minus the duplicate check).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import resource
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import msgspec
+
+from aiobatch import BatchClient, models
+from aiobatch._paging import seen, walk
+from aiobatch.models import BatchItemListResponse
+
+from ._bodies import Tally, expected_id
+from .clients import Endpoint, scan_bare
+from .scan import ServerFactory, subprocess_server
+
+__all__ = ["CpuPlan", "cpu_markdown", "cpu_text", "run_cpu_profile"]
+
+STEPS = ("decode", "duplicate check", "planner + pages")
+
+
+@dataclass(frozen=True, slots=True)
+class CpuPlan:
+    items: int = 100_000
+    page_sizes: tuple[int, ...] = (100, 1000)
+    concurrency: int = 16
+    rounds: int = 5
+
+
+@dataclass(slots=True)
+class _Clock:
+    spent: dict[str, float] = field(default_factory=dict)
+
+    def timed(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        spent = self.spent
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - t0
+
+        return run
+
+
+@contextlib.contextmanager
+def _instrumented(clock: _Clock) -> Iterator[None]:
+    """aiobatch's page steps timed (patched for this block only)."""
+    decoders = models._decoders
+    saved_decoder = decoders.pop(BatchItemListResponse, None)
+    decoders[BatchItemListResponse] = clock.timed(
+        "decode", models._build_decoder(BatchItemListResponse)
+    )
+    patched = [
+        (seen.SeenKeys, "add_if_new", "duplicate check"),
+        (seen.SeenKeys, "delivered", "duplicate check"),
+        (walk._Walk, "_accept", "accept"),
+    ]
+    originals = [(cls, name, getattr(cls, name)) for cls, name, _ in patched]
+    try:
+        for (cls, name, step), (_, _, fn) in zip(patched, originals, strict=True):
+            setattr(cls, name, clock.timed(step, fn))
+        yield
+    finally:
+        for cls, name, fn in originals:
+            setattr(cls, name, fn)
+        decoders.pop(BatchItemListResponse, None)
+        if saved_decoder is not None:
+            decoders[BatchItemListResponse] = saved_decoder
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+async def _aiobatch(ep: Endpoint, page: int, conc: int, clock: _Clock) -> bool:
+    tally = Tally(expected_id(ep.job_id), ep.total)
+    with _instrumented(clock):
+        async with BatchClient(api_key=ep.api_key, base_url=ep.base_url) as client:
+            pages = client.job_items.iter_pages(ep.job_id, page_size=page, concurrency=conc)
+            async for p in pages:
+                if p.items:
+                    tally.page(p.items[0].item_id, p.items[-1].item_id, len(p.items))
+    return bool(tally.summary()["ok"])
+
+
+async def _bare(ep: Endpoint, page: int, conc: int, clock: _Clock) -> bool:
+    tally = Tally(expected_id(ep.job_id), ep.total)
+    await scan_bare(ep, page, conc, tally, decode=clock.timed("decode", msgspec.json.decode))
+    return bool(tally.summary()["ok"])
+
+
+async def _profile(ep: Endpoint, page: int, plan: CpuPlan) -> dict[str, Any]:
+    best: dict[str, dict[str, float]] = {}
+    ok = True
+    for r in range(plan.rounds):
+        for name, scan in (("aiobatch", _aiobatch), ("bare", _bare))[:: 1 if r % 2 else -1]:
+            clock = _Clock()
+            gc.collect()
+            c0 = _cpu()
+            ok = await scan(ep, page, plan.concurrency, clock) and ok
+            total = _cpu() - c0
+            if name in best and best[name]["total"] <= total:
+                continue
+            spent = clock.spent
+            dup = spent.get("duplicate check", 0.0)
+            steps = {
+                "decode": spent.get("decode", 0.0),
+                "duplicate check": dup,
+                "planner + pages": max(0.0, spent.get("accept", 0.0) - dup),
+            }
+            if name == "bare":
+                steps = {"decode": steps["decode"]}
+            best[name] = {"total": total, **steps, "rest": total - sum(steps.values())}
+    pages = -(-ep.total // page)
+    per_page = {n: {k: v / pages * 1e6 for k, v in b.items()} for n, b in best.items()}
+    return {"page_size": page, "pages": pages, "correct": ok, "us_per_page": per_page}
+
+
+async def run_cpu_profile(
+    plan: CpuPlan,
+    *,
+    server: ServerFactory = subprocess_server,
+    log: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    rows = []
+    async with server(plan.items, 0.0) as ep:
+        for page in plan.page_sizes:
+            row = await _profile(ep, page, plan)
+            a, b = row["us_per_page"]["aiobatch"], row["us_per_page"]["bare"]
+            log(
+                f"cpu profile: page {page}: aiobatch {a['total']:.0f} µs/page (decode "
+                f"{a['decode']:.0f}, duplicate check {a['duplicate check']:.0f}, planner "
+                f"{a['planner + pages']:.0f}, rest {a['rest']:.0f}); bare {b['total']:.0f} "
+                f"(decode {b['decode']:.0f}, rest {b['rest']:.0f})"
+            )
+            rows.append(row)
+    return {**asdict(plan), "rows": rows}
+
+
+# --- report ------------------------------------------------------------------------
+
+_COLUMNS = ("total", *STEPS, "rest")
+
+
+def cpu_text(prof: dict[str, Any]) -> list[str]:
+    out = [
+        "",
+        f"WHERE THE CLIENT CPU GOES (0 ms, c={prof['concurrency']}, µs per page, least total of "
+        f"{prof['rounds']} instrumented runs; rest = HTTP exchange, event loop, consumer)",
+        f"{'page':>5} {'client':<9}" + "".join(f"{c:>17}" for c in _COLUMNS),
+    ]
+    for row in prof["rows"]:
+        for name in ("aiobatch", "bare"):
+            v = row["us_per_page"][name]
+            out.append(
+                f"{row['page_size']:>5} {name:<9}"
+                + "".join(f"{v[c]:>17.0f}" if c in v else f"{'—':>17}" for c in _COLUMNS)
+            )
+    return out
+
+
+def cpu_markdown(prof: dict[str, Any]) -> list[str]:
+    md = [
+        f"**Where the client CPU goes** (0 ms latency, c={prof['concurrency']}, µs per page; "
+        "instrumented runs; *rest* is the HTTP exchange, the event loop and the consumer)",
+        "",
+        "| page | client | total | decode | duplicate check | planner + pages | rest |",
+        "|---:|---|---:|---:|---:|---:|---:|",
+    ]
+    for row in prof["rows"]:
+        for name in ("aiobatch", "bare"):
+            v = row["us_per_page"][name]
+            cells = " | ".join(f"{v[c]:,.0f}" if c in v else "—" for c in _COLUMNS)
+            md.append(f"| {row['page_size']} | {name} | {cells} |")
+    return [*md, ""]
