@@ -93,7 +93,8 @@ async def run_first_wave(
 ) -> dict[str, Any]:
     cells = []
     async with server(plan.items, plan.latency_ms) as ep:
-        await CLIENTS["bare"].scan(ep, max(plan.page_sizes), 32, Tally(str, ep.total))  # warm
+        for page in plan.page_sizes:  # prime the server's page cache
+            await CLIENTS["bare"].scan(ep, page, 32, Tally(str, ep.total))
         for page in plan.page_sizes:
             for conc in plan.concurrencies:
                 cell = await _cell(ep, page, conc, plan.rounds)

@@ -58,7 +58,12 @@ class ScanPlan:
 @asynccontextmanager
 async def subprocess_server(items: int, latency_ms: float) -> AsyncIterator[Endpoint]:
     """``python -m aiobatch.testing`` in its own process (``SimulatorProcess``)."""
-    args = ["--latency-ms", f"{latency_ms:g}"] if latency_ms else []
+    # Room in the page cache for every page size a run scans (100, 500 for the
+    # defaults, 1000): a cache smaller than one job's pages would hit for none,
+    # and whichever client ran after another page size would pay the rendering.
+    args = ["--page-cache-mb", "256"]
+    if latency_ms:
+        args += ["--latency-ms", f"{latency_ms:g}"]
     async with SimulatorProcess(items=items, args=args) as proc:
         yield Endpoint(proc.base_url, proc.api_key, proc.job_ids[0], items, proc.pid)
 
@@ -133,9 +138,12 @@ def _order(groups: dict[int, list[Cell]]) -> Callable[[int], list[Cell]]:
 async def _group(
     plan: ScanPlan, ep: Endpoint, latency: float, page_size: int, log: Callable[[str], None]
 ) -> list[dict[str, Any]]:
-    # Prime the server's page cache with the floor at full concurrency, then warm
-    # each client up on one page (imports, connection code, decoders).
-    await CLIENTS["bare"].scan(ep, page_size, max(plan.concurrencies), Tally(str, ep.total))
+    # Prime the server's page cache with the floor at full concurrency (at the
+    # no-options client's page size too), then warm each client up on one page
+    # (imports, connection code, decoders).
+    sizes = {page_size, *(DEFAULTS.page_size for n in plan.clients if n == "aiobatch-defaults")}
+    for size in sorted(sizes):
+        await CLIENTS["bare"].scan(ep, size, max(plan.concurrencies), Tally(str, ep.total))
     for name in plan.clients:
         await CLIENTS[name].warm(ep, page_size)
     groups = _cells(plan)

@@ -66,6 +66,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     srv.add_argument("--api-key", default="test-key")
     srv.add_argument("--default-limit", type=int, default=100)
     srv.add_argument("--max-limit", type=int, default=1000)
+    srv.add_argument(
+        "--page-cache-mb",
+        type=int,
+        default=32,
+        help="encoded pages kept for reuse (benchmarks: room for every page size scanned)",
+    )
     data = parser.add_argument_group("jobs")
     data.add_argument("--items", type=int, default=1000, help="items per job")
     data.add_argument("--jobs", type=int, default=1, help="number of jobs")
@@ -199,6 +205,7 @@ def simulator_from_args(ns: argparse.Namespace) -> Simulator:
         default_limit=ns.default_limit,
         max_limit=ns.max_limit,
         seed=ns.seed,
+        page_cache_bytes=max(0, ns.page_cache_mb) * 1024 * 1024,
     )
     count = getattr(ns, "batches", 0)
     now = sim.clock.now()

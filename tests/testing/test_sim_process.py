@@ -37,6 +37,13 @@ def test_cli_flags_become_jobs_and_faults() -> None:
     assert sim.host == "127.0.0.1"
 
 
+def test_cli_page_cache_size() -> None:
+    default = simulator_from_args(build_parser().parse_args([]))
+    big = simulator_from_args(build_parser().parse_args(["--page-cache-mb", "256"]))
+    assert default.registry.cache.max_bytes == 32 * 1024 * 1024
+    assert big.registry.cache.max_bytes == 256 * 1024 * 1024
+
+
 def test_cli_hostile_paging_flags() -> None:
     ns = build_parser().parse_args(
         [
