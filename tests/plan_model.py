@@ -114,7 +114,7 @@ def drive(
             got = pages[ready.offset][: ready.take]
             if ready.dedup:
                 seen = set(ready.skip)
-                got = [i for i in got if f"k{i}" not in seen and not seen.add(f"k{i}")]  # type: ignore[func-returns-value]
+                got = [i for i in got if hash(f"k{i}") not in seen and not seen.add(hash(f"k{i}"))]  # type: ignore[func-returns-value]
             emitted.extend(got)
     raise AssertionError("the plan did not finish")
 

@@ -117,7 +117,7 @@ def _check_repeats(
     if seen.add_if_new(offset, keys):
         seen.delivered(offset)
         return
-    page = set(keys)
+    page = set(map(hash, keys))
     repeats = seen.overlap(page)
     name = _first_repeat(keys, repeats)
     what = f"item {name!r} was returned twice (page starting at item {offset})"
@@ -134,11 +134,11 @@ def _check_repeats(
     seen.delivered(offset)
 
 
-def _first_repeat(keys: list[str], repeats: set[str]) -> str:
+def _first_repeat(keys: list[str], repeats: set[int]) -> str:
     """The first key seen before, or else repeated within the page."""
     within: set[str] = set()
     for k in keys:
-        if k in repeats or k in within:
+        if hash(k) in repeats or k in within:
             return k
         within.add(k)
     return keys[0] if keys else ""

@@ -58,9 +58,9 @@ class Ready:
     offset: int
     take: int
     count: int  # items the page really covered (take <= count when max_items trims)
-    #: Keys to drop from the page: items already received, accepted with
-    #: ``on_drift='warn'`` (empty in every other case).
-    skip: frozenset[str] = frozenset()
+    #: Key hashes to drop from the page: items already received, accepted
+    #: with ``on_drift='warn'`` (empty in every other case).
+    skip: frozenset[int] = frozenset()
     #: Drop ``skip`` and keep only the first of keys repeated within the page.
     dedup: bool = False
 
@@ -69,7 +69,7 @@ class Ready:
 class _Accepted:
     """How a page with items was accepted: what to drop from it, and how many."""
 
-    skip: frozenset[str]
+    skip: frozenset[int]
     dropped: int
 
 
@@ -311,13 +311,13 @@ class ScanPlan:
         if keys is None:
             keys = list(dict.fromkeys(k for k in (first_key, last_key) if k is not None))
         known_total = total if total is not None else self.total
-        page: set[str] | None = None  # None: remembered by the fast path
+        page: set[int] | None = None  # None: remembered by the fast path
         accepted: _Accepted | None = _CLEAN
         if count == 0:
             if self._doubt_empty(offset, limit, known_total):
                 return []
         elif not self._seen.add_if_new(offset, keys):
-            page = set(keys)
+            page = set(map(hash, keys))
             accepted = self._judge_keys(offset, limit, keys, page, known_total)
             if accepted is None:
                 return []  # asked again
@@ -434,7 +434,7 @@ class ScanPlan:
         offset: int,
         limit: int,
         keys: Sequence[str],
-        page: set[str],
+        page: set[int],
         known_total: int | None,
     ) -> _Accepted | None:
         """Check a page's keys against every key received.
@@ -479,7 +479,7 @@ class ScanPlan:
                 f"({self.reasks + 1} times): it ignores `offset` (or clamps it); refusing to loop",
                 offset=self.next_emit,
             )
-        name = next((k for k in keys if k in repeats), None)
+        name = next((k for k in keys if hash(k) in repeats), None)
         # Kept: the first occurrence of each key not delivered before.
         dropped = len(keys) - (len(page) - len(repeats))
         self._drift(

@@ -173,14 +173,14 @@ def _report(plan: ScanPlan, progress: ScanProgress, drift_from: int, notes_from:
         progress.notes.append(what)
 
 
-def drop_repeats(items: list[T], key: Callable[[T], str], skip: frozenset[str]) -> list[T]:
+def drop_repeats(items: list[T], key: Callable[[T], str], skip: frozenset[int]) -> list[T]:
     """Drop items received before, and repeats within the page (``on_drift='warn'``)."""
     seen = set(skip)
     out: list[T] = []
     for item in items:
-        k = key(item)
-        if k not in seen:
-            seen.add(k)
+        h = hash(key(item))
+        if h not in seen:
+            seen.add(h)
             out.append(item)
     return out
 
