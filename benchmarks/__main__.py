@@ -23,11 +23,13 @@ from ._env import ROOT, environment, source_fingerprint
 from .cpu_profile import CpuPlan, run_cpu_profile
 from .decode import run_decode
 from .first_wave import FirstWavePlan, run_first_wave
+from .markdown import summary_markdown
 from .memory import SlowConsumerPlan, run_memory, run_slow_memory
-from .report import correctness, render, summary_markdown, targets
+from .report import render
 from .request_counts import RequestPlan, run_requests
 from .results_download import ResultsPlan, run_results
 from .scan import ScanPlan, ServerFactory, run_scans, subprocess_server
+from .targets import correctness, targets
 
 __all__ = ["FULL", "QUICK", "Config", "main", "results_markdown", "run", "write"]
 

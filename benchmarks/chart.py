@@ -17,7 +17,7 @@ matplotlib.use("Agg")  # before pyplot: no display needed
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FuncFormatter
 
-from .report import find_cell
+from .targets import find_cell
 
 __all__ = ["draw_scan_chart"]
 

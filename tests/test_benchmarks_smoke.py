@@ -22,10 +22,12 @@ from benchmarks._bodies import Tally
 from benchmarks.clients import CLIENTS, DEFAULTS, Client, Endpoint
 from benchmarks.cpu_profile import CpuPlan
 from benchmarks.first_wave import FirstWavePlan
+from benchmarks.markdown import summary_markdown
 from benchmarks.memory import SlowConsumerPlan, run_slow_memory
-from benchmarks.report import Target, render, request_budget, summary_markdown, targets
+from benchmarks.report import render
 from benchmarks.request_counts import RequestPlan, pages_of
 from benchmarks.scan import ScanPlan, inprocess_server, run_once
+from benchmarks.targets import Target, request_budget, targets
 
 pytestmark = pytest.mark.sdk
 
