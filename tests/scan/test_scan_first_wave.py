@@ -29,7 +29,7 @@ async def sim() -> AsyncIterator[Simulator]:
         SimJob(job_id="bjb-small", total_items=37),
     ]
     # A little latency, so that requests sent together overlap at the server.
-    async with Simulator(jobs=jobs, faults=Faults(latency_ms=30)) as s:
+    async with Simulator(jobs=jobs, faults=Faults(latency_ms=80)) as s:
         yield s
 
 
