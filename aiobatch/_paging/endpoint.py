@@ -111,9 +111,8 @@ class Send(Protocol):
     """One attempt at ``GET path?params``, decoded into ``model`` (no retries).
 
     ``gate`` is held while the request is on the wire and released once a
-    success has arrived: decoding it happens outside, so the next request of a
-    scan goes out while this one is being decoded (as a bare loop does).  An
-    error keeps it held for the retry.
+    success has arrived, before it is decoded (as the client's request budget
+    is); an error keeps it held for the retry.
     """
 
     def __call__(
