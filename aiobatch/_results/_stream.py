@@ -169,6 +169,31 @@ def _item_error(exc: AiobatchError) -> ItemError:
     return ItemError("unavailable", str(exc), status, exc)
 
 
+def _producer(
+    api: Api,
+    prepare: Callable[[], Awaitable[tuple[_Source, _Fetch]]],
+    make: _Make,
+    concurrency: int,
+    progress: ResultsProgress,
+) -> Callable[[MemoryObjectSendStream[_Msg]], Awaitable[None]]:
+    """The producer task of a result stream: ``prepare`` resolves the source and
+    its fetch when the stream starts; any failure goes down the stream."""
+
+    async def run(out: MemoryObjectSendStream[_Msg]) -> None:
+        async with out:
+            failure: Exception | None = None
+            try:
+                source, fetch = await prepare()
+                await _pump(api, source, fetch, make, concurrency, progress, out)
+            except Exception as exc:
+                failure = exc
+            if failure is not None:
+                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    await out.send(Failure(failure))
+
+    return run
+
+
 def start_results(
     api: Api,
     setup: Callable[[], Awaitable[Setup]],
@@ -176,25 +201,18 @@ def start_results(
     concurrency: int,
     progress: ResultsProgress,
 ) -> ResultIterator:
-    async def run(out: MemoryObjectSendStream[_Msg]) -> None:
-        async with out:
-            failure: Exception | None = None
-            try:
-                ready = await setup()
-                progress.kind = ready.kind
-                progress.listing = ready.items.progress
-                resolver, kind = ready.resolver, ready.kind
+    async def prepare() -> tuple[_Source, _Fetch]:
+        ready = await setup()
+        progress.kind = ready.kind
+        progress.listing = ready.items.progress
+        resolver, kind = ready.resolver, ready.kind
 
-                def fetch(get: Get, item: Any) -> Awaitable[ResultContent]:
-                    return resolver.fetch(get, item, kind, scope)
+        def fetch(get: Get, item: Any) -> Awaitable[ResultContent]:
+            return resolver.fetch(get, item, kind, scope)
 
-                await _pump(api, ready.items, fetch, ItemResult, concurrency, progress, out)
-            except Exception as exc:
-                failure = exc
-            if failure is not None:
-                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    await out.send(Failure(failure))
+        return ready.items, fetch
 
+    run = _producer(api, prepare, ItemResult, concurrency, progress)
     return ResultIterator(run, api.spawn, progress)
 
 
@@ -217,26 +235,19 @@ def start_file_results(
 ) -> FileResultIterator:
     """The bounded in-order fetcher over a v2 batch's files (``FileResult``s)."""
 
-    async def run(out: MemoryObjectSendStream[_Msg]) -> None:
-        async with out:
-            failure: Exception | None = None
-            try:
-                ready = await setup()
-                progress.kind = ready.kind
-                source = _FileSource(ready.files, start)
-                progress.listing = source.progress
-                resolver, kind = ready.resolver, ready.kind
+    async def prepare() -> tuple[_Source, _Fetch]:
+        ready = await setup()
+        progress.kind = ready.kind
+        source = _FileSource(ready.files, start)
+        progress.listing = source.progress
+        resolver, kind = ready.resolver, ready.kind
 
-                def fetch(get: Get, item: Any) -> Awaitable[ResultContent]:
-                    return resolver.fetch(get, item[1], kind, scope)
+        def fetch(get: Get, item: Any) -> Awaitable[ResultContent]:
+            return resolver.fetch(get, item[1], kind, scope)
 
-                await _pump(api, source, fetch, _file_result, concurrency, progress, out)
-            except Exception as exc:
-                failure = exc
-            if failure is not None:
-                with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
-                    await out.send(Failure(failure))
+        return source, fetch
 
+    run = _producer(api, prepare, _file_result, concurrency, progress)
     return FileResultIterator(run, api.spawn, progress)
 
 
