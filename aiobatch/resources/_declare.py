@@ -26,7 +26,7 @@ from .._paging import (
 )
 from ._requester import Api
 
-__all__ = ["Declared", "options_of"]
+__all__ = ["Declared", "fixed", "options_of"]
 
 T = TypeVar("T")
 
@@ -42,6 +42,15 @@ def options_of(
         raise TypeError(f"options must be a ScanOptions, got {type(base).__name__}")
     rest = {k: v for k, v in keywords.items() if k not in consumed and k != "options"}
     return base.with_(**rest) if rest else base
+
+
+def fixed(resolved: Resolved[T]) -> Callable[[], Awaitable[Resolved[T]]]:
+    """The resolver of a listing whose query is known up front (no API call)."""
+
+    async def resolve() -> Resolved[T]:
+        return resolved
+
+    return resolve
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,7 +29,7 @@ from .._results import (
 )
 from ..models import Batch, BatchJobType, BatchList, BatchStatus, encode
 from ..workflows import BatchWatch, check_seconds
-from ._declare import Declared, options_of
+from ._declare import Declared, fixed, options_of
 from ._requester import Api
 
 if sys.version_info >= (3, 12):  # pragma: no cover
@@ -174,12 +174,7 @@ class Batches:
             kw.get("project_id"),
         )
         opts = options_of(BATCHES.defaults, kw, _BATCH_ARGS)
-        resolved: Resolved[Batch] = Resolved(filters)
-
-        async def resolve() -> Resolved[Batch]:
-            return resolved
-
-        return Declared(self._api, BATCHES, resolve, opts)
+        return Declared(self._api, BATCHES, fixed(Resolved(filters)), opts)
 
     async def get(
         self,

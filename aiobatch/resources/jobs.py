@@ -29,7 +29,7 @@ from ..models import (
     encode,
 )
 from ..workflows import JobWatch, RetryChunk, RetryPlan, plan_chunks, with_job
-from ._declare import Declared, options_of
+from ._declare import Declared, fixed, options_of
 from ._requester import Api
 from .job_items import JobItems
 
@@ -135,12 +135,7 @@ class Jobs:
             kw.get("project_id"),
         )
         opts = options_of(JOBS.defaults, kw, _JOB_ARGS)
-        resolved: Resolved[BatchJob] = Resolved(filters)
-
-        async def resolve() -> Resolved[BatchJob]:
-            return resolved
-
-        return Declared(self._api, JOBS, resolve, opts)
+        return Declared(self._api, JOBS, fixed(Resolved(filters)), opts)
 
     async def get(
         self,
