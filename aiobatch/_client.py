@@ -12,7 +12,6 @@ from . import _protocol as proto
 from ._budget import DEFAULT_MAX_CONCURRENCY, DEFAULT_RATE_LIMIT, RequestBudget
 from ._config import ClientConfig, Limits, Timeout
 from ._errors import ClientClosedError, ConfigurationError
-from ._paging.endpoint import Gate
 from ._paging.supervisor import Supervisor
 from ._retry import RetryPolicy, call_with_retries, parse_retry_after
 from ._transport import AiohttpTransport, ClientSession, Transport
@@ -162,24 +161,17 @@ class BatchClient:
         path: str,
         params: Mapping[str, str],
         body: bytes | None = None,
-        gate: Gate | None = None,
     ) -> T:
-        """One attempt: send, then turn the answer into ``model`` or an error.
-
-        The client's budget is held while the request is on the wire; ``gate``
-        (a scan's slot) until a success arrives, not while it is decoded."""
+        """One attempt: send, then turn the answer into ``model`` or an error."""
         self._check_open()
         policy = self._config.retry
+        secret = self._config.api_key.reveal().encode()  # masked if a server echoes it
         budget = self._budget
-        if gate is not None:
-            await gate.hold()
         await budget.acquire()
         try:
             resp = await self._transport.send(method, path, params=dict(params), body=body)
         finally:
             budget.release()
-        if gate is not None and 200 <= resp.status < 300:
-            gate.release()
         if resp.status == 429:
             budget.on_rate_limited(parse_retry_after(resp.headers, now=policy.wall_clock()))
         elif 200 <= resp.status < 300:
@@ -193,7 +185,7 @@ class BatchClient:
             method=method,
             path=path,
             now=policy.wall_clock(),
-            secret=self._config.api_key.reveal().encode(),  # masked if a server echoes it
+            secret=secret,
         )
 
     async def _call(
@@ -231,10 +223,8 @@ class _Api:
     def policy(self) -> RetryPolicy:
         return self._client._config.retry
 
-    def send(
-        self, model: type[T], path: str, params: Mapping[str, str], gate: Gate | None = None
-    ) -> Awaitable[T]:
-        return self._client._send(model, "GET", path, params, gate=gate)
+    def send(self, model: type[T], path: str, params: Mapping[str, str]) -> Awaitable[T]:
+        return self._client._send(model, "GET", path, params)
 
     def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
         self._client._spawn(fn)

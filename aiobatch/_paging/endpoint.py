@@ -15,7 +15,7 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 from .._retry import RetryPolicy
 from .types import ScanOptions
 
-__all__ = ["Endpoint", "Fetched", "Gate", "Requester", "Send"]
+__all__ = ["Endpoint", "Fetched", "Requester", "Send"]
 
 P = TypeVar("P")
 T = TypeVar("T")
@@ -60,14 +60,14 @@ class Endpoint(Generic[P, T]):
 
     def by_offset(
         self, send: Send, query: Mapping[str, str]
-    ) -> Callable[[int, int, Gate | None], Awaitable[Fetched[T]]]:
-        """One attempt at the page ``(offset, limit)``, on the wire within ``gate``."""
+    ) -> Callable[[int, int], Awaitable[Fetched[T]]]:
+        """One attempt at the page ``(offset, limit)``."""
         path, model, items, total = self.path, self.page, self.items, self.total
         off, lim = self.offset_param, self.limit_param
         base = dict(query)
 
-        async def fetch(offset: int, limit: int, gate: Gate | None = None) -> Fetched[T]:
-            page = await send(model, path, {**base, off: str(offset), lim: str(limit)}, gate)
+        async def fetch(offset: int, limit: int) -> Fetched[T]:
+            page = await send(model, path, {**base, off: str(offset), lim: str(limit)})
             return Fetched(items(page), total(page))
 
         return fetch
@@ -97,27 +97,10 @@ class Endpoint(Generic[P, T]):
         return fetch
 
 
-class Gate(Protocol):
-    """A request's place on the wire (a scan's concurrency slot): held before an
-    attempt is sent (``hold``, a no-op while held), given back as soon as a
-    success has arrived (``release``, idempotent), before it is decoded."""
-
-    async def hold(self) -> None: ...
-
-    def release(self) -> None: ...
-
-
 class Send(Protocol):
-    """One attempt at ``GET path?params``, decoded into ``model`` (no retries).
+    """One attempt at ``GET path?params``, decoded into ``model`` (no retries)."""
 
-    ``gate`` is held while the request is on the wire and released once a
-    success has arrived, before it is decoded (as the client's request budget
-    is); an error keeps it held for the retry.
-    """
-
-    def __call__(
-        self, model: type[P], path: str, params: Mapping[str, str], gate: Gate | None = None
-    ) -> Awaitable[P]: ...
+    def __call__(self, model: type[P], path: str, params: Mapping[str, str]) -> Awaitable[P]: ...
 
 
 class Requester(Protocol):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-__all__ = ["Lease", "Slots"]
+__all__ = ["Slots"]
 
 
 class Slots:
@@ -60,24 +60,3 @@ class Slots:
             if not fut.done():
                 self._active += 1
                 fut.set_result(None)
-
-
-class Lease:
-    """One request's slot, taken before its first attempt and kept across its
-    retries; given back early once its answer has arrived (``Gate``)."""
-
-    __slots__ = ("_held", "_slots")
-
-    def __init__(self, slots: Slots) -> None:
-        self._slots = slots
-        self._held = False
-
-    async def hold(self) -> None:
-        if not self._held:
-            await self._slots.acquire()
-            self._held = True
-
-    def release(self) -> None:
-        if self._held:
-            self._held = False
-            self._slots.release()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, TypeVar
 
-from .._paging.endpoint import Gate
 from .._protocol import Params
 from .._retry import RetryPolicy
 from ._sizes import KnownSizes
@@ -41,10 +40,8 @@ class Api(Protocol):
         """One request, retried by the client's policy."""
         ...
 
-    def send(
-        self, model: type[T], path: str, params: Mapping[str, str], gate: Gate | None = None
-    ) -> Awaitable[T]:
-        """One attempt at a GET (the engine retries it); ``gate`` held while on the wire."""
+    def send(self, model: type[T], path: str, params: Mapping[str, str]) -> Awaitable[T]:
+        """One attempt at a GET (the engine retries it)."""
         ...
 
     def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:

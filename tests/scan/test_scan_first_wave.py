@@ -120,8 +120,8 @@ def test_the_planner_tiles_the_first_wave_up_to_the_expected_end(
 async def test_requests_on_the_wire_never_exceed_concurrency(
     sim: Simulator, policy: RetryPolicy, concurrency: int
 ) -> None:
-    # A page gives its slot back as soon as its answer arrives (before decoding),
-    # and keeps it across retries: the slots bound what the server sees.
+    # The scan's slots bound what the server sees, whatever the pool and the
+    # first wave do.
     async with BatchClient(api_key=sim.api_key, base_url=sim.base_url, retry=policy) as c:
         await c.jobs.get(JOB)
         sim.reset_stats()
