@@ -36,12 +36,14 @@ from .._paging import FilterMode
 from .._results import FileResult, ItemError, ResultContent, ResultStream
 from ._context import (
     ITEM_STATUSES,
+    CliError,
     Context,
     HelpFormatter,
     UsageError,
     concurrency_int,
     page_size_int,
 )
+from ._failures import is_permanent
 from ._formats import DOWNLOADS, FORMATS, Options, add_format_option
 from ._result_files import INDEX_NAME, safe_name
 from ._writers import Writer
@@ -116,7 +118,14 @@ class DownloadState:
 
     def save(self, path: Path) -> None:
         tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(msgspec.json.encode(asdict(self)))
+        try:
+            with open(tmp, "wb") as f:
+                f.write(msgspec.json.encode(asdict(self)))
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:  # a full disk: keep the last checkpoint, name the file
+            tmp.unlink(missing_ok=True)
+            raise CliError(f"cannot write {path}: {exc.strerror or exc}") from exc
         os.replace(tmp, path)
 
     @classmethod
@@ -192,8 +201,7 @@ class _Resume:
 
 
 def _open_sink(fmt: str, out: Path, state: DownloadState, *, fresh: bool) -> Writer[Any]:
-    if fresh and fmt == "files":
-        (out / INDEX_NAME).unlink(missing_ok=True)
+    # A new download empties the index once it holds the lock (never before).
     resume = None if fresh else _Resume(state.items, state.length)
     return FORMATS[fmt].to_file(DOWNLOADS, out, resume, Options())
 
@@ -299,15 +307,8 @@ async def run_download(
                         if state.failed:
                             note += f", {state.failed:,} failed"
                         bar.update(state.items, total, note)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            sink.close()
-        with contextlib.suppress(Exception):
-            state.save(state_path)
-        ctx.note(
-            f"{out} holds {state.items:,} complete items; run the same command with "
-            "--resume to continue"
-        )
+    except BaseException as exc:
+        _stopped(ctx, exc, sink, state, out, state_path, resumed=resumed is not None)
         raise
     sink.close()
     state_path.unlink(missing_ok=True)
@@ -323,6 +324,40 @@ async def run_download(
         ctx.note(f"{state.failed:,} items have no result: {where} says which and why")
         return 1
     return 0
+
+
+def _stopped(
+    ctx: Context,
+    exc: BaseException,
+    sink: Writer[Any],
+    state: DownloadState,
+    out: Path,
+    state_path: Path,
+    *,
+    resumed: bool,
+) -> None:
+    """Leave the download resumable when a retry may get past ``exc``; after a
+    permanent failure (401, 403, 404, 422) of a new download, remove what it
+    wrote, as exports do: ``--resume`` would fail the same way."""
+    if is_permanent(exc) and not resumed:
+        state_path.unlink(missing_ok=True)  # first: the directory can then go too
+        discard = getattr(sink, "discard", None)
+        with contextlib.suppress(Exception):  # the failure to report is ``exc``
+            if discard is not None:
+                discard()
+            else:
+                sink.close()
+        state_path.unlink(missing_ok=True)
+        return
+    with contextlib.suppress(Exception):
+        sink.close()
+    with contextlib.suppress(OSError):  # a full disk: the last item's checkpoint stands
+        state.save(state_path)
+    then = "once the error below is fixed, " if is_permanent(exc) else ""
+    ctx.note(
+        f"{out} holds {state.items:,} complete items; {then}run the same command with "
+        "--resume to continue"
+    )
 
 
 def register(isub: Any, common: list[argparse.ArgumentParser]) -> None:

@@ -12,6 +12,7 @@ checkpoint a resumed download cuts back to.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import unicodedata
 from collections.abc import Sequence
@@ -21,7 +22,13 @@ from typing import IO, Any, Literal
 import msgspec
 
 from .._results import ItemResult
+from ._context import CliError, UsageError
 from ._writers import Checkpoint
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: no advisory locks
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["INDEX_NAME", "TEMP_NAME", "FilesWriter", "JsonlResultsWriter", "safe_name"]
 
@@ -43,6 +50,13 @@ def _unsafe(char: str) -> bool:
         or char in '/\\:*?"<>|'
         or unicodedata.category(char) in ("Cf", "Zl", "Zp", "Cs")  # bidi, LS/PS, surrogates
     )
+
+
+def fold(name: str) -> str:
+    """The key two names collide under on a case-insensitive file system (NTFS,
+    APFS): full Unicode case folding after normalisation (so ``Σας``/``Σασ``,
+    ``ſ``/``s``, ``µ``/``μ`` are one name)."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
 
 
 def _clip(text: str, limit: int) -> str:
@@ -78,14 +92,14 @@ def safe_name(item_name: str, item_id: str, ext: str, used: set[str]) -> str:
     candidates = [f"{stem}{ext}"] if stem else []
     candidates.append(f"{stem}~{suffix}{ext}" if stem else f"{suffix or 'item'}{ext}")
     for name in candidates:
-        if name.lower() not in used:
-            used.add(name.lower())
+        if fold(name) not in used:
+            used.add(fold(name))
             return name
     n = 2
     while True:
         name = f"{stem}~{suffix}~{n}{ext}"
-        if name.lower() not in used:
-            used.add(name.lower())
+        if fold(name) not in used:
+            used.add(fold(name))
             return name
         n += 1
 
@@ -103,18 +117,71 @@ class _IndexRow(msgspec.Struct, omit_defaults=False):
 _encode = msgspec.json.Encoder().encode
 
 
-def _append(f: IO[bytes], line: bytes) -> int:
-    f.write(line)
-    f.flush()
+def _append(f: IO[bytes], line: bytes, path: Path) -> int:
+    try:
+        f.write(line)
+        f.flush()
+        # The checkpoint saved next claims these bytes: they must be on the disk
+        # first, or a crash leaves a checkpoint longer than the file.
+        os.fsync(f.fileno())
+    except OSError as exc:  # a full disk: the OS error names no file
+        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from exc
     return f.tell()
 
 
-def _open_at(path: Path, length: int) -> IO[bytes]:
-    """``path`` opened for appending after cutting it to ``length`` bytes."""
-    f = open(path, "r+b" if path.exists() else "w+b")  # noqa: SIM115 - closed by the sink
-    f.truncate(length)
-    f.seek(length)
+def _lock(f: IO[bytes] | int, what: Path) -> None:
+    """Hold an exclusive lock on ``f`` while it is open: two downloads into one
+    place would write each other's partial files and index lines."""
+    if fcntl is None:  # pragma: no cover
+        return
+    try:
+        fcntl.flock(f if isinstance(f, int) else f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise UsageError(
+            f"{what} is being written by another aiobatch download: wait for it to "
+            "finish (or stop it) before running this one"
+        ) from None
+
+
+def _open_at(path: Path, resume: Checkpoint | None, *, lock: bool) -> IO[bytes]:
+    """``path`` opened for appending: emptied for a new download, or cut back to
+    the checkpoint, which must hold whole lines the file still has (a shorter
+    file is never padded: it means lost or edited data)."""
+    length = resume.bytes if resume is not None else 0
+    if resume is not None and length and not path.exists():
+        raise CliError(f"cannot resume: {path} is missing; use --force to start over")
+    f = open(path, "a+b")  # noqa: SIM115 - closed by the sink
+    try:
+        if lock:
+            _lock(f, path)
+        size = f.seek(0, os.SEEK_END)
+        ok = size >= length
+        if ok and length:
+            f.seek(length - 1)
+            ok = f.read(1) == b"\n"
+        if not ok:
+            raise CliError(
+                f"cannot resume: {path} does not match its state file (expected at least "
+                f"{length} bytes ending a line, found {size}); use --force to start over"
+            )
+        f.truncate(length)
+    except BaseException:
+        f.close()
+        raise
     return f
+
+
+def _decode_index(path: Path, kept: bytes) -> list[_IndexRow]:
+    rows = []
+    for n, line in enumerate(kept.splitlines(), 1):
+        try:
+            rows.append(msgspec.json.decode(line, type=_IndexRow))
+        except msgspec.DecodeError as exc:
+            raise CliError(
+                f"cannot resume: line {n} of {path} is not an index line ({exc}); "
+                "use --force to start over"
+            ) from None
+    return rows
 
 
 class FilesWriter:
@@ -123,19 +190,27 @@ class FilesWriter:
     def __init__(self, root: Path, resume: Checkpoint | None) -> None:
         root.mkdir(parents=True, exist_ok=True)
         self.root = root
-        self.used: set[str] = {INDEX_NAME.lower()}
-        length = resume.bytes if resume is not None else 0
+        self.used: set[str] = {fold(INDEX_NAME)}
+        #: Files this run renamed into place (removed by ``discard``).
+        self.written: list[str] = []
+        self._dir = os.open(root, os.O_RDONLY)
+        try:
+            _lock(self._dir, root)
+            index = root / INDEX_NAME
+            self.index = _open_at(index, resume, lock=False)
+        except BaseException:
+            os.close(self._dir)
+            raise
         self.rows = resume.rows if resume is not None else 0
-        index = root / INDEX_NAME
-        if length and index.exists():
-            with open(index, "rb") as f:
-                kept = f.read(length)
-            for line in kept.splitlines():
-                row = msgspec.json.decode(line, type=_IndexRow)
-                if row.file:
-                    self.used.add(row.file.lower())
-        self.index = _open_at(index, length)
-        self.bytes = length
+        self.bytes = resume.bytes if resume is not None else 0
+        if self.bytes:
+            self.index.seek(0)
+            try:
+                rows = _decode_index(index, self.index.read(self.bytes))
+            except BaseException:
+                self.close()
+                raise
+            self.used.update(fold(row.file) for row in rows if row.file)
         (root / TEMP_NAME).unlink(missing_ok=True)
 
     def write(self, records: Sequence[ItemResult]) -> None:
@@ -160,17 +235,36 @@ class FilesWriter:
             err.kind if err is not None else None,
             r.nbytes,
         )
-        return _append(self.index, _encode(row) + b"\n")
+        return _append(self.index, _encode(row) + b"\n", self.root / INDEX_NAME)
 
     def _put(self, name: str, data: bytes) -> None:
         tmp = self.root / TEMP_NAME
-        with open(tmp, "wb") as f:
-            f.write(data)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())  # whole before it is renamed in and indexed
+        except OSError as exc:
+            raise CliError(f"cannot write {self.root / name}: {exc.strerror or exc}") from exc
         os.replace(tmp, self.root / name)
+        self.written.append(name)
 
     def close(self) -> None:
-        self.index.close()
-        (self.root / TEMP_NAME).unlink(missing_ok=True)
+        try:
+            self.index.close()
+            (self.root / TEMP_NAME).unlink(missing_ok=True)
+        finally:
+            if self._dir >= 0:
+                os.close(self._dir)
+                self._dir = -1
+
+    def discard(self) -> None:
+        """Remove what this run wrote (the download failed for good)."""
+        self.close()
+        for name in (*self.written, INDEX_NAME):
+            (self.root / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # only when nothing else is there
+            self.root.rmdir()
 
 
 class JsonlResultsWriter:
@@ -179,9 +273,10 @@ class JsonlResultsWriter:
 
     def __init__(self, path: Path, resume: Checkpoint | None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
         self.bytes = resume.bytes if resume is not None else 0
         self.rows = resume.rows if resume is not None else 0
-        self.out = _open_at(path, self.bytes)
+        self.out = _open_at(path, resume, lock=True)
 
     def write(self, records: Sequence[ItemResult]) -> None:
         for r in records:
@@ -206,7 +301,12 @@ class JsonlResultsWriter:
             "bytes": r.nbytes,
             "result": value,
         }
-        return _append(self.out, _encode(row) + b"\n")
+        return _append(self.out, _encode(row) + b"\n", self.path)
 
     def close(self) -> None:
         self.out.close()
+
+    def discard(self) -> None:
+        """Remove the file (the download failed for good)."""
+        self.close()
+        self.path.unlink(missing_ok=True)
