@@ -4,17 +4,31 @@ from __future__ import annotations
 
 import enum
 import functools
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from dataclasses import replace
 from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Literal, Self, TypeVar, cast
 
 from . import _protocol as proto
-from ._budget import DEFAULT_MAX_CONCURRENCY, DEFAULT_RATE_LIMIT, RequestBudget
-from ._config import ClientConfig, Limits, Timeout
-from ._errors import ClientClosedError, ConfigurationError
+from ._budget import RequestBudget
+from ._config import ClientConfig, Limits, Timeout, resolve_budget
+from ._errors import AiobatchError, ClientClosedError, ConfigurationError
 from ._paging.supervisor import Supervisor
-from ._retry import RetryPolicy, call_with_retries, parse_retry_after
+from ._retry import RetryPolicy, call_with_retries, current_attempt, parse_retry_after
+from ._stats import ClientStats, Counters
 from ._transport import AiohttpTransport, ClientSession, Transport
+from .events import (
+    EventHook,
+    Hooks,
+    RateLimitedEvent,
+    RequestEvent,
+    ResponseEvent,
+    RetryEvent,
+    emit,
+    path_template,
+    safe_request_id,
+)
 from .resources._sizes import KnownSizes
 from .resources.batches import Batches
 from .resources.job_items import JobItems
@@ -52,6 +66,13 @@ class BatchClient:
     in flight (default 64, halved while the server answers 429), paced to
     ``rate_limit`` requests per second when set (default: unpaced), and a 429's
     ``Retry-After`` pauses them all.  Scans share it round-robin.
+
+    ``event_hooks`` (httpx's shape) maps ``"request"``, ``"response"``, ``"retry"``
+    and ``"rate_limited"`` to lists of callables (plain or async) that get the
+    typed events of ``aiobatch.events``; ``client.stats()`` counts the same things.
+    Unset arguments come from the environment (``LLAMA_CLOUD_TIMEOUT``,
+    ``LLAMA_CLOUD_MAX_RETRIES``, ``LLAMA_CLOUD_MAX_CONCURRENCY``,
+    ``LLAMA_CLOUD_RATE_LIMIT``; see ``docs/production.md``).
     """
 
     def __init__(
@@ -67,8 +88,9 @@ class BatchClient:
         limits: Limits | None = None,
         session: ClientSession | None = None,
         transport: Transport | None = None,
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-        rate_limit: float | None = DEFAULT_RATE_LIMIT,
+        max_concurrency: int | None = None,
+        rate_limit: float | None = None,
+        event_hooks: Mapping[str, Iterable[EventHook]] | None = None,
     ) -> None:
         if session is not None and transport is not None:
             raise ConfigurationError(
@@ -85,7 +107,13 @@ class BatchClient:
             retry=retry,
             max_retries=max_retries,
         )
-        self._budget = RequestBudget(max_concurrency, rate_limit, self._config.retry)
+        concurrency, rate = resolve_budget(max_concurrency, rate_limit)
+        self._budget = RequestBudget(concurrency, rate, self._config.retry)
+        self._counters = Counters()
+        self._hooks = Hooks(event_hooks or {})
+        # The hot path checks one attribute: None unless some hook listens.
+        self._observed: Hooks | None = self._hooks or None
+        self._policy = self._observe_retries(self._config.retry)
         self._transport: Transport = transport or AiohttpTransport(self._config, session=session)
         self._state = _State.NEW
         self._scans = Supervisor()
@@ -102,6 +130,34 @@ class BatchClient:
     def budget(self) -> RequestBudget:
         """The request budget every request of this client passes through."""
         return self._budget
+
+    def stats(self) -> ClientStats:
+        """The client's counters so far, as a plain snapshot (for a health endpoint)."""
+        return self._counters.snapshot(self._budget)
+
+    def add_event_hook(self, name: str, hook: EventHook) -> None:
+        """Append ``hook`` to ``name``'s list, as ``event_hooks`` would have
+        (``aiobatch.otel.instrument`` uses it)."""
+        self._hooks.add(name, hook)
+        self._observed = self._hooks
+        self._policy = self._observe_retries(self._config.retry)
+
+    def _observe_retries(self, policy: RetryPolicy) -> RetryPolicy:
+        if not self._hooks.retry:
+            return policy
+        retry_hooks = self._hooks
+
+        async def observer(what: str, exc: AiobatchError, delay: float, attempt: int) -> None:
+            event = RetryEvent(
+                operation=path_template(what),
+                cause=type(exc).__name__,
+                status=getattr(exc, "status_code", None),
+                delay=delay,
+                attempt=attempt,
+            )
+            await emit(retry_hooks.retry, event)
+
+        return replace(policy, observer=observer)
 
     def _spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
         # Plain `async for` scans run in the client's supervisor task group: they
@@ -166,16 +222,48 @@ class BatchClient:
         self._check_open()
         policy = self._config.retry
         secret = self._config.api_key.reveal().encode()  # masked if a server echoes it
-        budget = self._budget
+        budget, counters, hooks = self._budget, self._counters, self._observed
+        attempt = current_attempt()
+        counters.requests += 1
+        if attempt > 1:
+            counters.retries += 1
+        request: RequestEvent | None = None
+        if hooks is not None:
+            request = RequestEvent(method, path_template(path), attempt)
+            await emit(hooks.request, request)
+        started = time.perf_counter() if hooks is not None else 0.0
         await budget.acquire()
         try:
             resp = await self._transport.send(method, path, params=dict(params), body=body)
+        except AiobatchError as exc:
+            counters.count_error(type(exc).__name__)
+            if request is not None and hooks is not None:
+                await self._emit_failure(hooks, request, started, exc)
+            raise
         finally:
             budget.release()
+        counters.count_response(resp.status, len(resp.body))
         if resp.status == 429:
-            budget.on_rate_limited(parse_retry_after(resp.headers, now=policy.wall_clock()))
+            pause = parse_retry_after(resp.headers, now=policy.wall_clock())
+            budget.on_rate_limited(pause)
+            counters.rate_limited += 1
+            if hooks is not None:
+                await emit(hooks.rate_limited, _rate_limited(method, path, resp.headers, pause))
         elif 200 <= resp.status < 300:
             budget.on_success()
+        if request is not None and hooks is not None:
+            await emit(
+                hooks.response,
+                ResponseEvent(
+                    request,
+                    resp.status,
+                    time.perf_counter() - started,
+                    len(resp.body),
+                    safe_request_id(
+                        resp.headers.get("x-request-id") or resp.headers.get("request-id")
+                    ),
+                ),
+            )
         return proto.decipher(
             model,
             status=resp.status,
@@ -187,6 +275,15 @@ class BatchClient:
             now=policy.wall_clock(),
             secret=secret,
         )
+
+    @staticmethod
+    async def _emit_failure(
+        hooks: Hooks, request: RequestEvent, started: float, exc: AiobatchError
+    ) -> None:
+        event = ResponseEvent(
+            request, None, time.perf_counter() - started, 0, error=type(exc).__name__
+        )
+        await emit(hooks.response, event)
 
     async def _call(
         self,
@@ -201,7 +298,7 @@ class BatchClient:
         """One request, retried by the client's policy."""
         self._check_open()
         return await call_with_retries(
-            self._config.retry,
+            self._policy,
             functools.partial(self._send, model, method, path, params, body),
             idempotent=idempotent,
             what=f"{method} {path}",
@@ -221,10 +318,19 @@ class _Api:
 
     @property
     def policy(self) -> RetryPolicy:
-        return self._client._config.retry
+        return self._client._policy
 
     def send(self, model: type[T], path: str, params: Mapping[str, str]) -> Awaitable[T]:
         return self._client._send(model, "GET", path, params)
 
     def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
         self._client._spawn(fn)
+
+
+def _rate_limited(
+    method: str, path: str, headers: Mapping[str, str], pause: float | None
+) -> RateLimitedEvent:
+    source: Literal["retry-after-ms", "retry-after", "none"] = "none"
+    if pause is not None:
+        source = "retry-after-ms" if "retry-after-ms" in headers else "retry-after"
+    return RateLimitedEvent(method, path_template(path), pause, source)

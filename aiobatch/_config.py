@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from ._errors import ConfigurationError, MissingAPIKeyError
 from ._retry import RetryPolicy
 
-__all__ = ["DEFAULT_BASE_URL", "EU_BASE_URL", "ClientConfig", "Limits", "Timeout"]
+__all__ = ["DEFAULT_BASE_URL", "EU_BASE_URL", "ClientConfig", "Limits", "Timeout", "resolve_budget"]
 
 DEFAULT_BASE_URL = "https://api.cloud.llamaindex.ai"
 EU_BASE_URL = "https://api.cloud.eu.llamaindex.ai"
@@ -166,3 +166,42 @@ def normalise_base_url(url: str) -> str:
     if parts.query or parts.fragment:
         raise ConfigurationError(f"base_url must not have a query or fragment, got {url!r}")
     return url.rstrip("/")
+
+
+def resolve_budget(
+    max_concurrency: int | None,
+    rate_limit: float | None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[int, float | None]:
+    """The budget's width and pace: arguments, else ``LLAMA_CLOUD_MAX_CONCURRENCY`` /
+    ``LLAMA_CLOUD_RATE_LIMIT``, else the defaults.  A bad variable is named."""
+    from ._budget import DEFAULT_MAX_CONCURRENCY, DEFAULT_RATE_LIMIT
+
+    env = os.environ if env is None else env
+    if max_concurrency is None:
+        raw = env.get("LLAMA_CLOUD_MAX_CONCURRENCY", "").strip()
+        try:
+            max_concurrency = int(raw) if raw else DEFAULT_MAX_CONCURRENCY
+        except ValueError:
+            raise ConfigurationError(
+                f"LLAMA_CLOUD_MAX_CONCURRENCY must be an integer >= 1, got {raw[:40]!r}"
+            ) from None
+        if max_concurrency < 1:
+            raise ConfigurationError(
+                f"LLAMA_CLOUD_MAX_CONCURRENCY must be an integer >= 1, got {raw[:40]!r}"
+            )
+    if rate_limit is None:
+        raw = env.get("LLAMA_CLOUD_RATE_LIMIT", "").strip()
+        if raw:
+            try:
+                rate_limit = float(raw)
+            except ValueError:
+                rate_limit = math.nan
+            if not (math.isfinite(rate_limit) and rate_limit > 0):
+                raise ConfigurationError(
+                    "LLAMA_CLOUD_RATE_LIMIT must be a number of requests per second > 0, "
+                    f"got {raw[:40]!r}"
+                )
+        else:
+            rate_limit = DEFAULT_RATE_LIMIT
+    return max_concurrency, rate_limit

@@ -8,6 +8,7 @@ it uses: tests pass a policy whose sleep records the delay and returns at once.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
 import random
@@ -26,10 +27,31 @@ from ._errors import (
     TLSVerificationError,
 )
 
-__all__ = ["RetryHooks", "RetryPolicy", "call_with_retries", "parse_retry_after"]
+__all__ = [
+    "RetryHooks",
+    "RetryObserver",
+    "RetryPolicy",
+    "call_with_retries",
+    "current_attempt",
+    "parse_retry_after",
+]
 
-log = logging.getLogger("aiobatch")
+log = logging.getLogger("aiobatch.retry")
 T = TypeVar("T")
+
+#: Told of each retry (what, the error, the delay, the attempt that follows);
+#: the client sets one when it has ``retry`` event hooks.
+RetryObserver = Callable[[str, "AiobatchError", float, int], Awaitable[None]]
+
+# The attempt number of the request being made in this task, set only while a
+# retry loop is past its first attempt (the common path never touches it).
+_attempt: contextvars.ContextVar[int] = contextvars.ContextVar("aiobatch_attempt", default=1)
+
+
+def current_attempt() -> int:
+    """1 for a first attempt, 2 for the first retry, ..."""
+    return _attempt.get()
+
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
 #: Seconds of spread above even a ``Retry-After: 0``.
@@ -71,6 +93,8 @@ class RetryPolicy:
     random: Callable[[], float] = field(default=_default_random, repr=False)
     wall_clock: Callable[[], float] = field(default=time.time, repr=False)
     monotonic: Callable[[], float] = field(default=time.monotonic, repr=False)
+    #: Told of every retry before its sleep (the client's ``retry`` event hooks).
+    observer: RetryObserver | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.max_retries < 0:
@@ -211,21 +235,43 @@ async def call_with_retries(
     hooks: RetryHooks | None = None,
 ) -> T:
     retries = 0
-    while True:
-        if hooks is not None:
-            await hooks.before_attempt()
-        try:
-            result = await attempt()
-        except AiobatchError as exc:
-            delay = policy.decide(retries, exc, idempotent=idempotent)
-            if delay is None:
-                raise
-            log.debug("retrying %s in %.2fs after %s (retry %d)", what, delay, exc, retries + 1)
+    token: contextvars.Token[int] | None = None
+    try:
+        while True:
             if hooks is not None:
-                hooks.on_retry(exc, delay)
-            await policy.sleep(delay)
-            retries += 1
-        else:
-            if hooks is not None:
-                hooks.on_success()
-            return result
+                await hooks.before_attempt()
+            try:
+                result = await attempt()
+            except AiobatchError as exc:
+                delay = policy.decide(retries, exc, idempotent=idempotent)
+                if delay is None:
+                    raise
+                log.debug(
+                    "retrying %s in %.2fs after %s (retry %d)",
+                    what,
+                    delay,
+                    exc,
+                    retries + 1,
+                    extra={
+                        "operation": what,
+                        "cause": type(exc).__name__,
+                        "status": getattr(exc, "status_code", None),
+                        "delay": delay,
+                        "attempt": retries + 2,
+                    },
+                )
+                if hooks is not None:
+                    hooks.on_retry(exc, delay)
+                if policy.observer is not None:
+                    await policy.observer(what, exc, delay, retries + 2)
+                await policy.sleep(delay)
+                retries += 1
+                t = _attempt.set(retries + 1)
+                token = token or t
+            else:
+                if hooks is not None:
+                    hooks.on_success()
+                return result
+    finally:
+        if token is not None:
+            _attempt.reset(token)

@@ -1,0 +1,67 @@
+"""``client.stats()``: the client's own counters, as a plain snapshot.
+
+The counters are bumped inline on the request path (a few integer additions per
+request, no allocation), so they cost nothing worth measuring and need no hook.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._budget import RequestBudget
+
+__all__ = ["ClientStats", "Counters"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientStats:
+    """What the client did since it was created.
+
+    ``requests`` counts attempts (a retry is a request too), ``retries`` the
+    attempts that were retries, ``responses`` the answers by status code,
+    ``errors`` the attempts that got no answer, by error type; ``bytes_received``
+    the (decoded) body bytes read.  ``in_flight`` and ``concurrency_limit`` are
+    the moment's values."""
+
+    requests: int
+    retries: int
+    rate_limited: int
+    in_flight: int
+    bytes_received: int
+    responses: dict[int, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    concurrency_limit: int = 0
+
+
+class Counters:
+    __slots__ = ("bytes_received", "errors", "rate_limited", "requests", "responses", "retries")
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.retries = 0
+        self.rate_limited = 0
+        self.bytes_received = 0
+        self.responses: dict[int, int] = {}
+        self.errors: dict[str, int] = {}
+
+    def count_response(self, status: int, size: int) -> None:
+        responses = self.responses
+        responses[status] = responses.get(status, 0) + 1
+        self.bytes_received += size
+
+    def count_error(self, kind: str) -> None:
+        self.errors[kind] = self.errors.get(kind, 0) + 1
+
+    def snapshot(self, budget: RequestBudget) -> ClientStats:
+        return ClientStats(
+            requests=self.requests,
+            retries=self.retries,
+            rate_limited=self.rate_limited,
+            in_flight=budget.in_flight,
+            bytes_received=self.bytes_received,
+            responses=dict(self.responses),
+            errors=dict(self.errors),
+            concurrency_limit=budget.limit,
+        )
