@@ -57,7 +57,7 @@ async def test_twenty_scans_share_one_budget_under_429s() -> None:
         # The shared pause was waited out with jitter above 5 ms, never below.
         pauses = [d for d in sleep.delays if 0 < d < 1]
         assert pauses
-        assert min(pauses) > 0
+        assert min(pauses) > 0.005  # the server asked 5 ms; jitter only lengthens it
 
 
 async def test_a_429_pauses_every_flow_not_only_the_one_that_got_it() -> None:
