@@ -36,7 +36,6 @@ from .._paging import FilterMode
 from .._results import FileResult, ItemError, ResultContent, ResultStream
 from ._context import (
     ITEM_STATUSES,
-    CliError,
     Context,
     HelpFormatter,
     UsageError,
@@ -46,7 +45,7 @@ from ._context import (
 from ._failures import is_permanent
 from ._formats import DOWNLOADS, FORMATS, Options, add_format_option
 from ._result_files import INDEX_NAME, safe_name
-from ._writers import Writer
+from ._writers import Writer, write_error
 
 __all__ = [
     "INDEX_NAME",
@@ -125,7 +124,7 @@ class DownloadState:
                 os.fsync(f.fileno())
         except OSError as exc:  # a full disk: keep the last checkpoint, name the file
             tmp.unlink(missing_ok=True)
-            raise CliError(f"cannot write {path}: {exc.strerror or exc}") from exc
+            raise write_error(path, exc) from exc
         os.replace(tmp, path)
 
     @classmethod
@@ -347,7 +346,6 @@ def _stopped(
                 discard()
             else:
                 sink.close()
-        state_path.unlink(missing_ok=True)
         return
     with contextlib.suppress(Exception):
         sink.close()

@@ -22,13 +22,8 @@ from typing import IO, Any, Literal
 import msgspec
 
 from .._results import ItemResult
-from ._context import CliError, UsageError
-from ._writers import Checkpoint
-
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: no advisory locks
-    fcntl = None  # type: ignore[assignment]
+from ._context import CliError
+from ._writers import Checkpoint, lock_exclusive, open_locked, truncate_to_checkpoint, write_error
 
 __all__ = ["INDEX_NAME", "TEMP_NAME", "FilesWriter", "JsonlResultsWriter", "safe_name"]
 
@@ -92,14 +87,14 @@ def safe_name(item_name: str, item_id: str, ext: str, used: set[str]) -> str:
     candidates = [f"{stem}{ext}"] if stem else []
     candidates.append(f"{stem}~{suffix}{ext}" if stem else f"{suffix or 'item'}{ext}")
     for name in candidates:
-        if fold(name) not in used:
-            used.add(fold(name))
+        if (key := fold(name)) not in used:
+            used.add(key)
             return name
     n = 2
     while True:
         name = f"{stem}~{suffix}~{n}{ext}"
-        if fold(name) not in used:
-            used.add(fold(name))
+        if (key := fold(name)) not in used:
+            used.add(key)
             return name
         n += 1
 
@@ -124,23 +119,16 @@ def _append(f: IO[bytes], line: bytes, path: Path) -> int:
         # The checkpoint saved next claims these bytes: they must be on the disk
         # first, or a crash leaves a checkpoint longer than the file.
         os.fsync(f.fileno())
-    except OSError as exc:  # a full disk: the OS error names no file
-        raise CliError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    except OSError as exc:
+        raise write_error(path, exc) from exc
     return f.tell()
 
 
-def _lock(f: IO[bytes] | int, what: Path) -> None:
-    """Hold an exclusive lock on ``f`` while it is open: two downloads into one
-    place would write each other's partial files and index lines."""
-    if fcntl is None:  # pragma: no cover
-        return
-    try:
-        fcntl.flock(f if isinstance(f, int) else f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        raise UsageError(
-            f"{what} is being written by another aiobatch download: wait for it to "
-            "finish (or stop it) before running this one"
-        ) from None
+def _busy(what: Path) -> str:
+    return (
+        f"{what} is being written by another aiobatch download: wait for it to "
+        "finish (or stop it) before running this one"
+    )
 
 
 def _open_at(path: Path, resume: Checkpoint | None, *, lock: bool) -> IO[bytes]:
@@ -150,24 +138,8 @@ def _open_at(path: Path, resume: Checkpoint | None, *, lock: bool) -> IO[bytes]:
     length = resume.bytes if resume is not None else 0
     if resume is not None and length and not path.exists():
         raise CliError(f"cannot resume: {path} is missing; use --force to start over")
-    f = open(path, "a+b")  # noqa: SIM115 - closed by the sink
-    try:
-        if lock:
-            _lock(f, path)
-        size = f.seek(0, os.SEEK_END)
-        ok = size >= length
-        if ok and length:
-            f.seek(length - 1)
-            ok = f.read(1) == b"\n"
-        if not ok:
-            raise CliError(
-                f"cannot resume: {path} does not match its state file (expected at least "
-                f"{length} bytes ending a line, found {size}); use --force to start over"
-            )
-        f.truncate(length)
-    except BaseException:
-        f.close()
-        raise
+    f = open_locked(path, _busy(path)) if lock else open(path, "a+b")  # noqa: SIM115
+    truncate_to_checkpoint(f, path, length)  # closes ``f`` when the file does not match
     return f
 
 
@@ -195,7 +167,7 @@ class FilesWriter:
         self.written: list[str] = []
         self._dir = os.open(root, os.O_RDONLY)
         try:
-            _lock(self._dir, root)
+            lock_exclusive(self._dir, _busy(root))
             index = root / INDEX_NAME
             self.index = _open_at(index, resume, lock=False)
         except BaseException:
@@ -245,7 +217,7 @@ class FilesWriter:
                 f.flush()
                 os.fsync(f.fileno())  # whole before it is renamed in and indexed
         except OSError as exc:
-            raise CliError(f"cannot write {self.root / name}: {exc.strerror or exc}") from exc
+            raise write_error(self.root / name, exc) from exc
         os.replace(tmp, self.root / name)
         self.written.append(name)
 

@@ -305,24 +305,34 @@ class ItemTable:
 # --- data in a file (a resumable export) ----------------------------------------
 
 
-def _write_error(path: Path, exc: OSError) -> CliError:
+def write_error(path: Path, exc: OSError) -> CliError:
+    """A write failure that names its file (a full disk's OS error names none)."""
     return CliError(f"cannot write {path}: {exc.strerror or exc}")
 
 
-def _open_locked(path: Path) -> BinaryIO:
-    """Open ``path`` for writing without truncating it, then lock it: two exports
-    into one file would interleave their pages and checkpoints."""
+def lock_exclusive(fd: int, busy: str) -> None:
+    """Hold an exclusive lock on ``fd`` while it is open, or fail with ``busy``:
+    two runs writing one place would interleave their records and checkpoints."""
+    if fcntl is None:  # pragma: no cover - Windows: no advisory locks
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise UsageError(busy) from None
+
+
+def open_locked(path: Path, busy: str | None = None) -> BinaryIO:
+    """Open ``path`` for writing without truncating it, then lock it."""
     f = open(path, "a+b")  # noqa: SIM115 (the writer closes it)
-    if fcntl is not None:
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            f.close()
-            raise UsageError(f"{path} is being written by another aiobatch export") from None
+    try:
+        lock_exclusive(f.fileno(), busy or f"{path} is being written by another aiobatch export")
+    except BaseException:
+        f.close()
+        raise
     return f
 
 
-def _truncate_to_checkpoint(f: BinaryIO, path: Path, length: int) -> None:
+def truncate_to_checkpoint(f: BinaryIO, path: Path, length: int) -> None:
     size = f.seek(0, os.SEEK_END)
     ok = size >= length
     if ok and length:
@@ -348,14 +358,14 @@ class ToFile:
         self._codec = codec
         if resume is not None and not path.exists():
             raise CliError(f"cannot resume: {path} is missing; use --force to start over")
-        self._f = _open_locked(path)
+        self._f = open_locked(path)
         if resume is None:
             if stat.S_ISREG(os.fstat(self._f.fileno()).st_mode):
                 self._f.truncate(0)  # (a device or a FIFO cannot be truncated)
             self.rows, self.bytes = 0, 0
             self._write(codec.header())
             return
-        _truncate_to_checkpoint(self._f, path, resume.bytes)
+        truncate_to_checkpoint(self._f, path, resume.bytes)
         self.rows, self.bytes = resume.rows, resume.bytes
 
     def write(self, records: Sequence[Any]) -> None:
@@ -369,14 +379,14 @@ class ToFile:
             self._f.write(data)
             self._f.flush()
         except OSError as exc:  # a full disk: the OS error says nothing about which file
-            raise _write_error(self._path, exc) from exc
+            raise write_error(self._path, exc) from exc
         self.bytes += len(data)
 
     def close(self) -> None:
         try:
             self._f.close()
         except OSError as exc:
-            raise _write_error(self._path, exc) from exc
+            raise write_error(self._path, exc) from exc
 
 
 class ParquetFile:
@@ -408,7 +418,7 @@ class ParquetFile:
                     f"cannot resume: {path} has {old.num_rows} rows, its state file "
                     f"{resume.rows}; use --force to start over"
                 )
-        self._lock = _open_locked(self._partial)
+        self._lock = open_locked(self._partial)
         self._lock.truncate(0)
         self._writer = self._pq.ParquetWriter(
             self._partial, self._schema, compression=None if compression == "none" else compression
