@@ -70,9 +70,8 @@ class BatchClient:
     ``event_hooks`` (httpx's shape) maps ``"request"``, ``"response"``, ``"retry"``
     and ``"rate_limited"`` to lists of callables (plain or async) that get the
     typed events of ``aiobatch.events``; ``client.stats()`` counts the same things.
-    Unset arguments come from the environment (``LLAMA_CLOUD_TIMEOUT``,
-    ``LLAMA_CLOUD_MAX_RETRIES``, ``LLAMA_CLOUD_MAX_CONCURRENCY``,
-    ``LLAMA_CLOUD_RATE_LIMIT``; see ``docs/production.md``).
+    Unset ``max_concurrency`` and ``rate_limit`` come from the environment
+    (``LLAMA_CLOUD_MAX_CONCURRENCY``, ``LLAMA_CLOUD_RATE_LIMIT``).
     """
 
     def __init__(
@@ -224,7 +223,6 @@ class BatchClient:
         secret = self._config.api_key.reveal().encode()  # masked if a server echoes it
         budget, counters, hooks = self._budget, self._counters, self._observed
         attempt = current_attempt()
-        counters.requests += 1
         if attempt > 1:
             counters.retries += 1
         request: RequestEvent | None = None
@@ -246,7 +244,6 @@ class BatchClient:
         if resp.status == 429:
             pause = parse_retry_after(resp.headers, now=policy.wall_clock())
             budget.on_rate_limited(pause)
-            counters.rate_limited += 1
             if hooks is not None:
                 await emit(hooks.rate_limited, _rate_limited(method, path, resp.headers, pause))
         elif 200 <= resp.status < 300:

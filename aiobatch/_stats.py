@@ -36,12 +36,12 @@ class ClientStats:
 
 
 class Counters:
-    __slots__ = ("bytes_received", "errors", "rate_limited", "requests", "responses", "retries")
+    """What the budget does not count already (it counts requests and 429s)."""
+
+    __slots__ = ("bytes_received", "errors", "responses", "retries")
 
     def __init__(self) -> None:
-        self.requests = 0
         self.retries = 0
-        self.rate_limited = 0
         self.bytes_received = 0
         self.responses: dict[int, int] = {}
         self.errors: dict[str, int] = {}
@@ -56,9 +56,9 @@ class Counters:
 
     def snapshot(self, budget: RequestBudget) -> ClientStats:
         return ClientStats(
-            requests=self.requests,
+            requests=budget.requests,
             retries=self.retries,
-            rate_limited=self.rate_limited,
+            rate_limited=budget.rate_limited,
             in_flight=budget.in_flight,
             bytes_received=self.bytes_received,
             responses=dict(self.responses),
