@@ -27,11 +27,13 @@ install: $(STAMP)
 # imports aiobatch while pytest loads plugins, before pytest-cov would start.
 test: $(STAMP)
 	$(BIN)/python -m coverage erase
-	$(BIN)/python -m coverage run -m pytest -q
+	$(BIN)/python -m coverage run -m pytest -q -m "not slow"
+	$(BIN)/python -m coverage run --append -m pytest -q -m slow
 	$(BIN)/python -m coverage report --fail-under=90
 
+# the fast set alone, stopping at the first failure (no soaks, no SDK virtualenv)
 test-fast: $(STAMP)
-	$(PYTEST) -q -x
+	$(PYTEST) -q -x -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check aiobatch tests benchmarks

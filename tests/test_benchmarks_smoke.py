@@ -58,6 +58,7 @@ TINY = Config(
 )
 
 
+@pytest.mark.slow
 async def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     lines: list[str] = []
     results = await run(TINY, server=inprocess_server, log=lines.append)

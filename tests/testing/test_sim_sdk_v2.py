@@ -22,7 +22,7 @@ import pytest
 
 from aiobatch.testing import SimulatorProcess
 
-pytestmark = pytest.mark.sdk
+pytestmark = [pytest.mark.sdk, pytest.mark.slow]
 
 SDK = "llama-cloud==2.19.0"
 ROOT = Path(__file__).resolve().parents[2]
