@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from .._paging import (
     Endpoint,
@@ -24,9 +24,10 @@ from .._paging import (
     Spawner,
     start_scan,
 )
+from .._paging.iterators import items_of
 from ._requester import Api
 
-__all__ = ["Declared", "fixed", "options_of"]
+__all__ = ["Declared", "check_style", "fixed", "options_of"]
 
 T = TypeVar("T")
 
@@ -42,6 +43,29 @@ def options_of(
         raise TypeError(f"options must be a ScanOptions, got {type(base).__name__}")
     rest = {k: v for k, v in keywords.items() if k not in consumed and k != "options"}
     return base.with_(**rest) if rest else base
+
+
+#: Options that only one kind of scan reads, and their neutral values: set on
+#: the other kind, they would be ignored (a resume from the start, a filter mode
+#: not applied), so they are refused.
+_OFFSET_ONLY = {"start_offset": 0, "filter_mode": "auto"}
+_CURSOR_ONLY = {"start_token": None, "start_skip": 0}
+
+
+def check_style(options: ScanOptions, style: Literal["offset", "cursor"]) -> None:
+    """Refuse an option the listing's kind of scan would ignore (``TypeError``)."""
+    foreign, resume = (
+        (_OFFSET_ONLY, "start_token and start_skip")
+        if style == "cursor"
+        else (_CURSOR_ONLY, "start_offset")
+    )
+    for name, neutral in foreign.items():
+        value = getattr(options, name)
+        if value != neutral:
+            raise TypeError(
+                f"{name}={value!r} does not apply to this {style}-paged listing "
+                f"(it resumes with {resume})"
+            )
 
 
 def fixed(resolved: Resolved[T]) -> Callable[[], Awaitable[Resolved[T]]]:
@@ -62,6 +86,9 @@ class Declared(Generic[T]):
     resolve: Callable[[], Awaitable[Resolved[T]]]
     options: ScanOptions
 
+    def __post_init__(self) -> None:
+        check_style(self.options, self.endpoint.style)
+
     def _start(self, spawn: Spawner) -> PageIterator[T]:
         return start_scan(self.endpoint, self.resolve, self.options, self.api, spawn)
 
@@ -69,7 +96,7 @@ class Declared(Generic[T]):
         return self._start(self.api.spawn)
 
     def items(self) -> ItemIterator[T]:
-        return ItemIterator(self.pages())
+        return items_of(self.pages())
 
     def scan(self) -> Scan[T]:
         return Scan(self._start)
