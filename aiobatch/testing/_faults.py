@@ -239,6 +239,11 @@ class Faults:
     #: position: following it goes on where the listing was.
     empty_token_page: Trigger | None = None
 
+    # -- behaviour the API does not publish ------------------------------
+    #: Refuse (400) to cancel a v1 job or v2 batch that already finished; by
+    #: default such a cancel is accepted and changes nothing.
+    refuse_cancel_finished: bool = False
+
     # -- webhook deliveries (v2 batches created with webhook_configurations) --
     #: Deliver each round of events (all the status changes one clock move
     #: revealed) in a seeded random order instead of the order they happened.
