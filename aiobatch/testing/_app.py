@@ -24,6 +24,7 @@ from ._results import (
     parse_result_body,
 )
 from ._stats import Stats
+from ._storage import ObjectStore
 from ._validate import ApiError, Errors, create_body, page_token
 
 __all__ = ["API", "CLASSIFIER", "PARSING", "SIM", "SimHost", "make_app"]
@@ -50,6 +51,8 @@ class SimHost(Protocol):
     max_limit: int
     registry: Registry
     sleep: Callable[[float], Awaitable[None]]
+    #: The second listener that serves presigned result URLs.
+    storage: ObjectStore
 
     @property
     def stats(self) -> Stats: ...

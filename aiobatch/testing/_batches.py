@@ -69,6 +69,8 @@ class SimBatch:
     rate: float = 5.0
     error_every: int = 0
     status: str | None = None
+    #: The parse tier its jobs run at; ``fast`` jobs refuse markdown and items.
+    tier: str = "cost_effective"
 
     def __post_init__(self) -> None:
         if not self.batch_id or "/" in self.batch_id:
@@ -441,7 +443,11 @@ async def get_batch(request: web.Request) -> web.StreamResponse:
     errors.raise_if_any()
     state = _state(request)
     now = _store(request).clock.now()
-    return _json(200, state.body(now, expand_results="results" in expand))
+    body = state.body(now, expand_results="results" in expand)
+    delay = request.app[SIM].fault_state.faults.results_delay
+    if body.get("results") is not None and now < state.updated_at(now) + delay:
+        body["results"] = None  # the result mappings are not there yet
+    return _json(200, body)
 
 
 async def cancel_batch(request: web.Request) -> web.StreamResponse:
