@@ -473,4 +473,7 @@ def make_app(host: SimHost) -> web.Application:
     from ._batches import add_batch_routes  # v2: /api/v2/batches (it imports this module)
 
     add_batch_routes(app, host)
+    from ._directories import add_directory_routes  # (it imports _batches)
+
+    add_directory_routes(app)
     return app

@@ -71,6 +71,9 @@ class SimBatch:
     status: str | None = None
     #: The parse tier its jobs run at; ``fast`` jobs refuse markdown and items.
     tier: str = "cost_effective"
+    #: One source file in three gets a hostile ``display_name`` in the
+    #: directory listing (``../../etc/passwd``, control characters, duplicates).
+    hostile_names: bool = False
 
     def __post_init__(self) -> None:
         if not self.batch_id or "/" in self.batch_id:

@@ -52,6 +52,8 @@ ENDPOINTS = (
     # the product jobs a v2 batch hands out (/api/v2/parse, /api/v2/extract)
     "parse_v2_job",
     "extract_v2_job",
+    # the source directories' file listings (/api/v1/beta/directories/{id}/files)
+    "directory_files",
 )
 
 #: Page faults: a valid item-list answer, but the wrong page (items only).

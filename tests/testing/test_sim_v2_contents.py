@@ -137,3 +137,29 @@ async def test_results_stay_null_for_a_while_after_the_end(sim: Simulator) -> No
     sim.advance(30)
     later = (await get(sim, "/api/v2/batches/bat-late", {"expand": "results"})).json()
     assert len(later["results"]) == 5
+
+
+async def test_directory_listing_names_every_source_file(sim: Simulator) -> None:
+    sim.batches.add(
+        SimBatch(batch_id="bat-h", source_directory_id="dir-h", files=7, hostile_names=True)
+    )
+    sim.advance(100)
+    reply = await get(sim, "/api/v2/batches/bat-h", {"expand": "results"})
+    file_ids = [r["source_directory_file_id"] for r in reply.json()["results"]]
+    seen: list[dict[str, Any]] = []
+    token = None
+    while True:
+        params = {"page_size": 3, **({"page_token": token} if token else {})}
+        page = (await get(sim, "/api/v1/beta/directories/dir-h/files", params)).json()
+        seen += page["items"]
+        token = page["next_page_token"]
+        if not token:
+            break
+    assert [f["id"] for f in seen] == file_ids
+    assert {f["directory_id"] for f in seen} == {"dir-h"}
+    assert seen[0]["display_name"] == "../../etc/passwd"
+    one = await get(sim, "/api/v1/beta/directories/dir-h/files", {"display_name": "scan_00004.pdf"})
+    assert [f["id"] for f in one.json()["items"]] == [file_ids[4]]
+    assert (await get(sim, "/api/v1/beta/directories/dir-none/files")).status == 404
+    bad = await get(sim, "/api/v1/beta/directories/dir-h/files", {"page_token": "%%%"})
+    assert bad.status == 422
