@@ -62,8 +62,10 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python -m benchmarks --quick
 
+# twice: whether the API sends total_size is not published, so also without it
 demo: $(STAMP)
 	$(BIN)/python -m aiobatch demo
+	$(BIN)/python -m aiobatch demo --no-total-size
 
 sim: $(STAMP)
 	$(BIN)/python -m aiobatch.testing

@@ -47,6 +47,8 @@ class SimHost(Protocol):
     """What handlers need from the simulator (kept narrow to avoid an import cycle)."""
 
     api_key: str | None
+    #: Whether item listings carry ``total_size`` (not published either way).
+    total_size: bool
     default_limit: int
     max_limit: int
     registry: Registry
@@ -146,7 +148,7 @@ async def list_items(request: web.Request) -> web.StreamResponse:
         fields.append(b'"items":[%s]' % items)
         if f.next_page_token and offset + count < total:
             fields.append(b'"next_page_token":"%s"' % page_token(offset + count).encode())
-    if not f.omit_total_size:
+    if host.total_size and not f.omit_total_size:
         reported = max(0, round(total * f.total_size_factor) + f.total_size_delta)
         fields.append(b'"total_size":%d' % reported)
     if f.extra_fields:

@@ -37,9 +37,11 @@ class Simulator:
     restarts the trigger counters.  ``clock`` drives running jobs: pass
     ``SimClock.frozen_at()`` and call ``sim.advance(seconds)`` for deterministic
     progress.  ``sleep`` is what latency and trickling await (tests may record it).
-    Presigned result URLs point at a second listener (``storage_url``), valid for
-    ``presigned_ttl`` seconds of the simulator's clock, over TLS when
-    ``storage_ssl`` is given.
+    ``total_size=False`` leaves ``total_size`` out of item listings: no request
+    asks for it and whether the API sends it is not published, so a client must be
+    right (and fast) both ways.  Presigned result URLs point at a second
+    listener (``storage_url``), valid for ``presigned_ttl`` seconds of the
+    simulator's clock, over TLS when ``storage_ssl`` is given.
     """
 
     def __init__(
@@ -60,10 +62,12 @@ class Simulator:
         sleep: Callable[[float], Awaitable[None]] | None = None,
         presigned_ttl: float = 900.0,
         storage_ssl: ssl.SSLContext | None = None,
+        total_size: bool = True,
     ) -> None:
         if not 1 <= default_limit <= max_limit:
             raise ValueError("need 1 <= default_limit <= max_limit")
         self.api_key = api_key
+        self.total_size = total_size
         self.host = host
         self.default_limit = default_limit
         self.max_limit = max_limit
