@@ -286,3 +286,14 @@ async def test_unknown_route_and_method_are_json(batch_simulator: Simulator) -> 
     assert reply.json() == {"detail": "Method Not Allowed"}
     assert reply.headers["Allow"]
     assert API.startswith("/api/v1/beta")
+
+
+async def test_nullable_job_fields_are_explicit_nulls(
+    batch_simulator_factory: SimulatorFactory,
+) -> None:
+    sim = await batch_simulator_factory(
+        [SimJob(job_id="bjb-live", total_items=10, running=True, start_delay=5)]
+    )
+    job = (await get(sim, "/bjb-live")).json()["job"]
+    assert job["status"] == "pending"
+    assert (job["started_at"], job["completed_at"], job["error_message"]) == (None, None, None)
