@@ -162,6 +162,13 @@ def create_body(body: Any) -> dict[str, Any]:
         v = body.get(name)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
             errors.add("int_type", ["body", name], "Input should be a valid integer", v)
+        elif name == "page_size" and v is not None and not 1 <= v <= 1000:
+            kind, msg, ctx = (
+                ("greater_than_equal", "greater than or equal to 1", {"ge": 1})
+                if v < 1
+                else ("less_than_equal", "less than or equal to 1000", {"le": 1000})
+            )
+            errors.add(kind, ["body", name], f"Input should be {msg}", v, **ctx)
     # Both at once: what the API does is not published, so it is accepted
     # (item_ids win); neither is refused, as the API documents.
     if not errors.items and directory_id is None and item_ids is None:

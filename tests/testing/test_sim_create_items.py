@@ -115,3 +115,15 @@ async def test_a_create_can_fail_part_way(batch_simulator_factory: SimulatorFact
         (sim.item_id(SRC, 1),),
         (sim.item_id(SRC, 3),),
     ]
+
+
+@pytest.mark.parametrize(("page_size", "status"), [(0, 422), (1, 201), (1000, 201), (1001, 422)])
+async def test_create_page_size_is_1_to_1000(
+    batch_simulator_factory: SimulatorFactory, page_size: int, status: int
+) -> None:
+    sim = await batch_simulator_factory([SimJob(job_id=SRC, total_items=10)])
+    body = {"job_config": {}, "directory_id": "d", "page_size": page_size}
+    reply = await post(sim, "", body)
+    assert reply.status == status
+    if status == 422:
+        assert [d["loc"] for d in reply.json()["detail"]] == [["body", "page_size"]]

@@ -4,11 +4,13 @@ there), fast-tier refusals, inline limits, and batch results that come late."""
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
+import trustme
 from _sim_http import Reply, session
 
 from aiobatch.testing import Faults, SimBatch, SimClock, Simulator
@@ -163,3 +165,23 @@ async def test_directory_listing_names_every_source_file(sim: Simulator) -> None
     assert (await get(sim, "/api/v1/beta/directories/dir-none/files")).status == 404
     bad = await get(sim, "/api/v1/beta/directories/dir-h/files", {"page_token": "%%%"})
     assert bad.status == 422
+
+
+async def test_storage_over_tls() -> None:
+    # Real presigned URLs are HTTPS on another host: storage_ssl serves them so.
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    async with Simulator(clock=SimClock.frozen_at(T0), storage_ssl=server) as sim:
+        sim.batches.add(SimBatch(batch_id="bat-p", files=10))
+        sim.advance(100)
+        assert sim.storage_url.startswith("https://")
+        job = await completed(sim, "bat-p")
+        body = (await get(sim, f"/api/v2/parse/{job}", expands("text_content_metadata"))).json()
+        url = body["result_content_metadata"]["text"]["presigned_url"]
+        assert url.startswith("https://")
+        async with aiohttp.ClientSession() as s, s.get(url, ssl=client) as resp:
+            assert resp.status == 200
+            assert (await resp.text()).startswith(" dfl-")
