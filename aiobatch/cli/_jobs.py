@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -153,13 +152,6 @@ def _read_state(path: Path, job_id: str) -> RetryPlan | None:
     return plan
 
 
-def _write_state(path: Path, plan: RetryPlan) -> None:
-    """Atomically: a crash leaves the old state or the new one, never half."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(plan.to_json()), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _job_config(ctx: Context) -> dict[str, Any] | None:
     raw = ctx.args.job_config
     if raw is None:
@@ -178,47 +170,43 @@ async def cmd_retry_failed(ctx: Context) -> int:
     a = ctx.args
     ctx.subject = f"job {a.job_id}"
     state = _state_path(ctx)
-    earlier = _read_state(state, a.job_id)
-    if earlier is not None and earlier.created:
-        ctx.note(f"resuming from {state}: {len(earlier.created)} new job(s) created before")
+    earlier = _read_state(state, a.job_id)  # checked here to name the file and the option
+    if earlier is not None and (earlier.created or earlier.uncertain):
+        doubt = f", {len(earlier.uncertain)} uncertain" if earlier.uncertain else ""
+        ctx.note(f"resuming from {state}: {len(earlier.created)} new job(s) created before{doubt}")
     config = _job_config(ctx)
-    statuses = a.status or ["failed"]
-    progress = RetryPlan(a.job_id, tuple(statuses), a.chunk_size)
-    if earlier is not None:
-        progress.earlier, progress.uncertain = list(earlier.created), list(earlier.uncertain)
 
     def created(chunk: RetryChunk) -> None:
-        progress.earlier.append(chunk)
-        _write_state(state, progress)
         ctx.note(f"created job {chunk.job_id} ({chunk.size:,} items)")
 
     async with ctx.client() as client:
         try:
             plan = await client.jobs.retry_failed(
                 a.job_id,
-                statuses=statuses,
+                statuses=a.status or ["failed"],
                 job_config=config,
                 chunk_size=a.chunk_size,
                 dry_run=a.dry_run,
-                already_created=earlier,
-                on_created=None if a.dry_run else created,
+                state=state,  # saved before each create; a dry run only reads it
+                on_created=created,
             )
         except RetryFailedError as exc:
-            if not a.dry_run:
-                _write_state(state, exc.plan)
             write_stdout(ctx, RETRY, [exc.plan])
             raise
-    if not a.dry_run and plan.chunks:
-        _write_state(state, plan)
     write_stdout(ctx, RETRY, [plan])
-    if plan.uncertain:
-        ctx.warn(
-            f"{len(plan.uncertain)} earlier create(s) may or may not have made a job "
-            f"({sum(c.size for c in plan.uncertain):,} items, not resubmitted): check "
-            "`aiobatch jobs list`"
-        )
+    if plan.uncertain and not a.dry_run:
+        ctx.warn(_uncertain(plan))
         return EXIT_API
     return 0
+
+
+def _uncertain(plan: RetryPlan) -> str:
+    names = sorted({j for c in plan.uncertain for j in c.candidates})
+    look = f"look at job(s) {', '.join(names)}" if names else "run the same command again later"
+    return (
+        f"{len(plan.uncertain)} earlier create(s) may or may not have made a job "
+        f"({sum(c.size for c in plan.uncertain):,} items, not resubmitted): {look}"
+    )
 
 
 def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:

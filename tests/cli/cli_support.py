@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import json
 from collections.abc import Awaitable, Callable
@@ -10,8 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from _clock import FakeTime
 
-from aiobatch.cli import run
+from aiobatch import BatchClient
+from aiobatch.cli import _context, run
 from aiobatch.testing import Simulator
 
 ENV_VARS = ("LLAMA_CLOUD_API_KEY", "LLAMA_PARSE_API_KEY", "LLAMA_CLOUD_BASE_URL")
@@ -101,3 +104,12 @@ async def drive(sim: Simulator, task: asyncio.Task[int], step: float) -> int:
         sim.advance(step)
         await asyncio.sleep(0.001)
     return await task
+
+
+def fake_time(monkeypatch: pytest.MonkeyPatch, sim: Simulator) -> FakeTime:
+    """Every client the CLI builds sleeps on a fake clock that moves ``sim``'s."""
+    clock = FakeTime(sim)
+    monkeypatch.setattr(
+        _context, "BatchClient", functools.partial(BatchClient, retry=clock.policy())
+    )
+    return clock

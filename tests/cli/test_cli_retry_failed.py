@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from cli_support import clear_env, cli
+from cli_support import clear_env, cli, fake_time
 
 from aiobatch.testing import Faults, SimClock, SimJob, Simulator, Trigger
 
@@ -27,6 +27,11 @@ async def sim() -> AsyncIterator[Simulator]:
     jobs = [SimJob(job_id=JOB, total_items=2000, mix={"completed": 0.8, "failed": 0.2})]
     async with Simulator(jobs=jobs, clock=SimClock.frozen_at()) as s:
         yield s
+
+
+@pytest.fixture(autouse=True)
+def _clock(monkeypatch: pytest.MonkeyPatch, sim: Simulator) -> None:
+    fake_time(monkeypatch, sim)  # a rerun waits for the server to show a job: not for real
 
 
 def state_file() -> Path:
