@@ -12,6 +12,7 @@ and the next run looks for its job (``resolve``) before submitting it again.
 from __future__ import annotations
 
 import inspect
+import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -203,6 +204,15 @@ def _failed(
     )
 
 
+def _askable(item_id: str) -> bool:
+    """Whether an item id can be a path segment (``..`` cannot: never asked about)."""
+    try:
+        proto.check_id("item_id", item_id)
+    except ValueError:
+        return False
+    return True
+
+
 async def _original_config(
     items: JobItems, found: Sequence[BatchItem], r: Rerun
 ) -> tuple[Mapping[str, Any], str]:
@@ -212,11 +222,7 @@ async def _original_config(
     org, proj = r.organization_id, r.project_id
 
     async def probe(item_ids: Iterable[str]) -> tuple[Mapping[str, Any], str] | None:
-        for item_id in item_ids:
-            try:
-                proto.check_id("item_id", item_id)
-            except ValueError:
-                continue  # an id that is no path segment ("..") cannot be asked about
+        for item_id in itertools.islice(filter(_askable, item_ids), CONFIG_PROBES):
             results = await items.get_processing_results(
                 item_id, organization_id=org, project_id=proj
             )
@@ -225,7 +231,7 @@ async def _original_config(
                     return result.job_config, f"item {item_id}"
         return None
 
-    got = await probe(i.item_id for i in found[:CONFIG_PROBES])
+    got = await probe(i.item_id for i in found)
     if got is None:
         async with items.iter(
             r.job_id,

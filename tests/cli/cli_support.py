@@ -106,9 +106,8 @@ async def drive(sim: Simulator, task: asyncio.Task[int], step: float) -> int:
     return await task
 
 
-def fake_time(monkeypatch: pytest.MonkeyPatch, sim: Simulator) -> FakeTime:
-    """Every client the CLI builds sleeps on a fake clock that moves ``sim``'s."""
-    clock = FakeTime(sim)
+def fake_time(monkeypatch: pytest.MonkeyPatch, clock: FakeTime) -> FakeTime:
+    """Every client the CLI builds sleeps on ``clock`` (a fake: nothing sleeps for real)."""
     monkeypatch.setattr(
         _context, "BatchClient", functools.partial(BatchClient, retry=clock.policy())
     )

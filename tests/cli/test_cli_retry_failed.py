@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from _clock import FakeTime
 from cli_support import clear_env, cli, fake_time
 
 from aiobatch.testing import Faults, SimClock, SimJob, Simulator, Trigger
@@ -31,7 +32,8 @@ async def sim() -> AsyncIterator[Simulator]:
 
 @pytest.fixture(autouse=True)
 def _clock(monkeypatch: pytest.MonkeyPatch, sim: Simulator) -> None:
-    fake_time(monkeypatch, sim)  # a rerun waits for the server to show a job: not for real
+    # A rerun waits for the server to show a job it may have made: not for real.
+    fake_time(monkeypatch, FakeTime(sim))
 
 
 def state_file() -> Path:
