@@ -56,6 +56,9 @@ __all__ = [
 class AiobatchError(Exception):
     """Base class of every error aiobatch raises on purpose."""
 
+    #: Requests made before giving up (the retry loop sets it; 1: not retried).
+    attempts: int = 1
+
 
 class ConfigurationError(AiobatchError, ValueError):
     """The client cannot be built as asked (no API key, a malformed base URL...)."""

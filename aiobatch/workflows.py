@@ -13,9 +13,11 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Self, TypeVar
 
+import anyio
+
 from ._errors import BatchFailedError, BatchWaitTimeoutError, JobFailedError, JobWaitTimeoutError
 from ._rerun.plan import RetryChunk, RetryPlan, plan_chunks
-from ._retry import RetryPolicy
+from ._retry import DeadlineReached, RetryPolicy, deadline
 from .models import Batch, BatchJobStatus, BatchStatus, JobStatus
 
 __all__ = [
@@ -64,9 +66,10 @@ class StatusWatch(Generic[S]):
 
     Polls every ``poll_interval`` seconds while it moves, slowing by 1.5× per
     unchanged poll up to ``max_interval``.  Transient errors are retried by the
-    client's policy (inside each poll).  Past ``timeout`` seconds without a
-    terminal status, the error ``timed_out`` builds is raised.  Cancelling the
-    consumer stops at once: there is no background task.
+    client's policy (inside each poll).  ``timeout`` is a deadline: at
+    ``timeout`` seconds without a terminal status, the poll in flight is cut,
+    no retry sleeps past it, and the error ``timeout_error`` builds is raised.
+    Cancelling the consumer stops at once: there is no background task.
     """
 
     #: What is followed, for messages ("job", "batch").
@@ -150,7 +153,7 @@ class StatusWatch(Generic[S]):
                         raise self._timed_out()
                     delay = min(delay, left)
                 await policy.sleep(delay)
-            status = await self._fetch()
+            status = await self._poll()
             self.polls += 1
             self.last = status
             key = self.key(status)
@@ -167,6 +170,24 @@ class StatusWatch(Generic[S]):
                 return status
             if self._deadline is not None and policy.monotonic() >= self._deadline:
                 raise self._timed_out()
+
+    async def _poll(self) -> S:
+        """One poll, its retries included, cut at the deadline: the poll in
+        flight is cancelled there, and no retry sleeps past it.  A deadline
+        already passed (``timeout=0``) still allows one attempt, not retried."""
+        if self._deadline is None:
+            return await self._fetch()
+        left = self._deadline - self._policy.monotonic()
+        cause: BaseException | None = None
+        try:
+            with deadline(self._deadline):
+                if left <= 0:
+                    return await self._fetch()
+                with anyio.move_on_after(left):
+                    return await self._fetch()
+        except DeadlineReached as exc:
+            cause = exc.__cause__  # the failure the next retry would have answered
+        raise self._timed_out() from cause
 
     async def wait(
         self,

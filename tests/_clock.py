@@ -4,8 +4,12 @@ simulator's clock) forward, so nothing ever sleeps for real."""
 from __future__ import annotations
 
 import asyncio
+import functools
 
-from aiobatch import RetryPolicy
+import pytest
+
+from aiobatch import BatchClient, RetryPolicy
+from aiobatch.cli import _context
 from aiobatch.testing import Simulator
 
 
@@ -40,3 +44,10 @@ class FakeTime:
             wall_clock=self.wall_clock,
             random=lambda: 0.0,
         )
+
+
+def fake_time(monkeypatch: pytest.MonkeyPatch, clock: FakeTime) -> FakeTime:
+    """Every client the CLI builds sleeps on ``clock`` (a fake: nothing sleeps for real)."""
+    client = functools.partial(BatchClient, retry=clock.policy())
+    monkeypatch.setattr(_context, "BatchClient", client)
+    return clock

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import io
 import json
 from collections.abc import Awaitable, Callable
@@ -11,10 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from _clock import FakeTime
 
-from aiobatch import BatchClient
-from aiobatch.cli import _context, run
+from aiobatch.cli import run
 from aiobatch.testing import Simulator
 
 ENV_VARS = ("LLAMA_CLOUD_API_KEY", "LLAMA_PARSE_API_KEY", "LLAMA_CLOUD_BASE_URL")
@@ -104,11 +101,3 @@ async def drive(sim: Simulator, task: asyncio.Task[int], step: float) -> int:
         sim.advance(step)
         await asyncio.sleep(0.001)
     return await task
-
-
-def fake_time(monkeypatch: pytest.MonkeyPatch, clock: FakeTime) -> FakeTime:
-    """Every client the CLI builds sleeps on ``clock`` (a fake: nothing sleeps for real)."""
-    monkeypatch.setattr(
-        _context, "BatchClient", functools.partial(BatchClient, retry=clock.policy())
-    )
-    return clock
