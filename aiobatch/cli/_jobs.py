@@ -10,6 +10,7 @@ from typing import Any
 
 from .._errors import RetryFailedError
 from ..models import BatchJob, BatchJobStatus, JobStatus
+from ..resources.jobs import DEFAULT_SETTLE
 from ..workflows import RetryChunk, RetryPlan
 from ._context import (
     ITEM_STATUSES,
@@ -172,8 +173,12 @@ async def cmd_retry_failed(ctx: Context) -> int:
     state = _state_path(ctx)
     earlier = _read_state(state, a.job_id)  # checked here to name the file and the option
     if earlier is not None and (earlier.created or earlier.uncertain):
-        doubt = f", {len(earlier.uncertain)} uncertain" if earlier.uncertain else ""
-        ctx.note(f"resuming from {state}: {len(earlier.created)} new job(s) created before{doubt}")
+        ctx.note(f"resuming from {state}: {len(earlier.created)} new job(s) created before")
+    if earlier is not None and earlier.uncertain:
+        ctx.note(
+            f"looking for the jobs of {len(earlier.uncertain)} create(s) whose outcome is "
+            f"unknown (waiting until {DEFAULT_SETTLE:g} s after each attempt if none shows)"
+        )
     config = _job_config(ctx)
 
     def created(chunk: RetryChunk) -> None:
@@ -324,9 +329,13 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         description="Scan a job for items with the given statuses (default: failed) and "
         "create new jobs of at most --chunk-size of them, with the job's original "
         "configuration (from its items' processing results) unless --job-config is "
-        "given.  Prints the new job ids.  Each created job is recorded at once in a state "
-        "file (--state, default ./.aiobatch-retry-JOB.json): if a create fails, run the "
-        "same command again and it creates only what is missing, never an item twice.",
+        "given.  Prints the new job ids.  The plan is kept in a state file (--state, "
+        "default ./.aiobatch-retry-JOB.json), written before each create is sent: if a "
+        "create fails or the command is interrupted, run the same command again and it "
+        "creates only what is missing, never an item twice.  A create whose outcome is "
+        "unknown (a timeout, a 5xx, a lost connection) is settled by looking for its job "
+        "among the jobs created since; with none found 60 s after the attempt, the items "
+        "are submitted again (the command waits out the rest of the minute).",
         parents=common,
         formatter_class=_RAW,
         epilog="""examples:
