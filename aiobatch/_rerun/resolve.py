@@ -1,18 +1,18 @@
 """Settle uncertain chunks by looking: did a create we never heard back from
 make its job?
 
-The jobs listing is read from the newest job down to the oldest one that could
-be the chunk's (created up to ``SKEW`` seconds before the attempt, for clocks
-that disagree), stopping there when the listing is newest-first (any other
-order is read to its end).  A job is the chunk's when its items are exactly the
-chunk's items (one read of at most one item more than the largest chunk).  The answer for
-each chunk: its job; ``None`` (no job holds any of its items: submit it again);
+The jobs listing is read, and a job can be the chunk's only if it names items
+(no directory), holds as many items as the chunk (or 0, not counted yet) and
+was created at most ``SKEW`` seconds before the attempt (clocks disagree).
+Such a job is the chunk's when its items are exactly the chunk's items (one
+read of at most one item more than the largest chunk).  The answer for each
+chunk: its job; none (no such job holds any of its items: submit it again);
 or ambiguous (jobs that might be it, and could not be told apart).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -62,24 +62,19 @@ def _may_hold(job: BatchJob, chunk: RetryChunk) -> bool:
 
 
 async def _recent_jobs(
-    jobs: Jobs, chunks: Sequence[RetryChunk], source: str, org: str | None, proj: str | None
+    jobs: Jobs,
+    chunks: Sequence[RetryChunk],
+    known: frozenset[str],
+    org: str | None,
+    proj: str | None,
 ) -> list[BatchJob]:
-    """Jobs that may hold one of ``chunks``, oldest first."""
-    times = [c.attempted_at for c in chunks]
-    bound = None if None in times else min(t for t in times if t is not None) - SKEW
+    """Jobs that may hold one of ``chunks``, oldest first.  The listing's order
+    is not published, so all of it is read (a page of ``PAGE`` jobs at a time):
+    stopping at the first old job would miss ours in any order but newest-first."""
     found: list[BatchJob] = []
-    newest_first, previous = True, None
-    async with jobs.iter(page_size=100, organization_id=org, project_id=proj) as listing:
+    async with jobs.iter(page_size=PAGE, organization_id=org, project_id=proj) as listing:
         async for job in listing:
-            created = _epoch(job.created_at)
-            if previous is not None and (created is None or created > previous):
-                newest_first = False
-            previous = created
-            if bound is not None and created is not None and created < bound:
-                if newest_first:
-                    break  # everything below is older still
-                continue
-            if job.id != source and any(_may_hold(job, c) for c in chunks):
+            if job.id not in known and any(_may_hold(job, c) for c in chunks):
                 found.append(job)
     found.sort(key=lambda j: _epoch(j.created_at) or 0.0)
     return found
@@ -111,15 +106,16 @@ async def look_for_jobs(
     items: JobItems,
     chunks: Sequence[RetryChunk],
     *,
-    source_job_id: str,
+    known: Iterable[str],
     organization_id: str | None,
     project_id: str | None,
 ) -> list[Finding]:
-    """A ``Finding`` per chunk, in order."""
+    """A ``Finding`` per chunk, in order; ``known`` jobs (the source job, the
+    chunks' jobs already found) are not looked at."""
     org, proj = organization_id, project_id
     if not chunks:
         return []
-    recent = await _recent_jobs(jobs, chunks, source_job_id, org, proj)
+    recent = await _recent_jobs(jobs, chunks, frozenset(known), org, proj)
     read: dict[str, frozenset[str] | None] = {}
     limit = max(c.size for c in chunks) + 1
     findings = []

@@ -126,7 +126,7 @@ async def _settle(jobs: Jobs, items: JobItems, plan: RetryPlan, r: Rerun) -> Non
             jobs,
             items,
             chunks,
-            source_job_id=r.job_id,
+            known=[r.job_id, *plan.job_ids],
             organization_id=r.organization_id,
             project_id=r.project_id,
         )

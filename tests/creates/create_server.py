@@ -71,6 +71,8 @@ class CreateServer:
     blocked: asyncio.Event = field(default_factory=asyncio.Event)
     #: Set on shutdown: hanging answers end (the clients are gone by then).
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    #: The listing's order (not published: a client must not depend on it).
+    newest_first: bool = True
     #: The base URL, once ``running``.
     url: str = ""
 
@@ -100,7 +102,7 @@ class CreateServer:
     def _jobs(self) -> list[Job]:
         source = Job(self.source, [self.item_id(i) for i in range(len(self.statuses))], 0.0)
         jobs = [source, *self.old, *self.created]
-        return sorted(jobs, key=lambda j: j.created_at, reverse=True)  # newest first
+        return sorted(jobs, key=lambda j: j.created_at, reverse=self.newest_first)
 
     def _find(self, job_id: str) -> Job:
         for job in self._jobs():

@@ -105,14 +105,19 @@ async def test_every_failure_in_a_row(
     assert len(server.created) == 7
 
 
-async def test_old_jobs_below_the_time_bound_are_not_read(
-    server: CreateServer, clock: FakeTime, tmp_path: Path
+@pytest.mark.parametrize("newest_first", [True, False])
+async def test_old_jobs_are_not_read_in_any_listing_order(
+    newest_first: bool, server: CreateServer, clock: FakeTime, tmp_path: Path
 ) -> None:
+    server.newest_first = newest_first
     server.add_old_jobs(250, size=10, age=3600.0)  # the size of a chunk, an hour old
-    server.script = ["error_before"]
-    assert await until_complete(server, clock, tmp_path / "s.json") == 2
+    server.script = ["ok", "error_after", "error_before"]
+    assert await until_complete(server, clock, tmp_path / "s.json") == 3
     exactly_once(server)
-    assert not [j for j in server.item_reads if j.startswith("bjb-old")]
+    assert len(server.created) == 3
+    # Only the job made by the failed create is looked into: not the old jobs of
+    # the chunk's size, nor the jobs the plan already knows.
+    assert set(server.item_reads) - {SRC} == {server.created[1].id}
 
 
 async def test_an_ambiguous_job_keeps_the_chunk_uncertain_and_names_it(
