@@ -297,9 +297,9 @@ class RetryFailedError(AiobatchError):
 
     ``plan`` says what happened to every chunk (``plan.created``: the jobs that
     exist, ``plan.pending``: chunks not created, ``plan.uncertain``: a chunk whose
-    create may or may not have reached the server).  Pass ``plan`` back as
-    ``already_created=`` to finish without creating a chunk twice.  The cause is
-    ``error`` (and ``__cause__``).
+    create may have made a job unheard of).  Call again with the same ``state=``
+    (or pass ``plan`` back as ``already_created=``) to finish without creating a
+    chunk twice.  The cause is ``error`` (and ``__cause__``).
     """
 
     def __init__(self, message: str, *, plan: RetryPlan, error: AiobatchError) -> None:
