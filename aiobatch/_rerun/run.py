@@ -29,7 +29,7 @@ from .._retry import RetryPolicy
 from ..models import BatchItem
 from .plan import RetryChunk, RetryPlan, plan_chunks, with_job
 from .resolve import look_for_jobs
-from .state import RetryStateStore, load_plan, save_plan
+from .state import RetryStateStore, load_plan, one_at_a_time, save_plan
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..resources.job_items import JobItems
@@ -71,10 +71,16 @@ def maybe_created(exc: AiobatchError) -> bool:
 async def rerun(
     jobs: Jobs, items: JobItems, r: Rerun, already: RetryPlan | Iterable[RetryChunk] | None
 ) -> RetryPlan:
-    if r.store is not None:
+    if r.store is None:
+        return await _run(jobs, items, r, already)
+    async with one_at_a_time(r.store):
         saved = await load_plan(r.store, r.job_id)
-        if saved is not None:
-            already = saved
+        return await _run(jobs, items, r, saved)
+
+
+async def _run(
+    jobs: Jobs, items: JobItems, r: Rerun, already: RetryPlan | Iterable[RetryChunk] | None
+) -> RetryPlan:
     found = await _scan(items, r)
     chunks, earlier, doubtful = plan_chunks(found, r.chunk_size, already)
     plan = RetryPlan(

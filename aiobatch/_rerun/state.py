@@ -3,10 +3,11 @@ any object with ``load``/``save`` (a service's own database)."""
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
-from collections.abc import Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -14,7 +15,7 @@ import anyio
 
 from .plan import RetryPlan
 
-__all__ = ["RetryStateStore", "load_plan", "save_plan", "state_store"]
+__all__ = ["RetryStateStore", "load_plan", "one_at_a_time", "save_plan", "state_store"]
 
 
 @runtime_checkable
@@ -25,8 +26,10 @@ class RetryStateStore(Protocol):
 
     ``load()`` returns what the last ``save`` got (``None`` before the first);
     ``save(data)`` must have kept ``data`` when it returns: the run saves before
-    each create is sent.  Either may be a coroutine function.  One call at a
-    time per store: two concurrent calls on one store are not coordinated.
+    each create is sent.  Either may be a coroutine function.  Calls in one
+    process that share a store (the same object, or the same file) run one
+    after the other, so a second one resumes the first; across processes, a
+    store shared by several must serialize the calls itself (e.g. a row lock).
     """
 
     def load(self) -> Mapping[str, Any] | Awaitable[Mapping[str, Any] | None] | None: ...
@@ -40,6 +43,8 @@ class FileStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        #: The file, whatever path names it (calls sharing it take turns).
+        self.key = os.path.realpath(self.path)
 
     def __repr__(self) -> str:
         return f"FileStore({str(self.path)!r})"
@@ -112,3 +117,25 @@ async def save_plan(store: RetryStateStore | None, plan: RetryPlan) -> None:
     done = store.save(plan.to_json())
     if inspect.isawaitable(done):
         await done
+
+
+#: The calls of this process holding a store, by its key: (lock, users).
+_HELD: dict[object, tuple[anyio.Lock, int]] = {}
+
+
+@contextlib.asynccontextmanager
+async def one_at_a_time(store: RetryStateStore) -> AsyncIterator[None]:
+    """Hold ``store`` for one call: a concurrent call with it waits its turn
+    (then reads what the first saved) instead of planning the same chunks."""
+    key: object = store.key if isinstance(store, FileStore) else id(store)
+    lock, users = _HELD.get(key, (anyio.Lock(), 0))
+    _HELD[key] = (lock, users + 1)
+    try:
+        async with lock:
+            yield
+    finally:
+        lock, users = _HELD[key]
+        if users == 1:
+            del _HELD[key]
+        else:
+            _HELD[key] = (lock, users - 1)

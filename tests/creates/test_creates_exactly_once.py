@@ -220,3 +220,38 @@ async def test_hostile_item_ids_are_sent_as_they_are(
     assert plan.complete
     [job] = server.created
     assert sorted(job.item_ids) == sorted(server.ids)
+
+
+@pytest.mark.parametrize("kind", ["file", "store"])
+async def test_two_concurrent_calls_on_one_state_take_turns(
+    kind: str, server: CreateServer, clock: FakeTime, tmp_path: Path
+) -> None:
+    # A double-clicked button: two POSTs at once, one state.
+    state: Any = tmp_path / "s.json" if kind == "file" else DictStore()
+    async with client(server, clock) as c:
+        first, second = await asyncio.gather(
+            c.jobs.retry_failed(SRC, chunk_size=10, state=state),
+            c.jobs.retry_failed(SRC, chunk_size=10, state=str(state) if kind == "file" else state),
+        )
+    assert first.complete
+    assert second.complete
+    assert second.chunks == []  # the second read what the first saved
+    assert len(server.created) == 3
+    exactly_once(server)
+
+
+async def test_the_record_is_saved_before_the_create_leaves(
+    server: CreateServer, clock: FakeTime, tmp_path: Path
+) -> None:
+    server.script = ["block_after"]  # the job is made; the answer never comes
+    state = tmp_path / "s.json"
+    async with client(server, clock) as c:
+        call = asyncio.ensure_future(c.jobs.retry_failed(SRC, chunk_size=10, state=state))
+        await server.blocked.wait()
+        saved = RetryPlan.from_json(json.loads(state.read_text()))  # as kill -9 would leave it
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+    [doubt] = saved.uncertain
+    assert doubt.attempted_at == clock.wall_clock()
+    assert sorted(doubt.item_ids) == sorted(server.created[0].item_ids)
