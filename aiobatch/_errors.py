@@ -56,6 +56,9 @@ __all__ = [
 class AiobatchError(Exception):
     """Base class of every error aiobatch raises on purpose."""
 
+    #: Requests made before giving up (the retry loop sets it; 1: not retried).
+    attempts: int = 1
+
 
 class ConfigurationError(AiobatchError, ValueError):
     """The client cannot be built as asked (no API key, a malformed base URL...)."""
@@ -309,9 +312,9 @@ class RetryFailedError(AiobatchError):
 
     ``plan`` says what happened to every chunk (``plan.created``: the jobs that
     exist, ``plan.pending``: chunks not created, ``plan.uncertain``: a chunk whose
-    create may or may not have reached the server).  Pass ``plan`` back as
-    ``already_created=`` to finish without creating a chunk twice.  The cause is
-    ``error`` (and ``__cause__``).
+    create may have made a job unheard of).  Call again with the same ``state=``
+    (or pass ``plan`` back as ``already_created=``) to finish without creating a
+    chunk twice.  The cause is ``error`` (and ``__cause__``).
     """
 
     def __init__(self, message: str, *, plan: RetryPlan, error: AiobatchError) -> None:
