@@ -21,10 +21,18 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._errors import PaginationError
-from .types import Page, ScanProgress, ScanState
+from .types import FilterMode, Page, ScanProgress, ScanState
 from .walk import Failure, Finished
 
-__all__ = ["ItemIterator", "PageIterator", "Scan", "Spawner", "Starter", "StreamIterator"]
+__all__ = [
+    "ItemIterator",
+    "PageIterator",
+    "Scan",
+    "Spawner",
+    "Starter",
+    "StreamIterator",
+    "Tap",
+]
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -34,6 +42,14 @@ _STREAM_BUFFER = 2
 
 Starter = Callable[[MemoryObjectSendStream[Page[T] | Failure | Finished]], Awaitable[None]]
 Spawner = Callable[[Callable[[], Coroutine[Any, Any, None]]], object]
+
+
+class Tap(Protocol[T]):
+    """A checkpoint's hold on one scan (``aiobatch.checkpoint``)."""
+
+    async def room(self) -> None: ...
+    def take(self, page: Page[T], filter_mode: FilterMode | None) -> Page[T]: ...
+    def end(self, done: bool) -> None: ...
 
 
 class _Progress(Protocol):
@@ -182,9 +198,20 @@ class PageIterator(StreamIterator[Page[T]]):
         self.progress = progress
         #: Set by ``ItemIterator``: it moves ``items``/``next_offset`` per item.
         self._by_item = False
+        #: Set with ``checkpoint=``: drops what is acknowledged, records the rest.
+        self.tap: Tap[T] | None = None
 
     async def __anext__(self) -> Page[T]:
-        msg = await self._receive()
+        tap = self.tap
+        if tap is None:
+            msg = await self._receive()
+        else:
+            await tap.room()
+            try:
+                msg = tap.take(await self._receive(), self.progress.filter_mode)
+            except StopAsyncIteration:
+                tap.end(self.progress.done)
+                raise
         # Counted here, as the consumer takes the page, so `progress` never runs
         # ahead of what the caller has really received (an item iterator counts
         # item by item instead).
