@@ -100,6 +100,8 @@ class Checkpoint:
         self._behind: list[str] = []
         #: Handed out by an earlier scan of this object and not acked then.
         self._stale: set[str] = set()
+        #: Keys the watermark passed lately: a second ack of one is harmless.
+        self._retired: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._generation = 0
         self._room = anyio.Event()
 
@@ -139,7 +141,7 @@ class Checkpoint:
     def ack(self, done: object) -> None:
         """Mark an item (or result, batch, file result, or every item of a
         ``Page``) as finished.  Acking twice is harmless; acking what no scan
-        of this checkpoint handed out is a ``ValueError``."""
+        of this checkpoint handed out (lately) is a ``ValueError``."""
         if isinstance(done, Page):
             for item in done.items:
                 self.ack(item)
@@ -152,7 +154,7 @@ class Checkpoint:
         elif key in self._stale:
             self._stale.discard(key)
             self._kept.add(key)
-        elif key not in self._kept and key not in self._behind:
+        elif key not in self._kept and key not in self._behind and key not in self._retired:
             raise ValueError(f"{key[:80]!r} was not handed out by a scan using this checkpoint")
 
     @property
@@ -220,6 +222,7 @@ class Checkpoint:
         while entries and entries[0].acked:
             e = entries.popleft()
             self._handed.pop(e.key, None)
+            self._retire(e.key)
             moved = True
             if not cursor:
                 assert isinstance(e.pos, int)
@@ -236,6 +239,12 @@ class Checkpoint:
         if moved:
             self._room.set()
             self._room = anyio.Event()
+
+    def _retire(self, key: str) -> None:
+        retired = self._retired
+        retired[key] = None
+        if len(retired) > self.max_pending:
+            retired.popitem(last=False)
 
     def _finished(self) -> None:
         """The scan reached the listing's end: acked keys it never met are gone."""
