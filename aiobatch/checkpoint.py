@@ -5,7 +5,9 @@ Workers finish items out of order, so "everything before ``next_offset``" is not
 what is done.  A checkpoint remembers, for the scans it is passed to
 (``checkpoint=``), which items were handed out and which were acknowledged
 (``ack``); it keeps a watermark (an offset, or a page token for cursor listings)
-before which everything is done, and the acknowledged keys past it.  A scan
+before which everything is done, the acknowledged keys past it, and the last
+128 keys behind it (a stale or clamped page at the resume point repeats
+them).  A scan
 started from a checkpoint begins at the watermark and hands out every item not
 acknowledged, never one that was (by key: the item, batch or file id).
 
@@ -36,6 +38,9 @@ Kind = Literal["offset", "cursor"]
 _VERSION = 1
 #: Longest key kept: a stable id is short; a longer one is server text.
 _MAX_KEY = 512
+#: Keys just behind the watermark that are saved too: a stale or clamped page at
+#: the resume point repeats them, and a resumed scan has no other memory of them.
+_RECENT = 128
 
 
 class _State(msgspec.Struct, forbid_unknown_fields=True):
@@ -46,6 +51,7 @@ class _State(msgspec.Struct, forbid_unknown_fields=True):
     token: str | None = None
     filter_mode: FilterMode | None = None
     acked: list[str] = []
+    recent: list[str] = []
 
 
 def key_of(done: object) -> str:
@@ -103,7 +109,8 @@ class Checkpoint:
         #: Keys the watermark passed lately: a second ack of one is harmless.
         self._retired: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._generation = 0
-        self._room = anyio.Event()
+        #: Set when acks make room (made by a waiting scan, in its own loop).
+        self._room: anyio.Event | None = None
 
     @classmethod
     def from_json(cls, text: str | bytes, *, max_pending: int = 10_000) -> Checkpoint:
@@ -116,12 +123,14 @@ class Checkpoint:
             raise ValueError(f"unknown Checkpoint version {state.version!r} (expected 1)")
         if state.offset < 0:
             raise ValueError(f"a Checkpoint's offset must be >= 0, got {state.offset}")
-        if any(not k or len(k) > _MAX_KEY for k in state.acked):
+        if any(not k or len(k) > _MAX_KEY for k in (*state.acked, *state.recent)):
             raise ValueError("a Checkpoint's acked keys must be non-empty ids")
         cp = cls(max_pending=max_pending)
         cp._listing, cp._kind, cp._filter_mode = state.listing, state.kind, state.filter_mode
         cp._offset, cp._token = state.offset, state.token
         cp._kept = set(state.acked)
+        for key in state.recent[-_RECENT:]:
+            cp._retire(key)
         return cp
 
     def to_json(self) -> str:
@@ -135,6 +144,7 @@ class Checkpoint:
             self._token,
             self._filter_mode,
             sorted(acked),
+            list(self._retired)[-_RECENT:],
         )
         return msgspec.json.encode(state).decode()
 
@@ -203,7 +213,7 @@ class Checkpoint:
 
     def _hand(self, key: str, pos: int | str | None) -> bool:
         """Record an item the scan reached; False if it is done already."""
-        if key in self._kept:
+        if key in self._kept or key in self._retired:
             self._kept.discard(key)
             self._entries.append(_Entry(key, pos, acked=True))
             self._compact()
@@ -236,13 +246,14 @@ class Checkpoint:
             head = entries[0].pos
             assert not isinstance(head, int)
             self._token, self._behind = head, []
-        if moved:
+        if moved and self._room is not None:
             self._room.set()
-            self._room = anyio.Event()
+            self._room = None
 
     def _retire(self, key: str) -> None:
         retired = self._retired
         retired[key] = None
+        retired.move_to_end(key)
         if len(retired) > self.max_pending:
             retired.popitem(last=False)
 
@@ -278,6 +289,8 @@ class _Tap(Generic[T]):
         """Wait while ``max_pending`` items are out and not acknowledged."""
         cp = self._check()
         while len(cp._entries) >= cp.max_pending:
+            if cp._room is None:
+                cp._room = anyio.Event()
             await cp._room.wait()
 
     def hand(self, item: T, pos: int) -> bool:

@@ -104,6 +104,8 @@ class Model:
     requests: int = 0
     #: Every id the listing ever held, in order (what it grew to).
     created: list[str] = field(default_factory=list)
+    #: Where a resumed scan without memory starts: answered without a stale page.
+    honest: set[int] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.ids = [self.make_id(i) for i in range(self.b.n)]
@@ -184,6 +186,9 @@ class Model:
             return fault
         if fault == "error200":
             return web.json_response({"detail": "temporarily unavailable"})
+        if fault == "stale" and offset in self.honest:
+            fault = None  # nothing can tell it from data: the resume point's page
+        self.honest.discard(offset)
         size = min(limit, self.b.cap) if self.b.cap else limit
         size += self.b.over
         start = offset

@@ -84,7 +84,8 @@ async def test_the_saved_state_is_bounded_and_compacts_as_acks_fill_the_gap(
     cp.ack(items[0])  # the gap fills: a bare watermark remains
     state = json.loads(cp.to_json())
     assert (state["offset"], state["acked"], cp.pending) == (N, [], 0)
-    assert len(cp.to_json()) < 200
+    assert state["recent"] == [i.item_id for i in items[-128:]]
+    assert len(cp.to_json()) < 200 + 128 * 25
 
 
 async def test_max_pending_makes_the_scan_wait_for_acks(
@@ -173,6 +174,29 @@ async def test_results_streams_take_a_checkpoint(
         ]
         every = [f.file_id async for f in client.batches.iter_results("bat-files")]
     assert later == [k for k in every if k not in {f.file_id for f in files[5:]}]
+
+
+async def test_pages_are_acknowledged_whole_and_resume_without_them(
+    sim: Simulator, client_for: Callable[[Simulator], BatchClient]
+) -> None:
+    cp = Checkpoint()
+    async with client_for(sim) as client:
+        truth = await all_ids(client)
+        pages = []
+        async for page in client.job_items.iter_pages(JOB, page_size=100, checkpoint=cp):
+            pages.append(page)
+            if len(pages) == 5:
+                break
+        for page in (pages[4], pages[1], pages[0]):  # out of order; 2 and 3 still in work
+            cp.ack(page)
+        cp.ack(pages[0])  # twice: harmless
+        assert json.loads(cp.to_json())["offset"] == 200
+        resumed = Checkpoint.from_json(cp.to_json())
+        rest = []
+        async for page in client.job_items.iter_pages(JOB, page_size=100, checkpoint=resumed):
+            assert page.positions is None or len(page.positions) == len(page.items)
+            rest += [i.item_id for i in page.items]
+    assert rest == truth[200:400] + truth[500:]
 
 
 async def test_bad_use_is_a_clear_error(
