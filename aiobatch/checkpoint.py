@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, Literal, TypeVar
 
@@ -36,8 +36,6 @@ __all__ = ["Checkpoint"]
 T = TypeVar("T")
 Kind = Literal["offset", "cursor"]
 _VERSION = 1
-#: Longest key kept: a stable id is short; a longer one is server text.
-_MAX_KEY = 512
 #: Keys just behind the watermark that are saved too: a stale or clamped page at
 #: the resume point repeats them, and a resumed scan has no other memory of them.
 _RECENT = 128
@@ -100,6 +98,8 @@ class Checkpoint:
         self._token: str | None = None
         self._entries: collections.deque[_Entry] = collections.deque()
         self._handed: dict[str, _Entry] = {}
+        #: Keys of the acknowledged entries (past the oldest one not acknowledged).
+        self._ahead: set[str] = set()
         #: Acked keys no scan of this object has met yet (loaded, or acked late).
         self._kept: set[str] = set()
         #: Acked keys of the watermark's own page (cursor: handed out again).
@@ -123,7 +123,7 @@ class Checkpoint:
             raise ValueError(f"unknown Checkpoint version {state.version!r} (expected 1)")
         if state.offset < 0:
             raise ValueError(f"a Checkpoint's offset must be >= 0, got {state.offset}")
-        if any(not k or len(k) > _MAX_KEY for k in (*state.acked, *state.recent)):
+        if not all((*state.acked, *state.recent)):
             raise ValueError("a Checkpoint's acked keys must be non-empty ids")
         cp = cls(max_pending=max_pending)
         cp._listing, cp._kind, cp._filter_mode = state.listing, state.kind, state.filter_mode
@@ -135,7 +135,7 @@ class Checkpoint:
 
     def to_json(self) -> str:
         """The watermark and the acknowledged keys past it, as compact JSON."""
-        acked = self._kept | set(self._behind) | {e.key for e in self._entries if e.acked}
+        acked = self._kept | self._ahead | set(self._behind)
         state = _State(
             _VERSION,
             self._listing,
@@ -160,7 +160,10 @@ class Checkpoint:
         entry = self._handed.get(key)
         if entry is not None:
             entry.acked = True
-            self._compact()
+            if self._entries[0] is entry:
+                self._compact()  # the oldest one: the watermark moves
+            else:
+                self._ahead.add(key)
         elif key in self._stale:
             self._stale.discard(key)
             self._kept.add(key)
@@ -207,6 +210,7 @@ class Checkpoint:
         self._kept.update(self._behind)
         self._entries.clear()
         self._handed.clear()
+        self._ahead.clear()
         self._behind = []
         self._generation += 1
         return _Tap(self, self._generation, key, start_token, whole)
@@ -216,6 +220,7 @@ class Checkpoint:
         if key in self._kept or key in self._retired:
             self._kept.discard(key)
             self._entries.append(_Entry(key, pos, acked=True))
+            self._ahead.add(key)
             self._compact()
             return False
         if key in self._handed:  # the scan's own duplicate check owns repeats
@@ -226,12 +231,30 @@ class Checkpoint:
         self._handed[key] = entry
         return True
 
+    def _all_new(self, keys: list[str], where: Sequence[int | str | None]) -> bool:
+        """Record a page none of whose keys is known (the common case, in bulk)."""
+        handed = self._handed
+        if not (
+            self._kept.isdisjoint(keys)
+            and self._retired.keys().isdisjoint(keys)
+            and handed.keys().isdisjoint(keys)
+            and len(set(keys)) == len(keys)
+        ):
+            return False
+        new = list(map(_Entry, keys, where))
+        self._entries.extend(new)
+        handed.update(zip(keys, new, strict=True))
+        if self._stale:
+            self._stale.difference_update(keys)
+        return True
+
     def _compact(self) -> None:
         entries, cursor = self._entries, self._kind == "cursor"
         moved = False
         while entries and entries[0].acked:
             e = entries.popleft()
             self._handed.pop(e.key, None)
+            self._ahead.discard(e.key)
             self._retire(e.key)
             moved = True
             if not cursor:
@@ -252,8 +275,10 @@ class Checkpoint:
 
     def _retire(self, key: str) -> None:
         retired = self._retired
-        retired[key] = None
-        retired.move_to_end(key)
+        if key in retired:
+            retired.move_to_end(key)
+        else:
+            retired[key] = None
         if len(retired) > self.max_pending:
             retired.popitem(last=False)
 
@@ -302,13 +327,17 @@ class _Tap(Generic[T]):
         cp = self._check()
         if filter_mode is not None:
             cp._filter_mode = filter_mode  # a resumed scan must count offsets alike
-        key, items = self._key, page.items
+        items = page.items
+        keys = list(map(self._key, items))
+        where: Sequence[int | str | None]
         if cp._kind == "cursor":
             token, self._token = self._token, page.next_token
-            keep = [cp._hand(key(item), token) for item in items]
+            where = [token] * len(items)
         else:
             where = page.positions or range(page.offset, page.offset + len(items))
-            keep = [cp._hand(key(item), p) for item, p in zip(items, where, strict=True)]
+        if cp._all_new(keys, where):
+            return page
+        keep = [cp._hand(k, p) for k, p in zip(keys, where, strict=True)]
         if all(keep):
             return page
         positions = page.positions
