@@ -6,12 +6,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST := $(BIN)/python -m pytest
 
-.PHONY: help install test test-fast test-sdk lint typecheck format bench bench-quick demo sim clean
+.PHONY: help install test test-fast test-sdk fuzz lint typecheck format bench bench-quick demo sim clean
 
 help:
 	@echo "make demo         stream a large simulated job with progress and a summary"
 	@echo "make test         lint-free test suite with coverage (what CI runs)"
 	@echo "make test-sdk     the official SDK 2.19.0 conformance tests (own virtualenv)"
+	@echo "make fuzz         the hostile-server property test, thousands of examples (SEED=n)"
 	@echo "make lint         ruff + mypy --strict"
 	@echo "make bench        full benchmark suite (writes benchmarks/results/)"
 	@echo "make bench-quick  the same, small and under a minute"
@@ -44,6 +45,12 @@ test-sdk: $(STAMP)
 # the fast set alone, stopping at the first failure (no soaks, no SDK virtualenv)
 test-fast: $(STAMP)
 	$(PYTEST) -q -x -m "not slow"
+
+# Thousands of drawn server behaviours (``make test`` runs a bounded few); each
+# failure prints its example and a @reproduce_failure blob.  SEED=n replays a run.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(PYTEST) -q -p no:cacheprovider tests/hostile \
+		--hypothesis-show-statistics $(if $(SEED),--hypothesis-seed=$(SEED))
 
 lint: $(STAMP)
 	$(BIN)/ruff check aiobatch tests benchmarks

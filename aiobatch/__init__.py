@@ -51,6 +51,7 @@ from ._results import (
 )
 from ._retry import RetryPolicy
 from .arrow import iter_arrow, to_arrow  # pyarrow itself is imported only when called
+from .checkpoint import Checkpoint
 from .models import (
     Batch,
     BatchConfig,
@@ -101,6 +102,7 @@ __all__ = [
     "BatchWaitTimeoutError",
     "BatchWatch",
     "CancelResponse",
+    "Checkpoint",
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",

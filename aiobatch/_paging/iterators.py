@@ -22,7 +22,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .._errors import PaginationError
 from .position import at_consumer
-from .types import Page, ScanProgress, ScanState
+from .types import FilterMode, Page, ScanProgress, ScanState
 from .walk import Failure, Finished
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "Spawner",
     "Starter",
     "StreamIterator",
+    "Tap",
     "items_of",
 ]
 
@@ -51,6 +52,14 @@ class _Unplaced(PaginationError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, offset=-1)
+
+
+class Tap(Protocol[T]):
+    """A checkpoint's hold on one scan (``aiobatch.checkpoint``)."""
+
+    async def room(self) -> None: ...
+    def take(self, page: Page[T], filter_mode: FilterMode | None) -> Page[T]: ...
+    def end(self, done: bool) -> None: ...
 
 
 class _Progress(Protocol):
@@ -201,12 +210,23 @@ class PageIterator(StreamIterator[Page[T]]):
         self.progress = progress
         #: Set by ``ItemIterator``: it moves ``items``/``next_offset`` per item.
         self._by_item = False
+        #: Set with ``checkpoint=``: drops what is acknowledged, records the rest.
+        self.tap: Tap[T] | None = None
 
     def _stamp(self, error: Exception) -> Exception:
         return at_consumer(error, self.progress)
 
     async def __anext__(self) -> Page[T]:
-        msg = await self._receive()
+        tap = self.tap
+        if tap is None:
+            msg = await self._receive()
+        else:
+            await tap.room()
+            try:
+                msg = tap.take(await self._receive(), self.progress.filter_mode)
+            except StopAsyncIteration:
+                tap.end(self.progress.done)
+                raise
         # Counted here, as the consumer takes the page, so `progress` never runs
         # ahead of what the caller has really received (an item iterator counts
         # item by item instead).

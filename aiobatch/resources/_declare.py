@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from .._paging import (
     Endpoint,
@@ -27,7 +27,10 @@ from .._paging import (
 from .._paging.iterators import items_of
 from ._requester import Api
 
-__all__ = ["Declared", "check_style", "fixed", "options_of"]
+if TYPE_CHECKING:
+    from ..checkpoint import Checkpoint
+
+__all__ = ["Declared", "check_checkpoint", "check_style", "fixed", "options_of", "resume_from"]
 
 T = TypeVar("T")
 
@@ -68,6 +71,43 @@ def check_style(options: ScanOptions, style: Literal["offset", "cursor"]) -> Non
             )
 
 
+def check_checkpoint(checkpoint: object) -> Checkpoint | None:
+    from ..checkpoint import Checkpoint  # the checkpoint module imports the results types
+
+    if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
+        raise TypeError(f"checkpoint must be a Checkpoint, got {type(checkpoint).__name__}")
+    return checkpoint
+
+
+def resume_from(
+    checkpoint: object,
+    options: ScanOptions,
+    listing: str,
+    kind: Literal["offset", "cursor"],
+) -> ScanOptions:
+    """The options of a scan started from ``checkpoint`` (its watermark, and the
+    filter mode its offsets were counted in)."""
+    cp = check_checkpoint(checkpoint)
+    if cp is None:
+        return options
+    if options.start_offset or options.start_token is not None:
+        raise TypeError(
+            "checkpoint= says where the scan starts: pass it without start_offset / start_token"
+        )
+    offset, token, mode = cp._resume(listing, kind)
+    changes: dict[str, object] = (
+        {"start_offset": offset} if kind == "offset" else {"start_token": token}
+    )
+    if mode is not None and options.filter_mode != mode:
+        if options.filter_mode != "auto":
+            raise ValueError(
+                f"this checkpoint counts offsets with filter_mode={mode!r}, "
+                f"not {options.filter_mode!r}"
+            )
+        changes["filter_mode"] = mode
+    return options.with_(**changes)
+
+
 def fixed(resolved: Resolved[T]) -> Callable[[], Awaitable[Resolved[T]]]:
     """The resolver of a listing whose query is known up front (no API call)."""
 
@@ -85,12 +125,38 @@ class Declared(Generic[T]):
     endpoint: Endpoint[Any, T]
     resolve: Callable[[], Awaitable[Resolved[T]]]
     options: ScanOptions
+    #: With ``checkpoint=``: the checkpoint, and the listing it belongs to.
+    checkpoint: Checkpoint | None = None
+    listing: str = ""
 
     def __post_init__(self) -> None:
+        # Bad arguments raise at the call, not when the scan starts.
         check_style(self.options, self.endpoint.style)
+        if self.checkpoint is not None:
+            resume_from(self.checkpoint, self.options, self.listing, self.endpoint.style)
 
     def _start(self, spawn: Spawner) -> PageIterator[T]:
-        return start_scan(self.endpoint, self.resolve, self.options, self.api, spawn)
+        opts, cp = self.options, self.checkpoint
+        if cp is not None:
+            # Read when the scan starts: acks until then move the watermark.
+            opts = resume_from(cp, opts, self.listing, self.endpoint.style)
+        pages = start_scan(self.endpoint, self.resolve, opts, self.api, spawn)
+        if cp is not None:
+            pages.tap = cp._tap(
+                self.listing,
+                self.endpoint.style,
+                self.endpoint.key,
+                start_token=opts.start_token,
+                whole=opts.max_items is None,
+            )
+        return pages
+
+    def start_offset(self) -> int:
+        """Where a scan would start now (the checkpoint's watermark, if any)."""
+        cp = self.checkpoint
+        if cp is None:
+            return self.options.start_offset
+        return resume_from(cp, self.options, self.listing, self.endpoint.style).start_offset
 
     def pages(self) -> PageIterator[T]:
         return self._start(self.api.spawn)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 import sys
+from typing import TYPE_CHECKING
 
 from .. import _protocol as proto
 from .._paging import (
@@ -35,8 +36,11 @@ from ..models import (
     ProcessingResults,
 )
 from ..workflows import JobWatch, check_seconds
-from ._declare import Declared, options_of
+from ._declare import Declared, check_checkpoint, options_of
 from ._requester import Api
+
+if TYPE_CHECKING:
+    from ..checkpoint import Checkpoint
 
 if sys.version_info >= (3, 12):  # pragma: no cover
     from typing import Unpack
@@ -53,9 +57,16 @@ class ItemScanKw(ScanKw, total=False):
     options: ScanOptions | None
     organization_id: str | None
     project_id: str | None
+    #: Resume from (and record into) a ``Checkpoint``.
+    checkpoint: Checkpoint | None
 
 
-_ITEM_ARGS = frozenset({"status", "organization_id", "project_id"})
+_ITEM_ARGS = frozenset({"status", "organization_id", "project_id", "checkpoint"})
+
+
+def items_listing(job_id: str, status: str | None) -> str:
+    """What a checkpoint of this item listing is bound to."""
+    return f"job_items/{job_id}" + (f"?status={status}" if status is not None else "")
 
 
 def items_endpoint(job_id: str) -> Endpoint[BatchItemListResponse, BatchItem]:
@@ -119,6 +130,10 @@ class JobItems:
         scope = self._api.scope(kw.get("organization_id"), kw.get("project_id"))
         proto.check_id("job_id", job_id)
         wanted = proto.check_status(kw.get("status"), ItemStatus)
+        cp = check_checkpoint(kw.get("checkpoint"))
+        if cp is not None and cp._filter_mode is not None and opts.filter_mode == "auto":
+            # The resumed scan must count offsets as the checkpoint's scan did.
+            opts = opts.with_(filter_mode=cp._filter_mode)
         if wanted is not None and opts.filter_mode == "auto" and opts.start_offset:
             # "auto" may pick another mode than the interrupted scan did, and the
             # two count offsets differently (filtered vs every item).
@@ -146,7 +161,8 @@ class JobItems:
             expected = sizes.items(job_id, str(wanted))
             return Resolved(query, None, "server", total_is_exact=True, expected=expected)
 
-        return Declared(self._api, items_endpoint(job_id), resolve, opts)
+        listing = items_listing(job_id, wanted)
+        return Declared(self._api, items_endpoint(job_id), resolve, opts, cp, listing)
 
     async def _filter_mode(self, job_id: str, mode: FilterMode, scope: proto.Params) -> FilterMode:
         if mode != "auto":
@@ -174,6 +190,7 @@ class JobItems:
         timeout: float | None = None,
         organization_id: str | None = None,
         project_id: str | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> ResultIterator:
         """Every item of a job with its output, in item order (``ItemResult``).
 
@@ -184,9 +201,11 @@ class JobItems:
         fetching.  One item's failure is that result's ``error``; a systemic one
         (401, 403, the listing failing for good) raises.  Resume with
         ``start_offset=result.next_offset`` (and, with a status filter, the
-        ``filter_mode`` in ``progress.filter_mode``).  ``job_type`` skips asking
-        the job for it.  While the job runs, its pending and processing items'
-        results are ``not_ready``; ``wait`` first waits for the job to end, as
+        ``filter_mode`` in ``progress.filter_mode``), or pass a ``Checkpoint``
+        as ``checkpoint=`` and ``ack`` each result when it is done (workers may
+        finish out of order).  ``job_type`` skips asking the job for it.  While
+        the job runs, its pending and processing items' results are
+        ``not_ready``; ``wait`` first waits for the job to end, as
         ``client.jobs.wait(poll_interval=, timeout=)`` does.
         """
         proto.check_id("job_id", job_id)
@@ -206,6 +225,9 @@ class JobItems:
             check_seconds("poll_interval", poll_interval, none_ok=False)
             check_seconds("timeout", timeout, none_ok=True, zero_ok=True)
         scope = self._api.scope(organization_id, project_id)
+        cp = check_checkpoint(checkpoint)
+        if cp is not None and cp._filter_mode is not None and filter_mode == "auto":
+            filter_mode = cp._filter_mode
         listing: ItemScanKw = {
             "status": status,
             "page_size": page_size,
@@ -214,9 +236,10 @@ class JobItems:
             "filter_mode": filter_mode,
             "organization_id": organization_id,
             "project_id": project_id,
+            "checkpoint": cp,
         }
-        self._declare(job_id, listing)  # the listing's arguments, checked now
-        progress = ResultsProgress(next_offset=start_offset)
+        declared = self._declare(job_id, listing)  # the listing's arguments, checked now
+        progress = ResultsProgress(next_offset=declared.start_offset())
 
         path = proto.path("/{job_id}", job_id=job_id)
 
