@@ -255,3 +255,20 @@ async def test_the_record_is_saved_before_the_create_leaves(
     [doubt] = saved.uncertain
     assert doubt.attempted_at == clock.wall_clock()
     assert sorted(doubt.item_ids) == sorted(server.created[0].item_ids)
+
+
+async def test_a_clock_set_back_does_not_stretch_the_settle_time(
+    server: CreateServer, clock: FakeTime, tmp_path: Path
+) -> None:
+    server.script = ["error_before"]
+    state = tmp_path / "s.json"
+    await one_run(server, clock, state)
+    data = json.loads(state.read_text())
+    data["uncertain"][0]["attempted_at"] += 3600.0  # "an hour from now"
+    state.write_text(json.dumps(data))
+    waited = len(clock.sleeps)
+    async with client(server, clock) as c:
+        plan = await c.jobs.retry_failed(SRC, chunk_size=10, state=state)
+    assert plan.complete
+    assert clock.sleeps[waited:] == [60.0]  # the settle time once, not an hour
+    exactly_once(server)
