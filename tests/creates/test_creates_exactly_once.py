@@ -120,16 +120,18 @@ async def test_old_jobs_are_not_read_in_any_listing_order(
     assert set(server.item_reads) - {SRC} == {server.created[1].id}
 
 
+@pytest.mark.parametrize("other", ["half_ours", "unreadable"])
 async def test_an_ambiguous_job_keeps_the_chunk_uncertain_and_names_it(
-    server: CreateServer, clock: FakeTime, tmp_path: Path
+    other: str, server: CreateServer, clock: FakeTime, tmp_path: Path
 ) -> None:
     server.script = ["error_before"]
     state = tmp_path / "s.json"
     assert await one_run(server, clock, state) is None
     doubt = RetryPlan.from_json(json.loads(state.read_text())).uncertain[0]
-    # Someone made a job of the chunk's size, half of it the chunk's items: ours?
+    # Someone made a job of the chunk's size, half of it the chunk's items (or
+    # its items answer 404): ours?
     ids = [*doubt.item_ids[:5], *(f"other-{n}" for n in range(5))]
-    server.old.append(Job("bjb-someone", ids, clock.wall_clock()))
+    server.old.append(Job("bjb-someone", ids, clock.wall_clock(), unreadable=other != "half_ours"))
     async with client(server, clock) as c:
         plan = await c.jobs.retry_failed(SRC, chunk_size=10, state=state)
     assert not plan.complete
