@@ -41,7 +41,7 @@ __all__ = ["CONFIG_PROBES", "Rerun", "maybe_created", "rerun"]
 CONFIG_PROBES = 3
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Rerun:
     """The checked arguments of one ``retry_failed`` call."""
 
