@@ -39,6 +39,7 @@ async def command(server: CreateServer, *extra: str) -> tuple[int | None, str, s
     mid-create), stderr and stdout."""
     argv = ["jobs", "retry-failed", "--job-id", SRC, "--chunk-size", "10", *extra]
     argv += ["--base-url", server.url, "--api-key", "sk-hostile", "--timeout", "1"]
+    argv += ["--project-id", "prj-hostile"]  # item-ids jobs are made in a project
     out, err = io.StringIO(), io.StringIO()
     call = asyncio.ensure_future(run(argv, stdout=out, stderr=err))
     blocked = asyncio.ensure_future(server.blocked.wait())

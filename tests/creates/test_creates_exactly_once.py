@@ -39,6 +39,7 @@ def client(server: CreateServer, clock: FakeTime) -> BatchClient:
     return BatchClient(
         api_key="sk-hostile",
         base_url=server.url,
+        project_id="prj-hostile",  # item-ids jobs are made in a project
         retry=clock.policy(),
         timeout=Timeout(total=1.0, read=1.0),  # a hung create is given up quickly
     )

@@ -38,7 +38,7 @@ async def command(server: CreateServer, cwd: Path) -> asyncio.subprocess.Process
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLAMA_")}
     env["PYTHONWARNINGS"] = "error"
     argv = ["jobs", "retry-failed", "--job-id", SRC, "--chunk-size", "5", "-q"]
-    argv += ["--base-url", server.url, "--api-key", "sk-hostile"]
+    argv += ["--base-url", server.url, "--api-key", "sk-hostile", "--project-id", "prj-hostile"]
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
