@@ -28,7 +28,7 @@ from .._errors import (
 from .._retry import RetryPolicy
 from ..models import BatchItem
 from .plan import RetryChunk, RetryPlan, plan_chunks, with_job
-from .resolve import look_for_jobs
+from .resolve import Finding, look_for_jobs
 from .state import RetryStateStore, load_plan, one_at_a_time, save_plan
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -127,7 +127,7 @@ async def _settle(jobs: Jobs, items: JobItems, plan: RetryPlan, r: Rerun) -> Non
     its attempt is planned again (first); the rest stay uncertain."""
     policy = r.policy
 
-    async def look(chunks: Sequence[RetryChunk]) -> list[Any]:
+    async def look(chunks: Sequence[RetryChunk]) -> list[Finding]:
         return await look_for_jobs(
             jobs,
             items,
