@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .._errors import DriftError, PaginationError
+from .position import cut
 from .seen import SeenKeys
 
 __all__ = ["DriftError", "PageRequest", "Ready", "ScanPlan"]
@@ -498,7 +499,7 @@ class ScanPlan:
         dropped = len(keys) - (len(page) - len(repeats))
         self._drift(
             f"{dropped} item(s) at offset {offset} were already received"
-            + (f" (item {name!r}, also at offset {where})" if name is not None else "")
+            + (f" (item {cut(name)}, also at offset {where})" if name is not None else "")
             + ": the server's order is not stable (ties?) or the listing moved"
         )
         return _Accepted(frozenset(repeats), dropped)
