@@ -214,7 +214,7 @@ class BatchClient:
         model: type[T],
         method: str,
         path: str,
-        params: Mapping[str, str],
+        params: proto.Query,
         body: bytes | None = None,
     ) -> T:
         """One attempt: send, then turn the answer into ``model`` or an error."""
@@ -288,7 +288,7 @@ class BatchClient:
         method: str,
         path: str,
         *,
-        params: proto.Params,
+        params: proto.Query,
         body: bytes | None = None,
         idempotent: bool = True,
     ) -> T:
@@ -317,7 +317,7 @@ class _Api:
     def policy(self) -> RetryPolicy:
         return self._client._policy
 
-    def send(self, model: type[T], path: str, params: Mapping[str, str]) -> Awaitable[T]:
+    def send(self, model: type[T], path: str, params: proto.Query) -> Awaitable[T]:
         return self._client._send(model, "GET", path, params)
 
     def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:

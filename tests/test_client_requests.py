@@ -44,6 +44,7 @@ from aiobatch import (
     UnprocessableEntityError,
     __version__,
 )
+from aiobatch._protocol import Query
 from aiobatch._transport import ACCEPT_ENCODINGS, Response
 
 ANY = re.compile(r".*")
@@ -787,12 +788,10 @@ class FakeTransport:
 
     def __init__(self, *responses: Response) -> None:
         self.responses = list(responses)
-        self.sent: list[tuple[str, str, dict[str, str], bytes | None]] = []
+        self.sent: list[tuple[str, str, Query, bytes | None]] = []
         self.closed = False
 
-    async def send(
-        self, method: str, path: str, *, params: dict[str, str], body: bytes | None
-    ) -> Response:
+    async def send(self, method: str, path: str, *, params: Query, body: bytes | None) -> Response:
         self.sent.append((method, path, params, body))
         return self.responses.pop(0)
 

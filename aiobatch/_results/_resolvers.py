@@ -50,7 +50,7 @@ V2_EXTRACT = "/api/v2/extract"
 class Get(Protocol):
     """One GET, retried and paced, decoded into ``model``."""
 
-    async def __call__(self, model: type[M], path: str, params: Mapping[str, str]) -> M: ...
+    async def __call__(self, model: type[M], path: str, params: proto.Query) -> M: ...
 
 
 class Resolver(Protocol):
@@ -230,7 +230,7 @@ def _check_v2_status(noun: str, job_id: str, status: str, error: str | None) -> 
         raise ItemFailure("not_ready", f"{noun} job {job_id} is {status} (not COMPLETED)")
 
 
-async def _get_v2(get: Get, model: type[M], noun: str, path: str, params: Mapping[str, str]) -> M:
+async def _get_v2(get: Get, model: type[M], noun: str, path: str, params: proto.Query) -> M:
     job_id = path.rsplit("/", 1)[-1]
     try:
         return await get(model, path, params)
@@ -263,7 +263,7 @@ class ParseV2Resolver:
         job_id = _reference_of(file)
         field = self._expand[kind]
         path = proto.api_path(V2_PARSE, "/{job_id}", job_id=job_id)
-        params = {**scope, "expand": f"{field},job_metadata"}
+        params: proto.Query = {**scope, "expand": (field, "job_metadata")}
         body = await _get_v2(get, ParseV2Job, "parse", path, params)
         job = body.job
         _check_v2_status("parse", job_id, str(job.status), job.error_message)

@@ -44,6 +44,7 @@ from .._paging import ItemIterator, ScanProgress
 from .._paging.iterators import StreamIterator
 from .._paging.throttle import AdaptiveLimiter
 from .._paging.walk import Failure, Finished
+from .._protocol import Query
 from .._retry import call_with_retries
 from ..models import BatchFileResult, BatchItem
 from ..resources._requester import Api
@@ -263,7 +264,7 @@ async def _pump(
     limiter = AdaptiveLimiter(concurrency, api.policy, progress.fetches)
     policy, slots, send = api.policy, limiter.slots, api.send
 
-    async def get(model: type[M], path: str, params: Mapping[str, str]) -> M:
+    async def get(model: type[M], path: str, params: Query) -> M:
         await slots.acquire()
         try:
             return await call_with_retries(

@@ -1,0 +1,42 @@
+"""Results against a server that behaves as the contract says (``tests/_contract.py``),
+not as the simulator used to: repeated array parameters, fast-tier refusals, null
+results after the end, one classify answer, v1 error fields."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from _contract import Contract, app
+from _servers import serve
+
+from aiobatch import BatchClient, RetryPolicy
+
+
+@pytest.fixture
+def state() -> Contract:
+    return Contract()
+
+
+@pytest.fixture
+async def base_url(state: Contract) -> AsyncIterator[str]:
+    async with serve(app(state)) as url:
+        yield url
+
+
+def client(base_url: str, policy: RetryPolicy) -> BatchClient:
+    return BatchClient(api_key="llx-contract", base_url=base_url, retry=policy)
+
+
+async def test_v2_expand_is_sent_repeated(
+    state: Contract, base_url: str, policy: RetryPolicy, no_env: None
+) -> None:
+    state.v2_jobs = {"pjb-1": ("cost_effective", "# one"), "pjb-2": ("agentic", "# two")}
+    async with client(base_url, policy) as c:
+        got = [r async for r in c.batches.iter_results("bat-1")]
+    assert [r.content.text if r.content else r.error for r in got] == ["# one", "# two"]
+    parse = [s for s in state.seen if s.path.startswith("/api/v2/parse/")]
+    assert [q for q in parse[0].query if q[0] == "expand"] == [
+        ("expand", "markdown_full"),
+        ("expand", "job_metadata"),
+    ]
