@@ -94,6 +94,12 @@ class AiohttpTransport:
             "Accept-Encoding": ", ".join(ACCEPT_ENCODINGS),
             "User-Agent": config.user_agent,
         }
+        # As the SDK: the custom headers are sent with every request to the API
+        # (a User-Agent among them wins); never to another host.
+        for name, value in config.headers:
+            for own in [k for k in self._headers if k.lower() == name.lower()]:
+                del self._headers[own]
+            self._headers[name] = value
         t = config.timeout
         self._timeout = aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=t.read)
         # Our own session carries the headers and the timeout itself; a borrowed

@@ -51,6 +51,7 @@ class Seen:
     path: str
     query: list[tuple[str, str]]
     headers: dict[str, str]
+    raw_headers: list[tuple[str, str]]
 
 
 @dataclass
@@ -100,6 +101,7 @@ def app(state: Contract) -> web.Application:
                 request.path,
                 list(request.query.items()),
                 dict(request.headers),
+                list(request.headers.items()),
             )
         )
         resp: web.StreamResponse = await handler(request)
