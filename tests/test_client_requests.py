@@ -305,10 +305,10 @@ async def test_jobs_create_with_directory(aioresponses: Mock, make_client: MakeC
 async def test_jobs_create_with_item_ids(aioresponses: Mock, make_client: MakeClient) -> None:
     aioresponses.post(ANY, payload=JOB)
     async with make_client() as client:
-        await client.jobs.create(job_config={}, item_ids=("a", "b/c"))
+        await client.jobs.create(job_config={}, item_ids=("a", "b/c"), project_id="prj-1")
     req = only(aioresponses)
     assert req.body == b'{"job_config":{},"item_ids":["a","b/c"]}'
-    assert str(req.url) == f"{BASE_URL}{API}"
+    assert str(req.url) == f"{BASE_URL}{API}?project_id=prj-1"
 
 
 # --- arguments checked before any request ------------------------------------------
@@ -617,7 +617,7 @@ async def test_create_retried_when_connection_never_opened(
     aioresponses.post(ANY, exception=aiohttp.ConnectionTimeoutError("connect timed out"))
     aioresponses.post(ANY, payload=JOB)
     async with make_client() as client:
-        job = await client.jobs.create(job_config={}, item_ids=["i"])
+        job = await client.jobs.create(job_config={}, item_ids=["i"], project_id="prj-1")
     assert job.id == "bjb-1"
     assert len(sent(aioresponses)) == 3
     assert sleeps.delays == [0.5, 1.0]

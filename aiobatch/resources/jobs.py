@@ -13,6 +13,7 @@ from .._errors import (
     AiobatchError,
     APIConnectionError,
     APIStatusError,
+    ConfigurationError,
     MissingJobConfigError,
     RetryFailedError,
 )
@@ -55,6 +56,8 @@ JOBS = Endpoint(
 _JOB_ARGS = frozenset({"directory_id", "job_type", "status", "organization_id", "project_id"})
 
 
+#: ``page_size`` of ``POST /batch-processing`` (the published schema: 1..1000).
+MAX_CREATE_PAGE_SIZE = 1000
 #: Items per new job when re-running failed items.
 DEFAULT_CHUNK_SIZE = 1000
 #: Items whose processing results are read to find the original configuration.
@@ -250,7 +253,8 @@ class Jobs:
 
         Not idempotent: retried only when the request provably never reached the
         server (connection refused), the server said 429, or it sent
-        ``x-should-retry: true``.
+        ``x-should-retry: true``.  ``item_ids`` need a project (``project_id``
+        here or on the client); ``page_size`` is 1..1000.  The server answers 201.
         """
         if not isinstance(job_config, Mapping):
             raise TypeError("job_config must be a mapping (the parse/classify config object)")
@@ -265,11 +269,15 @@ class Jobs:
             payload["item_ids"] = [proto.check_id("item_ids[]", i) for i in item_ids]
         if page_size is not None:
             payload["page_size"] = proto.check_limit(page_size, name="page_size")
+            if page_size > MAX_CREATE_PAGE_SIZE:
+                raise ValueError(f"page_size must be <= {MAX_CREATE_PAGE_SIZE}, got {page_size}")
         if continue_as_new_threshold is not None:
             payload["continue_as_new_threshold"] = proto.check_limit(
                 continue_as_new_threshold, name="continue_as_new_threshold"
             )
         params = self._api.scope(organization_id, project_id)
+        if item_ids is not None:
+            _need_project(params, "jobs.create(item_ids=...)")
         return await self._api.call(
             BatchJob, "POST", proto.path(""), params=params, body=encode(payload), idempotent=False
         )
@@ -309,6 +317,8 @@ class Jobs:
             raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
         if job_config is not None and not isinstance(job_config, Mapping):
             raise TypeError("job_config must be a mapping (the parse/classify config object)")
+        if not dry_run:  # before the scan: its new jobs are item-ids jobs
+            _need_project(self._api.scope(organization_id, project_id), "jobs.retry_failed")
         org, proj = organization_id, project_id
         items = JobItems(self._api)
         found: dict[str, BatchItem] = {}
@@ -409,6 +419,15 @@ class Jobs:
                 job_id=job_id,
             )
         return got
+
+
+def _need_project(scope: Mapping[str, str], what: str) -> None:
+    """Item-ids jobs live in a project: without one the server can only refuse."""
+    if "project_id" not in scope:
+        raise ConfigurationError(
+            f"{what} creates jobs over item ids, which need a project: pass project_id= "
+            "(to the call or to BatchClient)"
+        )
 
 
 def _maybe_created(exc: AiobatchError) -> bool:
