@@ -60,6 +60,8 @@ class ParseV1:
     error_code: str | None = None
     error_message: str | None = None
     markdown: str = "# doc"
+    #: SUCCESS, yet its result is gone (404): "missing"
+    result_missing: bool = False
 
 
 @dataclass
@@ -194,7 +196,7 @@ def app(state: Contract) -> web.Application:
     @routes.get("/api/v1/parsing/job/{job_id}/result/{kind}")
     async def parse_v1_result(request: web.Request) -> web.Response:
         job = state.v1_parse.get(request.match_info["job_id"])
-        if job is None or job.status == "PENDING":
+        if job is None or job.status == "PENDING" or job.result_missing:
             return _err(404, "Job result not found")
         if job.status != "SUCCESS":
             return _err(400, "Job failed")

@@ -39,6 +39,9 @@ class ParseJobStatus(_OpenStrEnum):
 class ParseJob(_Model):
     id: str
     status: ParseJobStatus
+    #: Why the job failed (the item's error carries them).
+    error_code: str | None = None
+    error_message: str | None = None
 
 
 class ParseTextResult(_Model):

@@ -74,9 +74,11 @@ def _job_of(item: BatchItem) -> str:
 
 
 class ParseResolver:
-    """``GET /api/v1/parsing/job/{job_id}/result/{kind}``; a 404 means no
-    result (``missing``); another refusal is explained by the job's status
-    (``GET /api/v1/parsing/job/{job_id}``: ``failed``, ``not_ready``...)."""
+    """``GET /api/v1/parsing/job/{job_id}/result/{kind}``; a refusal (a 404
+    too: it means "not ready" as well as "missing") is explained by the job's
+    status (``GET /api/v1/parsing/job/{job_id}``): ``not_ready`` while it is
+    pending, ``failed`` with its ``error_code`` / ``error_message``, ``missing``
+    only when it succeeded or does not exist."""
 
     job_type: ClassVar[str] = JobType.PARSE
     kinds: ClassVar[tuple[str, ...]] = ("markdown", "text", "json")
@@ -93,10 +95,6 @@ class ParseResolver:
         path = proto.api_path(proto.PARSING, "/job/{job_id}/result/" + kind, job_id=job_id)
         try:
             body = await get(self._models[kind], path, scope)
-        except NotFoundError as exc:
-            raise ItemFailure(
-                "missing", f"no {kind} result for parse job {job_id} (404)", status_code=404
-            ) from exc
         except APIStatusError as exc:
             if exc.status_code not in _ITEM_STATUSES:
                 raise
@@ -121,8 +119,9 @@ class ParseResolver:
             raise ItemFailure("missing", f"parse job {job_id} not found", status_code=404) from exc
         status = job.status
         if status in (ParseJobStatus.ERROR, ParseJobStatus.CANCELLED):
+            why = ": ".join(w for w in (job.error_code, job.error_message) if w) or detail
             raise ItemFailure(
-                "failed", f"parse job {job_id} is {status}: {detail}", status_code=exc.status_code
+                "failed", f"parse job {job_id} is {status}: {why}", status_code=exc.status_code
             ) from exc
         if status == ParseJobStatus.PENDING:
             raise ItemFailure(

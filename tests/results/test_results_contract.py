@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from _contract import Contract, app
+from _contract import Contract, ParseV1, app
 from _servers import serve
 
 from aiobatch import BatchClient, RetryPolicy
@@ -40,3 +40,30 @@ async def test_v2_expand_is_sent_repeated(
         ("expand", "markdown_full"),
         ("expand", "job_metadata"),
     ]
+
+
+async def test_v1_errors_carry_the_jobs_error_code_and_a_404_is_read_from_the_status(
+    state: Contract, base_url: str, policy: RetryPolicy, no_env: None
+) -> None:
+    state.v1_parse = {
+        "pjb-ok": ParseV1(),
+        "pjb-pending": ParseV1(status="PENDING"),
+        "pjb-bad": ParseV1(
+            status="ERROR", error_code="PDF_ENCRYPTED", error_message="password-protected"
+        ),
+        "pjb-gone": ParseV1(result_missing=True),
+        "pjb-ok2": ParseV1(markdown="# two"),
+    }
+    async with client(base_url, policy) as c:
+        got = [r async for r in c.job_items.iter_results("bjb-1")]
+    errors = {r.item.job_id: r.error for r in got if r.error}
+    assert [r.content.text for r in got if r.content] == ["# doc", "# two"]
+    assert errors["pjb-pending"] is not None
+    assert errors["pjb-pending"].kind == "not_ready"
+    bad = errors["pjb-bad"]
+    assert bad is not None
+    assert bad.kind == "failed"
+    assert "PDF_ENCRYPTED: password-protected" in bad.message
+    gone = errors["pjb-gone"]
+    assert gone is not None
+    assert (gone.kind, gone.status_code) == ("missing", 404)
