@@ -12,6 +12,7 @@ import msgspec
 from ..models import _Model, _OpenStrEnum
 
 __all__ = [
+    "ClassifyJob",
     "ClassifyOutcome",
     "ClassifyResult",
     "ClassifyResultList",
@@ -73,6 +74,14 @@ class ClassifyResult(_Model):
     result: ClassifyOutcome | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+
+
+class ClassifyJob(_Model):
+    """``GET /api/v1/classifier/jobs/{classify_job_id}`` (the fields read here)."""
+
+    id: str
+    status: ParseJobStatus
+    error_message: str | None = None
 
 
 class ClassifyResultList(_Model):

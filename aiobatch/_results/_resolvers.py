@@ -17,7 +17,7 @@ from .. import _protocol as proto
 from .._errors import APIStatusError, NotFoundError
 from ..models import BatchFileResult, BatchItem, BatchJobType, JobType
 from ._models import (
-    ClassifyResult,
+    ClassifyJob,
     ClassifyResultList,
     ExtractV2Job,
     ParseJob,
@@ -139,52 +139,45 @@ _classify_list = msgspec.json.Encoder()
 
 
 class ClassifyResolver:
-    """``GET /api/v1/classifier/jobs/{classify_job_id}/results``, every cursor
-    page (a classify job usually has one result per file)."""
+    """The classify job's status (``GET /api/v1/classifier/jobs/{id}``: failed,
+    not ready?), then ``GET /api/v1/classifier/jobs/{id}/results``: one answer.
+    The request takes no paging parameters; a ``next_page_token`` is the generic
+    list envelope's and is not followed (a server echoing one is no loop)."""
 
     job_type: ClassVar[str] = JobType.CLASSIFY
     kinds: ClassVar[tuple[str, ...]] = ("classification",)
-    page_size: ClassVar[int] = 100
-    #: A cursor that never ends is the server's bug, not an endless download.
-    max_pages: ClassVar[int] = 1000
 
     async def fetch(
         self, get: Get, item: BatchItem, kind: str, scope: Mapping[str, str]
     ) -> ResultContent:
         job_id = _job_of(item)
-        path = proto.api_path(proto.CLASSIFIER, "/jobs/{job_id}/results", job_id=job_id)
-        found: list[ClassifyResult] = []
-        tokens: set[str] = set()
-        token: str | None = None
-        for _ in range(self.max_pages):
-            params = {**scope, "page_size": str(self.page_size)}
-            if token is not None:
-                params["page_token"] = token
-            try:
-                page = await get(ClassifyResultList, path, params)
-            except NotFoundError as exc:
-                raise ItemFailure(
-                    "missing", f"classify job {job_id} not found", status_code=404
-                ) from exc
-            except APIStatusError as exc:
-                if exc.status_code not in _ITEM_STATUSES:
-                    raise
-                why = proto.describe_detail(exc.detail) or f"HTTP {exc.status_code}"
-                raise ItemFailure("failed", why, status_code=exc.status_code) from exc
-            found.extend(page.items or ())
-            token = page.next_page_token or None
-            if token is None:
-                break
-            if token in tokens:
-                raise ItemFailure("invalid", f"classify results of {job_id}: page token repeats")
-            tokens.add(token)
-        else:
-            raise ItemFailure(
-                "invalid", f"classify results of {job_id}: over {self.max_pages} pages"
-            )
+        path = proto.api_path(proto.CLASSIFIER, "/jobs/{j}", j=job_id)
+        job = await _classify_get(get, ClassifyJob, job_id, path, scope)
+        if job.status in (ParseJobStatus.ERROR, ParseJobStatus.CANCELLED):
+            why = job.error_message or "no reason given"
+            raise ItemFailure("failed", f"classify job {job_id} is {job.status}: {why}")
+        if job.status == ParseJobStatus.PENDING:
+            raise ItemFailure("not_ready", f"classify job {job_id} is still PENDING")
+        page = await _classify_get(get, ClassifyResultList, job_id, path + "/results", scope)
+        found = page.items
         if not found:
-            raise ItemFailure("not_ready", f"classify job {job_id} has no results yet")
+            why = f"classify job {job_id} is {job.status} but has no results"
+            raise ItemFailure("missing", why)
         return ResultContent(kind, _classify_list.encode(found))
+
+
+async def _classify_get(
+    get: Get, model: type[M], job_id: str, path: str, scope: Mapping[str, str]
+) -> M:
+    try:
+        return await get(model, path, scope)
+    except NotFoundError as exc:
+        raise ItemFailure("missing", f"classify job {job_id} not found", status_code=404) from exc
+    except APIStatusError as exc:
+        if exc.status_code not in _ITEM_STATUSES:
+            raise
+        why = proto.describe_detail(exc.detail) or f"HTTP {exc.status_code}"
+        raise ItemFailure("failed", why, status_code=exc.status_code) from exc
 
 
 #: Job type -> where its items' output lives.

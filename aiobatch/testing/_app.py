@@ -320,22 +320,32 @@ async def get_parse_result(request: web.Request) -> web.StreamResponse:
     return web.Response(body=body, content_type="application/json")
 
 
-async def get_classify_results(request: web.Request) -> web.StreamResponse:
+async def get_classify_job(request: web.Request) -> web.StreamResponse:
     host = request.app[SIM]
-    errors = Errors(request.query)
-    page_size = errors.integer("page_size", 100, ge=1, le=1000)
-    errors.raise_if_any()
-    assert page_size is not None
-    raw = request.query.get("page_token", "t0")
-    if not (raw.startswith("t") and raw[1:].isdigit()):
-        raise ApiError(400, "Invalid page_token")
+    job_id = request.match_info["job_id"]
+    state, _, result = _processing_job(host, job_id, "classify")
+    body: dict[str, Any] = {
+        "id": job_id,
+        "project_id": state.job.project_id,
+        "rules": [],
+        "status": result.status,
+        "user_id": "usr-sim",
+        "error_message": result.error or None,
+    }
+    return _json(200, body)
+
+
+async def get_classify_results(request: web.Request) -> web.StreamResponse:
+    # One answer per job: the request takes no paging parameters (FastAPI ignores
+    # unknown ones), whatever the list envelope's next_page_token suggests.
+    host = request.app[SIM]
     job_id = request.match_info["job_id"]
     state, index, result = _processing_job(host, job_id, "classify")
     if result.status == "ERROR":
         raise ApiError(400, f"Classify job {job_id} failed: {result.error}")
     if result.status == "PENDING":
         return _json(200, {"items": [], "next_page_token": None})
-    return _json(200, classify_body(state, index, job_id, page_size, int(raw[1:])))
+    return _json(200, classify_body(state, index, job_id))
 
 
 ENDPOINT: dict[Handler, str] = {
@@ -347,6 +357,7 @@ ENDPOINT: dict[Handler, str] = {
     create_job: "create",
     get_parse_job: "parse_job",
     get_parse_result: "parse_result",
+    get_classify_job: "classify_job",
     get_classify_results: "classify_results",
 }
 
@@ -460,6 +471,7 @@ def make_app(host: SimHost) -> web.Application:
     r.add_post(API + "/{job_id}/cancel", cancel_job)
     r.add_get(PARSING + "/job/{job_id}", get_parse_job)
     r.add_get(PARSING + "/job/{job_id}/result/{kind}", get_parse_result)
+    r.add_get(CLASSIFIER + "/jobs/{job_id}", get_classify_job)
     r.add_get(CLASSIFIER + "/jobs/{job_id}/results", get_classify_results)
 
     from ._batches import add_batch_routes  # v2: /api/v2/batches (it imports this module)

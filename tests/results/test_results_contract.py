@@ -67,3 +67,25 @@ async def test_v1_errors_carry_the_jobs_error_code_and_a_404_is_read_from_the_st
     gone = errors["pjb-gone"]
     assert gone is not None
     assert (gone.kind, gone.status_code) == ("missing", 404)
+
+
+async def test_classify_is_one_request_after_the_jobs_status(
+    state: Contract, base_url: str, policy: RetryPolicy, no_env: None
+) -> None:
+    # Both ids are UUIDs, as classify job ids are.
+    done, failed = "0f1e2d3c-0000-4000-8000-000000000001", "0f1e2d3c-0000-4000-8000-000000000002"
+    state.v1_type = "classify"
+    state.classify = {done: "SUCCESS", failed: "ERROR"}
+    async with client(base_url, policy) as c:
+        got = [r async for r in c.job_items.iter_results("bjb-1")]
+    ok, bad = got
+    assert ok.content is not None
+    assert [row["result"]["type"] for row in ok.content.json()] == ["invoice"]
+    assert bad.error is not None
+    assert (bad.error.kind, "rules did not match" in bad.error.message) == ("failed", True)
+    classifier = [s for s in state.seen if s.path.startswith("/api/v1/classifier/")]
+    # status, then results, once (the echoed next_page_token is not followed);
+    # the failed job's results are never asked for; no paging parameters at all.
+    asked = sorted(s.path.removeprefix("/api/v1/classifier/jobs/") for s in classifier)
+    assert asked == sorted([done, f"{done}/results", failed])
+    assert all(not s.query for s in classifier)
