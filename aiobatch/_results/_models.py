@@ -99,6 +99,8 @@ class V2JobInfo(_Model):
     status: str
     project_id: str | None = None
     error_message: str | None = None
+    #: ``fast``, ``cost_effective``, ``agentic``, ``agentic_plus`` (open).
+    tier: str | None = None
 
 
 class ParseV2Job(_Model):

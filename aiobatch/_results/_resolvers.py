@@ -256,7 +256,12 @@ class ParseV2Resolver:
         field = self._expand[kind]
         path = proto.api_path(V2_PARSE, "/{job_id}", job_id=job_id)
         params: proto.Query = {**scope, "expand": (field, "job_metadata")}
-        body = await _get_v2(get, ParseV2Job, "parse", path, params)
+        try:
+            body = await _get_v2(get, ParseV2Job, "parse", path, params)
+        except ItemFailure as failure:
+            if field in _NOT_FAST and failure.status_code in (400, 422):
+                await _check_tier(get, job_id, kind, path, scope, failure)
+            raise
         job = body.job
         _check_v2_status("parse", job_id, str(job.status), job.error_message)
         value = getattr(body, field)
@@ -264,6 +269,32 @@ class ParseV2Resolver:
             raise ItemFailure("invalid", f"parse job {job_id} is COMPLETED but has no {field}")
         data = bytes(value) if isinstance(value, msgspec.Raw) else value.encode("utf-8")
         return ResultContent(kind, data, body.job_metadata)
+
+
+#: What the ``fast`` tier does not make (its refusal: "Markdown expansion is not
+#: available for FAST tier jobs.").
+_NOT_FAST = frozenset({"markdown_full", "markdown", "items"})
+
+
+async def _check_tier(
+    get: Get, job_id: str, kind: str, path: str, scope: Mapping[str, str], failure: ItemFailure
+) -> None:
+    """A refused expand: if the job ran at the ``fast`` tier, say so (the job
+    itself, asked without the expand, names its tier)."""
+    tier: str | None = "fast" if "fast tier" in str(failure).lower() else None
+    if tier is None:
+        try:
+            tier = (await get(ParseV2Job, path, scope)).job.tier
+        except (ItemFailure, APIStatusError):
+            return
+    if (tier or "").lower() != "fast":
+        return
+    raise ItemFailure(
+        "unsupported_tier",
+        f"parse job {job_id} ran at the fast tier, which makes no {kind} result "
+        f'(markdown and json need another tier): use result="text"',
+        status_code=failure.status_code,
+    ) from failure
 
 
 class ExtractV2Resolver:

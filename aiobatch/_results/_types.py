@@ -30,9 +30,18 @@ __all__ = [
 #: ``not_ready``: the processing job has not finished;
 #: ``too_large``: the result is over ``Limits.max_body_bytes``;
 #: ``unavailable``: the result request failed for good (retries exhausted);
-#: ``invalid``: the server answered something that is not a result.
+#: ``invalid``: the server answered something that is not a result;
+#: ``unsupported_tier``: the job's tier has no such result (``fast`` parse jobs
+#: have no markdown or items: ask ``result="text"``).
 ErrorKind = Literal[
-    "no_job", "missing", "failed", "not_ready", "too_large", "unavailable", "invalid"
+    "no_job",
+    "missing",
+    "failed",
+    "not_ready",
+    "too_large",
+    "unavailable",
+    "invalid",
+    "unsupported_tier",
 ]
 
 

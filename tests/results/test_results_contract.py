@@ -89,3 +89,19 @@ async def test_classify_is_one_request_after_the_jobs_status(
     asked = sorted(s.path.removeprefix("/api/v1/classifier/jobs/") for s in classifier)
     assert asked == sorted([done, f"{done}/results", failed])
     assert all(not s.query for s in classifier)
+
+
+async def test_fast_tier_markdown_is_its_own_error_kind_and_text_works(
+    state: Contract, base_url: str, policy: RetryPolicy, no_env: None
+) -> None:
+    state.v2_jobs = {"pjb-fast": ("fast", "# quick"), "pjb-slow": ("agentic", "# deep")}
+    async with client(base_url, policy) as c:
+        md = [r async for r in c.batches.iter_results("bat-1")]
+        text = [r async for r in c.batches.iter_results("bat-1", result="text")]
+    fast, slow = md
+    assert slow.content is not None
+    assert fast.error is not None
+    assert fast.error.kind == "unsupported_tier"
+    assert "fast tier" in fast.error.message
+    assert 'result="text"' in fast.error.message
+    assert [r.content.text if r.content else r.error for r in text] == [" quick", " deep"]
