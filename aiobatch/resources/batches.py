@@ -28,7 +28,7 @@ from .._results import (
     start_file_results,
 )
 from ..models import Batch, BatchJobType, BatchList, BatchStatus, encode
-from ..workflows import BatchWatch, check_seconds
+from ..workflows import BatchResultsWatch, BatchWatch, check_seconds, results_state
 from ._declare import Declared, fixed, options_of
 from ._requester import Api
 
@@ -280,8 +280,9 @@ class Batches:
         (the same bounded, in-order fetcher).  A file without a result is that
         result's ``error`` (``no_job``: the batch made no job for it, with its
         ``error_message``; ``failed``; ``missing``; ``not_ready``).  A batch not
-        finished raises ``BatchNotFinishedError``, unless ``wait`` (then it is
-        waited for as by ``wait(poll_interval=, timeout=)``).  Resume with
+        finished (or ``COMPLETED`` with its result mappings not available yet)
+        raises ``BatchNotFinishedError``, unless ``wait`` (then both are waited for
+        as by ``wait(poll_interval=, timeout=)``, within one ``timeout``).  Resume with
         ``start_offset=result.next_offset``.
         """
         proto.check_id("batch_id", batch_id)
@@ -305,29 +306,34 @@ class Batches:
         scope = self._api.scope(organization_id, project_id)
         progress = ResultsProgress(next_offset=start_offset)
 
+        def fetch() -> Awaitable[Batch]:
+            return self.get(
+                batch_id, expand="results", organization_id=organization_id, project_id=project_id
+            )
+
         async def setup() -> FileSetup:
             if wait:
-                await self.wait(
+                # One deadline for the end and for the result mappings after it
+                # (null "before result mappings are available"); while the batch
+                # runs its results are null, so the polls stay small.
+                watch = BatchResultsWatch(
                     batch_id,
+                    fetch,
+                    self._api.policy,
                     poll_interval=poll_interval,
                     max_interval=max(30.0, poll_interval),
                     timeout=timeout,
-                    organization_id=organization_id,
-                    project_id=project_id,
                 )
-            batch = await self.get(
-                batch_id,
-                expand="results",
-                organization_id=organization_id,
-                project_id=project_id,
-            )
+                batch = await watch.wait()
+            else:
+                batch = await fetch()
             if not batch.status.terminal or (
                 batch.results is None and batch.status == BatchStatus.COMPLETED
             ):
                 raise BatchNotFinishedError(
-                    f"batch {batch_id} is {batch.status}: its results exist once it ends "
-                    "(wait for it: iter_results(..., wait=True), the CLI's --wait, or "
-                    "client.batches.wait)",
+                    f"batch {batch_id} is {results_state(batch)}: its results exist once it "
+                    "ends and its result mappings are available (wait for them: "
+                    "iter_results(..., wait=True) or the CLI's --wait)",
                     batch=batch,
                 )
             jtype = str(batch.config.job.type)

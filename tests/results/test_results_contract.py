@@ -10,7 +10,7 @@ import pytest
 from _contract import Contract, ParseV1, app
 from _servers import serve
 
-from aiobatch import BatchClient, RetryPolicy
+from aiobatch import BatchClient, BatchNotFinishedError, BatchWaitTimeoutError, RetryPolicy
 
 
 @pytest.fixture
@@ -105,3 +105,51 @@ async def test_fast_tier_markdown_is_its_own_error_kind_and_text_works(
     assert "fast tier" in fast.error.message
     assert 'result="text"' in fast.error.message
     assert [r.content.text if r.content else r.error for r in text] == [" quick", " deep"]
+
+
+class FakeClock:
+    """The policy's clock: sleeping moves it, nothing waits for real."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+
+    async def sleep(self, delay: float) -> None:
+        self.sleeps.append(delay)
+        self.now += delay
+
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(sleep=self.sleep, monotonic=lambda: self.now, random=lambda: 0.0)
+
+
+async def test_null_results_after_completion_are_waited_for(
+    state: Contract, base_url: str, no_env: None
+) -> None:
+    state.v2_jobs = {"pjb-1": ("agentic", "# one")}
+    state.null_results_for = 3  # COMPLETED, "before result mappings are available"
+    clock = FakeClock()
+    async with client(base_url, clock.policy()) as c:
+        got = [r async for r in c.batches.iter_results("bat-1", wait=True, poll_interval=1)]
+    assert [r.content.text if r.content else r.error for r in got] == ["# one"]
+    assert clock.sleeps == [1.0, 1.5, 2.25]  # polled again, backing off, on the policy's clock
+    gets = [s for s in state.seen if s.path == "/api/v2/batches/bat-1"]
+    assert len(gets) == 4
+    assert all(("expand", "results") in s.query for s in gets)
+
+
+async def test_null_results_wait_is_bounded_by_the_timeout(
+    state: Contract, base_url: str, no_env: None
+) -> None:
+    state.v2_jobs = {"pjb-1": ("agentic", "# one")}
+    state.null_results_for = 1000
+    clock = FakeClock()
+    async with client(base_url, clock.policy()) as c:
+        with pytest.raises(BatchWaitTimeoutError, match="results not available yet") as info:
+            async for _ in c.batches.iter_results("bat-1", wait=True, timeout=10):
+                pass
+        assert info.value.batch is not None
+        assert clock.now == 10.0
+        # Without wait=, the same batch is "not finished", saying what is missing.
+        with pytest.raises(BatchNotFinishedError, match="results not available yet"):
+            async for _ in c.batches.iter_results("bat-1"):
+                pass
