@@ -31,6 +31,7 @@ from .events import (
 )
 from .resources._sizes import KnownSizes
 from .resources.batches import Batches
+from .resources.directories import Directories
 from .resources.job_items import JobItems
 from .resources.jobs import Jobs
 
@@ -120,6 +121,7 @@ class BatchClient:
         self.job_items = JobItems(api)
         self.jobs = Jobs(api)
         self.batches = Batches(api)  # v2: /api/v2/batches
+        self.directories = Directories(api)  # a v2 batch's source files and their names
 
     @property
     def config(self) -> ClientConfig:

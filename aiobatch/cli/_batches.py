@@ -20,6 +20,7 @@ from ._context import (
     non_negative_int,
     page_size_int,
 )
+from ._directories import source_names
 from ._download import INDEX_NAME, DownloadState, file_as_item, run_download
 from ._failures import EXIT_API
 from ._formats import (
@@ -143,7 +144,14 @@ async def cmd_download(ctx: Context) -> int:
             wait=a.wait,
         )
 
-    return await run_download(ctx, want, open_results, file_as_item)
+    names: dict[str, str] = {}
+
+    async def load_names(client: BatchClient) -> None:
+        names.update(await source_names(ctx, client, a.batch_id))
+
+    return await run_download(
+        ctx, want, open_results, lambda r: file_as_item(r, names), before=load_names
+    )
 
 
 def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
@@ -263,9 +271,10 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         "through each file's job reference (parse_v2: markdown, text or json; extract_v2: "
         "json), many requests in flight, written in the batch's order.  Like `items "
         "download`: --format files writes one file per source file under a directory "
-        f"(named from the file id) and an index ({INDEX_NAME}); --format jsonl writes one "
-        "JSON object per file; every file is written atomically; --resume continues an "
-        "interrupted download.",
+        "(named after the file's display_name in the source directory, made safe; the "
+        f"file id when the directory cannot be read) and an index ({INDEX_NAME}); "
+        "--format jsonl writes one JSON object per file; every file is written "
+        "atomically; --resume continues an interrupted download.",
         parents=common,
         formatter_class=_RAW,
         epilog=f"""examples:

@@ -27,6 +27,7 @@ from multidict import MultiDict
 from yarl import URL
 
 from ._app import ENDPOINT, FAULT, SIM, SimHost, _json, _json_body
+from ._directories import DIRECTORIES, list_directory_files
 from ._jobs import SimClock
 from ._v2jobs import V2_EXTRACT, V2_PARSE, get_extract_job_v2, get_parse_job_v2
 from ._validate import ApiError, Errors
@@ -583,6 +584,7 @@ BATCH_ENDPOINTS: Mapping[Any, str] = {
     create_batch: "batch_create",
     get_parse_job_v2: "parse_v2_job",
     get_extract_job_v2: "extract_v2_job",
+    list_directory_files: "directory_files",
 }
 
 
@@ -598,4 +600,5 @@ def add_batch_routes(app: web.Application, host: SimHost) -> BatchStore:
     r.add_post(V2_BATCHES + "/{batch_id}/cancel", cancel_batch)
     r.add_get(V2_PARSE + "/{job_id}", get_parse_job_v2)
     r.add_get(V2_EXTRACT + "/{job_id}", get_extract_job_v2)
+    r.add_get(DIRECTORIES + "/{directory_id}/files", list_directory_files)
     return store

@@ -53,6 +53,8 @@ ENDPOINTS = (
     # the product jobs a v2 batch hands out (/api/v2/parse, /api/v2/extract)
     "parse_v2_job",
     "extract_v2_job",
+    # a batch's source directory (/api/v1/beta/directories/{id}/files)
+    "directory_files",
 )
 
 #: Page faults: a valid item-list answer, but the wrong page (items only).
