@@ -185,14 +185,21 @@ def parse_custom_headers(raw: str | None) -> tuple[tuple[str, str], ...]:
             continue
         name, value = line[:colon].strip(), line[colon + 1 :].strip()
         where = f"{HEADERS_ENV_VAR} line {number}"
-        if not _TOKEN_RE.fullmatch(name):
-            raise ConfigurationError(f"{where}: {name[:40]!r} is not a valid header name")
-        if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value):
-            raise ConfigurationError(f"{where}: the value of {name} has control characters")
+        check_header(name, value, where)
         if name.lower() in _OWN_HEADERS:
             raise ConfigurationError(f"{where}: {name} is set by the client and cannot be replaced")
         found[name.lower()] = (name, value)
     return tuple(found.values())
+
+
+def check_header(name: str, value: str, where: str) -> None:
+    """An HTTP header line that cannot smuggle another (named, its value never shown)."""
+    if not isinstance(name, str) or not _TOKEN_RE.fullmatch(name):
+        raise ConfigurationError(f"{where}: {str(name)[:40]!r} is not a valid header name")
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{where}: the value of {name} must be a str")
+    if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value):
+        raise ConfigurationError(f"{where}: the value of {name} has control characters")
 
 
 def normalise_base_url(url: str) -> str:

@@ -27,6 +27,7 @@ from .._results import (
     UnsupportedJobTypeError,
     start_file_results,
 )
+from .._webhook_setup import WebhookConfiguration
 from ..models import Batch, BatchJobType, BatchList, BatchStatus, encode
 from ..workflows import BatchResultsWatch, BatchWatch, check_seconds, results_state
 from ._declare import Declared, fixed, options_of
@@ -373,7 +374,7 @@ class Batches:
         job_type: BatchJobType | str,
         configuration_id: str,
         source_directory_id: str,
-        webhook_configurations: Sequence[Mapping[str, Any]] | None = None,
+        webhook_configurations: Sequence[WebhookConfiguration | Mapping[str, Any]] | None = None,
         webhook_configuration_ids: Sequence[str] | None = None,
         organization_id: str | None = None,
         project_id: str | None = None,
@@ -396,11 +397,17 @@ class Batches:
             "source_directory_id": proto.check_id("source_directory_id", source_directory_id),
         }
         if webhook_configurations is not None:
-            if isinstance(webhook_configurations, Mapping | str) or not all(
-                isinstance(w, Mapping) for w in webhook_configurations
+            if isinstance(webhook_configurations, Mapping | str | WebhookConfiguration) or not all(
+                isinstance(w, Mapping | WebhookConfiguration) for w in webhook_configurations
             ):
-                raise TypeError("webhook_configurations must be a sequence of mappings")
-            payload["webhook_configurations"] = [dict(w) for w in webhook_configurations]
+                raise TypeError(
+                    "webhook_configurations must be a sequence of WebhookConfiguration "
+                    "(aiobatch.webhooks) or mappings"
+                )
+            payload["webhook_configurations"] = [
+                w.to_json() if isinstance(w, WebhookConfiguration) else dict(w)
+                for w in webhook_configurations
+            ]
         if webhook_configuration_ids is not None:
             if isinstance(webhook_configuration_ids, str):
                 raise TypeError("webhook_configuration_ids must be a sequence of id strings")
