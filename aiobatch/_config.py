@@ -70,6 +70,9 @@ class Limits:
     #: Bodies above this many bytes (after decompression) are refused unread.
     max_body_bytes: int = 32 * 1024 * 1024
     keepalive_timeout: float = 15.0
+    #: A result fetched through a presigned URL (too large to come inline) is
+    #: streamed to a temporary file, up to this many bytes.
+    max_download_bytes: int = 4 * 1024 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.max_connections < 1:
@@ -78,6 +81,8 @@ class Limits:
             raise ConfigurationError("Limits.max_connections_per_host must be >= 0")
         if self.max_body_bytes < 1024:
             raise ConfigurationError("Limits.max_body_bytes must be >= 1024")
+        if self.max_download_bytes < 1024:
+            raise ConfigurationError("Limits.max_download_bytes must be >= 1024")
         check_seconds("Limits.keepalive_timeout", self.keepalive_timeout)
 
 

@@ -76,6 +76,13 @@ class Contract:
     v1_parse: dict[str, ParseV1] = field(default_factory=dict)
     classify: dict[str, str] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
+    #: v2 parse jobs whose markdown lives in object storage: "big" (sent inline
+    #: too, over the client's cap) or "empty" (nothing inline); their URLs point
+    #: at ``storage_url`` (a second listener), the first one expired if asked.
+    stored: dict[str, str] = field(default_factory=dict)
+    storage_url: str = ""
+    expire_first: bool = False
+    signed: int = 0
 
     def paths(self, prefix: str = "") -> list[str]:
         return [s.path for s in self.seen if s.path.startswith(prefix)]
@@ -123,7 +130,15 @@ def app(state: Contract) -> web.Application:
             return _err(400, "Markdown expansion is not available for FAST tier jobs.")
         job = {"id": job_id, "project_id": PROJECT, "status": "COMPLETED", "tier": tier}
         body: dict[str, Any] = {"job": job}
-        if "markdown_full" in expand:
+        if any(e.endswith("_content_metadata") for e in expand):
+            state.signed += 1
+            url = f"{state.storage_url}/obj/{job_id}?X-Amz-Signature=v{state.signed}"
+            size = len(markdown.encode())
+            body["result_content_metadata"] = {
+                "md": {"size_bytes": size, "exists": True, "presigned_url": url},
+                "json": {"size_bytes": 0, "exists": False, "presigned_url": None},
+            }
+        if "markdown_full" in expand and state.stored.get(job_id) != "empty":
             body["markdown_full"] = markdown
         if "text_full" in expand:
             body["text_full"] = markdown.replace("#", "")
@@ -247,4 +262,32 @@ def app(state: Contract) -> web.Application:
 
     application = web.Application(middlewares=[record])
     application.add_routes(routes)
+    return application
+
+
+def storage(state: Contract, log: list[Seen]) -> web.Application:
+    """Object storage: another listener (another host, as far as the client can
+    tell), serving each stored job's markdown; it records what reached it."""
+
+    async def obj(request: web.Request) -> web.Response:
+        log.append(
+            Seen(
+                request.method,
+                request.path,
+                list(request.query.items()),
+                dict(request.headers),
+                list(request.headers.items()),
+            )
+        )
+        job_id = request.match_info["job_id"]
+        if state.expire_first and request.query.get("X-Amz-Signature") == "v1":
+            return web.Response(
+                status=403,
+                text="<Error><Code>AccessDenied</Code>"
+                "<Message>Request has expired</Message></Error>",
+            )
+        return web.Response(body=state.v2_jobs[job_id][1].encode())
+
+    application = web.Application()
+    application.router.add_get("/obj/{job_id}", obj)
     return application

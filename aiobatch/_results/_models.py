@@ -16,6 +16,7 @@ __all__ = [
     "ClassifyOutcome",
     "ClassifyResult",
     "ClassifyResultList",
+    "ContentMetadata",
     "ExtractV2Job",
     "ParseJob",
     "ParseJobStatus",
@@ -103,11 +104,21 @@ class V2JobInfo(_Model):
     tier: str | None = None
 
 
+class ContentMetadata(_Model):
+    """One entry of ``result_content_metadata``: where a stored result is."""
+
+    size_bytes: int | None = None
+    exists: bool | None = None
+    presigned_url: str | None = None
+
+
 class ParseV2Job(_Model):
     """``GET /api/v2/parse/{job_id}`` with ``expand=``: the job and the contents
     asked for (loose where the reference is loose)."""
 
     job: V2JobInfo
+    #: With a ``*_content_metadata`` expand: result name -> its stored file.
+    result_content_metadata: dict[str, ContentMetadata] | None = None
     markdown_full: str | None = None
     text_full: str | None = None
     #: Raw JSON (empty when absent; ``null`` when the server sent null).

@@ -9,48 +9,36 @@ type is one more class and one more line in ``RESOLVERS``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar, Protocol, TypeVar
+from typing import IO, Any, ClassVar, Protocol, TypeVar
 
 import msgspec
 
 from .. import _protocol as proto
 from .._errors import APIStatusError, NotFoundError
-from ..models import BatchFileResult, BatchItem, BatchJobType, JobType
+from ..models import BatchItem, JobType
 from ._models import (
     ClassifyJob,
     ClassifyResultList,
-    ExtractV2Job,
     ParseJob,
     ParseJobStatus,
     ParseJsonResult,
     ParseMarkdownResult,
     ParseTextResult,
-    ParseV2Job,
 )
 from ._types import ErrorKind, ItemFailure, ResultContent
 
-__all__ = [
-    "FILE_RESOLVERS",
-    "RESOLVERS",
-    "ClassifyResolver",
-    "ExtractV2Resolver",
-    "FileResolver",
-    "Get",
-    "ParseResolver",
-    "ParseV2Resolver",
-    "Resolver",
-]
+__all__ = ["ITEM_STATUSES", "RESOLVERS", "ClassifyResolver", "Get", "ParseResolver", "Resolver"]
 
 M = TypeVar("M")
 
-V2_PARSE = "/api/v2/parse"
-V2_EXTRACT = "/api/v2/extract"
-
 
 class Get(Protocol):
-    """One GET, retried and paced, decoded into ``model``."""
+    """One GET, retried and paced, decoded into ``model``; ``download`` streams a
+    presigned object-storage URL into a file (no key, no client header)."""
 
     async def __call__(self, model: type[M], path: str, params: proto.Query) -> M: ...
+
+    async def download(self, url: str, sink: IO[bytes]) -> int: ...
 
 
 class Resolver(Protocol):
@@ -64,7 +52,7 @@ class Resolver(Protocol):
 
 
 #: Statuses that say something about the item, not about the client or server.
-_ITEM_STATUSES = frozenset({400, 404, 409, 410, 422})
+ITEM_STATUSES = frozenset({400, 404, 409, 410, 422})
 
 
 def _job_of(item: BatchItem) -> str:
@@ -96,7 +84,7 @@ class ParseResolver:
         try:
             body = await get(self._models[kind], path, scope)
         except APIStatusError as exc:
-            if exc.status_code not in _ITEM_STATUSES:
+            if exc.status_code not in ITEM_STATUSES:
                 raise
             await self._explain(get, job_id, scope, exc)
             raise  # pragma: no cover - _explain always raises
@@ -174,7 +162,7 @@ async def _classify_get(
     except NotFoundError as exc:
         raise ItemFailure("missing", f"classify job {job_id} not found", status_code=404) from exc
     except APIStatusError as exc:
-        if exc.status_code not in _ITEM_STATUSES:
+        if exc.status_code not in ITEM_STATUSES:
             raise
         why = proto.describe_detail(exc.detail) or f"HTTP {exc.status_code}"
         raise ItemFailure("failed", why, status_code=exc.status_code) from exc
@@ -184,139 +172,4 @@ async def _classify_get(
 RESOLVERS: dict[str, Resolver] = {
     JobType.PARSE: ParseResolver(),
     JobType.CLASSIFY: ClassifyResolver(),
-}
-
-
-# --- v2 batches: a file's output through its job reference -------------------
-
-
-class FileResolver(Protocol):
-    job_type: ClassVar[str]
-    kinds: ClassVar[tuple[str, ...]]
-
-    async def fetch(
-        self, get: Get, file: BatchFileResult, kind: str, scope: Mapping[str, str]
-    ) -> ResultContent: ...
-
-
-_V2_FAILED = frozenset({"FAILED", "CANCELLED", "ERROR"})
-_V2_RUNNING = frozenset({"PENDING", "RUNNING", "THROTTLED"})
-
-
-def _reference_of(file: BatchFileResult) -> str:
-    ref = file.job_reference
-    if ref is None:
-        why = file.error_message or "no reason given"
-        raise ItemFailure("no_job", f"the batch made no job for this file: {why}")
-    return ref.id
-
-
-def _check_v2_status(noun: str, job_id: str, status: str, error: str | None) -> None:
-    if status in _V2_FAILED:
-        raise ItemFailure(
-            "failed", f"{noun} job {job_id} is {status}: {error or 'no reason given'}"
-        )
-    if status in _V2_RUNNING:
-        raise ItemFailure("not_ready", f"{noun} job {job_id} is still {status}")
-    if status != "COMPLETED":
-        raise ItemFailure("not_ready", f"{noun} job {job_id} is {status} (not COMPLETED)")
-
-
-async def _get_v2(get: Get, model: type[M], noun: str, path: str, params: proto.Query) -> M:
-    job_id = path.rsplit("/", 1)[-1]
-    try:
-        return await get(model, path, params)
-    except NotFoundError as exc:
-        raise ItemFailure("missing", f"{noun} job {job_id} not found", status_code=404) from exc
-    except APIStatusError as exc:
-        if exc.status_code not in _ITEM_STATUSES:
-            raise
-        why = proto.describe_detail(exc.detail) or f"HTTP {exc.status_code}"
-        raise ItemFailure(
-            "unavailable", f"{noun} job {job_id}: {why}", status_code=exc.status_code
-        ) from exc
-
-
-class ParseV2Resolver:
-    """``GET /api/v2/parse/{job_id}?expand=...``: ``markdown`` (``markdown_full``),
-    ``text`` (``text_full``) or ``json`` (the ``items`` pages)."""
-
-    job_type: ClassVar[str] = BatchJobType.PARSE_V2
-    kinds: ClassVar[tuple[str, ...]] = ("markdown", "text", "json")
-    _expand: ClassVar[dict[str, str]] = {
-        "markdown": "markdown_full",
-        "text": "text_full",
-        "json": "items",
-    }
-
-    async def fetch(
-        self, get: Get, file: BatchFileResult, kind: str, scope: Mapping[str, str]
-    ) -> ResultContent:
-        job_id = _reference_of(file)
-        field = self._expand[kind]
-        path = proto.api_path(V2_PARSE, "/{job_id}", job_id=job_id)
-        params: proto.Query = {**scope, "expand": (field, "job_metadata")}
-        try:
-            body = await _get_v2(get, ParseV2Job, "parse", path, params)
-        except ItemFailure as failure:
-            if field in _NOT_FAST and failure.status_code in (400, 422):
-                await _check_tier(get, job_id, kind, path, scope, failure)
-            raise
-        job = body.job
-        _check_v2_status("parse", job_id, str(job.status), job.error_message)
-        value = getattr(body, field)
-        if value is None or (isinstance(value, msgspec.Raw) and bytes(value) in (b"", b"null")):
-            raise ItemFailure("invalid", f"parse job {job_id} is COMPLETED but has no {field}")
-        data = bytes(value) if isinstance(value, msgspec.Raw) else value.encode("utf-8")
-        return ResultContent(kind, data, body.job_metadata)
-
-
-#: What the ``fast`` tier does not make (its refusal: "Markdown expansion is not
-#: available for FAST tier jobs.").
-_NOT_FAST = frozenset({"markdown_full", "markdown", "items"})
-
-
-async def _check_tier(
-    get: Get, job_id: str, kind: str, path: str, scope: Mapping[str, str], failure: ItemFailure
-) -> None:
-    """A refused expand: if the job ran at the ``fast`` tier, say so (the job
-    itself, asked without the expand, names its tier)."""
-    tier: str | None = "fast" if "fast tier" in str(failure).lower() else None
-    if tier is None:
-        try:
-            tier = (await get(ParseV2Job, path, scope)).job.tier
-        except (ItemFailure, APIStatusError):
-            return
-    if (tier or "").lower() != "fast":
-        return
-    raise ItemFailure(
-        "unsupported_tier",
-        f"parse job {job_id} ran at the fast tier, which makes no {kind} result "
-        f'(markdown and json need another tier): use result="text"',
-        status_code=failure.status_code,
-    ) from failure
-
-
-class ExtractV2Resolver:
-    """``GET /api/v2/extract/{job_id}``: its ``extract_result`` (JSON)."""
-
-    job_type: ClassVar[str] = BatchJobType.EXTRACT_V2
-    kinds: ClassVar[tuple[str, ...]] = ("json",)
-
-    async def fetch(
-        self, get: Get, file: BatchFileResult, kind: str, scope: Mapping[str, str]
-    ) -> ResultContent:
-        job_id = _reference_of(file)
-        path = proto.api_path(V2_EXTRACT, "/{job_id}", job_id=job_id)
-        job = await _get_v2(get, ExtractV2Job, "extract", path, scope)
-        _check_v2_status("extract", job_id, str(job.status), job.error_message)
-        if bytes(job.extract_result) in (b"", b"null"):
-            raise ItemFailure("invalid", f"extract job {job_id} is COMPLETED but has no result")
-        return ResultContent(kind, bytes(job.extract_result))
-
-
-#: v2 batch job type -> where its files' output lives.
-FILE_RESOLVERS: dict[str, FileResolver] = {
-    BatchJobType.PARSE_V2: ParseV2Resolver(),
-    BatchJobType.EXTRACT_V2: ExtractV2Resolver(),
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from typing import IO, Protocol, TypeVar
 
 from .._protocol import Params, Query
 from .._retry import RetryPolicy
@@ -46,4 +46,8 @@ class Api(Protocol):
 
     def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
         """Start a plain ``async for`` scan in the client's task group."""
+        ...
+
+    def download(self, url: str, sink: IO[bytes]) -> Awaitable[int]:
+        """One attempt at a presigned object-storage URL, streamed into ``sink``."""
         ...

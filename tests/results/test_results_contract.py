@@ -7,10 +7,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from _contract import Contract, ParseV1, app
+from _contract import Contract, ParseV1, Seen, app, storage
 from _servers import serve
 
-from aiobatch import BatchClient, BatchNotFinishedError, BatchWaitTimeoutError, RetryPolicy
+from aiobatch import (
+    BatchClient,
+    BatchNotFinishedError,
+    BatchWaitTimeoutError,
+    Limits,
+    RetryPolicy,
+)
+from aiobatch._storage import PresignedURLError, check_download_url
 
 
 @pytest.fixture
@@ -153,3 +160,80 @@ async def test_null_results_wait_is_bounded_by_the_timeout(
         with pytest.raises(BatchNotFinishedError, match="results not available yet"):
             async for _ in c.batches.iter_results("bat-1"):
                 pass
+
+
+async def test_a_result_too_large_inline_comes_through_its_presigned_url(
+    state: Contract, base_url: str, policy: RetryPolicy, no_env: None
+) -> None:
+    big = "# big\n" + "x" * 50_000  # over the client's cap below
+    state.v2_jobs = {"pjb-big": ("agentic", big), "pjb-none": ("agentic", "# none inline")}
+    state.stored = {"pjb-big": "big", "pjb-none": "empty"}
+    state.expire_first = True  # the first URL handed out has already run out
+    log: list[Seen] = []
+    async with serve(storage(state, log)) as storage_url:
+        state.storage_url = storage_url
+        c = BatchClient(
+            api_key="llx-contract-KEY",
+            base_url=base_url,
+            retry=policy,
+            limits=Limits(max_body_bytes=16 * 1024),
+        )
+        async with c:
+            got = [r async for r in c.batches.iter_results("bat-1")]
+    big_r, none_r = got
+    assert big_r.content is not None
+    assert big_r.content.spooled
+    assert big_r.content.size == len(big.encode())
+    assert b"".join(big_r.content.chunks(4096)) == big.encode()
+    assert none_r.content is not None
+    assert none_r.content.text == "# none inline"
+    # No key, no client header went to the storage host; an expired URL was read again once.
+    assert log
+    for seen in log:
+        assert "Authorization" not in seen.headers
+        assert not any("llx-contract-KEY" in v for v in seen.headers.values())
+        assert "aiobatch" not in seen.headers.get("User-Agent", "")
+    assert sorted(dict(s.query)["X-Amz-Signature"] for s in log) == ["v1", "v2", "v3"]
+    asked = [
+        [v for k, v in s.query if k == "expand"]
+        for s in state.seen
+        if s.path == "/api/v2/parse/pjb-big"
+    ]
+    assert ["markdown_full_content_metadata", "job_metadata"] in asked
+
+
+async def test_a_presigned_download_has_its_own_cap(
+    state: Contract, base_url: str, policy: RetryPolicy, no_env: None
+) -> None:
+    state.v2_jobs = {"pjb-none": ("agentic", "y" * 5000)}
+    state.stored = {"pjb-none": "empty"}
+    log: list[Seen] = []
+    async with serve(storage(state, log)) as storage_url:
+        state.storage_url = storage_url
+        limits = Limits(max_download_bytes=2048)
+        async with BatchClient("k", base_url=base_url, retry=policy, limits=limits) as c:
+            (r,) = [r async for r in c.batches.iter_results("bat-1")]
+    assert r.error is not None
+    assert r.error.kind == "too_large"
+    assert "max_download_bytes" in r.error.message
+
+
+@pytest.mark.parametrize(
+    ("url", "base", "ok"),
+    [
+        ("https://s3.example.com/o?sig=1", "https://api.cloud.llamaindex.ai", True),
+        ("http://s3.example.com/o?sig=1", "https://api.cloud.llamaindex.ai", False),
+        ("http://127.0.0.1:9/o", "http://127.0.0.1:8080", True),
+        ("file:///etc/passwd", "http://127.0.0.1:8080", False),
+        ("https://user:pw@s3.example.com/o", "https://api.cloud.llamaindex.ai", False),
+        ("", "https://api.cloud.llamaindex.ai", False),
+    ],
+)
+def test_presigned_urls_are_https_unless_the_api_itself_is_plain_http(
+    url: str, base: str, ok: bool
+) -> None:
+    if ok:
+        assert str(check_download_url(url, base)) == url
+    else:
+        with pytest.raises(PresignedURLError, match="presigned URL"):
+            check_download_url(url, base)
