@@ -329,7 +329,8 @@ class WebhookVerificationError(AiobatchError, ValueError):
 
 
 class WebhookPayloadError(WebhookVerificationError):
-    """A webhook body is not an event object (``aiobatch.webhooks.parse``)."""
+    """Kept for ``except`` clauses written against earlier versions: ``webhooks.parse``
+    no longer raises it (the payload's shape is not published, so no shape is refused)."""
 
 
 STATUS_ERRORS: dict[int, type[APIStatusError]] = {

@@ -28,6 +28,7 @@ from ._retry import parse_retry_after
 __all__ = [
     "Headers",
     "Params",
+    "Query",
     "api_path",
     "check_body_id",
     "check_id",
@@ -43,6 +44,9 @@ __all__ = [
 
 T = TypeVar("T")
 Params = dict[str, str]
+#: What a request may carry: an array parameter is a tuple, sent repeated
+#: (``expand=a&expand=b``), never comma-joined (FastAPI does not split commas).
+Query = Mapping[str, str | tuple[str, ...]]
 E = TypeVar("E", bound=enum.Enum)
 
 API = "/api/v1/beta/batch-processing"

@@ -22,12 +22,14 @@ from ._retry import DeadlineReached, RetryPolicy, deadline
 from .models import Batch, BatchJobStatus, BatchStatus, JobStatus
 
 __all__ = [
+    "BatchResultsWatch",
     "BatchWatch",
     "JobWatch",
     "RetryChunk",
     "RetryPlan",
     "StatusWatch",
     "plan_chunks",
+    "results_state",
     "status_key",
 ]
 
@@ -283,3 +285,25 @@ class BatchWatch(StatusWatch[Batch]):
 
     def failure_error(self, status: Batch) -> BatchFailedError:
         return BatchFailedError(f"batch {status.id} ended {status.status}", batch=status)
+
+
+class BatchResultsWatch(BatchWatch):
+    """A batch followed (with ``expand=results``) until it ends *with* its result
+    mappings: they may be null for a while after the batch is ``COMPLETED``."""
+
+    def key(self, status: Batch) -> tuple[object, ...]:
+        return (str(status.status), status.results is not None)
+
+    def terminal(self, status: Batch) -> bool:
+        ended = status.status.terminal
+        return ended and (status.results is not None or status.status != BatchStatus.COMPLETED)
+
+    def state(self, status: Batch) -> str:
+        return results_state(status)
+
+
+def results_state(batch: Batch) -> str:
+    """``COMPLETED, its results not available yet``: a batch as a results reader sees it."""
+    if batch.status.terminal and batch.results is None:
+        return f"{batch.status}, its results not available yet"
+    return str(batch.status)

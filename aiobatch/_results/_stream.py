@@ -27,7 +27,7 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, Self, TypeVar
+from typing import IO, Any, Protocol, Self, TypeVar
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
@@ -44,10 +44,11 @@ from .._paging import ItemIterator, ScanProgress
 from .._paging.iterators import StreamIterator
 from .._paging.throttle import AdaptiveLimiter
 from .._paging.walk import Failure, Finished
+from .._protocol import Query
 from .._retry import call_with_retries
 from ..models import BatchFileResult, BatchItem
 from ..resources._requester import Api
-from ._resolvers import FileResolver, Get, Resolver
+from ._resolvers import Get, Resolver
 from ._types import (
     FileResult,
     ItemError,
@@ -56,6 +57,7 @@ from ._types import (
     ResultContent,
     ResultsProgress,
 )
+from ._v2 import FileResolver
 
 __all__ = [
     "FileResultIterator",
@@ -281,20 +283,7 @@ async def _pump(
     out: MemoryObjectSendStream[_Msg],
 ) -> None:
     limiter = AdaptiveLimiter(concurrency, api.policy, progress.fetches)
-    policy, slots, send = api.policy, limiter.slots, api.send
-
-    async def get(model: type[M], path: str, params: Mapping[str, str]) -> M:
-        await slots.acquire()
-        try:
-            return await call_with_retries(
-                policy,
-                functools.partial(send, model, path, params),
-                idempotent=True,
-                what=f"GET {path}",
-                hooks=limiter,
-            )
-        finally:
-            slots.release()
+    get = _Getter(api, limiter)
 
     async def fetch_one(cell: _Cell) -> None:
         item = cell.item
@@ -341,6 +330,44 @@ async def _pump(
         tg.cancel_scope.cancel()
     if failure is not None:
         raise failure
+
+
+class _Getter:
+    """``Get`` for resolvers: API GETs retried and paced by the stream's limiter,
+    and presigned downloads (another host: retried, paced by the slots only)."""
+
+    __slots__ = ("_api", "_limiter")
+
+    def __init__(self, api: Api, limiter: AdaptiveLimiter) -> None:
+        self._api = api
+        self._limiter = limiter
+
+    async def __call__(self, model: type[M], path: str, params: Query) -> M:
+        limiter = self._limiter
+        await limiter.slots.acquire()
+        try:
+            return await call_with_retries(
+                self._api.policy,
+                functools.partial(self._api.send, model, path, params),
+                idempotent=True,
+                what=f"GET {path}",
+                hooks=limiter,
+            )
+        finally:
+            limiter.slots.release()
+
+    async def download(self, url: str, sink: IO[bytes]) -> int:
+        slots = self._limiter.slots
+        await slots.acquire()
+        try:
+            return await call_with_retries(
+                self._api.policy,
+                functools.partial(self._api.download, url, sink),
+                idempotent=True,
+                what="GET presigned URL",
+            )
+        finally:
+            slots.release()
 
 
 async def _dispatch(

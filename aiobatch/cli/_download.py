@@ -24,7 +24,7 @@ import argparse
 import contextlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
@@ -252,11 +252,13 @@ class _FileAsItem(NamedTuple):
     next_offset: int
 
 
-def file_as_item(r: FileResult) -> _FileAsItem:
-    """A ``FileResult`` in the shape the download writers take (``item_id`` and
-    ``item_name``: the source file id, from which the safe file name is made)."""
+def file_as_item(r: FileResult, names: Mapping[str, str] | None = None) -> _FileAsItem:
+    """A ``FileResult`` in the shape the download writers take: ``item_id`` the
+    source file id, ``item_name`` its ``display_name`` from ``names`` (else the
+    id), from which the safe file name is made."""
+    name = (names or {}).get(r.file_id) or r.file_id
     return _FileAsItem(
-        _FileItem(r.file_id, r.file_id), r.content, r.error, r.nbytes, r.ok, r.next_offset
+        _FileItem(r.file_id, name), r.content, r.error, r.nbytes, r.ok, r.next_offset
     )
 
 
@@ -265,6 +267,7 @@ async def run_download(
     want: DownloadState,
     open_results: _Open,
     adapt: Callable[[Any], Any],
+    before: Callable[[BatchClient], Awaitable[None]] | None = None,
 ) -> int:
     """The download loop shared by ``items download`` and ``batches download``:
     checkpoint, atomic writers, index, resume."""
@@ -286,6 +289,8 @@ async def run_download(
     new = 0
     try:
         async with client:
+            if before is not None:  # e.g. the names of a batch's source files
+                await before(client)
             results = open_results(client, state)
             with ctx.progress("downloading results") as bar:
                 async with results:

@@ -21,7 +21,7 @@ from typing import IO, Any, Literal
 
 import msgspec
 
-from .._results import ItemResult
+from .._results import ItemResult, ResultContent
 from ._context import CliError
 from ._writers import Checkpoint, lock_exclusive, open_locked, truncate_to_checkpoint, write_error
 
@@ -196,7 +196,7 @@ class FilesWriter:
         if r.content is not None:
             ext = _EXT.get(r.content.kind, ".out")
             name = safe_name(item.item_name, item.item_id, ext, self.used)
-            self._put(name, r.content.data)
+            self._put(name, r.content)
         err = r.error
         row = _IndexRow(
             item.item_id,
@@ -209,11 +209,12 @@ class FilesWriter:
         )
         return _append(self.index, _encode(row) + b"\n", self.root / INDEX_NAME)
 
-    def _put(self, name: str, data: bytes) -> None:
+    def _put(self, name: str, content: ResultContent) -> None:
         tmp = self.root / TEMP_NAME
         try:
             with open(tmp, "wb") as f:
-                f.write(data)
+                for piece in content.chunks():  # a spooled result never whole in memory
+                    f.write(piece)
                 f.flush()
                 os.fsync(f.fileno())  # whole before it is renamed in and indexed
         except OSError as exc:

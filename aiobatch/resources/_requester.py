@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import IO, Protocol, TypeVar
 
-from .._protocol import Params
+from .._protocol import Params, Query
 from .._retry import RetryPolicy
 from ._sizes import KnownSizes
 
@@ -33,17 +33,21 @@ class Api(Protocol):
         method: str,
         path: str,
         *,
-        params: Params,
+        params: Query,
         body: bytes | None = None,
         idempotent: bool = True,
     ) -> T:
         """One request, retried by the client's policy."""
         ...
 
-    def send(self, model: type[T], path: str, params: Mapping[str, str]) -> Awaitable[T]:
+    def send(self, model: type[T], path: str, params: Query) -> Awaitable[T]:
         """One attempt at a GET (the engine retries it)."""
         ...
 
     def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
         """Start a plain ``async for`` scan in the client's task group."""
+        ...
+
+    def download(self, url: str, sink: IO[bytes]) -> Awaitable[int]:
+        """One attempt at a presigned object-storage URL, streamed into ``sink``."""
         ...

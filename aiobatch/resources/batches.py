@@ -27,8 +27,9 @@ from .._results import (
     UnsupportedJobTypeError,
     start_file_results,
 )
+from .._webhook_setup import WebhookConfiguration
 from ..models import Batch, BatchFileResult, BatchJobType, BatchList, BatchStatus, encode
-from ..workflows import BatchWatch, check_seconds
+from ..workflows import BatchResultsWatch, BatchWatch, check_seconds, results_state
 from ._declare import Declared, check_checkpoint, fixed, options_of
 from ._requester import Api
 
@@ -293,8 +294,9 @@ class Batches:
         (the same bounded, in-order fetcher).  A file without a result is that
         result's ``error`` (``no_job``: the batch made no job for it, with its
         ``error_message``; ``failed``; ``missing``; ``not_ready``).  A batch not
-        finished raises ``BatchNotFinishedError``, unless ``wait`` (then it is
-        waited for as by ``wait(poll_interval=, timeout=)``).  Resume with
+        finished (or ``COMPLETED`` with its result mappings not available yet)
+        raises ``BatchNotFinishedError``, unless ``wait`` (then both are waited for
+        as by ``wait(poll_interval=, timeout=)``, within one ``timeout``).  Resume with
         ``start_offset=result.next_offset``, or with a ``Checkpoint`` passed as
         ``checkpoint=`` (``ack`` each result when it is done).
         """
@@ -327,29 +329,34 @@ class Batches:
             start_offset = cp._resume(listing, "offset")[0]
         progress = ResultsProgress(next_offset=start_offset)
 
+        def fetch() -> Awaitable[Batch]:
+            return self.get(
+                batch_id, expand="results", organization_id=organization_id, project_id=project_id
+            )
+
         async def setup() -> FileSetup:
             if wait:
-                await self.wait(
+                # One deadline for the end and for the result mappings after it
+                # (null "before result mappings are available"); while the batch
+                # runs its results are null, so the polls stay small.
+                watch = BatchResultsWatch(
                     batch_id,
+                    fetch,
+                    self._api.policy,
                     poll_interval=poll_interval,
                     max_interval=max(30.0, poll_interval),
                     timeout=timeout,
-                    organization_id=organization_id,
-                    project_id=project_id,
                 )
-            batch = await self.get(
-                batch_id,
-                expand="results",
-                organization_id=organization_id,
-                project_id=project_id,
-            )
+                batch = await watch.wait()
+            else:
+                batch = await fetch()
             if not batch.status.terminal or (
                 batch.results is None and batch.status == BatchStatus.COMPLETED
             ):
                 raise BatchNotFinishedError(
-                    f"batch {batch_id} is {batch.status}: its results exist once it ends "
-                    "(wait for it: iter_results(..., wait=True), the CLI's --wait, or "
-                    "client.batches.wait)",
+                    f"batch {batch_id} is {results_state(batch)}: its results exist once it "
+                    "ends and its result mappings are available (wait for them: "
+                    "iter_results(..., wait=True) or the CLI's --wait)",
                     batch=batch,
                 )
             jtype = str(batch.config.job.type)
@@ -394,7 +401,7 @@ class Batches:
         job_type: BatchJobType | str,
         configuration_id: str,
         source_directory_id: str,
-        webhook_configurations: Sequence[Mapping[str, Any]] | None = None,
+        webhook_configurations: Sequence[WebhookConfiguration | Mapping[str, Any]] | None = None,
         webhook_configuration_ids: Sequence[str] | None = None,
         organization_id: str | None = None,
         project_id: str | None = None,
@@ -417,11 +424,17 @@ class Batches:
             "source_directory_id": proto.check_id("source_directory_id", source_directory_id),
         }
         if webhook_configurations is not None:
-            if isinstance(webhook_configurations, Mapping | str) or not all(
-                isinstance(w, Mapping) for w in webhook_configurations
+            if isinstance(webhook_configurations, Mapping | str | WebhookConfiguration) or not all(
+                isinstance(w, Mapping | WebhookConfiguration) for w in webhook_configurations
             ):
-                raise TypeError("webhook_configurations must be a sequence of mappings")
-            payload["webhook_configurations"] = [dict(w) for w in webhook_configurations]
+                raise TypeError(
+                    "webhook_configurations must be a sequence of WebhookConfiguration "
+                    "(aiobatch.webhooks) or mappings"
+                )
+            payload["webhook_configurations"] = [
+                w.to_json() if isinstance(w, WebhookConfiguration) else dict(w)
+                for w in webhook_configurations
+            ]
         if webhook_configuration_ids is not None:
             if isinstance(webhook_configuration_ids, str):
                 raise TypeError("webhook_configuration_ids must be a sequence of id strings")

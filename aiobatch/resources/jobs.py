@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .. import _protocol as proto
+from .._errors import ConfigurationError
 from .._paging import Endpoint, ItemIterator, PageIterator, Resolved, Scan, ScanKw, ScanOptions
 from .._rerun.plan import RetryChunk, RetryPlan
 from .._rerun.run import Rerun, rerun
@@ -50,6 +51,8 @@ JOBS = Endpoint(
 _JOB_ARGS = frozenset({"directory_id", "job_type", "status", "organization_id", "project_id"})
 
 
+#: ``page_size`` of ``POST /batch-processing`` (the published schema: 1..1000).
+MAX_CREATE_PAGE_SIZE = 1000
 #: Items per new job when re-running failed items.
 DEFAULT_CHUNK_SIZE = 1000
 #: Seconds after a create attempt by which its job is listed, if it was made.
@@ -245,7 +248,8 @@ class Jobs:
 
         Not idempotent: retried only when the request provably never reached the
         server (connection refused), the server said 429, or it sent
-        ``x-should-retry: true``.
+        ``x-should-retry: true``.  ``item_ids`` need a project (``project_id``
+        here or on the client); ``page_size`` is 1..1000.  The server answers 201.
         """
         if not isinstance(job_config, Mapping):
             raise TypeError("job_config must be a mapping (the parse/classify config object)")
@@ -260,11 +264,15 @@ class Jobs:
             payload["item_ids"] = [proto.check_body_id("item_ids[]", i) for i in item_ids]
         if page_size is not None:
             payload["page_size"] = proto.check_limit(page_size, name="page_size")
+            if page_size > MAX_CREATE_PAGE_SIZE:
+                raise ValueError(f"page_size must be <= {MAX_CREATE_PAGE_SIZE}, got {page_size}")
         if continue_as_new_threshold is not None:
             payload["continue_as_new_threshold"] = proto.check_limit(
                 continue_as_new_threshold, name="continue_as_new_threshold"
             )
         params = self._api.scope(organization_id, project_id)
+        if item_ids is not None:
+            _need_project(params, "jobs.create(item_ids=...)")
         return await self._api.call(
             BatchJob, "POST", proto.path(""), params=params, body=encode(payload), idempotent=False
         )
@@ -318,6 +326,8 @@ class Jobs:
         if job_config is not None and not isinstance(job_config, Mapping):
             raise TypeError("job_config must be a mapping (the parse/classify config object)")
         check_seconds("settle", settle, none_ok=False, zero_ok=True)
+        if not dry_run:  # before the scan: its new jobs are item-ids jobs
+            _need_project(self._api.scope(organization_id, project_id), "jobs.retry_failed")
         if state is not None and already_created is not None:
             raise ValueError("pass state= or already_created=, not both")
         run = Rerun(
@@ -334,3 +344,12 @@ class Jobs:
             project_id=project_id,
         )
         return await rerun(self, JobItems(self._api), run, already_created)
+
+
+def _need_project(scope: Mapping[str, str], what: str) -> None:
+    """Item-ids jobs live in a project: without one the server can only refuse."""
+    if "project_id" not in scope:
+        raise ConfigurationError(
+            f"{what} creates jobs over item ids, which need a project: pass project_id= "
+            "(to the call or to BatchClient)"
+        )

@@ -335,9 +335,24 @@ async def get_parse_result(request: web.Request) -> web.StreamResponse:
     return web.Response(body=body, content_type="application/json")
 
 
+async def get_classify_job(request: web.Request) -> web.StreamResponse:
+    host = request.app[SIM]
+    job_id = request.match_info["job_id"]
+    state, _, result = _processing_job(host, job_id, "classify")
+    body: dict[str, Any] = {
+        "id": job_id,
+        "project_id": state.job.project_id,
+        "rules": [],
+        "status": result.status,
+        "user_id": "usr-sim",
+        "error_message": result.error or None,
+    }
+    return _json(200, body)
+
+
 async def get_classify_results(request: web.Request) -> web.StreamResponse:
-    # The endpoint takes no paging parameters (FastAPI ignores unknown ones): one
-    # answer holds every result of the job.
+    # One answer per job: the request takes no paging parameters (FastAPI ignores
+    # unknown ones), whatever the list envelope's next_page_token suggests.
     host = request.app[SIM]
     job_id = request.match_info["job_id"]
     state, index, result = _processing_job(host, job_id, "classify")
@@ -357,6 +372,7 @@ ENDPOINT: dict[Handler, str] = {
     create_job: "create",
     get_parse_job: "parse_job",
     get_parse_result: "parse_result",
+    get_classify_job: "classify_job",
     get_classify_results: "classify_results",
 }
 
@@ -470,6 +486,7 @@ def make_app(host: SimHost) -> web.Application:
     r.add_post(API + "/{job_id}/cancel", cancel_job)
     r.add_get(PARSING + "/job/{job_id}", get_parse_job)
     r.add_get(PARSING + "/job/{job_id}/result/{kind}", get_parse_result)
+    r.add_get(CLASSIFIER + "/jobs/{job_id}", get_classify_job)
     r.add_get(CLASSIFIER + "/jobs/{job_id}/results", get_classify_results)
 
     from ._batches import add_batch_routes  # v2: /api/v2/batches (it imports this module)

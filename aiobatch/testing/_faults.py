@@ -43,6 +43,7 @@ ENDPOINTS = (
     # where items' output lives (outside /batch-processing)
     "parse_job",
     "parse_result",
+    "classify_job",
     "classify_results",
     # the v2 Batches API (/api/v2/batches)
     "batches",

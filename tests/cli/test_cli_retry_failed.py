@@ -49,7 +49,18 @@ def submitted(sim: Simulator) -> Counter[str]:
 
 
 async def test_prints_the_new_job_ids(sim: Simulator) -> None:
-    r = await cli("jobs", "retry-failed", "--job-id", JOB, "--chunk-size", "150", "-q", sim=sim)
+    r = await cli(
+        "jobs",
+        "retry-failed",
+        "--project-id",
+        "prj-1",
+        "--job-id",
+        JOB,
+        "--chunk-size",
+        "150",
+        "-q",
+        sim=sim,
+    )
     assert (r.code, r.err) == (0, "")
     assert all(rec.job_id in r.out for rec in sim.creates)
     assert submitted(sim) == Counter(sim.item_ids(JOB, "failed"))
@@ -59,7 +70,18 @@ async def test_prints_the_new_job_ids(sim: Simulator) -> None:
 
 async def test_json_and_dry_run(sim: Simulator) -> None:
     n = sim.count(JOB, "failed")
-    r = await cli("jobs", "retry-failed", "--job-id", JOB, "--dry-run", "--format", "json", sim=sim)
+    r = await cli(
+        "jobs",
+        "retry-failed",
+        "--project-id",
+        "prj-1",
+        "--job-id",
+        JOB,
+        "--dry-run",
+        "--format",
+        "json",
+        sim=sim,
+    )
     assert r.code == 0
     doc = json.loads(r.out)
     assert (doc["dry_run"], doc["found"], doc["created"]) == (True, n, [])
@@ -69,6 +91,8 @@ async def test_json_and_dry_run(sim: Simulator) -> None:
     r = await cli(
         "jobs",
         "retry-failed",
+        "--project-id",
+        "prj-1",
         "--job-id",
         JOB,
         "--status",
@@ -91,7 +115,18 @@ async def test_json_and_dry_run(sim: Simulator) -> None:
 
 async def test_a_failed_create_then_the_same_command_finishes(sim: Simulator) -> None:
     sim.faults = Faults(server_error=Trigger(after=1, first=1, on="create"))
-    argv = ["jobs", "retry-failed", "--job-id", JOB, "--chunk-size", "100", "--format", "json"]
+    argv = [
+        "jobs",
+        "retry-failed",
+        "--project-id",
+        "prj-1",
+        "--job-id",
+        JOB,
+        "--chunk-size",
+        "100",
+        "--format",
+        "json",
+    ]
     r = await cli(*argv, sim=sim)
     assert r.code == 1
     assert "1 new job(s) created" in r.err
@@ -108,12 +143,42 @@ async def test_a_failed_create_then_the_same_command_finishes(sim: Simulator) ->
 
 async def test_a_bad_state_file_or_config_is_a_usage_error(sim: Simulator) -> None:
     write("s.json", '{"source_job_id": "other"}')
-    r = await cli("jobs", "retry-failed", "--job-id", JOB, "--state", "s.json", sim=sim)
+    r = await cli(
+        "jobs",
+        "retry-failed",
+        "--project-id",
+        "prj-1",
+        "--job-id",
+        JOB,
+        "--state",
+        "s.json",
+        sim=sim,
+    )
     assert r.code == 2
     assert "belongs to job other" in r.err
-    r = await cli("jobs", "retry-failed", "--job-id", JOB, "--job-config", "[1]", sim=sim)
+    r = await cli(
+        "jobs",
+        "retry-failed",
+        "--project-id",
+        "prj-1",
+        "--job-id",
+        JOB,
+        "--job-config",
+        "[1]",
+        sim=sim,
+    )
     assert r.code == 2
-    r = await cli("jobs", "retry-failed", "--job-id", JOB, "--job-config", '{"type": "x"}', sim=sim)
+    r = await cli(
+        "jobs",
+        "retry-failed",
+        "--project-id",
+        "prj-1",
+        "--job-id",
+        JOB,
+        "--job-config",
+        '{"type": "x"}',
+        sim=sim,
+    )
     assert r.code == 2  # the API refused the configuration (422)
     assert sim.creates == []
 

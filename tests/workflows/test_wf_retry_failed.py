@@ -44,7 +44,8 @@ async def sim() -> AsyncIterator[Simulator]:
 
 
 def client_for(sim: Simulator) -> BatchClient:
-    return BatchClient(api_key=sim.api_key, base_url=sim.base_url, retry=FakeTime(sim).policy())
+    policy = FakeTime(sim).policy()  # item-ids jobs need a project
+    return BatchClient(api_key=sim.api_key, base_url=sim.base_url, retry=policy, project_id="prj-1")
 
 
 def submitted(sim: Simulator) -> Counter[str]:
