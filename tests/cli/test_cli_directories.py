@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import AsyncIterator
 
 import pytest
 from cli_support import clear_env, cli
 
+from aiobatch import BatchClient
 from aiobatch.testing import SimBatch, Simulator
 from aiobatch.testing._batches import file_id_of
 from aiobatch.testing._directories import display_name_of
@@ -46,7 +48,10 @@ async def test_every_file_as_json_lines(sim: Simulator) -> None:
 
 
 async def test_one_page_and_the_next_token_on_stderr(sim: Simulator) -> None:
-    first = await cli(
+    async with BatchClient(api_key=sim.api_key, base_url=sim.base_url) as client:
+        first = await client.directories.list_files("dir-9", page_size=10)
+    assert first.next_page_token
+    second = await cli(
         "directories",
         "files",
         "--directory-id",
@@ -54,13 +59,15 @@ async def test_one_page_and_the_next_token_on_stderr(sim: Simulator) -> None:
         "--page-size",
         "10",
         "--page-token",
-        "ZjA=",
+        first.next_page_token,
         "--format",
         "json",
         sim=sim,
     )
-    assert first.code == 0, first.err
-    assert "next page: --page-token " in first.err
+    assert second.code == 0, second.err
+    assert "next page: --page-token " in second.err
+    ids = [f.id for f in first.items] + [f["id"] for f in json.loads(second.out)["items"]]
+    assert len(set(ids)) == 20  # the token led on, not back to the start
 
 
 async def test_table_and_csv_keep_hostile_names_inert(sim: Simulator) -> None:
