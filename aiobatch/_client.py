@@ -317,6 +317,10 @@ class _Api:
     def policy(self) -> RetryPolicy:
         return self._client._policy
 
+    @property
+    def hooks(self) -> Hooks | None:
+        return self._client._observed
+
     def send(self, model: type[T], path: str, params: Mapping[str, str]) -> Awaitable[T]:
         return self._client._send(model, "GET", path, params)
 

@@ -24,6 +24,7 @@ from .._paging import (
     Spawner,
     start_scan,
 )
+from ..events import path_template
 from ._requester import Api
 
 __all__ = ["Declared", "fixed", "options_of"]
@@ -63,7 +64,11 @@ class Declared(Generic[T]):
     options: ScanOptions
 
     def _start(self, spawn: Spawner) -> PageIterator[T]:
-        return start_scan(self.endpoint, self.resolve, self.options, self.api, spawn)
+        pages = start_scan(self.endpoint, self.resolve, self.options, self.api, spawn)
+        hooks = self.api.hooks
+        if hooks is not None:
+            pages.observe(hooks, "scan", path_template(self.endpoint.path))
+        return pages
 
     def pages(self) -> PageIterator[T]:
         return self._start(self.api.spawn)

@@ -7,6 +7,7 @@ from typing import Protocol, TypeVar
 
 from .._protocol import Params
 from .._retry import RetryPolicy
+from ..events import Hooks
 from ._sizes import KnownSizes
 
 T = TypeVar("T")
@@ -17,6 +18,11 @@ class Api(Protocol):
 
     @property
     def policy(self) -> RetryPolicy: ...
+
+    @property
+    def hooks(self) -> Hooks | None:
+        """The client's event hooks, or None when nothing listens."""
+        ...
 
     @property
     def sizes(self) -> KnownSizes:

@@ -226,7 +226,7 @@ class Batches:
             poll_interval=poll_interval,
             max_interval=max_interval,
             timeout=timeout,
-        )
+        ).observe(self._api.hooks)
 
     async def wait(
         self,
@@ -347,7 +347,10 @@ class Batches:
                 )
             return FileSetup(resolver, kind, list(batch.results or ()))
 
-        return start_file_results(self._api, setup, scope, concurrency, progress, start_offset)
+        where = V2_BATCHES + "/{id}"
+        return start_file_results(
+            self._api, setup, scope, concurrency, progress, start_offset, path=where
+        )
 
     async def cancel(
         self,

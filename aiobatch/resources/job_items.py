@@ -25,6 +25,7 @@ from .._results import (
     UnsupportedJobTypeError,
     start_results,
 )
+from ..events import path_template
 from ..models import (
     BatchItem,
     BatchItemListResponse,
@@ -235,7 +236,8 @@ class JobItems:
                 )
             return Setup(resolver, kind, self._declare(job_id, listing).items())
 
-        return start_results(self._api, setup, scope, concurrency, progress)
+        where = path_template(proto.path("/{job_id}/items", job_id=job_id))
+        return start_results(self._api, setup, scope, concurrency, progress, path=where)
 
     async def get_processing_results(
         self,

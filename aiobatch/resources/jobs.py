@@ -17,6 +17,7 @@ from .._errors import (
     RetryFailedError,
 )
 from .._paging import Endpoint, ItemIterator, PageIterator, Resolved, Scan, ScanKw, ScanOptions
+from ..events import observed_run
 from ..models import (
     BatchItem,
     BatchJob,
@@ -187,7 +188,7 @@ class Jobs:
             poll_interval=poll_interval,
             max_interval=max_interval,
             timeout=timeout,
-        )
+        ).observe(self._api.hooks)
 
     async def wait(
         self,
@@ -274,6 +275,7 @@ class Jobs:
             BatchJob, "POST", proto.path(""), params=params, body=encode(payload), idempotent=False
         )
 
+    @observed_run("retry_failed", "/api/v1/beta/batch-processing/{id}")
     async def retry_failed(
         self,
         job_id: str,
