@@ -59,7 +59,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class RequestEvent:
     """An attempt is about to be sent.  ``attempt`` counts from 1 (2: first retry)."""
 
@@ -108,6 +108,7 @@ class RateLimitedEvent:
 
 RunKind = Literal["scan", "results", "retry_failed"]
 ScanPhase = Literal["started", "page", "finished", "failed", "stopped"]
+WaitPhase = Literal["started", "status", "timed_out", "failed"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -149,13 +150,14 @@ class ResultEvent:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class WaitEvent:
-    """A watched job or batch (``noun``) changed status (phase ``"status"``;
-    ``final`` on the terminal one), or the wait gave up: ``"timed_out"``, or
+    """A wait on a job or batch (``noun``) began (phase ``"started"``, before
+    the first poll), its status changed (``"status"``; ``final`` on the
+    terminal one), or it gave up: ``"timed_out"``, or
     ``"failed"`` when a poll failed for good (``error``: the exception's type
     name).  ``status`` is the last status seen, ``polls`` the polls made so far,
     ``elapsed`` the seconds since the first (on the retry policy's clock)."""
 
-    phase: Literal["status", "timed_out", "failed"]
+    phase: WaitPhase
     run: int
     noun: str
     status: str | None

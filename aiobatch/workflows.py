@@ -13,11 +13,11 @@ import inspect
 import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Generic, Literal, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 from ._errors import BatchFailedError, BatchWaitTimeoutError, JobFailedError, JobWaitTimeoutError
 from ._retry import RetryPolicy
-from .events import Hooks, WaitEvent, current_run, emit, in_run, new_run
+from .events import Hooks, WaitEvent, WaitPhase, current_run, emit, in_run, new_run
 from .models import Batch, BatchJobStatus, BatchStatus, JobStatus
 
 __all__ = [
@@ -151,6 +151,7 @@ class StatusWatch(Generic[S]):
             return await self._next()
         if self._began is None:
             self._began = self._policy.monotonic()
+            await self._tell("started", None)
         try:
             with in_run(self._run):
                 status = await self._next()
@@ -163,9 +164,7 @@ class StatusWatch(Generic[S]):
         await self._tell("status", None)
         return status
 
-    async def _tell(
-        self, phase: Literal["status", "timed_out", "failed"], error: str | None
-    ) -> None:
+    async def _tell(self, phase: WaitPhase, error: str | None) -> None:
         assert self._hooks is not None
         assert self._began is not None
         last = self.last

@@ -140,7 +140,8 @@ async def test_wait_events_each_status_change(sim: Simulator, policy: RetryPolic
         await c.jobs.wait("bjb-events")
     waits: list[WaitEvent] = rec.of(WaitEvent)
     assert [(e.phase, e.noun, e.status, e.final, e.polls) for e in waits] == [
-        ("status", "job", "completed", True, 1)
+        ("started", "job", None, False, 0),
+        ("status", "job", "completed", True, 1),
     ]
     assert rec.request_runs == [waits[0].run]
 
@@ -164,7 +165,7 @@ async def test_a_wait_that_times_out_says_so(sim: Simulator) -> None:
         with pytest.raises(Exception, match="did not end"):
             await c.jobs.wait("bjb-moving", timeout=10, poll_interval=1)
     waits: list[WaitEvent] = rec.of(WaitEvent)
-    assert waits[0].phase == "status"
+    assert [e.phase for e in waits[:2]] == ["started", "status"]
     assert waits[-1].phase == "timed_out"
     assert waits[-1].error == "JobWaitTimeoutError"
     assert waits[-1].elapsed == pytest.approx(10.0)
