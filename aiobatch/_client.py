@@ -15,6 +15,7 @@ from ._budget import RequestBudget
 from ._config import ClientConfig, Limits, Timeout, resolve_budget
 from ._errors import AiobatchError, ClientClosedError, ConfigurationError
 from ._paging.supervisor import Supervisor
+from ._paging.types import ScanOptions
 from ._retry import RetryPolicy, call_with_retries, current_attempt, parse_retry_after
 from ._stats import ClientStats, Counters
 from ._transport import AiohttpTransport, ClientSession, Transport
@@ -320,6 +321,10 @@ class _Api:
     @property
     def hooks(self) -> Hooks | None:
         return self._client._observed
+
+    @property
+    def scan_defaults(self) -> ScanOptions:
+        return self._client._config.scan_defaults
 
     def send(self, model: type[T], path: str, params: Mapping[str, str]) -> Awaitable[T]:
         return self._client._send(model, "GET", path, params)

@@ -26,7 +26,7 @@ from .walk import Failure, Finished, deliver, drop_repeats, is_permanent
 
 __all__ = ["produce_cursor"]
 
-log = logging.getLogger("aiobatch")
+log = logging.getLogger("aiobatch.scan")
 T = TypeVar("T")
 
 #: Empty pages in a row that still carry a token before the scan gives up: a
@@ -122,7 +122,7 @@ def _check_repeats(
     name = _first_repeat(keys, repeats)
     what = f"item {name!r} was returned twice (page starting at item {offset})"
     progress.drift.append(what)
-    log.warning("aiobatch scan drift: %s", what)
+    log.warning("aiobatch scan drift: %s", what, extra={"drift": what})
     if options.on_drift == "raise":
         raise DriftError(
             f"the listing changed during the scan ({what}); items may be skipped or "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, TypeVar
 
+from .._paging.types import ScanOptions
 from .._protocol import Params
 from .._retry import RetryPolicy
 from ..events import Hooks
@@ -18,6 +19,11 @@ class Api(Protocol):
 
     @property
     def policy(self) -> RetryPolicy: ...
+
+    @property
+    def scan_defaults(self) -> ScanOptions:
+        """Item scans' default options (the environment's page size, concurrency)."""
+        ...
 
     @property
     def hooks(self) -> Hooks | None:

@@ -114,7 +114,7 @@ class JobItems:
         return self._declare(job_id, kw).scan()
 
     def _declare(self, job_id: str, kw: ItemScanKw) -> Declared[BatchItem]:
-        opts = options_of(ScanOptions(), kw, _ITEM_ARGS)
+        opts = options_of(self._api.scan_defaults, kw, _ITEM_ARGS)
         scope = self._api.scope(kw.get("organization_id"), kw.get("project_id"))
         proto.check_id("job_id", job_id)
         wanted = proto.check_status(kw.get("status"), ItemStatus)
