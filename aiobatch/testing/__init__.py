@@ -38,6 +38,7 @@ __all__ = [
     "Trigger",
     "WebhookDelivery",
     "add_arguments",
+    "batch_client",
     "batch_simulator",
     "batch_simulator_factory",
     "build_parser",
@@ -45,7 +46,7 @@ __all__ = [
     "serve",
 ]
 
-_FIXTURES = ("batch_simulator", "batch_simulator_factory")
+_FIXTURES = ("batch_client", "batch_simulator", "batch_simulator_factory")
 
 
 def __getattr__(name: str) -> Any:

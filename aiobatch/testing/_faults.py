@@ -66,6 +66,7 @@ EMPTY_STYLES: tuple[EmptyStyle, ...] = ("empty", "null", "missing")
 
 #: Faults that replace or break a response, in the order they are tried.
 FAULT_ORDER = (
+    "stall",
     "reset",
     "rate_limit",
     "server_error",
@@ -176,6 +177,9 @@ class Faults:
     html: Trigger | None = None
 
     # -- broken transport / framing --------------------------------------
+    #: No answer at all: the request hangs until the client gives up (closes
+    #: the connection, e.g. on its timeout) or the simulator stops.
+    stall: Trigger | None = None
     #: Connection reset (RST) before any response byte.  aiohttp clients replay
     #: an idempotent request once after a disconnect: fire twice to surface one.
     reset: Trigger | None = None
