@@ -250,6 +250,8 @@ class Faults:
     #: Every N-th delivery is sent twice (the same body, event id and
     #: signature), as a server that retries a delivery would.  0 is off.
     webhook_duplicate_every: int = 0
+    #: POSTs of one event at most: a non-2xx answer is redelivered until then.
+    webhook_attempts: int = 3
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0 or self.jitter_ms < 0:
@@ -268,6 +270,8 @@ class Faults:
             raise ValueError("unstable_ties must be >= 0")
         if self.webhook_duplicate_every < 0:
             raise ValueError("webhook_duplicate_every must be >= 0")
+        if self.webhook_attempts < 1:
+            raise ValueError("webhook_attempts must be >= 1")
         for name in PAGE_FAULTS:
             trig = getattr(self, name)
             if trig is not None and trig.on not in ("items", "*"):

@@ -129,7 +129,8 @@ async def test_shuffled_and_duplicated_deliveries_are_set_equal(receiver: Receiv
 
 
 async def test_wrong_secret_fails_verification(receiver: Receiver) -> None:
-    sim = await make_sim()
+    # One POST per event: the receiver's 401s would be redelivered otherwise.
+    sim = await make_sim(Faults(webhook_attempts=1))
     try:
         await create(sim, {"webhook_url": receiver.url, "webhook_signing_secret": "other"})
         deliveries = await sim.wait_for_webhooks(1)
@@ -230,7 +231,8 @@ async def test_stop_leaves_no_task_behind(receiver: Receiver) -> None:
 
     before = asyncio.all_tasks()
     sim = await make_sim()
-    await create(sim, {"webhook_url": receiver.url})
+    # Signed, so the receiver answers 204: no redelivery still on its way at stop.
+    await create(sim, {"webhook_url": receiver.url, "webhook_signing_secret": SECRET})
     await sim.wait_for_webhooks(1)
     await sim.stop()
     await sim.stop()  # idempotent
