@@ -15,7 +15,7 @@ from typing import Any
 from ._batches import BatchStore, SimBatch
 from ._cli import add_arguments, build_parser, run_simulator, serve
 from ._faults import Faults, Trigger
-from ._jobs import SimClock, SimJob
+from ._jobs import SimClock, SimItem, SimJob
 from ._layout import DEFAULT_MIX
 from ._process import SimulatorProcess
 from ._registry import CreateRecord
@@ -31,6 +31,7 @@ __all__ = [
     "RequestRecord",
     "SimBatch",
     "SimClock",
+    "SimItem",
     "SimJob",
     "Simulator",
     "SimulatorProcess",
