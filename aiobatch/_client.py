@@ -68,11 +68,14 @@ class BatchClient:
     ``rate_limit`` requests per second when set (default: unpaced), and a 429's
     ``Retry-After`` pauses them all.  Scans share it round-robin.
 
-    ``event_hooks`` (httpx's shape) maps ``"request"``, ``"response"``, ``"retry"``
-    and ``"rate_limited"`` to lists of callables (plain or async) that get the
-    typed events of ``aiobatch.events``; ``client.stats()`` counts the same things.
-    Unset ``max_concurrency`` and ``rate_limit`` come from the environment
-    (``LLAMA_CLOUD_MAX_CONCURRENCY``, ``LLAMA_CLOUD_RATE_LIMIT``).
+    ``event_hooks`` (httpx's shape) maps ``"request"``, ``"response"``, ``"retry"``,
+    ``"rate_limited"``, ``"scan"``, ``"result"`` and ``"wait"`` to lists of
+    callables (plain or async) that get the typed events of ``aiobatch.events``;
+    ``client.stats()`` counts requests the same way.  Unset arguments come from
+    the environment: ``LLAMA_CLOUD_TIMEOUT``, ``LLAMA_CLOUD_MAX_RETRIES``,
+    ``LLAMA_CLOUD_MAX_CONCURRENCY``, ``LLAMA_CLOUD_RATE_LIMIT``, and for item
+    scans ``LLAMA_CLOUD_PAGE_SIZE`` and ``LLAMA_CLOUD_SCAN_CONCURRENCY``;
+    ``LLAMA_CLOUD_LOG`` sets the ``aiobatch`` log level.
     """
 
     def __init__(
