@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from conftest import API_KEY
+from test_config import resolve as resolve_config
 
 from aiobatch import BatchClient, ConfigurationError, RetryPolicy, Timeout
 from aiobatch._config import ClientConfig
@@ -19,18 +20,7 @@ pytestmark = pytest.mark.usefixtures("no_env")
 
 
 def resolve(env: dict[str, str], **kw: Any) -> ClientConfig:
-    args: dict[str, Any] = {
-        "api_key": API_KEY,
-        "base_url": None,
-        "organization_id": None,
-        "project_id": None,
-        "timeout": None,
-        "limits": None,
-        "retry": None,
-        "max_retries": None,
-    }
-    args.update(kw)
-    return ClientConfig.resolve(env=env, **args)
+    return resolve_config(api_key=API_KEY, env=env, **kw)
 
 
 @pytest.fixture

@@ -3,7 +3,8 @@ loopback aiohttp.web server that verifies and parses them with aiobatch.webhooks
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,20 +39,28 @@ class Receiver:
         return web.Response(status=204)
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    rec = Receiver()
+@contextlib.asynccontextmanager
+async def serve_hook(
+    handle: Callable[[web.Request], Awaitable[web.Response]],
+) -> AsyncIterator[str]:
+    """A loopback receiver answering POST /hook with ``handle``; yields its URL."""
     app = web.Application()
-    app.router.add_post("/hook", rec.handle)
+    app.router.add_post("/hook", handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    rec.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
     try:
-        yield rec
+        yield f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    rec = Receiver()
+    async with serve_hook(rec.handle) as rec.url:
+        yield rec
 
 
 async def make_sim(faults: Faults | None = None) -> Simulator:

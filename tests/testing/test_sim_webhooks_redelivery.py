@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp import web
 from test_sim_batches import http
-from test_sim_webhooks import create, make_sim
+from test_sim_webhooks import create, make_sim, serve_hook
 
 from aiobatch import webhooks
 from aiobatch.testing import Faults
@@ -30,29 +30,17 @@ class Flaky:
         return web.Response(status=204)
 
 
-async def serve(rec: Flaky) -> AsyncIterator[Flaky]:
-    app = web.Application()
-    app.router.add_post("/hook", rec.handle)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    rec.url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    try:
-        yield rec
-    finally:
-        await runner.cleanup()
-
-
 @pytest.fixture
 async def twice() -> AsyncIterator[Flaky]:
-    async for rec in serve(Flaky(fail=2)):
+    rec = Flaky(fail=2)
+    async with serve_hook(rec.handle) as rec.url:
         yield rec
 
 
 @pytest.fixture
 async def never() -> AsyncIterator[Flaky]:
-    async for rec in serve(Flaky(fail=10**6)):
+    rec = Flaky(fail=10**6)
+    async with serve_hook(rec.handle) as rec.url:
         yield rec
 
 
