@@ -10,6 +10,8 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Any, Literal, Self, TypeVar, cast
 
+import anyio
+
 from . import _protocol as proto
 from ._budget import RequestBudget
 from ._config import ClientConfig, Limits, Timeout, resolve_budget
@@ -234,12 +236,19 @@ class BatchClient:
             request = RequestEvent(method, path_template(path), attempt)
             await emit(hooks.request, request)
         started = time.perf_counter() if hooks is not None else 0.0
-        await budget.acquire()
+        try:
+            await budget.acquire()
+        except BaseException as exc:  # cancelled while waiting for the budget
+            if request is not None and hooks is not None:
+                await self._emit_failure(hooks, request, started, exc)
+            raise
         try:
             resp = await self._transport.send(method, path, params=dict(params), body=body)
-        except AiobatchError as exc:
-            counters.count_error(type(exc).__name__)
+        except BaseException as exc:
+            if isinstance(exc, AiobatchError):
+                counters.count_error(type(exc).__name__)
             if request is not None and hooks is not None:
+                # Cancelled too: every request event gets its response event.
                 await self._emit_failure(hooks, request, started, exc)
             raise
         finally:
@@ -279,12 +288,14 @@ class BatchClient:
 
     @staticmethod
     async def _emit_failure(
-        hooks: Hooks, request: RequestEvent, started: float, exc: AiobatchError
+        hooks: Hooks, request: RequestEvent, started: float, exc: BaseException
     ) -> None:
         event = ResponseEvent(
             request, None, time.perf_counter() - started, 0, error=type(exc).__name__
         )
-        await emit(hooks.response, event)
+        # Shielded: a cancelled attempt still ends its span and its in-flight count.
+        with anyio.CancelScope(shield=True):
+            await emit(hooks.response, event)
 
     async def _call(
         self,

@@ -71,7 +71,8 @@ class RequestEvent:
 @dataclass(frozen=True, slots=True, eq=False)
 class ResponseEvent:
     """An attempt ended: with an answer (``status``), or without one (``status`` is
-    None and ``error`` names the exception type, e.g. ``APITimeoutError``)."""
+    None and ``error`` names the exception type, e.g. ``APITimeoutError``, or
+    ``CancelledError`` for an attempt its scan no longer needed)."""
 
     request: RequestEvent
     status: int | None

@@ -172,3 +172,24 @@ def test_instrument_twice_adds_nothing(sim: Simulator, otel: Otel) -> None:
     instrument(c, tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
     instrument(c, tracer_provider=otel.tracer_provider, meter_provider=otel.meter_provider)
     assert len(c._hooks.request) == 1
+
+
+async def test_a_scan_left_early_ends_every_request_span(
+    sim: Simulator, policy: RetryPolicy, otel: Otel
+) -> None:
+    # Slow pages, many in flight: breaking out cancels requests mid-way.
+    sim.faults = Faults(latency_ms=30)
+    async with client(sim, policy, otel) as c:
+        scan = c.job_items.iter("bjb-otel-1", page_size=10, concurrency=8)
+        async for _ in scan:
+            break
+        await scan.aclose()
+    spans = otel.spans.get_finished_spans()
+    requests = by_name(spans, ITEMS)
+    cancelled = [r for r in requests if attrs(r).get("error.type") == "CancelledError"]
+    assert cancelled  # attempts the scan no longer needed
+    assert otel.total("http.client.active_requests") == 0
+    assert otel.total("aiobatch.client.requests") == len(requests)
+    (scan_span,) = by_name(spans, "aiobatch scan")
+    assert attrs(scan_span)["aiobatch.outcome"] == "stopped"
+    assert attrs(scan_span)["aiobatch.items"] == 1
