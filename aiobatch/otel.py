@@ -17,6 +17,9 @@ is not instrumented.  What it records:
   and ``aiobatch.bytes`` (delivered to the consumer), ``aiobatch.results.failed``
   (by ``aiobatch.error_kind``).
 
+A watch left before its end (a ``break`` out of ``jobs.watch``) leaves its wait
+span unended, so never exported; ``jobs.wait`` always ends it.
+
 ``opentelemetry-instrumentation-aiohttp-client`` would add a second span per
 request (with the full URL): use one or the other for aiobatch's session (see
 the README's "Observability" section).

@@ -193,3 +193,18 @@ async def test_a_scan_left_early_ends_every_request_span(
     (scan_span,) = by_name(spans, "aiobatch scan")
     assert attrs(scan_span)["aiobatch.outcome"] == "stopped"
     assert attrs(scan_span)["aiobatch.items"] == 1
+
+
+async def test_retry_failed_is_a_span_over_its_scan(
+    sim: Simulator, policy: RetryPolicy, otel: Otel
+) -> None:
+    sim.faults = Faults()
+    async with client(sim, policy, otel) as c:
+        await c.jobs.retry_failed("bjb-otel-1", dry_run=True)
+    spans = otel.spans.get_finished_spans()
+    (run,) = by_name(spans, "aiobatch retry_failed")
+    scans = by_name(spans, "aiobatch scan")
+    assert scans
+    assert {s.parent.span_id for s in scans if s.parent} == {run.context.span_id}
+    assert all(s.parent is not None for s in scans)
+    assert attrs(run)["aiobatch.outcome"] == "finished"
