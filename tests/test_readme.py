@@ -179,3 +179,10 @@ def test_observability_example_runs_as_written(tmp_path: Path) -> None:
         "300 started:0 page:0 page:100 page:200 finished:300",
         "2 2",
     ]
+
+
+def test_checkpoint_pool_example_runs_as_written(tmp_path: Path) -> None:
+    [code] = python_blocks("A checkpoint for worker pools")
+    result = run([sys.executable, "-W", "error", "-c", code], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["2000 {1}"]
