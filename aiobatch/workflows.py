@@ -1,6 +1,7 @@
 """Workflows over the batch API: follow a job to its end (``JobWatch``, behind
 ``client.jobs.watch`` / ``client.jobs.wait``), and re-run the failed items of a
-job (``RetryPlan``, behind ``client.jobs.retry_failed``).
+job (``RetryPlan``, behind ``client.jobs.retry_failed``: the run itself lives in
+``aiobatch._rerun``; its plan types are importable from here as before).
 
 Both take their time (``sleep``, ``monotonic``) from the client's ``RetryPolicy``,
 so tests drive them with a fake clock and never sleep for real.

@@ -123,6 +123,8 @@ async def _drive(
         # Raised after the group exits, so the caller sees the error itself, not
         # an ExceptionGroup.
         raise walk.failure
+    if plan.shortfall is not None:
+        raise plan.shortfall  # after every page: the consumer has all there was
 
 
 def is_permanent(error: AiobatchError) -> bool:
@@ -279,6 +281,10 @@ class _Walk(Generic[T]):
             self._idle -= 1
             page: Fetched[T] | None = None
             error: Exception | None = None
+            if req.reask:
+                # An answer in doubt is asked again after a retry's backoff, on
+                # the policy's clock: a blip must outlast it to be believed.
+                await policy.sleep(policy.backoff(req.reask - 1))
             await slots.acquire()
             try:
                 page = await call_with_retries(

@@ -323,16 +323,16 @@ class Jobs:
         if state is not None and already_created is not None:
             raise ValueError("pass state= or already_created=, not both")
         run = Rerun(
-            job_id,
-            wanted,
-            chunk_size,
-            dry_run,
-            job_config,
-            float(settle),
-            self._api.policy,
-            None if state is None else state_store(state),
-            on_created,
-            organization_id,
-            project_id,
+            job_id=job_id,
+            statuses=wanted,
+            chunk_size=chunk_size,
+            dry_run=dry_run,
+            job_config=job_config,
+            settle=float(settle),
+            policy=self._api.policy,
+            store=None if state is None else state_store(state),
+            on_created=on_created,
+            organization_id=organization_id,
+            project_id=project_id,
         )
         return await rerun(self, JobItems(self._api), run, already_created)

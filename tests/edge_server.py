@@ -8,7 +8,6 @@ Each misbehaves only in the ways a test switches on.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
@@ -17,8 +16,9 @@ from typing import Any
 
 from _servers import serve
 from aiohttp import web
+from faults.fault_support import VirtualClock
 
-from aiobatch import BatchClient, RetryPolicy
+from aiobatch import BatchClient
 
 JOB = "bjb-edge"
 ITEMS_PATH = f"/api/v1/beta/batch-processing/{JOB}/items"
@@ -132,21 +132,9 @@ class OffsetServer:
             yield url
 
 
-class Clock:
-    """The retry policy's clock: ``sleep`` moves it forward, never waits."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    async def sleep(self, delay: float) -> None:
-        self.sleeps.append(delay)
-        self.now += max(0.0, delay)
-        await asyncio.sleep(0)
-
-    def policy(self, **kw: Any) -> RetryPolicy:
-        kw.setdefault("random", lambda: 0.0)
-        return RetryPolicy(sleep=self.sleep, monotonic=lambda: self.now, **kw)
+class Clock(VirtualClock):
+    """The retry policy's clock (``sleep`` moves it forward, never waits), and a
+    client on it."""
 
     def client(self, url: str, **kw: Any) -> BatchClient:
         return BatchClient(api_key="llx-edge-secret", base_url=url, retry=self.policy(**kw))
