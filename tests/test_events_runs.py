@@ -205,3 +205,22 @@ async def test_no_hooks_no_run(sim: Simulator, policy: RetryPolicy) -> None:
         assert pages._hooks is None
         async for _ in pages:
             pass
+
+
+async def test_result_events_of_a_v2_batch(policy: RetryPolicy) -> None:
+    from aiobatch.testing import SimBatch, SimClock
+
+    t0 = 1_800_000_000.0
+    rec = Recorder()
+    async with Simulator(clock=SimClock.frozen_at(t0)) as sim:
+        sim.batches.add(SimBatch(batch_id="bat-ev", files=30, error_every=7, created_at=t0 - 600))
+        async with client(sim, policy, rec) as c:
+            got = [r async for r in c.batches.iter_results("bat-ev", concurrency=4)]
+    results: list[ResultEvent] = rec.of(ResultEvent)
+    assert [(e.ok, e.position, e.error) for e in results] == [
+        (r.ok, r.next_offset, r.error.kind if r.error else None) for r in got
+    ]
+    (started, *_, finished) = [e for e in rec.of(ScanEvent) if e.kind == "results"]
+    assert (started.phase, finished.phase) == ("started", "finished")
+    assert started.path == "/api/v2/batches/{id}"
+    assert finished.progress.items == len(got) == 30
