@@ -40,6 +40,7 @@ from ._errors import (
     WebhookVerificationError,
 )
 from ._paging import Page, ScanOptions, ScanProgress
+from ._rerun.state import RetryStateStore
 from ._results import (
     ItemError,
     ItemResult,
@@ -137,6 +138,7 @@ __all__ = [
     "RetryFailedError",
     "RetryPlan",
     "RetryPolicy",
+    "RetryStateStore",
     "ScanOptions",
     "ScanProgress",
     "StatusWatch",

@@ -24,12 +24,13 @@ from .._paging import (
     Spawner,
     start_scan,
 )
+from .._paging.iterators import items_of
 from ._requester import Api
 
 if TYPE_CHECKING:
     from ..checkpoint import Checkpoint
 
-__all__ = ["Declared", "check_checkpoint", "fixed", "options_of", "resume_from"]
+__all__ = ["Declared", "check_checkpoint", "check_style", "fixed", "options_of", "resume_from"]
 
 T = TypeVar("T")
 
@@ -45,6 +46,29 @@ def options_of(
         raise TypeError(f"options must be a ScanOptions, got {type(base).__name__}")
     rest = {k: v for k, v in keywords.items() if k not in consumed and k != "options"}
     return base.with_(**rest) if rest else base
+
+
+#: Options that only one kind of scan reads, and their neutral values: set on
+#: the other kind, they would be ignored (a resume from the start, a filter mode
+#: not applied), so they are refused.
+_OFFSET_ONLY = {"start_offset": 0, "filter_mode": "auto"}
+_CURSOR_ONLY = {"start_token": None, "start_skip": 0}
+
+
+def check_style(options: ScanOptions, style: Literal["offset", "cursor"]) -> None:
+    """Refuse an option the listing's kind of scan would ignore (``TypeError``)."""
+    foreign, resume = (
+        (_OFFSET_ONLY, "start_token and start_skip")
+        if style == "cursor"
+        else (_CURSOR_ONLY, "start_offset")
+    )
+    for name, neutral in foreign.items():
+        value = getattr(options, name)
+        if value != neutral:
+            raise TypeError(
+                f"{name}={value!r} does not apply to this {style}-paged listing "
+                f"(it resumes with {resume})"
+            )
 
 
 def check_checkpoint(checkpoint: object) -> Checkpoint | None:
@@ -66,9 +90,10 @@ def resume_from(
     cp = check_checkpoint(checkpoint)
     if cp is None:
         return options
-    if options.start_offset or options.start_token is not None:
+    if options.start_offset or options.start_token is not None or options.start_skip:
         raise TypeError(
-            "checkpoint= says where the scan starts: pass it without start_offset / start_token"
+            "checkpoint= says where the scan starts: pass it without start_offset / "
+            "start_token / start_skip"
         )
     offset, token, mode = cp._resume(listing, kind)
     changes: dict[str, object] = (
@@ -106,6 +131,7 @@ class Declared(Generic[T]):
     listing: str = ""
 
     def __post_init__(self) -> None:
+        check_style(self.options, self.endpoint.style)
         if self.checkpoint is not None:  # bad arguments raise at the call, not later
             resume_from(self.checkpoint, self.options, self.listing, self.endpoint.style)
 
@@ -136,7 +162,7 @@ class Declared(Generic[T]):
         return self._start(self.api.spawn)
 
     def items(self) -> ItemIterator[T]:
-        return ItemIterator(self.pages())
+        return items_of(self.pages())
 
     def scan(self) -> Scan[T]:
         return Scan(self._start)

@@ -29,11 +29,13 @@ from .._results import (
 from ..models import (
     BatchItem,
     BatchItemListResponse,
+    BatchJob,
     BatchJobStatus,
     ItemStatus,
     JobType,
     ProcessingResults,
 )
+from ..workflows import JobWatch, check_seconds
 from ._declare import Declared, check_checkpoint, options_of
 from ._requester import Api
 
@@ -183,6 +185,9 @@ class JobItems:
         page_size: int = 500,
         filter_mode: FilterMode = "auto",
         job_type: JobType | str | None = None,
+        wait: bool = False,
+        poll_interval: float = 2.0,
+        timeout: float | None = None,
         organization_id: str | None = None,
         project_id: str | None = None,
         checkpoint: Checkpoint | None = None,
@@ -198,7 +203,10 @@ class JobItems:
         ``start_offset=result.next_offset`` (and, with a status filter, the
         ``filter_mode`` in ``progress.filter_mode``), or pass a ``Checkpoint``
         as ``checkpoint=`` and ``ack`` each result when it is done (workers may
-        finish out of order).  ``job_type`` skips asking the job for it.
+        finish out of order).  ``job_type`` skips asking the job for it.  While
+        the job runs, its pending and processing items' results are
+        ``not_ready``; ``wait`` first waits for the job to end, as
+        ``client.jobs.wait(poll_interval=, timeout=)`` does.
         """
         proto.check_id("job_id", job_id)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
@@ -213,6 +221,9 @@ class JobItems:
             kinds = [k for r in resolvers for k in r.kinds]
             if result not in kinds:
                 raise ValueError(f"result must be one of {', '.join(kinds)}; got {result!r}")
+        if wait:
+            check_seconds("poll_interval", poll_interval, none_ok=False)
+            check_seconds("timeout", timeout, none_ok=True, zero_ok=True)
         scope = self._api.scope(organization_id, project_id)
         cp = check_checkpoint(checkpoint)
         if cp is not None and cp._filter_mode is not None and filter_mode == "auto":
@@ -230,16 +241,33 @@ class JobItems:
         declared = self._declare(job_id, listing)  # the listing's arguments, checked now
         progress = ResultsProgress(next_offset=declared.start_offset())
 
+        path = proto.path("/{job_id}", job_id=job_id)
+
+        async def fetch() -> BatchJobStatus:
+            return await self._api.call(BatchJobStatus, "GET", path, params=scope)
+
         async def setup() -> Setup:
             jtype: str | None = known
-            if jtype is None or (filter_mode == "auto" and status is not None):
+            job: BatchJob | None = None
+            if wait:
+                watch = JobWatch(
+                    job_id,
+                    fetch,
+                    self._api.policy,
+                    poll_interval=poll_interval,
+                    max_interval=max(30.0, poll_interval),
+                    timeout=timeout,
+                )
+                job = (await watch.wait()).job
+            elif jtype is None or (filter_mode == "auto" and status is not None):
                 # One request answers both: the job's type, and whether it is
                 # finished (a status filter can then run on the server).
-                path = proto.path("/{job_id}", job_id=job_id)
-                job = (await self._api.call(BatchJobStatus, "GET", path, params=scope)).job
+                job = (await fetch()).job
+            if job is not None:
                 jtype = jtype or job.job_type
                 if filter_mode == "auto" and status is not None:
                     listing["filter_mode"] = "server" if job.status.terminal else "client"
+            assert jtype is not None  # given, or read from the job
             progress.job_type = str(jtype)
             resolver = RESOLVERS.get(jtype)
             if resolver is None:
