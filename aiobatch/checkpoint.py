@@ -340,15 +340,15 @@ class _Tap(Generic[T]):
         keep = [cp._hand(k, p) for k, p in zip(keys, where, strict=True)]
         if all(keep):
             return page
+        # Positions say where each item handed out sits, so that the progress
+        # (next_offset; next_skip inside a cursor page) counts the items skipped.
         positions = page.positions
-        if positions is None and cp._kind != "cursor":
+        if positions is None:
             positions = list(range(page.offset, page.offset + len(items)))
         return dataclasses.replace(
             page,
             items=[item for item, k in zip(items, keep, strict=True) if k],
-            positions=None
-            if positions is None
-            else [p for p, k in zip(positions, keep, strict=True) if k],
+            positions=[p for p, k in zip(positions, keep, strict=True) if k],
         )
 
     def end(self, done: bool) -> None:
