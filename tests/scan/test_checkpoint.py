@@ -130,10 +130,26 @@ async def test_cursor_scan_resumes_from_the_token_and_skips_acked(
         state = json.loads(cp.to_json())
         assert state["kind"] == "cursor"
         assert state["token"] is not None
-        cp2 = Checkpoint.from_json(cp.to_json())
+        saved = cp.to_json()
+        cp2 = Checkpoint.from_json(saved)
         rest = [b.id async for b in client.batches.iter(page_size=10, checkpoint=cp2)]
-    acked = {b.id for b in taken[:13] + taken[15:21]}
-    assert rest == [k for k in truth if k not in acked]
+        acked = {b.id for b in taken[:13] + taken[15:21]}
+        assert rest == [k for k in truth if k not in acked]
+        # The progress of a checkpointed scan still counts the server's page: its
+        # resume point (token + skip) is just past the item received.
+        async with client.batches.iter(
+            page_size=10, checkpoint=Checkpoint.from_json(saved)
+        ) as items:
+            first = await anext(items)
+            p = items.progress
+        after = [
+            b.id
+            async for b in client.batches.iter(
+                page_size=10, start_token=p.next_token, start_skip=p.next_skip
+            )
+        ]
+    assert first.id == taken[13].id
+    assert after == truth[14:]
 
 
 async def test_results_streams_take_a_checkpoint(
