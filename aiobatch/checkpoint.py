@@ -22,11 +22,13 @@ import collections
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import anyio
 import msgspec
 
+from ._errors import DriftError
+from ._paging.position import cut
 from ._paging.types import FilterMode, Page
 from ._results._types import FileResult, ItemResult
 from .models import Batch, BatchItem
@@ -329,6 +331,8 @@ class _Tap(Generic[T]):
             cp._filter_mode = filter_mode  # a resumed scan must count offsets alike
         items = page.items
         keys = list(map(self._key, items))
+        if cp._retired and not cp._retired.keys().isdisjoint(keys):
+            _check_repeat(page, [k for k in keys if k in cp._retired and k not in cp._kept])
         where: Sequence[int | str | None]
         if cp._kind == "cursor":
             token, self._token = self._token, page.next_token
@@ -355,3 +359,17 @@ class _Tap(Generic[T]):
         """The scan stopped; ``done``: it handed out its end."""
         if done and self._whole:
             self._check()._finished()
+
+
+def _check_repeat(page: Page[Any], repeated: list[str]) -> None:
+    """A page that holds items done before the watermark: past a known end it is
+    a clamped answer (they are skipped); anywhere else the server answered with
+    a stale page or the listing moved, and what this page should hold is unknown."""
+    if not repeated or (page.total_size is not None and page.offset >= page.total_size):
+        return
+    raise DriftError(
+        f"the page at offset {page.offset} holds item {cut(repeated[0])}, acknowledged before "
+        "the checkpoint's position: the server answered with a stale page or the listing "
+        "moved; a new scan from the checkpoint asks again",
+        offset=-1,
+    )

@@ -218,15 +218,7 @@ class PageIterator(StreamIterator[Page[T]]):
 
     async def __anext__(self) -> Page[T]:
         tap = self.tap
-        if tap is None:
-            msg = await self._receive()
-        else:
-            await tap.room()
-            try:
-                msg = tap.take(await self._receive(), self.progress.filter_mode)
-            except StopAsyncIteration:
-                tap.end(self.progress.done)
-                raise
+        msg = await (self._receive() if tap is None else self._through(tap))
         # Counted here, as the consumer takes the page, so `progress` never runs
         # ahead of what the caller has really received (an item iterator counts
         # item by item instead).
@@ -238,6 +230,22 @@ class PageIterator(StreamIterator[Page[T]]):
             progress.next_token = msg.next_token
             progress.next_skip = msg.next_skip
         return msg
+
+    async def _through(self, tap: Tap[T]) -> Page[T]:
+        """The next page as a checkpoint hands it out."""
+        await tap.room()
+        try:
+            page = await self._receive()
+        except StopAsyncIteration:
+            tap.end(self.progress.done)
+            raise
+        try:
+            return tap.take(page, self.progress.filter_mode)
+        except PaginationError as exc:  # the server repeats what was done before
+            self._failure = self._stamp(exc)
+            self.progress.state = "failed"
+            self._stop()
+            raise self._failure from None
 
 
 class ItemIterator(Generic[T]):

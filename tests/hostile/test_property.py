@@ -28,7 +28,7 @@ from typing import Any
 import anyio
 import pytest
 from _servers import serve
-from hypothesis import HealthCheck, given, note, settings
+from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 
 from aiobatch import AiobatchError, BatchClient, Checkpoint, PaginationError, RetryPolicy
@@ -360,8 +360,29 @@ def assert_complete(got: list[str], truth: list[str], r: Run, *, exact: bool) ->
     assert len(got) >= r.sc.behaviour.n
 
 
+#: Examples the fuzz found, replayed on every run.
+FOUND = [
+    # Issue 20 case 1: a cursor page carrying one more item than asked for.
+    Scenario(Behaviour(n=6, cursor=True, over=1), Consumer(5, 1, 0, (), "progress")),
+    # Case 2: a slow consumer, a page failing for good behind the pages it waits for.
+    Scenario(
+        Behaviour(n=16, total="absent", faults={20: Fault("429", 6)}),
+        Consumer(5, 2, 40, (), "error"),
+    ),
+    # A checkpoint resumed where the server answers with a stale page: the items
+    # acknowledged before its position are seen again (a typed error, then all).
+    Scenario(
+        Behaviour(n=46, total="absent", faults={45: Fault("stale", 2), 50: Fault("429", 6)}),
+        Consumer(5, 1, 0, (), "checkpoint"),
+    ),
+]
+
+
 @settings(settings.get_profile(PROFILE))
 @given(sc=scenarios())
+@example(sc=FOUND[0])
+@example(sc=FOUND[1])
+@example(sc=FOUND[2])
 def test_the_consumer_gets_the_listing_or_a_typed_error_at_its_position(sc: Scenario) -> None:
     try:
         asyncio.run(run(sc))
