@@ -150,9 +150,12 @@ def scenarios(draw: st.DrawFn) -> Scenario:
     else:
         kw["over"] = draw(st.integers(0, 3))
         total = draw(st.sampled_from(["exact", "absent", "low", "high", "moving"]))
+        kw["total"], kw["total_delta"] = total, draw(st.integers(1, 12))
         if total == "low" and not allowed(4):
             kw["faults"] = {o: f for o, f in kw["faults"].items() if f.kind != "empty"}
-        kw["total"], kw["total_delta"] = total, draw(st.integers(1, 12))
+        elif total == "low" and draw(st.booleans()):
+            # One empty answer exactly at the (low) total: case 4's probe.
+            kw["faults"][max(0, n - kw["total_delta"])] = Fault("empty", 1)
         # Clamping is told from data only by an exact total (or a checkpoint's
         # keys): a resumed scan has no memory of the last page.
         kw["clamp"] = total == "exact" and moves == "static" and draw(st.booleans())
