@@ -6,10 +6,9 @@ what is done.  A checkpoint remembers, for the scans it is passed to
 (``checkpoint=``), which items were handed out and which were acknowledged
 (``ack``); it keeps a watermark (an offset, or a page token for cursor listings)
 before which everything is done, the acknowledged keys past it, and the last
-128 keys behind it (a stale or clamped page at the resume point repeats
-them).  A scan
-started from a checkpoint begins at the watermark and hands out every item not
-acknowledged, never one that was (by key: the item, batch or file id).
+128 keys behind it (a stale or clamped page at the resume point repeats them).
+A scan started from a checkpoint begins at the watermark and hands out every
+item not acknowledged, never one that was (by key: the item, batch or file id).
 
 ``to_json()`` is small and bounded: the watermark moves as acks fill the gap,
 and a scan waits (``max_pending``) rather than hand out more items than that

@@ -215,6 +215,27 @@ async def test_pages_are_acknowledged_whole_and_resume_without_them(
     assert rest == truth[200:400] + truth[500:]
 
 
+async def test_one_object_for_two_scans_in_a_row(
+    sim: Simulator, client_for: Callable[[Simulator], BatchClient]
+) -> None:
+    cp = Checkpoint()
+    async with client_for(sim) as client:
+        truth = await all_ids(client)
+        first = client.job_items.iter(JOB, page_size=100, checkpoint=cp)
+        taken = [await anext(first) for _ in range(30)]
+        for item in taken[::3]:
+            cp.ack(item)
+        second = client.job_items.iter(JOB, page_size=100, checkpoint=cp)
+        with pytest.raises(RuntimeError, match="newer scan"):
+            for _ in range(100):  # past the first scan's current page
+                await anext(first)
+        await first.aclose()
+        cp.ack(taken[1])  # a late ack of the first scan's work still counts
+        rest = [i.item_id async for i in second]
+    done = {i.item_id for i in taken[::3]} | {taken[1].item_id}
+    assert rest == [k for k in truth if k not in done]
+
+
 async def test_bad_use_is_a_clear_error(
     sim: Simulator, client_for: Callable[[Simulator], BatchClient]
 ) -> None:
