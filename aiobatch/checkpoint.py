@@ -6,10 +6,9 @@ what is done.  A checkpoint remembers, for the scans it is passed to
 (``checkpoint=``), which items were handed out and which were acknowledged
 (``ack``); it keeps a watermark (an offset, or a page token for cursor listings)
 before which everything is done, the acknowledged keys past it, and the last
-128 keys behind it (a stale or clamped page at the resume point repeats
-them).  A scan
-started from a checkpoint begins at the watermark and hands out every item not
-acknowledged, never one that was (by key: the item, batch or file id).
+128 keys behind it (a stale or clamped page at the resume point repeats them).
+A scan started from a checkpoint begins at the watermark and hands out every
+item not acknowledged, never one that was (by key: the item, batch or file id).
 
 ``to_json()`` is small and bounded: the watermark moves as acks fill the gap,
 and a scan waits (``max_pending``) rather than hand out more items than that
@@ -22,11 +21,13 @@ import collections
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import anyio
 import msgspec
 
+from ._errors import DriftError
+from ._paging.position import cut
 from ._paging.types import FilterMode, Page
 from ._results._types import FileResult, ItemResult
 from .models import Batch, BatchItem
@@ -329,6 +330,8 @@ class _Tap(Generic[T]):
             cp._filter_mode = filter_mode  # a resumed scan must count offsets alike
         items = page.items
         keys = list(map(self._key, items))
+        if cp._retired and not cp._retired.keys().isdisjoint(keys):
+            _check_repeat(page, [k for k in keys if k in cp._retired and k not in cp._kept])
         where: Sequence[int | str | None]
         if cp._kind == "cursor":
             token, self._token = self._token, page.next_token
@@ -340,18 +343,32 @@ class _Tap(Generic[T]):
         keep = [cp._hand(k, p) for k, p in zip(keys, where, strict=True)]
         if all(keep):
             return page
+        # Positions say where each item handed out sits, so that the progress
+        # (next_offset; next_skip inside a cursor page) counts the items skipped.
         positions = page.positions
-        if positions is None and cp._kind != "cursor":
+        if positions is None:
             positions = list(range(page.offset, page.offset + len(items)))
         return dataclasses.replace(
             page,
             items=[item for item, k in zip(items, keep, strict=True) if k],
-            positions=None
-            if positions is None
-            else [p for p, k in zip(positions, keep, strict=True) if k],
+            positions=[p for p, k in zip(positions, keep, strict=True) if k],
         )
 
     def end(self, done: bool) -> None:
         """The scan stopped; ``done``: it handed out its end."""
         if done and self._whole:
             self._check()._finished()
+
+
+def _check_repeat(page: Page[Any], repeated: list[str]) -> None:
+    """A page that holds items done before the watermark: past a known end it is
+    a clamped answer (they are skipped); anywhere else the server answered with
+    a stale page or the listing moved, and what this page should hold is unknown."""
+    if not repeated or (page.total_size is not None and page.offset >= page.total_size):
+        return
+    raise DriftError(
+        f"the page at offset {page.offset} holds item {cut(repeated[0])}, acknowledged before "
+        "the checkpoint's position: the server answered with a stale page or the listing "
+        "moved; a new scan from the checkpoint asks again",
+        offset=-1,
+    )

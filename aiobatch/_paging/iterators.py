@@ -49,19 +49,19 @@ Starter = Callable[[MemoryObjectSendStream[Page[T] | Failure | Finished]], Await
 Spawner = Callable[[Callable[[], Coroutine[Any, Any, None]]], object]
 
 
-class _Unplaced(PaginationError):
-    """A stream's own failure before the consumer's position is added."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message, offset=-1)
-
-
 class Tap(Protocol[T]):
     """A checkpoint's hold on one scan (``aiobatch.checkpoint``)."""
 
     async def room(self) -> None: ...
     def take(self, page: Page[T], filter_mode: FilterMode | None) -> Page[T]: ...
     def end(self, done: bool) -> None: ...
+
+
+class _Unplaced(PaginationError):
+    """A stream's own failure before the consumer's position is added."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, offset=-1)
 
 
 class _Progress(Protocol):
@@ -281,15 +281,7 @@ class PageIterator(StreamIterator[Page[T]]):
 
     async def __anext__(self) -> Page[T]:
         tap = self.tap
-        if tap is None:
-            msg = await self._receive()
-        else:
-            await tap.room()
-            try:
-                msg = tap.take(await self._receive(), self.progress.filter_mode)
-            except StopAsyncIteration:
-                tap.end(self.progress.done)
-                raise
+        msg = await (self._receive() if tap is None else self._through(tap))
         # Counted here, as the consumer takes the page, so `progress` never runs
         # ahead of what the caller has really received (an item iterator counts
         # item by item instead).
@@ -303,6 +295,22 @@ class PageIterator(StreamIterator[Page[T]]):
         if self._hooks is not None:
             await self._event("page", items=len(msg.items))
         return msg
+
+    async def _through(self, tap: Tap[T]) -> Page[T]:
+        """The next page as a checkpoint hands it out."""
+        await tap.room()
+        try:
+            page = await self._receive()
+        except StopAsyncIteration:
+            tap.end(self.progress.done)
+            raise
+        try:
+            return tap.take(page, self.progress.filter_mode)
+        except PaginationError as exc:  # the server repeats what was done before
+            self._failure = self._stamp(exc)
+            self.progress.state = "failed"
+            self._stop()
+            raise self._failure from None
 
 
 class ItemIterator(Generic[T]):
@@ -372,7 +380,11 @@ class CursorItemIterator(ItemIterator[T]):
 
     async def __anext__(self) -> T:
         item = await super().__anext__()
-        self.progress.next_skip = self._start_skip + self._index
+        i, pos = self._index, self._positions
+        # A checkpoint's page lacks the items acknowledged already: it says
+        # where each item sits in the page the token names.
+        taken = i if pos is None else pos[i - 1] + 1 - self._offset
+        self.progress.next_skip = self._start_skip + taken
         return item
 
 

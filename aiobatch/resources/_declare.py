@@ -91,9 +91,10 @@ def resume_from(
     cp = check_checkpoint(checkpoint)
     if cp is None:
         return options
-    if options.start_offset or options.start_token is not None:
+    if options.start_offset or options.start_token is not None or options.start_skip:
         raise TypeError(
-            "checkpoint= says where the scan starts: pass it without start_offset / start_token"
+            "checkpoint= says where the scan starts: pass it without start_offset / "
+            "start_token / start_skip"
         )
     offset, token, mode = cp._resume(listing, kind)
     changes: dict[str, object] = (

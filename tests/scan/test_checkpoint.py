@@ -130,10 +130,26 @@ async def test_cursor_scan_resumes_from_the_token_and_skips_acked(
         state = json.loads(cp.to_json())
         assert state["kind"] == "cursor"
         assert state["token"] is not None
-        cp2 = Checkpoint.from_json(cp.to_json())
+        saved = cp.to_json()
+        cp2 = Checkpoint.from_json(saved)
         rest = [b.id async for b in client.batches.iter(page_size=10, checkpoint=cp2)]
-    acked = {b.id for b in taken[:13] + taken[15:21]}
-    assert rest == [k for k in truth if k not in acked]
+        acked = {b.id for b in taken[:13] + taken[15:21]}
+        assert rest == [k for k in truth if k not in acked]
+        # The progress of a checkpointed scan still counts the server's page: its
+        # resume point (token + skip) is just past the item received.
+        async with client.batches.iter(
+            page_size=10, checkpoint=Checkpoint.from_json(saved)
+        ) as items:
+            first = await anext(items)
+            p = items.progress
+        after = [
+            b.id
+            async for b in client.batches.iter(
+                page_size=10, start_token=p.next_token, start_skip=p.next_skip
+            )
+        ]
+    assert first.id == taken[13].id
+    assert after == truth[14:]
 
 
 async def test_results_streams_take_a_checkpoint(
@@ -197,6 +213,27 @@ async def test_pages_are_acknowledged_whole_and_resume_without_them(
             assert page.positions is None or len(page.positions) == len(page.items)
             rest += [i.item_id for i in page.items]
     assert rest == truth[200:400] + truth[500:]
+
+
+async def test_one_object_for_two_scans_in_a_row(
+    sim: Simulator, client_for: Callable[[Simulator], BatchClient]
+) -> None:
+    cp = Checkpoint()
+    async with client_for(sim) as client:
+        truth = await all_ids(client)
+        first = client.job_items.iter(JOB, page_size=100, checkpoint=cp)
+        taken = [await anext(first) for _ in range(30)]
+        for item in taken[::3]:
+            cp.ack(item)
+        second = client.job_items.iter(JOB, page_size=100, checkpoint=cp)
+        with pytest.raises(RuntimeError, match="newer scan"):
+            for _ in range(100):  # past the first scan's current page
+                await anext(first)
+        await first.aclose()
+        cp.ack(taken[1])  # a late ack of the first scan's work still counts
+        rest = [i.item_id async for i in second]
+    done = {i.item_id for i in taken[::3]} | {taken[1].item_id}
+    assert rest == [k for k in truth if k not in done]
 
 
 async def test_bad_use_is_a_clear_error(
