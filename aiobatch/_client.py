@@ -323,6 +323,9 @@ class _Api:
     def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
         self._client._spawn(fn)
 
+    def redact(self, text: str) -> str:
+        return proto.scrub_text(text, self._client._config.api_key.reveal())
+
 
 def _rate_limited(
     method: str, path: str, headers: Mapping[str, str], pause: float | None

@@ -247,14 +247,15 @@ def _scrub(body: bytes, secret: bytes) -> bytes:
     return body.replace(secret, REDACTED) if secret in body else body
 
 
-def _scrub_text(value: str, secret: str) -> str:
-    return value.replace(secret, REDACTED.decode()) if secret in value else value
+def scrub_text(value: str, secret: str) -> str:
+    """``value`` with ``secret`` (the API key) masked."""
+    return value.replace(secret, REDACTED.decode()) if secret and secret in value else value
 
 
 def _scrub_detail(detail: Any, secret: str) -> Any:
     """``detail`` with the key masked in every string, however deeply nested."""
     if isinstance(detail, str):
-        return _scrub_text(detail, secret)
+        return scrub_text(detail, secret)
     if isinstance(detail, list):
         return [_scrub_detail(v, secret) for v in detail]
     if isinstance(detail, dict):
@@ -341,7 +342,7 @@ def make_status_error(
         # or JSON-escapes it in the body ("llx\u002d...") must not smuggle it in.
         text = secret.decode("ascii", "replace")
         headers = Headers(
-            (_scrub_text(k, text), _scrub_text(v, text)) for k, v in headers.multi_items()
+            (scrub_text(k, text), scrub_text(v, text)) for k, v in headers.multi_items()
         )
         try:
             detail = _scrub_detail(detail, text)

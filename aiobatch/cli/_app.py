@@ -30,7 +30,7 @@ from ._context import (
     scan_options,
 )
 from ._failures import EXIT_INTERRUPTED, EXIT_PIPE, EXIT_USAGE, describe
-from ._output import terminal_safe
+from ._output import redact, terminal_safe
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -84,17 +84,26 @@ def _secrets(argv: Sequence[str]) -> list[str]:
     return sorted({s for s in found if s}, key=len, reverse=True)
 
 
-def _redact(text: str, secrets: Sequence[str]) -> str:
-    for s in secrets:
-        text = text.replace(s, "***")
-    return text
-
-
 def _for_stderr(text: str, secrets: Sequence[str]) -> str:
     """Diagnostics as written to stderr: no key, no control character (a line at
     a time: the line breaks stay)."""
-    lines = _redact(text, secrets).split("\n")
+    lines = redact(text, secrets).split("\n")
     return "\n".join(terminal_safe(line) for line in lines)
+
+
+#: The longest error line shown: a server's detail can be any length.
+MAX_ERROR_LINE = 1000
+
+
+def error_line(text: str, secrets: Sequence[str]) -> str:
+    """An error as one line of stderr: no key, no control character (a newline
+    from the server shows as ``\\x0a`` and cannot start a line of its own), and
+    cut to ``MAX_ERROR_LINE`` characters with a note of how much was cut."""
+    line = terminal_safe(redact(text, secrets))
+    if len(line) <= MAX_ERROR_LINE:
+        return line
+    cut = len(line) - MAX_ERROR_LINE
+    return f"{line[:MAX_ERROR_LINE]}... ({cut:,} more characters not shown)"
 
 
 class _RedactingFormatter(logging.Formatter):
@@ -163,7 +172,7 @@ async def run(
     parsed = _parse(args, out, err, secrets)
     if isinstance(parsed, int):
         return parsed
-    ctx = Context(parsed, out, err)
+    ctx = Context(parsed, out, err, secrets=secrets)
     with _debug_logging(ctx, secrets):
         try:
             code: int = await parsed.handler(ctx)
@@ -174,7 +183,7 @@ async def run(
             if ctx.debug:
                 tb = "".join(traceback.format_exception(exc))
                 err.write(_for_stderr(tb, secrets))
-            err.write(f"aiobatch: error: {_for_stderr(message, secrets)}\n")
+            err.write(f"aiobatch: error: {error_line(message, secrets)}\n")
             err.flush()
     return code
 

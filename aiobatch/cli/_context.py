@@ -6,15 +6,15 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from .._client import BatchClient
 from .._config import KEY_ENV_VARS
 from .._paging import ScanProgress
 from ..models import ItemStatus
-from ._output import Progress, is_tty, terminal_safe
+from ._output import Progress, is_tty, redact, terminal_safe
 
 __all__ = [
     "ITEM_STATUSES",
@@ -233,6 +233,12 @@ class Context:
     subject: str | None = None
     #: The counters of the command's scan of items, once one started.
     scan: ScanProgress | None = None
+    #: The API keys of this run: never shown, whatever the server echoes.
+    secrets: Sequence[str] = field(default_factory=tuple)
+
+    def shown(self, message: str) -> str:
+        """``message`` as stderr may show it: one line, no key, no control."""
+        return terminal_safe(redact(message, self.secrets))
 
     def opt(self, name: str, default: Any = None) -> Any:
         return getattr(self.args, name, default)
@@ -248,11 +254,11 @@ class Context:
     def note(self, message: str) -> None:
         """A diagnostic for people (stderr), silenced by ``--quiet``."""
         if not self.quiet:
-            self.stderr.write(terminal_safe(message) + "\n")
+            self.stderr.write(self.shown(message) + "\n")
             self.stderr.flush()
 
     def warn(self, message: str) -> None:
-        self.stderr.write(f"aiobatch: warning: {terminal_safe(message)}\n")
+        self.stderr.write(f"aiobatch: warning: {self.shown(message)}\n")
         self.stderr.flush()
 
     @property
@@ -261,7 +267,9 @@ class Context:
         return not self.quiet and is_tty(self.stderr)
 
     def progress(self, description: str, unit: str = "items") -> Progress:
-        return Progress(self.stderr, description, enabled=self.interactive, unit=unit)
+        return Progress(
+            self.stderr, description, enabled=self.interactive, unit=unit, secrets=self.secrets
+        )
 
     def key_source(self) -> str:
         """Where the API key came from, to point at it when it is refused."""

@@ -16,12 +16,21 @@ Two rules for text that came from the server (or the command line):
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from types import ModuleType, TracebackType
 from typing import IO, Any, Self
 
-__all__ = ["Progress", "csv_cell", "is_tty", "load_rich", "print_table", "terminal_safe"]
+__all__ = [
+    "Progress",
+    "csv_cell",
+    "is_tty",
+    "load_rich",
+    "print_table",
+    "redact",
+    "terminal_safe",
+]
 
 
 # --- text for people and cells for spreadsheets -------------------------------
@@ -32,8 +41,17 @@ def _visible(code: int) -> str:
 
 
 #: C0 controls (all of them, newline and tab included), DEL, C1 controls, and
-#: the bidirectional overrides / isolates that reorder what a terminal shows.
-_UNSAFE = [*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+#: the bidirectional marks, overrides and isolates that reorder what a terminal
+#: shows (U+200E/U+200F/U+061C flip the direction of the text around them).
+_UNSAFE = [
+    *range(0x20),
+    *range(0x7F, 0xA0),
+    0x061C,
+    0x200E,
+    0x200F,
+    *range(0x202A, 0x202F),
+    *range(0x2066, 0x206A),
+]
 _SAFE_TABLE = {code: _visible(code) for code in _UNSAFE}
 
 
@@ -45,15 +63,29 @@ def terminal_safe(text: str) -> str:
     return text.translate(_SAFE_TABLE)
 
 
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret (the API keys of the run) shown as ``***``."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
 #: First characters a spreadsheet reads as a formula (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+_LINE_START = re.compile(r"(^|\r\n|\r|\n)(?=[=+\-@\t\r])")
+
+
 def csv_cell(value: Any, *, raw: bool = False) -> Any:
     """One CSV cell: a string from the server that a spreadsheet would run as a
-    formula gets a leading ``'``, unless ``raw``.  Numbers pass unchanged."""
-    if not raw and isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
+    formula gets a leading ``'``, unless ``raw``.  Every line start inside the
+    cell is guarded too: a reader that splits rows on a bare CR would start a
+    row there.  Numbers pass unchanged."""
+    if raw or not isinstance(value, str) or not value:
+        return value
+    if value.startswith(_FORMULA_START) or "\r" in value or "\n" in value:
+        return _LINE_START.sub(lambda m: m.group(1) + "'", value)
     return value
 
 
@@ -148,10 +180,17 @@ class Progress:
     """
 
     def __init__(
-        self, stream: IO[str], description: str, *, enabled: bool, unit: str = "items"
+        self,
+        stream: IO[str],
+        description: str,
+        *,
+        enabled: bool,
+        unit: str = "items",
+        secrets: Sequence[str] = (),
     ) -> None:
         self._stream = stream
-        self._description = terminal_safe(description)
+        self._secrets = secrets
+        self._description = terminal_safe(redact(description, secrets))
         self._unit = unit
         self._enabled = enabled
         self._rich: Any = None
@@ -200,7 +239,7 @@ class Progress:
             return
         elapsed = max(time.monotonic() - self._started, 1e-9)
         rate = f"{completed / elapsed:,.0f} {self._unit}/s"
-        note = terminal_safe(note)
+        note = terminal_safe(redact(note, self._secrets))
         if self._rich is not None:
             count = f"{completed:,}" + (f"/{total:,}" if total is not None else "")
             self._rich.update(

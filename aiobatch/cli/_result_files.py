@@ -32,9 +32,16 @@ TEMP_NAME = ".aiobatch-partial"
 #: Bytes of the item name kept in a file name (most file systems allow 255).
 _MAX_STEM = 150
 _EXT = {"markdown": ".md", "text": ".txt", "json": ".json", "classification": ".json"}
+#: Windows device names, whatever follows them after a dot, and whatever spaces
+#: or dots end them (``Con .pdf`` is the console): digits include ¹ ² ³.
 _WINDOWS_RESERVED = frozenset(
-    {"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(10)} | {f"lpt{i}" for i in range(10)}
+    {"con", "prn", "aux", "nul", "conin$", "conout$"}
+    | {f"{port}{digit}" for port in ("com", "lpt") for digit in "0123456789¹²³"}
 )
+
+
+def _reserved(stem: str) -> bool:
+    return stem.split(".")[0].rstrip(" .").casefold() in _WINDOWS_RESERVED
 
 
 def _unsafe(char: str) -> bool:
@@ -81,9 +88,11 @@ def safe_name(item_name: str, item_id: str, ext: str, used: set[str]) -> str:
     stem = _clip(name, _MAX_STEM).rstrip(". ")
     if not stem.strip("_"):
         stem = ""
-    if stem.split(".")[0].lower() in _WINDOWS_RESERVED:
+    if _reserved(stem):
         stem = "_" + stem
     suffix = _clip("".join("_" if _unsafe(c) else c for c in item_id), 80).lstrip(". ")
+    if _reserved(suffix):  # the name of an item without a usable name
+        suffix = "_" + suffix
     candidates = [f"{stem}{ext}"] if stem else []
     candidates.append(f"{stem}~{suffix}{ext}" if stem else f"{suffix or 'item'}{ext}")
     for name in candidates:

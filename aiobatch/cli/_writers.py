@@ -132,7 +132,7 @@ class JsonArray:
 
 
 class Csv:
-    """CSV records (``\\n``-terminated; fields with newlines are quoted), cells
+    """CSV records (``\\n``-terminated; fields holding CR or LF are quoted), cells
     guarded against formula injection unless ``raw`` (see ``csv_cell``)."""
 
     def __init__(self, fields: Sequence[str], *, raw: bool = False) -> None:
@@ -140,8 +140,16 @@ class Csv:
         self._raw = raw
 
     def _rows(self, rows: Sequence[Sequence[Any]]) -> bytes:
+        # The csv module quotes a cell holding a character of the line
+        # terminator only: "\r\n" makes it quote CR and LF alike, and each row's
+        # own terminator is then cut back to "\n".
         buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows(rows)
+        writer = csv.writer(buf, lineterminator="\r\n")
+        for row in rows:
+            writer.writerow(row)
+            buf.seek(buf.tell() - 2)
+            buf.write("\n")
+            buf.truncate()
         return buf.getvalue().encode()
 
     def header(self) -> bytes:

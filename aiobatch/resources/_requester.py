@@ -47,3 +47,7 @@ class Api(Protocol):
     def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
         """Start a plain ``async for`` scan in the client's task group."""
         ...
+
+    def redact(self, text: str) -> str:
+        """``text`` with the API key masked (a server may echo it in any field)."""
+        ...
