@@ -7,9 +7,10 @@ body)``, and ``decipher`` turns it into a model or the exception it stands for.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import enum
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -35,6 +36,7 @@ __all__ = [
     "check_status",
     "decipher",
     "decode_body",
+    "did_you_mean",
     "make_status_error",
     "path",
     "query",
@@ -133,13 +135,31 @@ def check_offset(value: int | None, *, name: str = "offset") -> int | None:
 
 
 def check_status(value: str | None, enum_type: type[E], *, name: str = "status") -> E | None:
-    """A filter value must be one the API documents: a typo must not scan nothing."""
+    """A filter value must be one the API documents: a typo must not scan nothing.
+
+    Case is not a typo (v1 statuses are lower case, v2 upper case): ``completed``
+    is ``COMPLETED`` where the API spells it so.  Anything else is refused,
+    with the closest documented value when there is one."""
     if value is None:
         return None
     allowed = [m.value for m in enum_type.__members__.values()]
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-    return enum_type(value)
+    if value in allowed:
+        return enum_type(value)
+    folded = {a.casefold(): a for a in allowed}
+    if isinstance(value, str) and value.casefold() in folded:
+        return enum_type(folded[value.casefold()])
+    raise ValueError(
+        f"{name} must be one of {', '.join(allowed)}; got {value!r}{did_you_mean(value, allowed)}"
+    )
+
+
+def did_you_mean(value: object, allowed: Sequence[str]) -> str:
+    """`` (did you mean COMPLETED?)`` for the closest of ``allowed``, or ``""``."""
+    if not isinstance(value, str):
+        return ""
+    folded = {a.casefold(): a for a in allowed}
+    close = difflib.get_close_matches(value.casefold(), list(folded), n=1, cutoff=0.6)
+    return f" (did you mean {folded[close[0]]}?)" if close else ""
 
 
 # --- requests ---------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success, 1 the API, the network or the output failed, 2 usage
 (bad option, unknown status, no API key, a parameter the API rejected),
-130 interrupted (Ctrl-C), 141 stdout closed early (a broken pipe).
+130 interrupted (Ctrl-C), 141 stdout closed early (a broken pipe), 143
+terminated (SIGTERM; an export or a download stays resumable, as after Ctrl-C).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import io
 import logging
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -29,7 +31,7 @@ from ._context import (
     general_options,
     scan_options,
 )
-from ._failures import EXIT_INTERRUPTED, EXIT_PIPE, EXIT_USAGE, describe
+from ._failures import EXIT_INTERRUPTED, EXIT_PIPE, EXIT_TERMINATED, EXIT_USAGE, describe
 from ._output import redact, terminal_safe
 
 __all__ = ["build_parser", "main", "run"]
@@ -57,7 +59,8 @@ $LLAMA_PARSE_API_KEY; the base URL from --base-url, else $LLAMA_CLOUD_BASE_URL.
 Data goes to stdout; progress and diagnostics to stderr.
 Exit codes: 0 ok, 1 API/network/output error (`jobs wait`: the job failed
 or was cancelled), 2 usage error (also a parameter the API rejected),
-3 `jobs wait` timed out, 130 interrupted, 141 stdout closed early.""",
+3 `jobs wait` timed out, 130 interrupted, 141 stdout closed early,
+143 terminated (SIGTERM).""",
     )
     root.add_argument("--version", action="version", version=f"aiobatch {__version__}")
     sub = root.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -206,14 +209,49 @@ class _ClosedStream(io.TextIOBase):
         return False
 
 
+class _Terminated(Exception):
+    """SIGTERM arrived: the command was cancelled as for Ctrl-C."""
+
+
+async def _until_terminated(argv: list[str] | None) -> int:
+    """``run(argv)``, cancelled by SIGTERM as Ctrl-C cancels it: an export or
+    a download then stops as for Ctrl-C, resumable, and says so."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    terminated = False
+
+    def on_term() -> None:
+        nonlocal terminated
+        terminated = True
+        task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, on_term)
+    except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
+        return await run(argv)
+    try:
+        return await run(argv)
+    except asyncio.CancelledError:
+        if terminated:
+            raise _Terminated from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The ``aiobatch`` console script."""
     try:
-        code = asyncio.run(run(argv))
+        code = asyncio.run(_until_terminated(argv))
     except KeyboardInterrupt:
         if sys.stderr is not None:
             sys.stderr.write("\naiobatch: interrupted\n")
         return EXIT_INTERRUPTED
+    except _Terminated:
+        if sys.stderr is not None:
+            sys.stderr.write("aiobatch: terminated\n")
+        return EXIT_TERMINATED
     if code == EXIT_PIPE and sys.stdout is not None:
         # The reader went away (`| head`): silence the final flush of stdout.
         with contextlib.suppress(OSError, ValueError):

@@ -15,8 +15,10 @@ from ._context import (
     Context,
     HelpFormatter,
     add_poll_options,
+    choice,
     concurrency_int,
     connection_options,
+    identifier,
     non_negative_int,
     page_size_int,
 )
@@ -177,7 +179,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch batches list --status COMPLETED --source-directory-id dir-1 --format jsonl
   aiobatch batches list --created-at-on-or-after 2026-01-01T00:00:00Z --max-items 50""",
     )
-    p.add_argument("--status", choices=BATCH_STATUSES)
+    p.add_argument("--status", type=choice(BATCH_STATUSES), choices=BATCH_STATUSES)
     p.add_argument("--source-directory-id", metavar="ID")
     p.add_argument("--created-at-on-or-after", metavar="ISO8601")
     p.add_argument("--created-at-on-or-before", metavar="ISO8601")
@@ -199,7 +201,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch batches get --batch-id bat-123
   aiobatch batches get --batch-id bat-123 --expand results --format json""",
     )
-    p.add_argument("--batch-id", required=True, metavar="ID")
+    p.add_argument("--batch-id", required=True, type=identifier, metavar="ID")
     p.add_argument("--expand", choices=["results"])
     add_format_option(p, BATCH, default="table")
     p.set_defaults(handler=cmd_get)
@@ -219,7 +221,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch batches wait --batch-id bat-123
   aiobatch batches wait --batch-id bat-123 --timeout 3600 --interval 10 --format json""",
     )
-    p.add_argument("--batch-id", required=True, metavar="ID")
+    p.add_argument("--batch-id", required=True, type=identifier, metavar="ID")
     add_poll_options(p, "batch", timeout=True)
     add_format_option(p, BATCH, default="table")
     p.set_defaults(handler=cmd_wait)
@@ -231,7 +233,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         parents=common,
         formatter_class=_RAW,
     )
-    p.add_argument("--batch-id", required=True, metavar="ID")
+    p.add_argument("--batch-id", required=True, type=identifier, metavar="ID")
     add_format_option(p, BATCH, default="table")
     p.set_defaults(handler=cmd_cancel)
 
@@ -279,7 +281,7 @@ status (ok/failed), error, error_kind (no_job: the batch made no job for the
 file; failed; missing...), bytes.  Exit code 0 when every file's result was
 written, 1 when some were not, 2 on usage errors.""",
     )
-    p.add_argument("--batch-id", required=True, metavar="ID")
+    p.add_argument("--batch-id", required=True, type=identifier, metavar="ID")
     p.add_argument(
         "--result",
         choices=["markdown", "text", "json"],

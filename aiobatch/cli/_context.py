@@ -13,6 +13,7 @@ from typing import IO, Any
 from .._client import BatchClient
 from .._config import KEY_ENV_VARS
 from .._paging import ScanProgress
+from .._protocol import did_you_mean
 from ..models import ItemStatus
 from ._output import Progress, is_tty, redact, terminal_safe
 
@@ -24,9 +25,11 @@ __all__ = [
     "HelpFormatter",
     "UsageError",
     "add_poll_options",
+    "choice",
     "concurrency_int",
     "connection_options",
     "general_options",
+    "identifier",
     "non_negative_float",
     "non_negative_int",
     "page_size_int",
@@ -103,6 +106,34 @@ def _float_above(minimum: float, *, inclusive: bool) -> Callable[[str], float]:
         return value
 
     return parse
+
+
+def choice(values: Sequence[str]) -> Callable[[str], str]:
+    """An option's ``type`` for one of ``values`` in any case (v1 statuses are
+    lower case, v2 upper case); argparse's ``choices`` then checks the spelling
+    it returns, and a near miss is refused with the closest value."""
+    folded = {v.casefold(): v for v in values}
+
+    def parse(text: str) -> str:
+        if text in values:
+            return text
+        if text.casefold() in folded:
+            return folded[text.casefold()]
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: {_shown(text)!r}{did_you_mean(text, values)} "
+            f"(choose from {', '.join(values)})"
+        )
+
+    return parse
+
+
+def identifier(text: str) -> str:
+    """An id as pasted: the spaces around it are no part of it (a server would
+    look up ``" bjb-1"`` and answer 404)."""
+    value = text.strip()
+    if not value:
+        raise argparse.ArgumentTypeError("must not be blank")
+    return value
 
 
 positive_float = _float_above(0.0, inclusive=False)

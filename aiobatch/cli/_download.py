@@ -39,7 +39,9 @@ from ._context import (
     Context,
     HelpFormatter,
     UsageError,
+    choice,
     concurrency_int,
+    identifier,
     page_size_int,
 )
 from ._failures import is_permanent
@@ -379,7 +381,7 @@ Each line of {INDEX_NAME}: item_id, item_name, file, status (ok/failed),
 error, error_kind, bytes.  Exit code 0 when every item's result was written,
 1 when some were not (the index says which and why), 2 on usage errors.""",
     )
-    p.add_argument("--job-id", required=True, metavar="ID")
+    p.add_argument("--job-id", required=True, type=identifier, metavar="ID")
     p.add_argument(
         "--result",
         choices=["markdown", "text", "json", "classification"],
@@ -393,6 +395,7 @@ error, error_kind, bytes.  Exit code 0 when every item's result was written,
     )
     p.add_argument(
         "--status",
+        type=choice([*ITEM_STATUSES, "all"]),
         choices=[*ITEM_STATUSES, "all"],
         default="completed",
         help="items with this status (default: completed)",

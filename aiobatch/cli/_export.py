@@ -50,7 +50,7 @@ import msgspec
 
 from .._paging import FilterMode, Page, ScanProgress
 from ..models import BatchItem
-from ._context import ITEM_STATUSES, Context, HelpFormatter, UsageError
+from ._context import ITEM_STATUSES, Context, HelpFormatter, UsageError, choice, identifier
 from ._failures import is_permanent
 from ._formats import FORMATS, ITEMS, Options, add_format_option, infer_format
 from ._items import CSV_RAW_HELP, scan_items
@@ -169,7 +169,8 @@ def _prepare(
         if out.exists():
             raise UsageError(
                 f"cannot resume: {out} has no state file ({state_path.name}); the export "
-                "finished, or was not written by aiobatch.  Run without --resume to overwrite"
+                "finished, or was not written by aiobatch.  Run with --force instead of "
+                "--resume to overwrite it"
             )
         ctx.note(f"nothing to resume at {out}: starting a new export")
         return None
@@ -315,8 +316,13 @@ unless --csv-raw.  Parquet files are written beside the output and moved into
 place whenever the export stops, so the output is always a valid Parquet file;
 after a hard kill, resume refetches the items since the last clean stop.""",
     )
-    p.add_argument("--job-id", required=True, metavar="ID")
-    p.add_argument("--status", choices=ITEM_STATUSES, help="only items with this status")
+    p.add_argument("--job-id", required=True, type=identifier, metavar="ID")
+    p.add_argument(
+        "--status",
+        type=choice(ITEM_STATUSES),
+        choices=ITEM_STATUSES,
+        help="only items with this status",
+    )
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
     add_format_option(p, ITEMS, to="file", help="(default: from the extension)")
     p.add_argument(

@@ -9,7 +9,15 @@ from typing import Any
 from .._client import BatchClient
 from .._paging import FilterMode, Page, ScanProgress
 from ..models import BatchItem
-from ._context import ITEM_STATUSES, Context, HelpFormatter, non_negative_int, positive_int
+from ._context import (
+    ITEM_STATUSES,
+    Context,
+    HelpFormatter,
+    choice,
+    identifier,
+    non_negative_int,
+    positive_int,
+)
 from ._formats import (
     ITEM_PAGE,
     ITEMS,
@@ -152,8 +160,13 @@ JSON array of items.  jsonl (default) writes one item per line, as sent by the A
 CSV cells starting with = + - @ get a leading ' (spreadsheet formulas) unless
 --csv-raw.""",
     )
-    p.add_argument("--job-id", required=True, metavar="ID")
-    p.add_argument("--status", choices=ITEM_STATUSES, help="only items with this status")
+    p.add_argument("--job-id", required=True, type=identifier, metavar="ID")
+    p.add_argument(
+        "--status",
+        type=choice(ITEM_STATUSES),
+        choices=ITEM_STATUSES,
+        help="only items with this status",
+    )
     p.add_argument("--limit", type=positive_int, metavar="N", help="one page of at most N items")
     p.add_argument(
         "--offset", type=non_negative_int, metavar="N", help="one page, skipping N items"
@@ -175,7 +188,7 @@ CSV cells starting with = + - @ get a leading ' (spreadsheet formulas) unless
 
 Error and skip-reason shares are out of the items carrying an error / a reason.""",
     )
-    p.add_argument("--job-id", required=True, metavar="ID")
+    p.add_argument("--job-id", required=True, type=identifier, metavar="ID")
     add_format_option(p, SUMMARY, default="table")
     p.add_argument(
         "--top", type=positive_int, default=5, metavar="N", help="errors to show (default: 5)"
@@ -192,7 +205,7 @@ Error and skip-reason shares are out of the items carrying an error / a reason."
   aiobatch items results --item-id itm-456
   aiobatch items results --item-id itm-456 --job-type parse --format table""",
     )
-    p.add_argument("--item-id", required=True, metavar="ID")
+    p.add_argument("--item-id", required=True, type=identifier, metavar="ID")
     p.add_argument("--job-type", choices=["parse", "extract", "classify"])
     add_format_option(p, RESULTS, default="json")
     p.set_defaults(handler=cmd_results)
