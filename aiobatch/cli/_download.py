@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -36,6 +35,7 @@ from .._paging import FilterMode
 from .._results import FileResult, ItemError, ResultContent, ResultStream
 from ._context import (
     ITEM_STATUSES,
+    CliError,
     Context,
     HelpFormatter,
     UsageError,
@@ -47,7 +47,7 @@ from ._context import (
 from ._failures import is_permanent
 from ._formats import DOWNLOADS, FORMATS, Options, add_format_option
 from ._result_files import INDEX_NAME, safe_name
-from ._writers import Writer, write_error
+from ._writers import Writer, save_atomically
 
 __all__ = [
     "INDEX_NAME",
@@ -118,16 +118,7 @@ class DownloadState:
     )
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(msgspec.json.encode(asdict(self)))
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as exc:  # a full disk: keep the last checkpoint, name the file
-            tmp.unlink(missing_ok=True)
-            raise write_error(path, exc) from exc
-        os.replace(tmp, path)
+        save_atomically(path, msgspec.json.encode(asdict(self)), sync=True)
 
     @classmethod
     def load(cls, path: Path) -> DownloadState:
@@ -278,7 +269,11 @@ async def run_download(
     resumed = _prepare(ctx, fmt, out, state_path, want)
     state = resumed or want
     sink = _open_sink(fmt, out, state, fresh=resumed is None)
-    state.save(state_path)
+    try:
+        state.save(state_path)
+    except CliError:  # a full disk before the first item: a new one was never started
+        _discard(sink, state_path) if resumed is None else _close(sink)
+        raise
     if resumed is not None:
         ctx.note(
             f"resuming {out}: {state.items:,} items done, continuing at offset "
@@ -327,6 +322,23 @@ async def run_download(
     return 0
 
 
+def _close(sink: Writer[Any]) -> None:
+    with contextlib.suppress(Exception):  # the failure to report is another
+        sink.close()
+
+
+def _discard(sink: Writer[Any], state_path: Path) -> None:
+    """Remove what a new download wrote, its state first (the directory can
+    then go too)."""
+    state_path.unlink(missing_ok=True)
+    discard = getattr(sink, "discard", None)
+    if discard is None:
+        _close(sink)
+        return
+    with contextlib.suppress(Exception):  # the failure to report is another
+        discard()
+
+
 def _stopped(
     ctx: Context,
     exc: BaseException,
@@ -341,17 +353,10 @@ def _stopped(
     permanent failure (401, 403, 404, 422) of a new download, remove what it
     wrote, as exports do: ``--resume`` would fail the same way."""
     if is_permanent(exc) and not resumed:
-        state_path.unlink(missing_ok=True)  # first: the directory can then go too
-        discard = getattr(sink, "discard", None)
-        with contextlib.suppress(Exception):  # the failure to report is ``exc``
-            if discard is not None:
-                discard()
-            else:
-                sink.close()
+        _discard(sink, state_path)
         return
-    with contextlib.suppress(Exception):
-        sink.close()
-    with contextlib.suppress(OSError):  # a full disk: the last item's checkpoint stands
+    _close(sink)
+    with contextlib.suppress(CliError):  # a full disk: the last item's checkpoint stands
         state.save(state_path)
     then = "once the error below is fixed, " if is_permanent(exc) else ""
     ctx.note(

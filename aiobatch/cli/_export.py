@@ -31,15 +31,18 @@ its state, since ``--resume`` would fail the same way.  A resumed export keeps
 its checkpoint whatever happens (the key or base URL may be what was wrong).
 
 An existing output file is never replaced without ``--force``.  An output that
-is not a regular file (``/dev/null``, a FIFO) is written without a state file:
-it cannot be truncated, so it cannot be resumed.
+is not a regular file (``/dev/null``, a FIFO, ``/dev/stdout``) is streamed to
+without a state file: it cannot be truncated, so it cannot be resumed.
+
+A full disk stops the export with an error naming the file that could not be
+written: a page cut short is removed from the output (whole lines only) and a
+state file that could not be replaced keeps its last checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import stat
 import time
 from dataclasses import asdict, dataclass
@@ -50,11 +53,19 @@ import msgspec
 
 from .._paging import FilterMode, Page, ScanProgress
 from ..models import BatchItem
-from ._context import ITEM_STATUSES, Context, HelpFormatter, UsageError, choice, identifier
+from ._context import (
+    ITEM_STATUSES,
+    CliError,
+    Context,
+    HelpFormatter,
+    UsageError,
+    choice,
+    identifier,
+)
 from ._failures import is_permanent
 from ._formats import FORMATS, ITEMS, Options, add_format_option, infer_format
 from ._items import CSV_RAW_HELP, scan_items
-from ._writers import Writer
+from ._writers import Writer, save_atomically
 
 __all__ = ["STATE_SUFFIX", "ExportState", "cmd_export", "register"]
 
@@ -98,11 +109,7 @@ class ExportState:
 
     def save(self, path: Path) -> None:
         """Replace the state file atomically: readers see the old or the new one."""
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(msgspec.json.encode(asdict(self)))
-            f.flush()
-        os.replace(tmp, path)
+        save_atomically(path, msgspec.json.encode(asdict(self)))
 
     @classmethod
     def load(cls, path: Path) -> ExportState:
@@ -143,6 +150,17 @@ def _regular(path: Path) -> bool | None:
         return stat.S_ISREG(path.stat().st_mode)
     except OSError:  # missing (or unreachable: opening it will say why)
         return None
+
+
+#: Names of a process's own streams: ``-o /dev/stdout > file`` is a regular
+#: file behind the name, but no state file can live beside it, and the shell
+#: decided how it is opened (``>>`` must not be truncated).
+_STREAM_PREFIXES = ("/dev/", "/proc/self/fd/")
+
+
+def _is_stream(path: Path) -> bool:
+    """A FIFO, a device or a standard stream: streamed to, never resumed."""
+    return _regular(path) is False or str(path).startswith(_STREAM_PREFIXES)
 
 
 def _prepare(
@@ -199,18 +217,18 @@ async def cmd_export(ctx: Context) -> int:
     want = ExportState(
         a.job_id, a.status, fmt, ctx.opt("organization_id"), ctx.opt("project_id"), csv_raw
     )
-    stateless = _regular(out) is False  # a device, a FIFO: no truncating, no resuming
+    stateless = _is_stream(out)  # a device, a FIFO: no truncating, no resuming
     if stateless and not form.appendable:
         raise UsageError(f"{form.title} export needs a regular file, and {out} is not one")
     client = ctx.client()  # a missing key is reported before any file is touched
     resumed = _prepare(ctx, out, state_path, want, stateless)
     state = resumed or want
-    options = Options(csv_raw=csv_raw, compression=a.compression)
+    options = Options(csv_raw=csv_raw, compression=a.compression, stream=stateless)
     writer = form.to_file(ITEMS, out, resumed, options)
     state.rows, state.bytes = writer.rows, writer.bytes
     kept = state.rows
     if not stateless:
-        state.save(state_path)
+        _first_save(writer, state, out, state_path, fresh=resumed is None)
     if resumed is not None:
         ctx.note(f"resuming {out}: {state.rows:,} items kept, continuing at {state.next_offset:,}")
 
@@ -257,6 +275,21 @@ async def cmd_export(ctx: Context) -> int:
     return 0
 
 
+def _first_save(
+    writer: Writer[Any], state: ExportState, out: Path, state_path: Path, *, fresh: bool
+) -> None:
+    """Record the state before the first page; if even that cannot be written
+    (a full disk), a new export leaves no file behind."""
+    try:
+        state.save(state_path)
+    except CliError:
+        with contextlib.suppress(Exception):  # the failure to report is the save's
+            writer.close()
+        if fresh:
+            out.unlink(missing_ok=True)
+        raise
+
+
 def _stopped(
     ctx: Context,
     exc: BaseException,
@@ -278,7 +311,7 @@ def _stopped(
         for path in (state_path, out, out.with_name(out.name + ".partial")):
             path.unlink(missing_ok=True)
         return
-    with contextlib.suppress(OSError):  # a full disk: the last page's checkpoint stands
+    with contextlib.suppress(CliError):  # a full disk: the last page's checkpoint stands
         state.save(state_path)
     then = "once the error below is fixed, " if permanent else ""
     ctx.note(

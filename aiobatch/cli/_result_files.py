@@ -23,7 +23,15 @@ import msgspec
 
 from .._results import ItemResult
 from ._context import CliError
-from ._writers import Checkpoint, lock_exclusive, open_locked, truncate_to_checkpoint, write_error
+from ._writers import (
+    Checkpoint,
+    append_whole,
+    lock_exclusive,
+    open_locked,
+    save_atomically,
+    truncate_to_checkpoint,
+    write_error,
+)
 
 __all__ = ["INDEX_NAME", "TEMP_NAME", "FilesWriter", "JsonlResultsWriter", "safe_name"]
 
@@ -121,16 +129,16 @@ class _IndexRow(msgspec.Struct, omit_defaults=False):
 _encode = msgspec.json.Encoder().encode
 
 
-def _append(f: IO[bytes], line: bytes, path: Path) -> int:
+def _append(f: IO[bytes], line: bytes, length: int, path: Path) -> int:
+    """``line`` appended whole (or not at all) and on the disk; the new length."""
+    length = append_whole(f.fileno(), line, length, path)
     try:
-        f.write(line)
-        f.flush()
         # The checkpoint saved next claims these bytes: they must be on the disk
         # first, or a crash leaves a checkpoint longer than the file.
         os.fsync(f.fileno())
     except OSError as exc:
         raise write_error(path, exc) from exc
-    return f.tell()
+    return length
 
 
 def _busy(what: Path) -> str:
@@ -216,18 +224,11 @@ class FilesWriter:
             err.kind if err is not None else None,
             r.nbytes,
         )
-        return _append(self.index, _encode(row) + b"\n", self.root / INDEX_NAME)
+        return _append(self.index, _encode(row) + b"\n", self.bytes, self.root / INDEX_NAME)
 
     def _put(self, name: str, data: bytes) -> None:
-        tmp = self.root / TEMP_NAME
-        try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())  # whole before it is renamed in and indexed
-        except OSError as exc:
-            raise write_error(self.root / name, exc) from exc
-        os.replace(tmp, self.root / name)
+        # Whole and on the disk before it is renamed in and indexed.
+        save_atomically(self.root / name, data, sync=True, tmp=self.root / TEMP_NAME)
         self.written.append(name)
 
     def close(self) -> None:
@@ -282,7 +283,7 @@ class JsonlResultsWriter:
             "bytes": r.nbytes,
             "result": value,
         }
-        return _append(self.out, _encode(row) + b"\n", self.path)
+        return _append(self.out, _encode(row) + b"\n", self.bytes, self.path)
 
     def close(self) -> None:
         self.out.close()

@@ -10,6 +10,7 @@ drawings show server text only through ``terminal_safe``.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import importlib
 import io
@@ -45,6 +46,8 @@ __all__ = [
     "ToFile",
     "ToStream",
     "Writer",
+    "append_whole",
+    "save_atomically",
 ]
 
 R = TypeVar("R", contravariant=True)
@@ -318,6 +321,54 @@ def write_error(path: Path, exc: OSError) -> CliError:
     return CliError(f"cannot write {path}: {exc.strerror or exc}")
 
 
+#: The one call that puts bytes in an output file (a test makes it fail as a
+#: full disk does: part of the data written, then ENOSPC).
+_os_write = os.write
+
+
+def append_whole(fd: int, data: bytes, length: int, path: Path) -> int:
+    """Append ``data`` to the file open on ``fd`` (``O_APPEND``), now ``length``
+    bytes long: all of it, or none of it.  A failure part-way (a full disk) cuts
+    the file back to ``length``, so it holds whole records only, and names it.
+    Unbuffered: no remainder is left to be flushed at close.  The new length."""
+    try:
+        _write_all(fd, data)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # a FIFO or a device: nothing to cut
+            os.ftruncate(fd, length)
+        raise write_error(path, exc) from exc
+    return length + len(data)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[_os_write(fd, view) :]
+
+
+def save_atomically(
+    path: Path, data: bytes, *, sync: bool = False, tmp: Path | None = None
+) -> None:
+    """Replace ``path`` with ``data`` atomically (a temporary file, then
+    ``os.replace``): readers see the old file or the new one.  On a failure
+    (a full disk) the old file stands, no empty temporary file is left, and
+    the error names ``path``.  ``sync``: on the disk before it replaces;
+    ``tmp``: the temporary file (default: ``path`` + ``.tmp``)."""
+    tmp = tmp or path.with_name(path.name + ".tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
+        try:
+            _write_all(fd, data)
+            if sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise write_error(path, exc) from exc
+
+
 def lock_exclusive(fd: int, busy: str) -> None:
     """Hold an exclusive lock on ``fd`` while it is open, or fail with ``busy``:
     two runs writing one place would interleave their records and checkpoints."""
@@ -358,18 +409,32 @@ def truncate_to_checkpoint(f: BinaryIO, path: Path, length: int) -> None:
 
 class ToFile:
     """A codec's records appended to a file (JSON Lines, CSV): whole records per
-    page, flushed; never a partial line unless the process dies inside ``write``
-    (resuming truncates the file to its checkpoint)."""
+    page, written unbuffered; never a partial line unless the process dies
+    inside ``write`` (resuming truncates the file to its checkpoint).  A full
+    disk cuts the file back to its last whole record.
 
-    def __init__(self, path: Path, codec: Codec, resume: Checkpoint | None) -> None:
+    ``stream``: the output is a FIFO, a device or ``/dev/stdout``: written in
+    order, never truncated, locked or resumed."""
+
+    def __init__(
+        self, path: Path, codec: Codec, resume: Checkpoint | None, *, stream: bool = False
+    ) -> None:
         self._path = path
         self._codec = codec
+        if stream:
+            if resume is not None:
+                raise CliError(f"cannot resume: {path} is not a regular file")
+            # Not "a+b": a FIFO cannot be read back or seeked.
+            self._f: IO[bytes] = open(path, "ab", buffering=0)  # noqa: SIM115
+            self.rows, self.bytes = 0, 0
+            self._write(codec.header())
+            return
         if resume is not None and not path.exists():
             raise CliError(f"cannot resume: {path} is missing; use --force to start over")
         self._f = open_locked(path)
         if resume is None:
             if stat.S_ISREG(os.fstat(self._f.fileno()).st_mode):
-                self._f.truncate(0)  # (a device or a FIFO cannot be truncated)
+                self._f.truncate(0)
             self.rows, self.bytes = 0, 0
             self._write(codec.header())
             return
@@ -383,12 +448,8 @@ class ToFile:
         self.rows += len(records)
 
     def _write(self, data: bytes) -> None:
-        try:
-            self._f.write(data)
-            self._f.flush()
-        except OSError as exc:  # a full disk: the OS error says nothing about which file
-            raise write_error(self._path, exc) from exc
-        self.bytes += len(data)
+        if data:
+            self.bytes = append_whole(self._f.fileno(), data, self.bytes, self._path)
 
     def close(self) -> None:
         try:
