@@ -47,7 +47,7 @@ from ._context import (
 from ._failures import is_permanent
 from ._formats import DOWNLOADS, FORMATS, Options, add_format_option
 from ._result_files import INDEX_NAME, safe_name
-from ._writers import Writer, save_atomically
+from ._writers import Writer, check_unedited, save_atomically, seal
 
 __all__ = [
     "INDEX_NAME",
@@ -86,6 +86,7 @@ class _StateFile(msgspec.Struct):
     length: _Count
     version: int
     batch_id: str | None = None
+    check: dict[str, str] | None = None  # absent from state files of earlier releases
 
 
 @dataclass
@@ -118,7 +119,9 @@ class DownloadState:
     )
 
     def save(self, path: Path) -> None:
-        save_atomically(path, msgspec.json.encode(asdict(self)), sync=True)
+        fields = asdict(self)
+        data = msgspec.json.encode({**fields, "check": seal(fields)})
+        save_atomically(path, data, sync=True)
 
     @classmethod
     def load(cls, path: Path) -> DownloadState:
@@ -131,7 +134,9 @@ class DownloadState:
             raise UsageError(f"cannot resume: invalid state file {path}: {exc}{fix}") from None
         if doc.version != _VERSION:
             raise UsageError(f"cannot resume: {path} was written by another aiobatch version")
-        return cls(**msgspec.structs.asdict(doc))
+        fields = msgspec.structs.asdict(doc)
+        check_unedited(path, fields, fields.pop("check"), fix)
+        return cls(**fields)
 
     def check_same(self, want: DownloadState, path: Path) -> None:
         for name in self.IDENTITY:

@@ -65,7 +65,7 @@ from ._context import (
 from ._failures import is_permanent
 from ._formats import FORMATS, ITEMS, Options, add_format_option, infer_format
 from ._items import CSV_RAW_HELP, scan_items
-from ._writers import Writer, save_atomically
+from ._writers import Writer, check_unedited, save_atomically, seal
 
 __all__ = ["STATE_SUFFIX", "ExportState", "cmd_export", "register"]
 
@@ -89,6 +89,7 @@ class _StateFile(msgspec.Struct):
     bytes: _Count
     version: int
     csv_raw: bool = False  # absent from state files of earlier releases
+    check: dict[str, str] | None = None  # (the same)
 
 
 @dataclass
@@ -109,7 +110,8 @@ class ExportState:
 
     def save(self, path: Path) -> None:
         """Replace the state file atomically: readers see the old or the new one."""
-        save_atomically(path, msgspec.json.encode(asdict(self)))
+        fields = asdict(self)
+        save_atomically(path, msgspec.json.encode({**fields, "check": seal(fields)}))
 
     @classmethod
     def load(cls, path: Path) -> ExportState:
@@ -129,7 +131,9 @@ class ExportState:
             doc = msgspec.convert(raw, _StateFile)
         except msgspec.ValidationError as exc:  # names the field: "... - at `$.bytes`"
             raise UsageError(f"cannot resume: invalid state file {path}: {exc}{fix}") from None
-        return cls(**msgspec.structs.asdict(doc))
+        fields = msgspec.structs.asdict(doc)
+        check_unedited(path, fields, fields.pop("check"), fix)
+        return cls(**fields)
 
     def check_same_export(self, want: ExportState, path: Path) -> None:
         for name in self.IDENTITY:

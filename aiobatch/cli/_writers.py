@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import importlib
 import io
 import os
@@ -47,7 +48,9 @@ __all__ = [
     "ToStream",
     "Writer",
     "append_whole",
+    "check_unedited",
     "save_atomically",
+    "seal",
 ]
 
 R = TypeVar("R", contravariant=True)
@@ -344,6 +347,42 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[_os_write(fd, view) :]
+
+
+def seal(fields: dict[str, Any]) -> dict[str, str]:
+    """A digest of each checkpoint field, saved with them: an edit of a field
+    (``next_offset`` raised by hand skips items silently) no longer matches
+    its digest, and ``edited_field`` names it."""
+    salt = str(fields.get("job_id") or fields.get("batch_id") or "")
+    return {name: _digest(salt, name, value) for name, value in fields.items()}
+
+
+def edited_field(fields: dict[str, Any], check: dict[str, str] | None) -> str | None:
+    """The first field whose value does not match the digest saved with it
+    (None: none, or a state file of a release that saved no digests)."""
+    if check is None:
+        return None
+    salt = str(fields.get("job_id") or fields.get("batch_id") or "")
+    for name, value in fields.items():
+        if check.get(name) != _digest(salt, name, value):
+            return name
+    return None
+
+
+def check_unedited(path: Path, fields: dict[str, Any], check: Any, fix: str) -> None:
+    """Refuse a state file edited by hand: a raised ``next_offset`` would skip
+    items, a lowered one repeat them, and the counts would lie."""
+    name = edited_field(fields, check)
+    if name is not None:
+        raise UsageError(
+            f"cannot resume: field {name} of state file {path} was edited (it does not "
+            f"match the checkpoint written with it){fix}"
+        )
+
+
+def _digest(salt: str, name: str, value: Any) -> str:
+    data = _encoder.encode([salt, name, value])
+    return hashlib.blake2b(data, digest_size=6).hexdigest()
 
 
 def save_atomically(
