@@ -44,10 +44,11 @@ from ._context import (
     identifier,
     page_size_int,
 )
+from ._durable import check_unedited, save_atomically, seal
 from ._failures import is_permanent
 from ._formats import DOWNLOADS, FORMATS, Options, add_format_option
 from ._result_files import INDEX_NAME, safe_name
-from ._writers import Writer, check_unedited, save_atomically, seal
+from ._writers import Writer
 
 __all__ = [
     "INDEX_NAME",

@@ -62,10 +62,11 @@ from ._context import (
     choice,
     identifier,
 )
+from ._durable import check_unedited, save_atomically, seal
 from ._failures import is_permanent
 from ._formats import FORMATS, ITEMS, Options, add_format_option, infer_format
 from ._items import CSV_RAW_HELP, scan_items
-from ._writers import Writer, check_unedited, save_atomically, seal
+from ._writers import Writer
 
 __all__ = ["STATE_SUFFIX", "ExportState", "cmd_export", "register"]
 

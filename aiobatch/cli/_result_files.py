@@ -23,8 +23,7 @@ import msgspec
 
 from .._results import ItemResult
 from ._context import CliError
-from ._writers import (
-    Checkpoint,
+from ._durable import (
     append_whole,
     lock_exclusive,
     open_locked,
@@ -32,6 +31,7 @@ from ._writers import (
     truncate_to_checkpoint,
     write_error,
 )
+from ._writers import Checkpoint
 
 __all__ = ["INDEX_NAME", "TEMP_NAME", "FilesWriter", "JsonlResultsWriter", "safe_name"]
 

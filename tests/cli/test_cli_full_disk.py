@@ -1,7 +1,7 @@
 """A full disk and outputs that are streams (issue 24, cases 5 and 6).
 
 The full disk is injected at the one call that writes output bytes
-(``_writers._os_write``): it writes what still "fits", then fails with ENOSPC,
+(``_durable._os_write``): it writes what still "fits", then fails with ENOSPC,
 as a file system does.  Every message names its file; files hold whole lines
 only; no empty temporary state file is left; ``--resume`` after freeing space
 delivers every item exactly once.
@@ -24,7 +24,7 @@ import pytest
 from cli_support import clear_env, cli
 from test_cli_process import clean_env
 
-from aiobatch.cli import _writers
+from aiobatch.cli import _durable
 from aiobatch.testing import SimJob, Simulator, SimulatorProcess
 
 JOB = "bjb-full-disk"
@@ -67,7 +67,7 @@ class FullDisk:
 @pytest.fixture
 def disk(monkeypatch: pytest.MonkeyPatch) -> FullDisk:
     d = FullDisk(None)
-    monkeypatch.setattr(_writers, "_os_write", d)
+    monkeypatch.setattr(_durable, "_os_write", d)
     return d
 
 
