@@ -70,7 +70,28 @@ _ITEM_STATUSES = frozenset({400, 404, 409, 410, 422})
 def _job_of(item: BatchItem) -> str:
     if not item.job_id:
         raise ItemFailure("no_job", f"item has no processing job (status {item.status})")
-    return item.job_id
+    return _server_id("job_id", item.job_id)
+
+
+#: Line and paragraph separators: no id holds one, and shown in a note or an
+#: index line, one would start a line of its own.
+_SEPARATORS = frozenset("\u2028\u2029\x85")
+
+
+def _server_id(name: str, value: str) -> str:
+    """An id the server gave, checked as a path segment.  A bad one (``..``,
+    blank, a control character or a line separator) is this item's ``invalid``
+    error: the other items' results are still fetched."""
+    try:
+        proto.check_id(name, value)
+        if _SEPARATORS.intersection(value):
+            raise ValueError(f"{name} must not contain a line separator")
+    except ValueError as exc:
+        shown = value if len(value) <= 80 else value[:80] + "..."
+        raise ItemFailure(
+            "invalid", f"the server gave an unusable {name} {shown!r}: {exc}"
+        ) from None
+    return value
 
 
 class ParseResolver:
@@ -216,7 +237,7 @@ def _reference_of(file: BatchFileResult) -> str:
     if ref is None:
         why = file.error_message or "no reason given"
         raise ItemFailure("no_job", f"the batch made no job for this file: {why}")
-    return ref.id
+    return _server_id("job_reference.id", ref.id)
 
 
 def _check_v2_status(noun: str, job_id: str, status: str, error: str | None) -> None:
