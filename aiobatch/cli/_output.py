@@ -129,13 +129,16 @@ def print_table(
     title: str | None = None,
     right: Sequence[int] = (),
 ) -> None:
-    """A table for people: rich when installed, aligned plain text otherwise.
-    ``right`` lists the indices of right-aligned (numeric) columns.  Cells are
-    data: shown through ``terminal_safe``, never read as rich markup."""
+    """A table for people: rich on a terminal when installed, aligned plain
+    text otherwise.  Plain text never wraps a cell: redirected to a file or a
+    pipe, every line holds whole values (a 36-character job id stays one word
+    for ``grep``).  ``right`` lists the indices of right-aligned (numeric)
+    columns.  Cells are data: shown through ``terminal_safe``, never read as
+    rich markup."""
     columns = [terminal_safe(c) for c in columns]
     rows = [[terminal_safe(c) for c in row] for row in rows]
     title = terminal_safe(title) if title is not None else None
-    rich = load_rich()
+    rich = load_rich() if is_tty(out) else None
     if rich is not None:
         from rich.table import Table
         from rich.text import Text
@@ -149,7 +152,7 @@ def print_table(
             table.add_column(Text(name), justify="right" if k in right else "left", overflow="fold")
         for row in rows:
             table.add_row(*(Text(c) for c in row))
-        console = _console(out, width=None if is_tty(out) else 120, highlight=False)
+        console = _console(out, highlight=False)
         console.print(table)
         return
     if title:

@@ -25,7 +25,7 @@ from ..arrow import item_schema, record_batch
 from ..models import BatchItem
 from ._context import CliError
 from ._durable import append_whole, open_locked, truncate_to_checkpoint, write_error
-from ._output import csv_cell, terminal_safe
+from ._output import csv_cell, is_tty, terminal_safe
 
 __all__ = [
     "Checkpoint",
@@ -257,19 +257,22 @@ class Drawn(Generic[T]):
         self._out.flush()
 
 
-def _clip(text: str, width: int) -> str:
+def _clip(text: str, width: int, clip: bool = True) -> str:
     text = " ".join(terminal_safe(text).split())  # one line per item, shown as it is
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return text if len(text) <= width or not clip else text[: width - 1] + "…"
 
 
 class ItemTable:
-    """Aligned columns, streamed: the header once, then one line per item."""
+    """Aligned columns, streamed: the header once, then one line per item.  On
+    a terminal long cells are clipped to fit; elsewhere (a file, a pipe) no
+    cell is cut, so every line holds whole values for scripts."""
 
     bytes = 0
 
     def __init__(self, out: IO[str]) -> None:
         self._out = out
         self._widths: tuple[int, int, int] | None = None
+        self._clip = is_tty(out)
         self.rows = 0
 
     def write(self, items: Sequence[BatchItem]) -> None:
@@ -292,11 +295,12 @@ class ItemTable:
     def _line(self, item_id: str, status: str, name: str, detail: str) -> None:
         assert self._widths is not None
         w_id, w_status, w_name = self._widths
+        clip = self._clip
         cells = (
-            _clip(item_id, w_id).ljust(w_id),
-            _clip(status, w_status).ljust(w_status),
-            _clip(name, w_name).ljust(w_name),
-            _clip(detail, 60),
+            _clip(item_id, w_id, clip).ljust(w_id),
+            _clip(status, w_status, clip).ljust(w_status),
+            _clip(name, w_name, clip).ljust(w_name),
+            _clip(detail, 60, clip),
         )
         self._out.write("  ".join(cells).rstrip() + "\n")
 

@@ -145,3 +145,19 @@ def test_windows_device_names_are_renamed(name: str) -> None:
 
 def test_a_device_name_as_an_id_is_renamed_too() -> None:
     assert safe_name("..", "CON", ".md", set()) == "_CON.md"
+
+
+# --- 13: tables without a terminal --------------------------------------------
+
+LONG_IDS = [f"bjb-{k:08d}-1111-2222-3333-444455556666" for k in range(3)]
+
+
+async def test_tables_in_a_file_keep_whole_ids_on_one_line() -> None:
+    jobs = [SimJob(job_id=i, total_items=1_000_000 + k) for k, i in enumerate(LONG_IDS)]
+    async with Simulator(jobs=jobs) as sim:
+        r = await cli("jobs", "list", sim=sim)
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    for job_id in LONG_IDS:
+        assert any(job_id in line for line in lines), r.out
+    assert len(lines) == len(LONG_IDS) + 2  # the header, its rule, one line per job
