@@ -156,7 +156,9 @@ def register(sub: Any, common: list[argparse.ArgumentParser], scan: argparse.Arg
   aiobatch items list --job-id bjb-123 --format csv > items.csv
 
 --format json with --limit/--offset prints the API response; without them, a
-JSON array of items.  jsonl (default) writes one item per line, as sent by the API.
+JSON array of items.  jsonl (default) writes one item per line.  Both hold the
+items as decoded: strings exactly as sent; fields aiobatch does not know, and
+nulls, left out; timestamps with at most microseconds (.123456789Z: .123457Z).
 CSV cells starting with = + - @ get a leading ' (spreadsheet formulas) unless
 --csv-raw.""",
     )

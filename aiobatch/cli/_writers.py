@@ -90,7 +90,8 @@ class Codec(Protocol):
 
 
 class JsonLines:
-    """One record per line, as sent by the API."""
+    """One record per line, as decoded: strings as sent, the modelled fields
+    only (no nulls), timestamps to the microsecond."""
 
     def header(self) -> bytes:
         return b""

@@ -161,3 +161,39 @@ async def test_tables_in_a_file_keep_whole_ids_on_one_line() -> None:
     for job_id in LONG_IDS:
         assert any(job_id in line for line in lines), r.out
     assert len(lines) == len(LONG_IDS) + 2  # the header, its rule, one line per job
+
+
+# --- 12: what --format json holds ---------------------------------------------
+
+SENT_ITEM = {
+    "item_id": "itm-1",
+    "item_name": "a  b\u00e9.pdf",
+    "status": "completed",
+    "completed_at": "2026-01-02T03:04:05.123456789Z",
+    "effective_at": "2026-01-02T05:04:05+02:00",
+    "error_message": None,
+    "brand_new_field": {"x": 1},
+}
+
+
+async def test_json_output_is_what_the_help_says() -> None:
+    async def page(request: web.Request) -> web.Response:
+        return web.json_response({"items": [SENT_ITEM], "total_size": 1})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/beta/batch-processing/bjb-1/items", page)
+    async with serve(app) as url:
+        r = await cli("items", "list", "--job-id", "bjb-1", "--base-url", url, "--api-key", KEY)
+    assert r.code == 0, r.err
+    assert r.jsonl() == [
+        {
+            "item_id": "itm-1",
+            "item_name": "a  b\u00e9.pdf",
+            "status": "completed",
+            "completed_at": "2026-01-02T03:04:05.123457Z",
+            "effective_at": "2026-01-02T05:04:05+02:00",
+        }
+    ]
+    h = await cli("items", "list", "--help")
+    assert "as sent by the API" not in h.out
+    assert ".123456789Z: .123457Z" in h.out
