@@ -33,6 +33,7 @@ __all__ = [
     "check_id",
     "check_limit",
     "check_offset",
+    "check_only",
     "check_status",
     "decipher",
     "decode_body",
@@ -160,6 +161,20 @@ def did_you_mean(value: object, allowed: Sequence[str]) -> str:
     folded = {a.casefold(): a for a in allowed}
     close = difflib.get_close_matches(value.casefold(), list(folded), n=1, cutoff=0.6)
     return f" (did you mean {folded[close[0]]}?)" if close else ""
+
+
+def check_only(ids: Iterable[str] | None, *, name: str = "only") -> frozenset[str] | None:
+    """The ids a results stream is limited to: a collection of str, not a str
+    (``only="itm-1"`` would mean its characters)."""
+    if ids is None:
+        return None
+    if isinstance(ids, str | bytes):
+        raise TypeError(f"{name} must be a collection of ids, not a single {type(ids).__name__}")
+    wanted = frozenset(ids)
+    for value in wanted:
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must hold str ids, got {type(value).__name__}")
+    return wanted
 
 
 # --- requests ---------------------------------------------------------------

@@ -22,7 +22,7 @@ from ._context import (
     non_negative_int,
     page_size_int,
 )
-from ._download import INDEX_NAME, DownloadState, file_as_item, run_download
+from ._download import INDEX_NAME, DownloadState, add_only_failed, file_as_item, run_download
 from ._failures import EXIT_API
 from ._formats import (
     BATCH,
@@ -136,13 +136,16 @@ async def cmd_download(ctx: Context) -> int:
         batch_id=a.batch_id,
     )
 
-    def open_results(client: BatchClient, state: DownloadState) -> ResultStream[Any]:
+    def open_results(
+        client: BatchClient, state: DownloadState, only: frozenset[str] | None
+    ) -> ResultStream[Any]:
         return client.batches.iter_results(
             a.batch_id,
             result=a.result,
             concurrency=a.concurrency,
             start_offset=state.next_offset,
             wait=a.wait,
+            only=only,
         )
 
     return await run_download(ctx, want, open_results, file_as_item)
@@ -306,4 +309,5 @@ written, 1 when some were not, 2 on usage errors.""",
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue an interrupted download")
     g.add_argument("--force", action="store_true", help="start over / write into a non-empty DIR")
+    add_only_failed(g)
     p.set_defaults(handler=cmd_download)

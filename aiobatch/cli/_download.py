@@ -24,11 +24,9 @@ import argparse
 import contextlib
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple
-
-import msgspec
+from typing import Any, NamedTuple
 
 from .._client import BatchClient
 from .._paging import FilterMode
@@ -44,9 +42,10 @@ from ._context import (
     identifier,
     page_size_int,
 )
-from ._durable import check_unedited, save_atomically, seal
+from ._download_state import JSONL_STATE_SUFFIX, STATE_NAME, DownloadState
 from ._failures import is_permanent
 from ._formats import DOWNLOADS, FORMATS, Options, add_format_option
+from ._refetch import refetch
 from ._result_files import INDEX_NAME, safe_name
 from ._writers import Writer
 
@@ -54,100 +53,13 @@ __all__ = [
     "INDEX_NAME",
     "STATE_NAME",
     "DownloadState",
+    "add_only_failed",
     "cmd_download",
     "file_as_item",
     "register",
     "run_download",
     "safe_name",
 ]
-
-STATE_NAME = ".aiobatch-download.json"
-JSONL_STATE_SUFFIX = ".aiobatch-state.json"
-_VERSION = 1
-
-_Count = Annotated[int, msgspec.Meta(ge=0)]
-
-
-# --- checkpoint -----------------------------------------------------------------
-
-
-class _StateFile(msgspec.Struct):
-    job_id: str
-    status: str | None
-    result: str | None
-    format: Literal["files", "jsonl"]
-    organization_id: str | None
-    project_id: str | None
-    filter_mode: Literal["", "none", "server", "client"]
-    next_offset: _Count
-    items: _Count
-    ok: _Count
-    failed: _Count
-    bytes: _Count
-    length: _Count
-    version: int
-    batch_id: str | None = None
-    check: dict[str, str] | None = None  # absent from state files of earlier releases
-
-
-@dataclass
-class DownloadState:
-    job_id: str
-    status: str | None
-    result: str | None
-    format: str
-    organization_id: str | None = None
-    project_id: str | None = None
-    filter_mode: str = ""
-    next_offset: int = 0
-    items: int = 0
-    ok: int = 0
-    failed: int = 0
-    bytes: int = 0  #: bytes of results written
-    length: int = 0  #: length of the index (files) or of the output (jsonl)
-    version: int = _VERSION
-    #: ``batches download``: the v2 batch (``job_id`` is then empty).
-    batch_id: str | None = None
-
-    IDENTITY = (
-        "job_id",
-        "batch_id",
-        "status",
-        "result",
-        "format",
-        "organization_id",
-        "project_id",
-    )
-
-    def save(self, path: Path) -> None:
-        fields = asdict(self)
-        data = msgspec.json.encode({**fields, "check": seal(fields)})
-        save_atomically(path, data, sync=True)
-
-    @classmethod
-    def load(cls, path: Path) -> DownloadState:
-        fix = "; use --force to start over"
-        try:
-            doc = msgspec.json.decode(path.read_bytes(), type=_StateFile)
-        except OSError as exc:
-            raise UsageError(f"cannot resume: cannot read {path}: {exc.strerror}") from None
-        except msgspec.DecodeError as exc:
-            raise UsageError(f"cannot resume: invalid state file {path}: {exc}{fix}") from None
-        if doc.version != _VERSION:
-            raise UsageError(f"cannot resume: {path} was written by another aiobatch version")
-        fields = msgspec.structs.asdict(doc)
-        check_unedited(path, fields, fields.pop("check"), fix)
-        return cls(**fields)
-
-    def check_same(self, want: DownloadState, path: Path) -> None:
-        for name in self.IDENTITY:
-            had, asked = getattr(self, name), getattr(want, name)
-            if had != asked:
-                raise UsageError(
-                    f"cannot resume: the interrupted download has {name}={had!r} but this "
-                    f"command asks for {asked!r} (state: {path}); use --force to start over"
-                )
-
 
 # --- the command --------------------------------------------------------------
 
@@ -204,8 +116,9 @@ def _open_sink(fmt: str, out: Path, state: DownloadState, *, fresh: bool) -> Wri
     return FORMATS[fmt].to_file(DOWNLOADS, out, resume, Options())
 
 
-#: Opens the results stream of a download: ``(client, state) -> stream``.
-_Open = Callable[[BatchClient, DownloadState], ResultStream[Any]]
+#: Opens the results stream of a download: ``(client, state, only) -> stream``
+#: (``only``: the item ids to fetch again, or None for every item).
+_Open = Callable[[BatchClient, DownloadState, frozenset[str] | None], ResultStream[Any]]
 
 
 async def cmd_download(ctx: Context) -> int:
@@ -216,7 +129,9 @@ async def cmd_download(ctx: Context) -> int:
         a.job_id, status, a.result, a.format, ctx.opt("organization_id"), ctx.opt("project_id")
     )
 
-    def open_results(client: BatchClient, state: DownloadState) -> ResultStream[Any]:
+    def open_results(
+        client: BatchClient, state: DownloadState, only: frozenset[str] | None
+    ) -> ResultStream[Any]:
         mode: FilterMode = "auto"
         if state.filter_mode in ("server", "client"):
             mode = "server" if state.filter_mode == "server" else "client"
@@ -230,6 +145,7 @@ async def cmd_download(ctx: Context) -> int:
             page_size=a.page_size,
             start_offset=state.next_offset,
             filter_mode=mode,
+            only=only,
         )
 
     return await run_download(ctx, want, open_results, lambda r: r)
@@ -271,6 +187,10 @@ async def run_download(
     fmt = want.format
     out = Path(a.output)
     state_path = _state_path(fmt, out)
+    if a.only_failed:
+        return await refetch(
+            ctx, fmt, out, state_path, lambda c, only: open_results(c, want, only), adapt
+        )
     client = ctx.client()  # a missing key is reported before any file is touched
     resumed = _prepare(ctx, fmt, out, state_path, want)
     state = resumed or want
@@ -289,7 +209,7 @@ async def run_download(
     new = 0
     try:
         async with client:
-            results = open_results(client, state)
+            results = open_results(client, state, None)
             with ctx.progress("downloading results") as bar:
                 async with results:
                     async for r in results:
@@ -434,4 +354,14 @@ error, error_kind, bytes.  Exit code 0 when every item's result was written,
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue an interrupted download")
     g.add_argument("--force", action="store_true", help="start over / write into a non-empty DIR")
+    add_only_failed(g)
     p.set_defaults(handler=cmd_download)
+
+
+def add_only_failed(group: Any) -> None:
+    group.add_argument(
+        "--only-failed",
+        action="store_true",
+        help="fetch again only the items a finished download marks failed (or missing), "
+        "and put their new lines in its index",
+    )

@@ -208,6 +208,11 @@ class FilesWriter:
             self.rows += 1
 
     def _write(self, r: ItemResult) -> int:
+        return _append(self.index, self.line(r), self.bytes, self.root / INDEX_NAME)
+
+    def line(self, r: ItemResult) -> bytes:
+        """Write ``r``'s file (if it has a result); its index line, not yet
+        appended (``--only-failed`` puts it in place of the old one)."""
         item = r.item
         name: str | None = None
         if r.content is not None:
@@ -224,7 +229,7 @@ class FilesWriter:
             err.kind if err is not None else None,
             r.nbytes,
         )
-        return _append(self.index, _encode(row) + b"\n", self.bytes, self.root / INDEX_NAME)
+        return _encode(row) + b"\n"
 
     def _put(self, name: str, data: bytes) -> None:
         # Whole and on the disk before it is renamed in and indexed.
@@ -266,6 +271,10 @@ class JsonlResultsWriter:
             self.rows += 1
 
     def _write(self, r: ItemResult) -> int:
+        return _append(self.out, self.line(r), self.bytes, self.path)
+
+    def line(self, r: ItemResult) -> bytes:
+        """``r``'s line, not yet appended."""
         item, err, content = r.item, r.error, r.content
         value: Any = None
         if content is not None:
@@ -283,7 +292,7 @@ class JsonlResultsWriter:
             "bytes": r.nbytes,
             "result": value,
         }
-        return _append(self.out, _encode(row) + b"\n", self.bytes, self.path)
+        return _encode(row) + b"\n"
 
     def close(self) -> None:
         self.out.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -268,6 +268,7 @@ class Batches:
         wait: bool = False,
         poll_interval: float = 2.0,
         timeout: float | None = None,
+        only: Collection[str] | None = None,
         organization_id: str | None = None,
         project_id: str | None = None,
     ) -> FileResultIterator:
@@ -282,9 +283,11 @@ class Batches:
         ``error_message``; ``failed``; ``missing``; ``not_ready``).  A batch not
         finished raises ``BatchNotFinishedError``, unless ``wait`` (then it is
         waited for as by ``wait(poll_interval=, timeout=)``).  Resume with
-        ``start_offset=result.next_offset``.
+        ``start_offset=result.next_offset``.  ``only`` (source file ids): fetch
+        the results of these files alone (to fetch again what failed).
         """
         proto.check_id("batch_id", batch_id)
+        wanted = proto.check_only(only)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
             raise TypeError(f"concurrency must be an int, got {type(concurrency).__name__}")
         if not 1 <= concurrency <= MAX_CONCURRENCY:
@@ -347,7 +350,9 @@ class Batches:
                 )
             return FileSetup(resolver, kind, list(batch.results or ()))
 
-        return start_file_results(self._api, setup, scope, concurrency, progress, start_offset)
+        return start_file_results(
+            self._api, setup, scope, concurrency, progress, start_offset, wanted
+        )
 
     async def cancel(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 import sys
+from collections.abc import Collection
 
 from .. import _protocol as proto
 from .._paging import (
@@ -167,6 +168,7 @@ class JobItems:
         page_size: int = 500,
         filter_mode: FilterMode = "auto",
         job_type: JobType | str | None = None,
+        only: Collection[str] | None = None,
         organization_id: str | None = None,
         project_id: str | None = None,
     ) -> ResultIterator:
@@ -180,9 +182,12 @@ class JobItems:
         (401, 403, the listing failing for good) raises.  Resume with
         ``start_offset=result.next_offset`` (and, with a status filter, the
         ``filter_mode`` in ``progress.filter_mode``).  ``job_type`` skips asking
-        the job for it.
+        the job for it.  ``only`` (item ids): fetch the results of these items
+        alone (to fetch again what failed); the listing still runs in order and
+        passes the others by.
         """
         proto.check_id("job_id", job_id)
+        wanted = proto.check_only(only)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
             raise TypeError(f"concurrency must be an int, got {type(concurrency).__name__}")
         if not 1 <= concurrency <= MAX_CONCURRENCY:
@@ -235,7 +240,7 @@ class JobItems:
                 )
             return Setup(resolver, kind, self._declare(job_id, listing).items())
 
-        return start_results(self._api, setup, scope, concurrency, progress)
+        return start_results(self._api, setup, scope, concurrency, progress, wanted)
 
     async def get_processing_results(
         self,
