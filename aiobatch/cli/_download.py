@@ -43,6 +43,7 @@ from ._context import (
     page_size_int,
 )
 from ._download_state import JSONL_STATE_SUFFIX, STATE_NAME, DownloadState
+from ._durable import holds_no_data
 from ._failures import is_permanent
 from ._formats import DOWNLOADS, FORMATS, Options, add_format_option
 from ._refetch import refetch
@@ -73,7 +74,8 @@ def _prepare(
             state = DownloadState.load(state_path)
             state.check_same(want, state_path)
             return state
-        if (fmt == "files" and (out / INDEX_NAME).exists()) or (fmt == "jsonl" and out.exists()):
+        written = out / INDEX_NAME if fmt == "files" else out
+        if written.exists() and not holds_no_data(written):
             raise UsageError(
                 f"cannot resume: {out} has no state file ({state_path.name}); the download "
                 "finished, or was not written by aiobatch.  Run with --force to start over"

@@ -25,6 +25,7 @@ __all__ = [
     "append_whole",
     "check_unedited",
     "edited_field",
+    "holds_no_data",
     "lock_exclusive",
     "open_locked",
     "save_atomically",
@@ -161,3 +162,14 @@ def truncate_to_checkpoint(f: BinaryIO, path: Path, length: int) -> None:
         )
     f.truncate(length)  # drop a half-written line, or a page written after the checkpoint
     f.seek(length)
+
+
+def holds_no_data(path: Path, header: bytes = b"") -> bool:
+    """Whether ``path`` holds nothing but ``header``: what a kill leaves between
+    creating an output and saving its first checkpoint.  Such a file, without
+    a state file, is no interrupted export or download: resuming starts anew."""
+    try:
+        size = path.stat().st_size
+        return size == 0 or (size == len(header) and path.read_bytes() == header)
+    except OSError:
+        return False

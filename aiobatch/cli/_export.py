@@ -62,11 +62,11 @@ from ._context import (
     choice,
     identifier,
 )
-from ._durable import check_unedited, save_atomically, seal
+from ._durable import check_unedited, holds_no_data, save_atomically, seal
 from ._failures import is_permanent
-from ._formats import FORMATS, ITEMS, Options, add_format_option, infer_format
+from ._formats import FORMATS, ITEM_CSV_FIELDS, ITEMS, Options, add_format_option, infer_format
 from ._items import CSV_RAW_HELP, scan_items
-from ._writers import Writer
+from ._writers import Csv, Writer
 
 __all__ = ["STATE_SUFFIX", "ExportState", "cmd_export", "register"]
 
@@ -189,7 +189,8 @@ def _prepare(
                     f"with {recorded} and its offsets count that listing"
                 )
             return state
-        if out.exists():
+        header = Csv(ITEM_CSV_FIELDS).header() if want.format == "csv" else b""
+        if out.exists() and not holds_no_data(out, header):
             raise UsageError(
                 f"cannot resume: {out} has no state file ({state_path.name}); the export "
                 "finished, or was not written by aiobatch.  Run with --force instead of "
