@@ -32,7 +32,7 @@ from ._context import (
     scan_options,
 )
 from ._failures import EXIT_INTERRUPTED, EXIT_PIPE, EXIT_TERMINATED, EXIT_USAGE, describe
-from ._output import redact, terminal_safe
+from ._output import Redacting, redact, terminal_safe
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -172,6 +172,8 @@ async def run(
     out: IO[str] = stdout or sys.stdout or _closed("standard output")  # `>&-`
     err = stderr or sys.stderr or io.StringIO()  # `2>&-`: nowhere to report to
     secrets = _secrets(args)
+    if secrets:
+        out = cast(IO[str], Redacting(out, secrets))
     parsed = _parse(args, out, err, secrets)
     if isinstance(parsed, int):
         return parsed

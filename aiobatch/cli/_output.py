@@ -24,6 +24,7 @@ from typing import IO, Any, Self
 
 __all__ = [
     "Progress",
+    "Redacting",
     "csv_cell",
     "is_tty",
     "load_rich",
@@ -68,6 +69,24 @@ def redact(text: str, secrets: Sequence[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, "***")
     return text
+
+
+class Redacting:
+    """A text stream that writes to ``stream`` with every secret shown as
+    ``***``: what a command prints (a table, JSON Lines on stdout) never holds
+    the API key, whatever text the server echoed.  Writers write whole records
+    per call, so no key is split across two writes."""
+
+    def __init__(self, stream: IO[str], secrets: Sequence[str]) -> None:
+        self._stream = stream
+        self._secrets = secrets
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact(text, self._secrets))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, encoding, fileno...
+        return getattr(self._stream, name)
 
 
 #: First characters a spreadsheet reads as a formula (OWASP "CSV injection").

@@ -79,7 +79,7 @@ async def test_a_job_id_with_spaces_around_it_is_trimmed(sim: Simulator) -> None
 
 async def test_resume_without_state_names_force(sim: Simulator, tmp_path: Path) -> None:
     out = tmp_path / "items.jsonl"
-    out.write_text("")
+    out.write_text('{"item_id": "kept"}\n')  # data, but no state file
     r = await cli("items", "export", "--job-id", "bjb-op", "-o", str(out), "--resume", sim=sim)
     assert r.code == 2
     assert "--force" in r.err

@@ -197,3 +197,18 @@ async def test_json_output_is_what_the_help_says() -> None:
     h = await cli("items", "list", "--help")
     assert "as sent by the API" not in h.out
     assert ".123456789Z: .123457Z" in h.out
+
+
+@pytest.mark.parametrize("fmt", ["table", "jsonl", "csv"])
+async def test_item_text_echoing_the_key_is_never_printed(
+    monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    from aiobatch.testing import _data as sim_data
+
+    monkeypatch.setattr(sim_data, "_ERRORS", (f"bad key {KEY}",) * 6)
+    job = SimJob(job_id="bjb-echo-items", total_items=30, mix={"failed": 1.0})
+    async with Simulator(jobs=[job], api_key=KEY) as sim:
+        r = await cli("items", "list", "--job-id", job.job_id, "--format", fmt, sim=sim)
+    assert r.code == 0, r.err
+    assert "bad key ***" in r.out
+    assert KEY not in r.out + r.err
