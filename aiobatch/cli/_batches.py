@@ -183,7 +183,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch batches list --created-at-on-or-after 2026-01-01T00:00:00Z --max-items 50""",
     )
     p.add_argument("--status", type=choice(BATCH_STATUSES), choices=BATCH_STATUSES)
-    p.add_argument("--source-directory-id", metavar="ID")
+    p.add_argument("--source-directory-id", type=identifier, metavar="ID")
     p.add_argument("--created-at-on-or-after", metavar="ISO8601")
     p.add_argument("--created-at-on-or-before", metavar="ISO8601")
     p.add_argument("--page-size", type=page_size_int, metavar="N", help="batches per request")
@@ -250,11 +250,12 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         formatter_class=_RAW,
     )
     p.add_argument("--job-type", required=True, choices=JOB_TYPES)
-    p.add_argument("--configuration-id", required=True, metavar="ID")
-    p.add_argument("--source-directory-id", required=True, metavar="ID")
+    p.add_argument("--configuration-id", required=True, type=identifier, metavar="ID")
+    p.add_argument("--source-directory-id", required=True, type=identifier, metavar="ID")
     p.add_argument(
         "--webhook-configuration-id",
         action="append",
+        type=identifier,
         metavar="ID",
         help="a saved webhook configuration to notify (repeatable)",
     )

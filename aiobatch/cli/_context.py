@@ -183,8 +183,8 @@ def connection_options() -> argparse.ArgumentParser:
         metavar="URL",
         help="API base URL (default: $LLAMA_CLOUD_BASE_URL)",
     )
-    g.add_argument("--organization-id", default=_S, metavar="ID")
-    g.add_argument("--project-id", default=_S, metavar="ID")
+    g.add_argument("--organization-id", default=_S, type=identifier, metavar="ID")
+    g.add_argument("--project-id", default=_S, type=identifier, metavar="ID")
     g.add_argument(
         "--max-retries", default=_S, type=non_negative_int, metavar="N", help="(default: 5)"
     )

@@ -252,7 +252,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--status", type=choice(JOB_STATUSES), choices=JOB_STATUSES)
     p.add_argument("--job-type", choices=["parse", "extract", "classify"])
-    p.add_argument("--directory-id", metavar="ID")
+    p.add_argument("--directory-id", type=identifier, metavar="ID")
     p.add_argument("--limit", type=positive_int, metavar="N")
     p.add_argument("--offset", type=non_negative_int, metavar="N")
     add_format_option(p, JOBS, JOB_PAGE, default="table")
