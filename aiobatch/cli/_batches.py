@@ -15,7 +15,7 @@ from ._context import (
     Context,
     HelpFormatter,
     add_poll_options,
-    choice,
+    add_status_option,
     concurrency_int,
     connection_options,
     identifier,
@@ -182,7 +182,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch batches list --status COMPLETED --source-directory-id dir-1 --format jsonl
   aiobatch batches list --created-at-on-or-after 2026-01-01T00:00:00Z --max-items 50""",
     )
-    p.add_argument("--status", type=choice(BATCH_STATUSES), choices=BATCH_STATUSES)
+    add_status_option(p, BATCH_STATUSES)
     p.add_argument("--source-directory-id", type=identifier, metavar="ID")
     p.add_argument("--created-at-on-or-after", metavar="ISO8601")
     p.add_argument("--created-at-on-or-before", metavar="ISO8601")

@@ -25,6 +25,7 @@ __all__ = [
     "HelpFormatter",
     "UsageError",
     "add_poll_options",
+    "add_status_option",
     "choice",
     "concurrency_int",
     "connection_options",
@@ -125,6 +126,11 @@ def choice(values: Sequence[str]) -> Callable[[str], str]:
         )
 
     return parse
+
+
+def add_status_option(p: argparse.ArgumentParser, values: Sequence[str], **options: Any) -> None:
+    """``--status``, one of ``values`` in any case (``choice``)."""
+    p.add_argument("--status", type=choice(values), choices=values, **options)
 
 
 def identifier(text: str) -> str:

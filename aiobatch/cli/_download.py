@@ -37,7 +37,7 @@ from ._context import (
     Context,
     HelpFormatter,
     UsageError,
-    choice,
+    add_status_option,
     concurrency_int,
     identifier,
     page_size_int,
@@ -326,10 +326,9 @@ error, error_kind, bytes.  Exit code 0 when every item's result was written,
     add_format_option(
         p, DOWNLOADS, to="file", default="files", help="one file per item, or one JSON Lines file"
     )
-    p.add_argument(
-        "--status",
-        type=choice([*ITEM_STATUSES, "all"]),
-        choices=[*ITEM_STATUSES, "all"],
+    add_status_option(
+        p,
+        [*ITEM_STATUSES, "all"],
         default="completed",
         help="items with this status (default: completed)",
     )

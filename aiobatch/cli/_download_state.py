@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from ._context import UsageError
-from ._durable import check_unedited, save_atomically, seal
+from ._durable import check_same, check_unedited, save_atomically, seal
 
 __all__ = ["JSONL_STATE_SUFFIX", "STATE_NAME", "DownloadState"]
 
@@ -91,10 +91,4 @@ class DownloadState:
         return cls(**fields)
 
     def check_same(self, want: DownloadState, path: Path) -> None:
-        for name in self.IDENTITY:
-            had, asked = getattr(self, name), getattr(want, name)
-            if had != asked:
-                raise UsageError(
-                    f"cannot resume: the interrupted download has {name}={had!r} but this "
-                    f"command asks for {asked!r} (state: {path}); use --force to start over"
-                )
+        check_same(self, want, self.IDENTITY, path, what="download")

@@ -23,6 +23,7 @@ from ._context import CliError, UsageError
 
 __all__ = [
     "append_whole",
+    "check_same",
     "check_unedited",
     "edited_field",
     "holds_no_data",
@@ -173,3 +174,15 @@ def holds_no_data(path: Path, header: bytes = b"") -> bool:
         return size == 0 or (size == len(header) and path.read_bytes() == header)
     except OSError:
         return False
+
+
+def check_same(had: object, want: object, names: tuple[str, ...], path: Path, *, what: str) -> None:
+    """Refuse to resume ``what`` (an export, a download) recorded in ``path``
+    with other identity fields than this command asks for."""
+    for name in names:
+        recorded, asked = getattr(had, name), getattr(want, name)
+        if recorded != asked:
+            raise UsageError(
+                f"cannot resume: the interrupted {what} has {name}={recorded!r} but this "
+                f"command asks for {asked!r} (state: {path}); use --force to start over"
+            )

@@ -59,10 +59,10 @@ from ._context import (
     Context,
     HelpFormatter,
     UsageError,
-    choice,
+    add_status_option,
     identifier,
 )
-from ._durable import check_unedited, holds_no_data, save_atomically, seal
+from ._durable import check_same, check_unedited, holds_no_data, save_atomically, seal
 from ._failures import is_permanent
 from ._formats import FORMATS, ITEM_CSV_FIELDS, ITEMS, Options, add_format_option, infer_format
 from ._items import CSV_RAW_HELP, scan_items
@@ -137,13 +137,7 @@ class ExportState:
         return cls(**fields)
 
     def check_same_export(self, want: ExportState, path: Path) -> None:
-        for name in self.IDENTITY:
-            had, asked = getattr(self, name), getattr(want, name)
-            if had != asked:
-                raise UsageError(
-                    f"cannot resume: the interrupted export has {name}={had!r} but this "
-                    f"command asks for {asked!r} (state: {path}); use --force to start over"
-                )
+        check_same(self, want, self.IDENTITY, path, what="export")
 
 
 # --- the command ------------------------------------------------------------
@@ -356,12 +350,7 @@ place whenever the export stops, so the output is always a valid Parquet file;
 after a hard kill, resume refetches the items since the last clean stop.""",
     )
     p.add_argument("--job-id", required=True, type=identifier, metavar="ID")
-    p.add_argument(
-        "--status",
-        type=choice(ITEM_STATUSES),
-        choices=ITEM_STATUSES,
-        help="only items with this status",
-    )
+    add_status_option(p, ITEM_STATUSES, help="only items with this status")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
     add_format_option(p, ITEMS, to="file", help="(default: from the extension)")
     p.add_argument(

@@ -13,7 +13,7 @@ from ._context import (
     ITEM_STATUSES,
     Context,
     HelpFormatter,
-    choice,
+    add_status_option,
     identifier,
     non_negative_int,
     positive_int,
@@ -163,12 +163,7 @@ CSV cells starting with = + - @ get a leading ' (spreadsheet formulas) unless
 --csv-raw.""",
     )
     p.add_argument("--job-id", required=True, type=identifier, metavar="ID")
-    p.add_argument(
-        "--status",
-        type=choice(ITEM_STATUSES),
-        choices=ITEM_STATUSES,
-        help="only items with this status",
-    )
+    add_status_option(p, ITEM_STATUSES, help="only items with this status")
     p.add_argument("--limit", type=positive_int, metavar="N", help="one page of at most N items")
     p.add_argument(
         "--offset", type=non_negative_int, metavar="N", help="one page, skipping N items"

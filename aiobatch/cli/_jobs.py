@@ -19,7 +19,7 @@ from ._context import (
     HelpFormatter,
     UsageError,
     add_poll_options,
-    choice,
+    add_status_option,
     connection_options,
     identifier,
     non_negative_int,
@@ -250,7 +250,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch jobs list --status running --job-type parse --format jsonl
   aiobatch jobs list --limit 10 --format json""",
     )
-    p.add_argument("--status", type=choice(JOB_STATUSES), choices=JOB_STATUSES)
+    add_status_option(p, JOB_STATUSES)
     p.add_argument("--job-type", choices=["parse", "extract", "classify"])
     p.add_argument("--directory-id", type=identifier, metavar="ID")
     p.add_argument("--limit", type=positive_int, metavar="N")
@@ -350,11 +350,10 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch jobs retry-failed --job-id bjb-123 --job-config @config.json""",
     )
     p.add_argument("--job-id", required=True, type=identifier, metavar="ID")
-    p.add_argument(
-        "--status",
+    add_status_option(
+        p,
+        ITEM_STATUSES,
         action="append",
-        type=choice(ITEM_STATUSES),
-        choices=ITEM_STATUSES,
         help="item status to re-run (repeatable; default: failed)",
     )
     p.add_argument(

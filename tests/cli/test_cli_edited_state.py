@@ -37,6 +37,12 @@ async def _interrupted(argv: list[str], state: Path, *, allow: int) -> Simulator
     return sim
 
 
+def _export(tmp_path: Path) -> tuple[Path, Path, list[str]]:
+    out = tmp_path / "items.jsonl"
+    argv = ["items", "export", "--job-id", JOB.job_id, "-o", str(out)]
+    return out, tmp_path / "items.jsonl.aiobatch-state.json", [*argv, "--page-size", "25"]
+
+
 def _edit(state: Path, field: str, change: int) -> None:
     doc = json.loads(state.read_text())
     doc[field] += change
@@ -47,11 +53,8 @@ def _edit(state: Path, field: str, change: int) -> None:
     ("field", "change"), [("next_offset", 25), ("next_offset", -1), ("rows", 1)]
 )
 async def test_an_edited_export_state_is_refused(tmp_path: Path, field: str, change: int) -> None:
-    out = tmp_path / "items.jsonl"
-    state = tmp_path / "items.jsonl.aiobatch-state.json"
-    argv = ["items", "export", "--job-id", JOB.job_id, "-o", str(out)]
-    argv += ["--page-size", "25", "--concurrency", "1"]
-    sim = await _interrupted(argv, state, allow=2)
+    _, state, argv = _export(tmp_path)
+    sim = await _interrupted([*argv, "--concurrency", "1"], state, allow=2)
     try:
         _edit(state, field, change)
         r = await cli(*argv, "--resume", sim=sim)
@@ -79,11 +82,8 @@ async def test_an_edited_download_state_is_refused(tmp_path: Path, fmt: str) -> 
 
 
 async def test_an_unedited_state_still_resumes(tmp_path: Path) -> None:
-    out = tmp_path / "items.jsonl"
-    state = tmp_path / "items.jsonl.aiobatch-state.json"
-    argv = ["items", "export", "--job-id", JOB.job_id, "-o", str(out)]
-    argv += ["--page-size", "25", "--concurrency", "1"]
-    sim = await _interrupted(argv, state, allow=2)
+    out, state, argv = _export(tmp_path)
+    sim = await _interrupted([*argv, "--concurrency", "1"], state, allow=2)
     try:
         doc = json.loads(state.read_text())
         state.write_text(json.dumps(doc, indent=4))  # reformatted, not changed

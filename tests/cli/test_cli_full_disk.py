@@ -21,8 +21,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from cli_support import clear_env, cli
-from test_cli_process import clean_env
+from cli_support import child_env, clear_env, cli
 
 from aiobatch.cli import _durable
 from aiobatch.testing import SimJob, Simulator, SimulatorProcess
@@ -170,7 +169,7 @@ def test_export_to_dev_stdout_in_a_pipeline(tmp_path: Path) -> None:
             shell=True,
             capture_output=True,
             text=True,
-            env=clean_env(),
+            env=child_env(),
             timeout=60,
             check=False,
             cwd=tmp_path,

@@ -17,8 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from cli_support import clear_env
-from test_cli_process import clean_env
+from cli_support import clear_env, start_cli
 
 from aiobatch.testing import Faults, SimJob, Simulator
 
@@ -49,15 +48,7 @@ async def sim() -> AsyncIterator[Simulator]:
 async def _run(argv: list[str], *, kill_after: float | None) -> int | None:
     """The command in a subprocess; SIGKILL after ``kill_after`` s (None: to the
     end).  The exit code (``-9``: killed)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "aiobatch",
-        *argv,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        env=clean_env(),
-    )
+    proc = await start_cli(*argv)
     try:
         if kill_after is None:
             _, err = await asyncio.wait_for(proc.communicate(), 60)

@@ -13,8 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from cli_support import Gate, clear_env, cli, wait_for
-from test_cli_process import _MAIN, clean_env
+from cli_support import Gate, clear_env, cli, start_cli, wait_for
 
 from aiobatch import BatchClient
 from aiobatch.models import BatchStatus, ItemStatus
@@ -107,15 +106,7 @@ async def test_sigterm_exits_143_and_leaves_the_export_resumable(tmp_path: Path)
         state = tmp_path / "items.jsonl.aiobatch-state.json"
         argv = ["items", "export", "--job-id", job.job_id, "-o", str(out), "--page-size", "250"]
         argv += ["--concurrency", "1", "--base-url", sim.base_url, "--api-key", sim.api_key]
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-c",
-            _MAIN,
-            *argv,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=clean_env(),
-        )
+        proc = await start_cli(*argv)
         await asyncio.wait_for(gate.blocked.wait(), 30)
         await wait_for(lambda: state.exists() and json.loads(state.read_text())["rows"] == 500)
         proc.send_signal(signal.SIGTERM)
