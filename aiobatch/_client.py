@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import replace
 from types import TracebackType
-from typing import Any, Literal, Self, TypeVar, cast
+from typing import IO, Any, Literal, Self, TypeVar, cast
 
 from . import _protocol as proto
 from ._budget import RequestBudget
@@ -17,6 +17,7 @@ from ._errors import AiobatchError, ClientClosedError, ConfigurationError
 from ._paging.supervisor import Supervisor
 from ._retry import RetryPolicy, call_with_retries, current_attempt, parse_retry_after
 from ._stats import ClientStats, Counters
+from ._storage import StorageTransport
 from ._transport import AiohttpTransport, ClientSession, Transport
 from .events import (
     EventHook,
@@ -31,6 +32,7 @@ from .events import (
 )
 from .resources._sizes import KnownSizes
 from .resources.batches import Batches
+from .resources.directories import Directories
 from .resources.job_items import JobItems
 from .resources.jobs import Jobs
 
@@ -114,12 +116,14 @@ class BatchClient:
         self._observed: Hooks | None = self._hooks or None
         self._policy = self._observe_retries(self._config.retry)
         self._transport: Transport = transport or AiohttpTransport(self._config, session=session)
+        self._storage = StorageTransport(self._config)  # presigned URLs: another host
         self._state = _State.NEW
         self._scans = Supervisor()
         api = _Api(self)
         self.job_items = JobItems(api)
         self.jobs = Jobs(api)
         self.batches = Batches(api)  # v2: /api/v2/batches
+        self.directories = Directories(api)  # a v2 batch's source files and their names
 
     @property
     def config(self) -> ClientConfig:
@@ -190,7 +194,10 @@ class BatchClient:
         try:
             await self._scans.aclose()
         finally:
-            await self._transport.aclose()
+            try:
+                await self._transport.aclose()
+            finally:
+                await self._storage.aclose()
 
     def _check_open(self) -> None:
         if self._state is not _State.OPEN:
@@ -214,7 +221,7 @@ class BatchClient:
         model: type[T],
         method: str,
         path: str,
-        params: Mapping[str, str],
+        params: proto.Query,
         body: bytes | None = None,
     ) -> T:
         """One attempt: send, then turn the answer into ``model`` or an error."""
@@ -288,7 +295,7 @@ class BatchClient:
         method: str,
         path: str,
         *,
-        params: proto.Params,
+        params: proto.Query,
         body: bytes | None = None,
         idempotent: bool = True,
     ) -> T:
@@ -317,7 +324,7 @@ class _Api:
     def policy(self) -> RetryPolicy:
         return self._client._policy
 
-    def send(self, model: type[T], path: str, params: Mapping[str, str]) -> Awaitable[T]:
+    def send(self, model: type[T], path: str, params: proto.Query) -> Awaitable[T]:
         return self._client._send(model, "GET", path, params)
 
     def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
@@ -325,6 +332,11 @@ class _Api:
 
     def redact(self, text: str) -> str:
         return proto.scrub_text(text, self._client._config.api_key.reveal())
+
+    def download(self, url: str, sink: IO[bytes]) -> Awaitable[int]:
+        """One attempt at a presigned URL, streamed into ``sink`` (no key sent)."""
+        self._client._check_open()
+        return self._client._storage.fetch(url, sink)
 
 
 def _rate_limited(

@@ -23,6 +23,22 @@ DEFAULT_BASE_URL = "https://api.cloud.llamaindex.ai"
 EU_BASE_URL = "https://api.cloud.eu.llamaindex.ai"
 KEY_ENV_VARS = ("LLAMA_CLOUD_API_KEY", "LLAMA_PARSE_API_KEY")
 BASE_URL_ENV_VAR = "LLAMA_CLOUD_BASE_URL"
+HEADERS_ENV_VAR = "LLAMA_CLOUD_CUSTOM_HEADERS"
+#: Headers the client owns: a custom one must not replace the credential, or
+#: the framing and codings the transport relies on.
+_OWN_HEADERS = frozenset(
+    {
+        "authorization",
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "accept-encoding",
+        "connection",
+        "cookie",
+    }
+)
+_TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 # A header value must not smuggle CR/LF or other controls; keys are printable ASCII.
 _KEY_RE = re.compile(r"[\x21-\x7e]+")
@@ -54,6 +70,9 @@ class Limits:
     #: Bodies above this many bytes (after decompression) are refused unread.
     max_body_bytes: int = 32 * 1024 * 1024
     keepalive_timeout: float = 15.0
+    #: A result fetched through a presigned URL (too large to come inline) is
+    #: streamed to a temporary file, up to this many bytes.
+    max_download_bytes: int = 4 * 1024 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.max_connections < 1:
@@ -62,6 +81,8 @@ class Limits:
             raise ConfigurationError("Limits.max_connections_per_host must be >= 0")
         if self.max_body_bytes < 1024:
             raise ConfigurationError("Limits.max_body_bytes must be >= 1024")
+        if self.max_download_bytes < 1024:
+            raise ConfigurationError("Limits.max_download_bytes must be >= 1024")
         check_seconds("Limits.keepalive_timeout", self.keepalive_timeout)
 
 
@@ -103,6 +124,9 @@ class ClientConfig:
     limits: Limits = field(default_factory=Limits)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     user_agent: str = "aiobatch"
+    #: Extra headers for the API's host (``LLAMA_CLOUD_CUSTOM_HEADERS``); values
+    #: may be credentials of a proxy, so they stay out of the repr.
+    headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
     @classmethod
     def resolve(
@@ -147,7 +171,40 @@ class ClientConfig:
             limits=limits or Limits(),
             retry=policy,
             user_agent=f"aiobatch/{__version__}",
+            headers=parse_custom_headers(env.get(HEADERS_ENV_VAR)),
         )
+
+
+def parse_custom_headers(raw: str | None) -> tuple[tuple[str, str], ...]:
+    """``LLAMA_CLOUD_CUSTOM_HEADERS`` read as the official SDK reads it: one
+    ``Name: value`` a line, split at the first colon, both sides stripped, lines
+    without a colon ignored, a later line winning.  Refused (naming the line, not
+    the value, which may be a secret): a name that is not an HTTP token, a value
+    with control characters, and a header the client owns (``Authorization``...)."""
+    if not raw:
+        return ()
+    found: dict[str, tuple[str, str]] = {}
+    for number, line in enumerate(raw.split("\n"), 1):
+        colon = line.find(":")
+        if colon < 0:
+            continue
+        name, value = line[:colon].strip(), line[colon + 1 :].strip()
+        where = f"{HEADERS_ENV_VAR} line {number}"
+        check_header(name, value, where)
+        if name.lower() in _OWN_HEADERS:
+            raise ConfigurationError(f"{where}: {name} is set by the client and cannot be replaced")
+        found[name.lower()] = (name, value)
+    return tuple(found.values())
+
+
+def check_header(name: str, value: str, where: str) -> None:
+    """An HTTP header line that cannot smuggle another (named, its value never shown)."""
+    if not isinstance(name, str) or not _TOKEN_RE.fullmatch(name):
+        raise ConfigurationError(f"{where}: {str(name)[:40]!r} is not a valid header name")
+    if not isinstance(value, str):
+        raise ConfigurationError(f"{where}: the value of {name} must be a str")
+    if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value):
+        raise ConfigurationError(f"{where}: the value of {name} has control characters")
 
 
 def normalise_base_url(url: str) -> str:

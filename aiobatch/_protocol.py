@@ -29,7 +29,9 @@ from ._retry import parse_retry_after
 __all__ = [
     "Headers",
     "Params",
+    "Query",
     "api_path",
+    "check_body_id",
     "check_id",
     "check_limit",
     "check_offset",
@@ -45,6 +47,9 @@ __all__ = [
 
 T = TypeVar("T")
 Params = dict[str, str]
+#: What a request may carry: an array parameter is a tuple, sent repeated
+#: (``expand=a&expand=b``), never comma-joined (FastAPI does not split commas).
+Query = Mapping[str, str | tuple[str, ...]]
 E = TypeVar("E", bound=enum.Enum)
 
 API = "/api/v1/beta/batch-processing"
@@ -83,6 +88,18 @@ def check_id(name: str, value: object) -> str:
         )
     if value in (".", ".."):
         raise ValueError(f"{name} must not be {value!r}: a relative path segment is not an id")
+    _check_encodable(name, value)
+    return value
+
+
+def check_body_id(name: str, value: object) -> str:
+    """An id sent in a JSON body: any non-empty text.  JSON carries ``..``, line
+    breaks and blanks harmlessly (the path checks of ``check_id`` are for path
+    parameters); only text that cannot be encoded at all is refused."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must be a non-empty string")
     _check_encodable(name, value)
     return value
 
@@ -408,6 +425,26 @@ def make_status_error(
     return cls(message, **common)
 
 
+def _refuse_error_body(body: bytes, *, status: int, method: str, path: str, secret: bytes) -> None:
+    """A 2xx object with ``detail`` and no ``items`` is an error, not an empty page
+    (a gateway or a failing backend answering 200): believed, it would end a scan."""
+    try:
+        value = msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        return  # not JSON: decode_body says so
+    if not isinstance(value, dict) or "detail" not in value or "items" in value:
+        return
+    shown = snippet(_scrub(body, secret))
+    raise ResponseDecodeError(
+        f"{method} {path}: {status} body carries an error detail and no items: not a "
+        f"page; body starts: {shown!r}",
+        status=status,
+        method=method,
+        path=path,
+        snippet=shown,
+    )
+
+
 def decipher(
     model: type[T],
     *,
@@ -423,7 +460,9 @@ def decipher(
     """One response, read: a 2xx body decoded into ``model``, or the exception the
     response stands for (raised), as gidgethub's ``sansio.decipher_response``.
 
-    * 2xx: the body decoded as ``model``; a body that does not decode raises
+    * 2xx: the body decoded as ``model``; a listing's body with an error
+      ``detail`` and no ``items`` is no page (``ResponseDecodeError``); a body
+      that does not decode raises
       ``ResponseDecodeError``, unless it was *unframed* (no Content-Length, not
       chunked: it ran to EOF, so a dropped connection looks like a clean end),
       when it raises ``APIConnectionError`` "connection closed mid-body".
@@ -434,6 +473,8 @@ def decipher(
     ``secret`` (the API key) is masked wherever the server echoes it.
     """
     if 200 <= status < 300:
+        if b'"detail"' in body and "items" in getattr(model, "__struct_fields__", ()):
+            _refuse_error_body(body, status=status, method=method, path=path, secret=secret)
         try:
             return decode_body(
                 model, body, status=status, method=method, url_path=path, secret=secret

@@ -37,7 +37,7 @@ from ._errors import (
     ResponseTooLargeError,
     TLSVerificationError,
 )
-from ._protocol import Headers
+from ._protocol import Headers, Query
 
 __all__ = ["ACCEPT_ENCODINGS", "AiohttpTransport", "ClientSession", "Response", "Transport"]
 
@@ -76,7 +76,7 @@ class Response(NamedTuple):
 
 class Transport(Protocol):
     async def send(
-        self, method: str, path: str, *, params: dict[str, str], body: bytes | None
+        self, method: str, path: str, *, params: Query, body: bytes | None
     ) -> Response: ...
 
     async def aclose(self) -> None: ...
@@ -94,6 +94,12 @@ class AiohttpTransport:
             "Accept-Encoding": ", ".join(ACCEPT_ENCODINGS),
             "User-Agent": config.user_agent,
         }
+        # As the SDK: the custom headers are sent with every request to the API
+        # (a User-Agent among them wins); never to another host.
+        for name, value in config.headers:
+            for own in [k for k in self._headers if k.lower() == name.lower()]:
+                del self._headers[own]
+            self._headers[name] = value
         t = config.timeout
         self._timeout = aiohttp.ClientTimeout(total=t.total, connect=t.connect, sock_read=t.read)
         # Our own session carries the headers and the timeout itself; a borrowed
@@ -140,9 +146,7 @@ class AiohttpTransport:
         if session is not None and session is not self._borrowed:
             await session.close()
 
-    async def send(
-        self, method: str, path: str, *, params: dict[str, str], body: bytes | None
-    ) -> Response:
+    async def send(self, method: str, path: str, *, params: Query, body: bytes | None) -> Response:
         session = self._open_session()
         if not self._slots_sized:
             self._slots = _pool_slots(session)
@@ -163,7 +167,7 @@ class AiohttpTransport:
         session: aiohttp.ClientSession,
         method: str,
         path: str,
-        params: dict[str, str],
+        params: Query,
         body: bytes | None,
     ) -> Response:
         kwargs = self._per_request
@@ -252,7 +256,7 @@ class AiohttpTransport:
                 ) from exc
             raise
 
-    def _url(self, path: str, params: dict[str, str]) -> URL | None:
+    def _url(self, path: str, params: Query) -> URL | None:
         """The request URL, built without yarl's per-request parsing and query
         encoding when nothing in it needs escaping (every page request of a scan);
         None: let aiohttp build it."""
@@ -260,9 +264,10 @@ class AiohttpTransport:
             return None
         parts = []
         for key, value in params.items():
-            if not (_PLAIN(key) and _PLAIN(value)):
-                return None
-            parts.append(f"{key}={value}")
+            for one in (value,) if isinstance(value, str) else value:
+                if not (_PLAIN(key) and _PLAIN(one)):
+                    return None
+                parts.append(f"{key}={one}")
         query = "&".join(parts)
         return URL(f"{self._origin}{path}?{query}" if query else self._origin + path, encoded=True)
 

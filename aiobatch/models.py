@@ -37,6 +37,8 @@ __all__ = [
     "BatchList",
     "BatchStatus",
     "CancelResponse",
+    "DirectoryFile",
+    "DirectoryFileList",
     "ItemStatus",
     "JobReference",
     "JobStatus",
@@ -268,6 +270,29 @@ class BatchList(_Model):
     """One page of ``GET /api/v2/batches``: cursor-paged, no total."""
 
     items: list[Batch] = msgspec.field(default_factory=list)
+    next_page_token: str | None = None
+
+
+class DirectoryFile(_Model):
+    """One file of a directory (``GET /api/v1/beta/directories/{id}/files``):
+    ``id`` is what a v2 batch's results call ``source_directory_file_id``;
+    ``display_name`` is the file's name (server text: never a trusted path)."""
+
+    id: str
+    display_name: str
+    directory_id: str | None = None
+    project_id: str | None = None
+    unique_id: str | None = None
+    file_id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    deleted_at: datetime | None = None
+
+
+class DirectoryFileList(_Model):
+    """One cursor page of a directory's files."""
+
+    items: list[DirectoryFile] = msgspec.field(default_factory=list)
     next_page_token: str | None = None
 
 

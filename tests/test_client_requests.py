@@ -44,6 +44,7 @@ from aiobatch import (
     UnprocessableEntityError,
     __version__,
 )
+from aiobatch._protocol import Query
 from aiobatch._transport import ACCEPT_ENCODINGS, Response
 
 ANY = re.compile(r".*")
@@ -304,10 +305,10 @@ async def test_jobs_create_with_directory(aioresponses: Mock, make_client: MakeC
 async def test_jobs_create_with_item_ids(aioresponses: Mock, make_client: MakeClient) -> None:
     aioresponses.post(ANY, payload=JOB)
     async with make_client() as client:
-        await client.jobs.create(job_config={}, item_ids=("a", "b/c"))
+        await client.jobs.create(job_config={}, item_ids=("a", "b/c"), project_id="prj-1")
     req = only(aioresponses)
     assert req.body == b'{"job_config":{},"item_ids":["a","b/c"]}'
-    assert str(req.url) == f"{BASE_URL}{API}"
+    assert str(req.url) == f"{BASE_URL}{API}?project_id=prj-1"
 
 
 # --- arguments checked before any request ------------------------------------------
@@ -616,7 +617,7 @@ async def test_create_retried_when_connection_never_opened(
     aioresponses.post(ANY, exception=aiohttp.ConnectionTimeoutError("connect timed out"))
     aioresponses.post(ANY, payload=JOB)
     async with make_client() as client:
-        job = await client.jobs.create(job_config={}, item_ids=["i"])
+        job = await client.jobs.create(job_config={}, item_ids=["i"], project_id="prj-1")
     assert job.id == "bjb-1"
     assert len(sent(aioresponses)) == 3
     assert sleeps.delays == [0.5, 1.0]
@@ -787,12 +788,10 @@ class FakeTransport:
 
     def __init__(self, *responses: Response) -> None:
         self.responses = list(responses)
-        self.sent: list[tuple[str, str, dict[str, str], bytes | None]] = []
+        self.sent: list[tuple[str, str, Query, bytes | None]] = []
         self.closed = False
 
-    async def send(
-        self, method: str, path: str, *, params: dict[str, str], body: bytes | None
-    ) -> Response:
+    async def send(self, method: str, path: str, *, params: Query, body: bytes | None) -> Response:
         self.sent.append((method, path, params, body))
         return self.responses.pop(0)
 

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from aiobatch import AiobatchError, WebhookPayloadError, WebhookVerificationError, webhooks
+from aiobatch import AiobatchError, WebhookVerificationError, webhooks
 from aiobatch.webhooks import SIGNATURE_HEADER, WebhookEvent, WebhookEventType
 
 SECRET = "whsec-TOP-SECRET-0123456789"
@@ -117,24 +117,29 @@ def test_verify_compares_in_constant_time(monkeypatch: pytest.MonkeyPatch) -> No
 def test_every_batch_event_parses_typed(kind: str) -> None:
     event = webhooks.parse(b'{"event_type":"%s","data":{"id":"bat-1"}}' % kind.encode())
     assert event.event_type == kind
+    assert event.event_type is not None
     assert event.event_type.known
     assert event.batch_id == "bat-1"
 
 
-def test_an_event_parses_with_its_fields() -> None:
+def test_an_event_keeps_its_raw_body_and_decoded_json() -> None:
     event = webhooks.parse(BODY)
     assert event.event_type is WebhookEventType.BATCH_SUCCESS
     assert event.event_id == "evt-1"
-    assert event.timestamp is not None
-    assert event.timestamp.year == 2026
+    assert event.body == BODY
+    assert event.json == json.loads(BODY)
+    assert event.json["timestamp"] == "2026-01-02T03:04:05Z"  # kept, not interpreted
     assert event.data == {"id": "bat-123", "status": "COMPLETED"}
+    assert "TOP-SECRET" not in repr(event)
 
 
 def test_unknown_event_types_and_fields_are_kept() -> None:
     event = webhooks.parse(b'{"event_type":"parse.success","new_field":1,"data":{"job_id":"j"}}')
     assert event.event_type == "parse.success"
+    assert event.event_type is not None
     assert not event.event_type.known
     assert event.batch_id is None
+    assert event.json["new_field"] == 1
     assert webhooks.parse(UNICODE).batch_id == "bat-é"
     odd = webhooks.parse(b'{"event_type":"batch.running","data":[1,"x"]}')  # any JSON data
     assert odd.data == [1, "x"]
@@ -142,16 +147,43 @@ def test_unknown_event_types_and_fields_are_kept() -> None:
 
 
 @pytest.mark.parametrize(
-    "body",
-    [b"", b"not json", b"[]", b'{"data":{}}', b'{"event_type":3}', b'{"event_type":null}'],
+    ("body", "decoded"),
+    [
+        (b"", None),
+        (b"not json", None),
+        (b"[]", []),
+        (b'{"data":{}}', {"data": {}}),
+        (b'{"event_type":3}', {"event_type": 3}),
+        (b'{"event_type":null}', {"event_type": None}),
+        (b'"batch bat-1 finished"', "batch bat-1 finished"),  # a "string" output format?
+        (b"\xff\xfe", None),
+    ],
 )
-def test_a_body_that_is_not_an_event_is_refused(body: bytes) -> None:
-    with pytest.raises(WebhookPayloadError, match="not a webhook event"):
-        webhooks.parse(body)
+def test_an_envelope_nobody_expected_never_fails(body: bytes, decoded: object) -> None:
+    event = webhooks.parse(body)
+    assert event.body == body
+    assert event.json == decoded
+    assert (event.event_type, event.event_id, event.batch_id) == (None, None, None)
+    assert isinstance(event.text, str)
 
 
-def test_event_is_a_struct() -> None:
-    assert isinstance(webhooks.parse(BODY), WebhookEvent)
+def test_known_fields_are_read_where_they_are() -> None:
+    # Other spellings of the same facts, since the payload's shape is unpublished.
+    a = webhooks.parse(b'{"event":"batch.error","delivery_id":"d-1","batch_id":"bat-9"}')
+    assert (a.event_type, a.event_id, a.batch_id) == ("batch.error", "d-1", "bat-9")
+    b = webhooks.parse(b'{"type":"batch.running","data":{"batch_id":"bat-2","id":"x"}}')
+    assert (b.event_type, b.batch_id) == ("batch.running", "bat-2")
+    # The "string" format, if it is JSON inside a JSON string, is read through.
+    inner = json.dumps({"event_type": "batch.success", "data": {"id": "bat-3"}})
+    c = webhooks.parse(json.dumps(inner).encode())
+    assert (c.event_type, c.batch_id, c.json) == ("batch.success", "bat-3", inner)
+
+
+def test_event_is_a_frozen_value() -> None:
+    event = webhooks.parse(BODY)
+    assert isinstance(event, WebhookEvent)
+    with pytest.raises(AttributeError):
+        event.event_id = "x"  # type: ignore[misc]
 
 
 # --- over a real loopback server ----------------------------------------------------------
@@ -190,3 +222,79 @@ async def test_a_loopback_aiohttp_server_verifies_then_parses() -> None:
     finally:
         await runner.cleanup()
     assert [e.batch_id for e in received] == ["bat-123"]
+
+
+# --- construct_event, secret rotation, repeats, the typed configuration ---------------------
+
+
+def test_construct_event_verifies_then_reads_with_any_header_case() -> None:
+    event = webhooks.construct_event(BODY, {"lc-signature": GOOD}, SECRET)
+    assert event.batch_id == "bat-123"
+    with pytest.raises(WebhookVerificationError, match="missing LC-Signature"):
+        webhooks.construct_event(BODY, {}, SECRET)
+    with pytest.raises(WebhookVerificationError, match="does not match"):
+        webhooks.construct_event(BODY + b" ", {SIGNATURE_HEADER: GOOD}, SECRET)
+
+
+def test_several_secrets_while_rotating() -> None:
+    new = "whsec-NEW-0000"
+    headers = {SIGNATURE_HEADER: sig(BODY, new)}
+    assert webhooks.construct_event(BODY, headers, [SECRET, new]).event_id == "evt-1"
+    assert webhooks.construct_event(BODY, {SIGNATURE_HEADER: GOOD}, (new, SECRET)).body == BODY
+    with pytest.raises(WebhookVerificationError, match="does not match") as info:
+        webhooks.construct_event(BODY, headers, ["whsec-old-1", "whsec-old-2"])
+    assert "whsec" not in str(info.value)
+    with pytest.raises(TypeError, match="non-empty sequence"):
+        webhooks.construct_event(BODY, headers, [])
+
+
+def test_seen_events_drops_repeats_by_id_else_by_body() -> None:
+    seen = webhooks.SeenEvents(max_size=2)
+    a = webhooks.parse(BODY)
+    assert seen.first_time(a)
+    assert not seen.first_time(webhooks.parse(BODY))
+    no_id = webhooks.parse(b'{"event_type":"batch.running"}')
+    assert seen.first_time(no_id)
+    assert not seen.first_time(webhooks.parse(b'{"event_type":"batch.running"}'))
+    assert seen.first_time(webhooks.parse(b'{"event_type":"batch.error"}'))  # evicts BODY's key
+    assert len(seen) == 2
+    assert a not in seen
+    restored = webhooks.SeenEvents()
+    restored.remember(seen.keys())
+    assert no_id in restored
+
+
+def test_webhook_configuration_is_checked_and_encoded() -> None:
+    hook = webhooks.WebhookConfiguration(
+        webhook_url="https://hooks.example.com/llama",
+        webhook_events=["batch.success", WebhookEventType.BATCH_ERROR],
+        webhook_headers={"X-Team": "data"},
+        webhook_signing_secret=SECRET,
+        webhook_output_format="json",
+    )
+    assert hook.to_json() == {
+        "webhook_url": "https://hooks.example.com/llama",
+        "webhook_events": ["batch.success", "batch.error"],
+        "webhook_headers": {"X-Team": "data"},
+        "webhook_signing_secret": SECRET,
+        "webhook_output_format": "json",
+    }
+    assert SECRET not in repr(hook)
+    assert webhooks.WebhookConfiguration().to_json() == {}
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"webhook_url": "ftp://x"}, "http\\(s\\) URL with a host"),
+        ({"webhook_url": "https://x/\nEvil: 1"}, "without whitespace"),
+        ({"webhook_events": ["batch.succes"]}, "unknown event 'batch.succes'; known: batch."),
+        ({"webhook_events": "batch.success"}, "a sequence of event names"),
+        ({"webhook_headers": {"X-A": "1\r\nX-B: 2"}}, "control characters"),
+        ({"webhook_output_format": "xml"}, "must be one of string, json"),
+        ({"webhook_signing_secret": ""}, "non-empty str"),
+    ],
+)
+def test_webhook_configuration_refuses_bad_fields(kw: dict[str, object], message: str) -> None:
+    with pytest.raises((ValueError, TypeError), match=message):
+        webhooks.WebhookConfiguration(**kw)  # type: ignore[arg-type]

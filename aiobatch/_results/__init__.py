@@ -10,17 +10,7 @@ from ._models import (
     ParseJob,
     ParseJobStatus,
 )
-from ._resolvers import (
-    FILE_RESOLVERS,
-    RESOLVERS,
-    ClassifyResolver,
-    ExtractV2Resolver,
-    FileResolver,
-    Get,
-    ParseResolver,
-    ParseV2Resolver,
-    Resolver,
-)
+from ._resolvers import RESOLVERS, ClassifyResolver, Get, ParseResolver, Resolver
 from ._stream import (
     FileResultIterator,
     FileSetup,
@@ -40,6 +30,7 @@ from ._types import (
     ResultsProgress,
     UnsupportedJobTypeError,
 )
+from ._v2 import FILE_RESOLVERS, ExtractV2Resolver, FileResolver, ParseV2Resolver
 
 __all__ = [
     "FILE_RESOLVERS",

@@ -12,9 +12,11 @@ import msgspec
 from ..models import _Model, _OpenStrEnum
 
 __all__ = [
+    "ClassifyJob",
     "ClassifyOutcome",
     "ClassifyResult",
     "ClassifyResultList",
+    "ContentMetadata",
     "ExtractV2Job",
     "ParseJob",
     "ParseJobStatus",
@@ -39,6 +41,9 @@ class ParseJobStatus(_OpenStrEnum):
 class ParseJob(_Model):
     id: str
     status: ParseJobStatus
+    #: Why the job failed (the item's error carries them).
+    error_code: str | None = None
+    error_message: str | None = None
 
 
 class ParseTextResult(_Model):
@@ -72,6 +77,14 @@ class ClassifyResult(_Model):
     updated_at: datetime | None = None
 
 
+class ClassifyJob(_Model):
+    """``GET /api/v1/classifier/jobs/{classify_job_id}`` (the fields read here)."""
+
+    id: str
+    status: ParseJobStatus
+    error_message: str | None = None
+
+
 class ClassifyResultList(_Model):
     items: list[ClassifyResult] | None = None
     next_page_token: str | None = None
@@ -87,6 +100,16 @@ class V2JobInfo(_Model):
     status: str
     project_id: str | None = None
     error_message: str | None = None
+    #: ``fast``, ``cost_effective``, ``agentic``, ``agentic_plus`` (open).
+    tier: str | None = None
+
+
+class ContentMetadata(_Model):
+    """One entry of ``result_content_metadata``: where a stored result is."""
+
+    size_bytes: int | None = None
+    exists: bool | None = None
+    presigned_url: str | None = None
 
 
 class ParseV2Job(_Model):
@@ -94,6 +117,8 @@ class ParseV2Job(_Model):
     asked for (loose where the reference is loose)."""
 
     job: V2JobInfo
+    #: With a ``*_content_metadata`` expand: result name -> its stored file.
+    result_content_metadata: dict[str, ContentMetadata] | None = None
     markdown_full: str | None = None
     text_full: str | None = None
     #: Raw JSON (empty when absent; ``null`` when the server sent null).

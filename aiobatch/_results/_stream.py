@@ -27,7 +27,7 @@ import contextlib
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, Self, TypeVar
+from typing import IO, Any, Protocol, Self, TypeVar
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
@@ -44,10 +44,11 @@ from .._paging import ItemIterator, ScanProgress
 from .._paging.iterators import StreamIterator
 from .._paging.throttle import AdaptiveLimiter
 from .._paging.walk import Failure, Finished
+from .._protocol import Query
 from .._retry import call_with_retries
 from ..models import BatchFileResult, BatchItem
 from ..resources._requester import Api
-from ._resolvers import FileResolver, Get, Resolver
+from ._resolvers import Get, Resolver
 from ._types import (
     FileResult,
     ItemError,
@@ -56,6 +57,7 @@ from ._types import (
     ResultContent,
     ResultsProgress,
 )
+from ._v2 import FileResolver
 
 __all__ = [
     "FileResultIterator",
@@ -117,26 +119,46 @@ class FileSetup:
     resolver: FileResolver
     kind: str
     files: list[BatchFileResult]
+    #: With a checkpoint: where it starts (read when the stream starts), and
+    #: the checkpoint's hold on the stream.
+    start: int | None = None
+    tap: _FileTap | None = None
+
+
+class _FileTap(Protocol):
+    async def room(self) -> None: ...
+    def hand(self, item: BatchFileResult, pos: int) -> bool: ...
+    def end(self, done: bool) -> None: ...
 
 
 class _FileSource:
     """A batch's file results as a source: position ``i + 1`` after file ``i``."""
 
-    def __init__(self, files: list[BatchFileResult], start: int) -> None:
+    def __init__(
+        self, files: list[BatchFileResult], start: int, tap: _FileTap | None = None
+    ) -> None:
         self._files = files
         self._next = start
+        self._tap = tap
         self.progress = ScanProgress(next_offset=start, total=len(files))
 
     def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> tuple[int, BatchFileResult]:
-        i = self._next
-        if i >= len(self._files):
-            raise StopAsyncIteration
-        self._next = i + 1
-        self.progress.next_offset = i + 1
-        return i, self._files[i]
+        tap = self._tap
+        if tap is not None:
+            await tap.room()
+        while True:
+            i = self._next
+            if i >= len(self._files):
+                if tap is not None:
+                    tap.end(True)
+                raise StopAsyncIteration
+            self._next = i + 1
+            self.progress.next_offset = i + 1
+            if tap is None or tap.hand(self._files[i], i):
+                return i, self._files[i]
 
     async def aclose(self) -> None:
         self._next = len(self._files)
@@ -244,7 +266,7 @@ def start_file_results(
     async def prepare() -> tuple[_Source, _Fetch]:
         ready = await setup()
         progress.kind = ready.kind
-        source = _FileSource(ready.files, start)
+        source = _FileSource(ready.files, start if ready.start is None else ready.start, ready.tap)
         progress.listing = source.progress
         resolver, kind = ready.resolver, ready.kind
 
@@ -269,20 +291,7 @@ async def _pump(
     keep: _Keep | None = None,
 ) -> None:
     limiter = AdaptiveLimiter(concurrency, api.policy, progress.fetches)
-    policy, slots, send = api.policy, limiter.slots, api.send
-
-    async def get(model: type[M], path: str, params: Mapping[str, str]) -> M:
-        await slots.acquire()
-        try:
-            return await call_with_retries(
-                policy,
-                functools.partial(send, model, path, params),
-                idempotent=True,
-                what=f"GET {path}",
-                hooks=limiter,
-            )
-        finally:
-            slots.release()
+    get = _Getter(api, limiter)
 
     async def fetch_one(cell: _Cell) -> None:
         item = cell.item
@@ -329,6 +338,44 @@ async def _pump(
         tg.cancel_scope.cancel()
     if failure is not None:
         raise failure
+
+
+class _Getter:
+    """``Get`` for resolvers: API GETs retried and paced by the stream's limiter,
+    and presigned downloads (another host: retried, paced by the slots only)."""
+
+    __slots__ = ("_api", "_limiter")
+
+    def __init__(self, api: Api, limiter: AdaptiveLimiter) -> None:
+        self._api = api
+        self._limiter = limiter
+
+    async def __call__(self, model: type[M], path: str, params: Query) -> M:
+        limiter = self._limiter
+        await limiter.slots.acquire()
+        try:
+            return await call_with_retries(
+                self._api.policy,
+                functools.partial(self._api.send, model, path, params),
+                idempotent=True,
+                what=f"GET {path}",
+                hooks=limiter,
+            )
+        finally:
+            limiter.slots.release()
+
+    async def download(self, url: str, sink: IO[bytes]) -> int:
+        slots = self._limiter.slots
+        await slots.acquire()
+        try:
+            return await call_with_retries(
+                self._api.policy,
+                functools.partial(self._api.download, url, sink),
+                idempotent=True,
+                what="GET presigned URL",
+            )
+        finally:
+            slots.release()
 
 
 async def _dispatch(

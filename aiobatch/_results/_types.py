@@ -3,8 +3,9 @@ content or a typed per-item ``ItemError``, and the position to resume from."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 import msgspec
 
@@ -30,9 +31,18 @@ __all__ = [
 #: ``not_ready``: the processing job has not finished;
 #: ``too_large``: the result is over ``Limits.max_body_bytes``;
 #: ``unavailable``: the result request failed for good (retries exhausted);
-#: ``invalid``: the server answered something that is not a result.
+#: ``invalid``: the server answered something that is not a result;
+#: ``unsupported_tier``: the job's tier has no such result (``fast`` parse jobs
+#: have no markdown or items: ask ``result="text"``).
 ErrorKind = Literal[
-    "no_job", "missing", "failed", "not_ready", "too_large", "unavailable", "invalid"
+    "no_job",
+    "missing",
+    "failed",
+    "not_ready",
+    "too_large",
+    "unavailable",
+    "invalid",
+    "unsupported_tier",
 ]
 
 
@@ -68,15 +78,53 @@ class ItemError:
         return f"{self.kind}: {self.message}"
 
 
-@dataclass(frozen=True, slots=True)
 class ResultContent:
     """An item's output: ``data`` is what to store (UTF-8 text for ``text`` and
-    ``markdown``, JSON for ``json`` and ``classification``)."""
+    ``markdown``, JSON for ``json`` and ``classification``).
 
-    kind: str
-    data: bytes
-    #: ``job_metadata`` of a parse result (pages, credits...), loosely typed.
-    metadata: dict[str, Any] | None = None
+    A result fetched through a presigned URL (too large to come inline) is
+    *spooled*: its bytes wait in an anonymous temporary file, ``chunks()`` reads
+    them a piece at a time (the CLI's writers do), and ``data`` reads them whole
+    only when asked.  ``size`` is known either way."""
+
+    __slots__ = ("_data", "_spool", "kind", "metadata", "size")
+
+    def __init__(
+        self,
+        kind: str,
+        data: bytes = b"",
+        metadata: dict[str, Any] | None = None,
+        *,
+        spool: IO[bytes] | None = None,
+        size: int | None = None,
+    ) -> None:
+        self.kind = kind
+        #: ``job_metadata`` of a parse result (pages, credits...), loosely typed.
+        self.metadata = metadata
+        self._data = data
+        self._spool = spool
+        self.size: int = len(data) if spool is None else int(size or 0)
+
+    @property
+    def spooled(self) -> bool:
+        return self._spool is not None
+
+    @property
+    def data(self) -> bytes:
+        if self._spool is None:
+            return self._data
+        self._spool.seek(0)
+        return self._spool.read()
+
+    def chunks(self, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+        """The bytes, a piece at a time (from the spool file, or ``data``)."""
+        if self._spool is None:
+            if self._data:
+                yield self._data
+            return
+        self._spool.seek(0)
+        while piece := self._spool.read(chunk_size):
+            yield piece
 
     @property
     def text(self) -> str:
@@ -87,8 +135,25 @@ class ResultContent:
         classifications of a classify result)."""
         return msgspec.json.decode(self.data)
 
+    def close(self) -> None:
+        """Drop a spooled result's temporary file now (else when collected)."""
+        if self._spool is not None:
+            self._spool.close()
+
+    def __del__(self) -> None:
+        # The file is anonymous (unlinked at creation): closing frees its space.
+        self.close()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ResultContent):
+            return NotImplemented
+        return (self.kind, self.metadata, self.data) == (other.kind, other.metadata, other.data)
+
+    __hash__ = None  # type: ignore[assignment]
+
     def __repr__(self) -> str:
-        return f"ResultContent(kind={self.kind!r}, {len(self.data):,} bytes)"
+        how = ", spooled" if self._spool is not None else ""
+        return f"ResultContent(kind={self.kind!r}, {self.size:,} bytes{how})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +173,7 @@ class ItemResult:
 
     @property
     def nbytes(self) -> int:
-        return len(self.content.data) if self.content is not None else 0
+        return self.content.size if self.content is not None else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +206,7 @@ class FileResult:
 
     @property
     def nbytes(self) -> int:
-        return len(self.content.data) if self.content is not None else 0
+        return self.content.size if self.content is not None else 0
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ from typing import IO, cast
 
 from .. import __version__
 from .._config import KEY_ENV_VARS
-from . import _batches, _demo, _download, _export, _items, _jobs
+from . import _batches, _demo, _directories, _download, _export, _items, _jobs
 from ._context import (
     CliError,
     Context,
@@ -69,6 +69,7 @@ or was cancelled), 2 usage error (also a parameter the API rejected),
     _download.register(isub, common)
     _jobs.register(sub, common)
     _batches.register(sub, common)  # v2: /api/v2/batches
+    _directories.register(sub, common)
     _demo.register(sub, general)
     return root
 

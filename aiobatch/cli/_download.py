@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -169,11 +169,13 @@ class _FileAsItem(NamedTuple):
     next_offset: int
 
 
-def file_as_item(r: FileResult) -> _FileAsItem:
-    """A ``FileResult`` in the shape the download writers take (``item_id`` and
-    ``item_name``: the source file id, from which the safe file name is made)."""
+def file_as_item(r: FileResult, names: Mapping[str, str] | None = None) -> _FileAsItem:
+    """A ``FileResult`` in the shape the download writers take: ``item_id`` the
+    source file id, ``item_name`` its ``display_name`` from ``names`` (else the
+    id), from which the safe file name is made."""
+    name = (names or {}).get(r.file_id) or r.file_id
     return _FileAsItem(
-        _FileItem(r.file_id, r.file_id), r.content, r.error, r.nbytes, r.ok, r.next_offset
+        _FileItem(r.file_id, name), r.content, r.error, r.nbytes, r.ok, r.next_offset
     )
 
 
@@ -182,6 +184,7 @@ async def run_download(
     want: DownloadState,
     open_results: _Open,
     adapt: Callable[[Any], Any],
+    before: Callable[[BatchClient], Awaitable[None]] | None = None,
 ) -> int:
     """The download loop shared by ``items download`` and ``batches download``:
     checkpoint, atomic writers, index, resume."""
@@ -191,7 +194,7 @@ async def run_download(
     state_path = _state_path(fmt, out)
     if a.only_failed:
         return await refetch(
-            ctx, fmt, out, state_path, lambda c, only: open_results(c, want, only), adapt
+            ctx, fmt, out, state_path, lambda c, only: open_results(c, want, only), adapt, before
         )
     client = ctx.client()  # a missing key is reported before any file is touched
     resumed = _prepare(ctx, fmt, out, state_path, want)
@@ -211,6 +214,8 @@ async def run_download(
     new = 0
     try:
         async with client:
+            if before is not None:  # e.g. the names of a batch's source files
+                await before(client)
             results = open_results(client, state, None)
             with ctx.progress("downloading results") as bar:
                 async with results:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -105,18 +106,20 @@ def _digest(salt: str, name: str, value: Any) -> str:
 
 
 def save_atomically(
-    path: Path, data: bytes, *, sync: bool = False, tmp: Path | None = None
+    path: Path, data: bytes | Iterable[bytes], *, sync: bool = False, tmp: Path | None = None
 ) -> None:
     """Replace ``path`` with ``data`` atomically (a temporary file, then
     ``os.replace``): readers see the old file or the new one.  On a failure
     (a full disk) the old file stands, no empty temporary file is left, and
-    the error names ``path``.  ``sync``: on the disk before it replaces;
+    the error names ``path``.  ``data``: bytes, or pieces of them (a spooled
+    result is never whole in memory).  ``sync``: on the disk before it replaces;
     ``tmp``: the temporary file (default: ``path`` + ``.tmp``)."""
     tmp = tmp or path.with_name(path.name + ".tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
         try:
-            _write_all(fd, data)
+            for piece in (data,) if isinstance(data, bytes) else data:
+                _write_all(fd, piece)
             if sync:
                 os.fsync(fd)
         finally:

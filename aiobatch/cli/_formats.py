@@ -45,7 +45,9 @@ __all__ = [
     "BATCH_PAGE",
     "CANCEL",
     "DEMO",
+    "DIRECTORY_FILES",
     "DOWNLOADS",
+    "FILE_PAGE",
     "FORMATS",
     "ITEMS",
     "ITEM_PAGE",
@@ -83,6 +85,8 @@ Records = Literal[
     "batches",
     "batch page",
     "batch",
+    "directory files",
+    "file page",
 ]
 ITEMS: Records = "items"  #: BatchItem, page after page (items list, items export)
 ITEM_PAGE: Records = "item page"  #: BatchItemListResponse
@@ -98,6 +102,8 @@ RETRY: Records = "retry"  #: RetryPlan (jobs retry-failed)
 BATCHES: Records = "batches"  #: v2 Batch, page after page (batches list)
 BATCH_PAGE: Records = "batch page"  #: v2 BatchList (batches list --page-token)
 BATCH: Records = "batch"  #: one v2 Batch (batches get / cancel / create)
+DIRECTORY_FILES: Records = "directory files"  #: DirectoryFile (directories files)
+FILE_PAGE: Records = "file page"  #: DirectoryFileList (directories files --page-token)
 
 #: Columns of CSV output, in wire-field order (items: the Arrow/Parquet columns).
 ITEM_CSV_FIELDS = ITEM_COLUMNS
@@ -252,7 +258,10 @@ def retry_doc(plan: RetryPlan) -> dict[str, Any]:
         "chunk_size": plan.chunk_size,
         "created": [{"job_id": c.job_id, "items": c.size} for c in plan.created],
         "planned": [c.size for c in plan.pending] if plan.dry_run else [],
-        "uncertain": [{"chunk": c.index, "items": c.size} for c in plan.uncertain],
+        "uncertain": [
+            {"chunk": c.index, "items": c.size, "candidates": list(c.candidates)}
+            for c in plan.uncertain
+        ],
         "not_submitted": len(plan.not_submitted) if not plan.dry_run else 0,
         "config_source": plan.config_source,
     }
@@ -330,6 +339,18 @@ def _batch_csv(out: IO[str], o: Options) -> Writer[Any]:
     return Each(ToStream(out, Csv(BATCH_CSV_FIELDS, raw=o.csv_raw)), lambda b: [batch_row(b)])
 
 
+def _file_csv(out: IO[str], o: Options) -> Writer[Any]:
+    from ._directories import FILE_CSV_FIELDS
+
+    return ToStream(out, Csv(FILE_CSV_FIELDS, raw=o.csv_raw))
+
+
+def _draw_files(out: IO[str], files: Sequence[Any]) -> None:
+    from ._directories import draw_files  # (it imports this module)
+
+    draw_files(out, files)
+
+
 _FORMATS = (
     Format(
         "jsonl",
@@ -342,6 +363,8 @@ _FORMATS = (
             RESULTS: lambda out, o: Each(_jsonl(out, o), _results_of),
             BATCHES: _jsonl,
             BATCH_PAGE: _page_of(_jsonl),
+            DIRECTORY_FILES: _jsonl,
+            FILE_PAGE: _page_of(_jsonl),
         },
         file={
             ITEMS: lambda path, resume, o: ToFile(path, JsonLines(), resume, stream=o.stream),
@@ -367,6 +390,8 @@ _FORMATS = (
             BATCHES: _json_array(pretty=True),
             BATCH_PAGE: _document,
             BATCH: _document,
+            DIRECTORY_FILES: _json_array(pretty=True),
+            FILE_PAGE: _document,
         },
     ),
     Format(
@@ -379,6 +404,8 @@ _FORMATS = (
             JOB_PAGE: _page_of(_csv(JOB_CSV_FIELDS)),
             BATCHES: _batch_csv,
             BATCH_PAGE: _page_of(_batch_csv),
+            DIRECTORY_FILES: _file_csv,
+            FILE_PAGE: _page_of(_file_csv),
         },
         file={
             ITEMS: lambda path, resume, o: ToFile(
@@ -405,6 +432,8 @@ _FORMATS = (
             BATCHES: _drawn(draw_batches),
             BATCH_PAGE: _page_of(_drawn(draw_batches)),
             BATCH: _drawn(draw_batch),
+            DIRECTORY_FILES: _drawn(_draw_files),
+            FILE_PAGE: _page_of(_drawn(_draw_files)),
         },
     ),
     Format(

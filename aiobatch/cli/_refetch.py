@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, cast
 
@@ -113,6 +113,7 @@ async def refetch(
     state_path: Path,
     open_only: OpenOnly,
     adapt: Callable[[Any], Any],
+    before: Callable[[BatchClient], Awaitable[None]] | None = None,
 ) -> int:
     """Fetch again the failed items of the finished download at ``out``."""
     client = ctx.client()  # a missing key is reported before any file is touched
@@ -124,6 +125,8 @@ async def refetch(
             return 0
         started, new, ok = time.monotonic(), dict[str, bytes](), 0
         async with client:
+            if before is not None:  # as the download did (a batch's source names)
+                await before(client)
             results = open_only(client, failed)
             with ctx.progress("fetching failed results again") as bar:
                 async with results:

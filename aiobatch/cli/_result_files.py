@@ -21,7 +21,7 @@ from typing import IO, Any, Literal
 
 import msgspec
 
-from .._results import ItemResult
+from .._results import ItemResult, ResultContent
 from ._context import CliError
 from ._durable import (
     append_whole,
@@ -218,7 +218,7 @@ class FilesWriter:
         if r.content is not None:
             ext = _EXT.get(r.content.kind, ".out")
             name = safe_name(item.item_name, item.item_id, ext, self.used)
-            self._put(name, r.content.data)
+            self._put(name, r.content)
         err = r.error
         row = _IndexRow(
             item.item_id,
@@ -231,9 +231,10 @@ class FilesWriter:
         )
         return _encode(row) + b"\n"
 
-    def _put(self, name: str, data: bytes) -> None:
-        # Whole and on the disk before it is renamed in and indexed.
-        save_atomically(self.root / name, data, sync=True, tmp=self.root / TEMP_NAME)
+    def _put(self, name: str, content: ResultContent) -> None:
+        # Whole and on the disk before it is renamed in and indexed; a spooled
+        # result is never whole in memory.
+        save_atomically(self.root / name, content.chunks(), sync=True, tmp=self.root / TEMP_NAME)
         self.written.append(name)
 
     def close(self) -> None:

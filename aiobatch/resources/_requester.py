@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Protocol, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import IO, Protocol, TypeVar
 
-from .._protocol import Params
+from .._protocol import Params, Query
 from .._retry import RetryPolicy
 from ._sizes import KnownSizes
 
@@ -33,14 +33,14 @@ class Api(Protocol):
         method: str,
         path: str,
         *,
-        params: Params,
+        params: Query,
         body: bytes | None = None,
         idempotent: bool = True,
     ) -> T:
         """One request, retried by the client's policy."""
         ...
 
-    def send(self, model: type[T], path: str, params: Mapping[str, str]) -> Awaitable[T]:
+    def send(self, model: type[T], path: str, params: Query) -> Awaitable[T]:
         """One attempt at a GET (the engine retries it)."""
         ...
 
@@ -50,4 +50,8 @@ class Api(Protocol):
 
     def redact(self, text: str) -> str:
         """``text`` with the API key masked (a server may echo it in any field)."""
+        ...
+
+    def download(self, url: str, sink: IO[bytes]) -> Awaitable[int]:
+        """One attempt at a presigned object-storage URL, streamed into ``sink``."""
         ...

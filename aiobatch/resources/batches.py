@@ -13,7 +13,7 @@ import operator
 import sys
 from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _protocol as proto
 from .._errors import BatchNotFinishedError
@@ -27,10 +27,14 @@ from .._results import (
     UnsupportedJobTypeError,
     start_file_results,
 )
-from ..models import Batch, BatchJobType, BatchList, BatchStatus, encode
-from ..workflows import BatchWatch, check_seconds
-from ._declare import Declared, fixed, options_of
+from .._webhook_setup import WebhookConfiguration
+from ..models import Batch, BatchFileResult, BatchJobType, BatchList, BatchStatus, encode
+from ..workflows import BatchResultsWatch, BatchWatch, check_seconds, results_state
+from ._declare import Declared, check_checkpoint, fixed, options_of
 from ._requester import Api
+
+if TYPE_CHECKING:
+    from ..checkpoint import Checkpoint
 
 if sys.version_info >= (3, 12):  # pragma: no cover
     from typing import Unpack
@@ -63,6 +67,7 @@ _BATCH_ARGS = frozenset(
         "created_at_on_or_before",
         "organization_id",
         "project_id",
+        "checkpoint",
     }
 )
 
@@ -77,6 +82,8 @@ class BatchScanKw(ScanKw, total=False):
     options: ScanOptions | None
     organization_id: str | None
     project_id: str | None
+    #: Resume from (and record into) a ``Checkpoint``.
+    checkpoint: Checkpoint | None
 
 
 def _timestamp(name: str, value: datetime | str | None) -> str | None:
@@ -95,6 +102,10 @@ def _timestamp(name: str, value: datetime | str | None) -> str | None:
             raise ValueError(f"{name} must be an ISO 8601 date-time, got {value!r}") from None
         return value
     raise TypeError(f"{name} must be a datetime or an ISO 8601 str, got {type(value).__name__}")
+
+
+def _file_key(file: BatchFileResult) -> str:
+    return file.source_directory_file_id
 
 
 class Batches:
@@ -174,7 +185,9 @@ class Batches:
             kw.get("project_id"),
         )
         opts = options_of(BATCHES.defaults, kw, _BATCH_ARGS)
-        return Declared(self._api, BATCHES, fixed(Resolved(filters)), opts)
+        listing = "batches?" + "&".join(f"{k}={v}" for k, v in sorted(filters.items()))
+        cp = check_checkpoint(kw.get("checkpoint"))
+        return Declared(self._api, BATCHES, fixed(Resolved(filters)), opts, cp, listing)
 
     async def get(
         self,
@@ -271,6 +284,7 @@ class Batches:
         only: Collection[str] | None = None,
         organization_id: str | None = None,
         project_id: str | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> FileResultIterator:
         """Every file of a finished batch with its output, in the batch's result
         order (``FileResult``), fetched through each file's job reference.
@@ -281,10 +295,13 @@ class Batches:
         (the same bounded, in-order fetcher).  A file without a result is that
         result's ``error`` (``no_job``: the batch made no job for it, with its
         ``error_message``; ``failed``; ``missing``; ``not_ready``).  A batch not
-        finished raises ``BatchNotFinishedError``, unless ``wait`` (then it is
-        waited for as by ``wait(poll_interval=, timeout=)``).  Resume with
-        ``start_offset=result.next_offset``.  ``only`` (source file ids): fetch
-        the results of these files alone (to fetch again what failed).
+        finished (or ``COMPLETED`` with its result mappings not available yet)
+        raises ``BatchNotFinishedError``, unless ``wait`` (then both are waited for
+        as by ``wait(poll_interval=, timeout=)``, within one ``timeout``).  Resume with
+        ``start_offset=result.next_offset``, or with a ``Checkpoint`` passed as
+        ``checkpoint=`` (``ack`` each result when it is done).  ``only`` (source
+        file ids): fetch the results of these files alone (to fetch again what
+        failed).
         """
         proto.check_id("batch_id", batch_id)
         wanted = proto.check_only(only)
@@ -306,31 +323,44 @@ class Batches:
             check_seconds("poll_interval", poll_interval, none_ok=False)
             check_seconds("timeout", timeout, none_ok=True, zero_ok=True)
         scope = self._api.scope(organization_id, project_id)
+        cp = check_checkpoint(checkpoint)
+        listing = f"batch_results/{batch_id}"
+        if cp is not None:
+            if start_offset:
+                raise TypeError(
+                    "checkpoint= says where the results start: pass it without start_offset"
+                )
+            start_offset = cp._resume(listing, "offset")[0]
         progress = ResultsProgress(next_offset=start_offset)
+
+        def fetch() -> Awaitable[Batch]:
+            return self.get(
+                batch_id, expand="results", organization_id=organization_id, project_id=project_id
+            )
 
         async def setup() -> FileSetup:
             if wait:
-                await self.wait(
+                # One deadline for the end and for the result mappings after it
+                # (null "before result mappings are available"); while the batch
+                # runs its results are null, so the polls stay small.
+                watch = BatchResultsWatch(
                     batch_id,
+                    fetch,
+                    self._api.policy,
                     poll_interval=poll_interval,
                     max_interval=max(30.0, poll_interval),
                     timeout=timeout,
-                    organization_id=organization_id,
-                    project_id=project_id,
                 )
-            batch = await self.get(
-                batch_id,
-                expand="results",
-                organization_id=organization_id,
-                project_id=project_id,
-            )
+                batch = await watch.wait()
+            else:
+                batch = await fetch()
             if not batch.status.terminal or (
                 batch.results is None and batch.status == BatchStatus.COMPLETED
             ):
                 raise BatchNotFinishedError(
-                    f"batch {batch_id} is {batch.status}: its results exist once it ends "
-                    "(wait for it: iter_results(..., wait=True), the CLI's --wait, or "
-                    "client.batches.wait)",
+                    f"batch {batch_id} is {results_state(batch)}: its results exist once it "
+                    "ends and its result mappings are available (wait for them: "
+                    "iter_results(..., wait=True) or the CLI's --wait)",
                     batch=batch,
                 )
             jtype = str(batch.config.job.type)
@@ -348,7 +378,12 @@ class Batches:
                     f"result={kind!r} does not exist for {jtype!r} batches: "
                     f"use one of {', '.join(resolver.kinds)}"
                 )
-            return FileSetup(resolver, kind, list(batch.results or ()))
+            files = list(batch.results or ())
+            if cp is None:
+                return FileSetup(resolver, kind, files)
+            start = cp._resume(listing, "offset")[0]
+            tap = cp._tap(listing, "offset", _file_key)
+            return FileSetup(resolver, kind, files, start, tap)
 
         return start_file_results(
             self._api, setup, scope, concurrency, progress, start_offset, wanted
@@ -372,7 +407,7 @@ class Batches:
         job_type: BatchJobType | str,
         configuration_id: str,
         source_directory_id: str,
-        webhook_configurations: Sequence[Mapping[str, Any]] | None = None,
+        webhook_configurations: Sequence[WebhookConfiguration | Mapping[str, Any]] | None = None,
         webhook_configuration_ids: Sequence[str] | None = None,
         organization_id: str | None = None,
         project_id: str | None = None,
@@ -395,11 +430,17 @@ class Batches:
             "source_directory_id": proto.check_id("source_directory_id", source_directory_id),
         }
         if webhook_configurations is not None:
-            if isinstance(webhook_configurations, Mapping | str) or not all(
-                isinstance(w, Mapping) for w in webhook_configurations
+            if isinstance(webhook_configurations, Mapping | str | WebhookConfiguration) or not all(
+                isinstance(w, Mapping | WebhookConfiguration) for w in webhook_configurations
             ):
-                raise TypeError("webhook_configurations must be a sequence of mappings")
-            payload["webhook_configurations"] = [dict(w) for w in webhook_configurations]
+                raise TypeError(
+                    "webhook_configurations must be a sequence of WebhookConfiguration "
+                    "(aiobatch.webhooks) or mappings"
+                )
+            payload["webhook_configurations"] = [
+                w.to_json() if isinstance(w, WebhookConfiguration) else dict(w)
+                for w in webhook_configurations
+            ]
         if webhook_configuration_ids is not None:
             if isinstance(webhook_configuration_ids, str):
                 raise TypeError("webhook_configuration_ids must be a sequence of id strings")

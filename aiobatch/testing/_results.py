@@ -202,16 +202,14 @@ def parse_job_body(job_id: str, status: str) -> dict[str, Any]:
 _TYPES = ("invoice", "contract", "receipt", "letter", "other")
 
 
-def classify_body(
-    state: JobState, index: int, job_id: str, page_size: int, token: int
-) -> dict[str, Any]:
-    """One cursor page of ``GET /classifier/jobs/{job_id}/results``: each classify
+def classify_body(state: JobState, index: int, job_id: str) -> dict[str, Any]:
+    """``GET /classifier/jobs/{job_id}/results``, all in one answer: each classify
     job has one to three results (one per file of the item)."""
     h = _job_hash(job_id)
     n = 1 + h % 3
     created = iso(state.start + index / state.job.rate)
     items = []
-    for k in range(token, min(n, token + page_size)):
+    for k in range(n):
         kh = _mix32(h ^ k)
         items.append(
             {
@@ -227,5 +225,4 @@ def classify_body(
                 "updated_at": created,
             }
         )
-    nxt = token + page_size
-    return {"items": items, "next_page_token": f"t{nxt}" if nxt < n else None}
+    return {"items": items, "next_page_token": None, "total_size": n}

@@ -7,9 +7,9 @@ from the caller-argument check (the CLI exited 2, blaming the user)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 import pytest
 from _servers import serve
@@ -17,6 +17,7 @@ from aiohttp import web
 from cli_support import clear_env, cli
 
 from aiobatch import BatchClient
+from aiobatch._protocol import Query
 from aiobatch.cli._download import INDEX_NAME
 
 JOB = "bjb-hostile-ids"
@@ -111,16 +112,20 @@ async def test_the_download_marks_bad_ids_and_goes_on(url: str, tmp_path: Path, 
 
 @pytest.mark.parametrize("bad", ["..", " ", "a\nb", "x\u2029y"])
 async def test_a_v2_job_reference_with_a_bad_id_is_invalid(bad: str) -> None:
-    from aiobatch._results._resolvers import FILE_RESOLVERS
     from aiobatch._results._types import ItemFailure
+    from aiobatch._results._v2 import FILE_RESOLVERS
     from aiobatch.models import BatchFileResult, JobReference
 
     file = BatchFileResult("dfl-1", JobReference("parse_v2", bad))
 
-    async def never(model: type[M], path: str, params: Mapping[str, str]) -> M:
-        raise AssertionError("no request may be sent for a bad id")
+    class Never:
+        async def __call__(self, model: type[M], path: str, params: Query) -> M:
+            raise AssertionError("no request may be sent for a bad id")
+
+        async def download(self, url: str, sink: IO[bytes]) -> int:
+            raise AssertionError("no download either")
 
     with pytest.raises(ItemFailure) as info:
-        await FILE_RESOLVERS["parse_v2"].fetch(never, file, "markdown", {})
+        await FILE_RESOLVERS["parse_v2"].fetch(Never(), file, "markdown", {})
     assert info.value.kind == "invalid"
     assert "job_reference.id" in str(info.value)

@@ -14,7 +14,9 @@ import pytest
 from cli_support import Gate, clear_env, cli, wait_for
 
 from aiobatch.cli._download import INDEX_NAME, STATE_NAME
+from aiobatch.cli._result_files import safe_name
 from aiobatch.testing import Faults, SimBatch, SimClock, Simulator
+from aiobatch.testing._directories import display_name_of
 from aiobatch.testing._v2jobs import job_outcome
 
 T0 = 1_800_000_000.0
@@ -60,10 +62,15 @@ def check_files(sim: Simulator, batch_id: str, root: Path, ext: str = ".md") -> 
     assert [r["item_id"] for r in rows] == [f["source_directory_file_id"] for f in files]
     on_disk = {p.name for p in root.iterdir()} - {INDEX_NAME}
     assert on_disk == {r["file"] for r in rows if r["file"]}
+    used: set[str] = set()
     for row, f in zip(rows, files, strict=True):
         assert row["error_kind"] == expected_kind(f)
+        # Named after the source directory's display_name (made safe), not the id.
+        name = display_name_of(f["source_directory_file_id"])
+        assert row["item_name"] == name
         if row["status"] == "ok":
-            assert row["file"] == f"{f['source_directory_file_id']}{ext}"
+            assert row["file"] == safe_name(name, row["item_id"], ext, used)
+            assert "/" not in row["file"]
             assert row["bytes"] == (root / row["file"]).stat().st_size > 0
         else:
             assert row["file"] is None

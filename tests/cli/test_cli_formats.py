@@ -17,7 +17,9 @@ from aiobatch.cli._formats import (
     BATCHES,
     CANCEL,
     DEMO,
+    DIRECTORY_FILES,
     DOWNLOADS,
+    FILE_PAGE,
     FORMATS,
     ITEM_PAGE,
     ITEMS,
@@ -54,6 +56,11 @@ COMMANDS: dict[str, tuple[tuple[Records, ...], Target, list[str]]] = {
     "batches wait": ((BATCH,), "stdout", ["table", "json"]),
     "batches create": ((BATCH,), "stdout", ["table", "json"]),
     "batches download": ((DOWNLOADS,), "file", ["files", "jsonl"]),
+    "directories files": (
+        (DIRECTORY_FILES, FILE_PAGE),
+        "stdout",
+        ["table", "jsonl", "json", "csv"],
+    ),
 }
 
 #: the arguments each command requires besides --format
@@ -83,6 +90,7 @@ REQUIRED = {
         "d",
     ],
     "batches download": ["--batch-id", "b", "-o", "d"],
+    "directories files": ["--directory-id", "d"],
 }
 
 

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from _clock import FakeTime, fake_time
 from cli_support import clear_env, cli
 
 from aiobatch.testing import Faults, SimClock, SimJob, Simulator, Trigger
@@ -29,6 +30,12 @@ async def sim() -> AsyncIterator[Simulator]:
         yield s
 
 
+@pytest.fixture(autouse=True)
+def _clock(monkeypatch: pytest.MonkeyPatch, sim: Simulator) -> None:
+    # A rerun waits for the server to show a job it may have made: not for real.
+    fake_time(monkeypatch, FakeTime(sim))
+
+
 def state_file() -> Path:
     return Path(f".aiobatch-retry-{JOB}.json")
 
@@ -42,7 +49,18 @@ def submitted(sim: Simulator) -> Counter[str]:
 
 
 async def test_prints_the_new_job_ids(sim: Simulator) -> None:
-    r = await cli("jobs", "retry-failed", "--job-id", JOB, "--chunk-size", "150", "-q", sim=sim)
+    r = await cli(
+        "jobs",
+        "retry-failed",
+        "--project-id",
+        "prj-1",
+        "--job-id",
+        JOB,
+        "--chunk-size",
+        "150",
+        "-q",
+        sim=sim,
+    )
     assert (r.code, r.err) == (0, "")
     assert all(rec.job_id in r.out for rec in sim.creates)
     assert submitted(sim) == Counter(sim.item_ids(JOB, "failed"))
@@ -52,7 +70,18 @@ async def test_prints_the_new_job_ids(sim: Simulator) -> None:
 
 async def test_json_and_dry_run(sim: Simulator) -> None:
     n = sim.count(JOB, "failed")
-    r = await cli("jobs", "retry-failed", "--job-id", JOB, "--dry-run", "--format", "json", sim=sim)
+    r = await cli(
+        "jobs",
+        "retry-failed",
+        "--project-id",
+        "prj-1",
+        "--job-id",
+        JOB,
+        "--dry-run",
+        "--format",
+        "json",
+        sim=sim,
+    )
     assert r.code == 0
     doc = json.loads(r.out)
     assert (doc["dry_run"], doc["found"], doc["created"]) == (True, n, [])
@@ -62,6 +91,8 @@ async def test_json_and_dry_run(sim: Simulator) -> None:
     r = await cli(
         "jobs",
         "retry-failed",
+        "--project-id",
+        "prj-1",
         "--job-id",
         JOB,
         "--status",
@@ -84,7 +115,18 @@ async def test_json_and_dry_run(sim: Simulator) -> None:
 
 async def test_a_failed_create_then_the_same_command_finishes(sim: Simulator) -> None:
     sim.faults = Faults(server_error=Trigger(after=1, first=1, on="create"))
-    argv = ["jobs", "retry-failed", "--job-id", JOB, "--chunk-size", "100", "--format", "json"]
+    argv = [
+        "jobs",
+        "retry-failed",
+        "--project-id",
+        "prj-1",
+        "--job-id",
+        JOB,
+        "--chunk-size",
+        "100",
+        "--format",
+        "json",
+    ]
     r = await cli(*argv, sim=sim)
     assert r.code == 1
     assert "1 new job(s) created" in r.err
@@ -101,11 +143,54 @@ async def test_a_failed_create_then_the_same_command_finishes(sim: Simulator) ->
 
 async def test_a_bad_state_file_or_config_is_a_usage_error(sim: Simulator) -> None:
     write("s.json", '{"source_job_id": "other"}')
-    r = await cli("jobs", "retry-failed", "--job-id", JOB, "--state", "s.json", sim=sim)
+    r = await cli(
+        "jobs",
+        "retry-failed",
+        "--project-id",
+        "prj-1",
+        "--job-id",
+        JOB,
+        "--state",
+        "s.json",
+        sim=sim,
+    )
     assert r.code == 2
     assert "belongs to job other" in r.err
-    r = await cli("jobs", "retry-failed", "--job-id", JOB, "--job-config", "[1]", sim=sim)
+    r = await cli(
+        "jobs",
+        "retry-failed",
+        "--project-id",
+        "prj-1",
+        "--job-id",
+        JOB,
+        "--job-config",
+        "[1]",
+        sim=sim,
+    )
     assert r.code == 2
-    r = await cli("jobs", "retry-failed", "--job-id", JOB, "--job-config", '{"type": "x"}', sim=sim)
+    r = await cli(
+        "jobs",
+        "retry-failed",
+        "--project-id",
+        "prj-1",
+        "--job-id",
+        JOB,
+        "--job-config",
+        '{"type": "x"}',
+        sim=sim,
+    )
     assert r.code == 2  # the API refused the configuration (422)
     assert sim.creates == []
+
+
+async def test_messages_say_what_was_tried(sim: Simulator) -> None:
+    # A create is sent once (never repeated blindly); a GET is retried.
+    sim.faults = Faults(server_error=Trigger(first=1, on="create"), error_status=524)
+    r = await cli("jobs", "retry-failed", "--job-id", JOB, sim=sim)
+    assert r.code == 1
+    assert "the API failed with 524 (sent once, not retried)" in r.err
+    assert "after retries" not in r.err
+    sim.faults = Faults(server_error=Trigger(every=1, on="*"))
+    r = await cli("jobs", "status", "--job-id", JOB, sim=sim)
+    assert r.code == 1
+    assert "the API failed with 503 (after 6 attempts)" in r.err

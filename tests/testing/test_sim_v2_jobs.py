@@ -53,7 +53,19 @@ async def test_parse_jobs_of_a_batch(sim: Simulator) -> None:
         body = reply.json()
         job = body["job"]
         assert job["id"] == ref["id"]
-        assert set(job) == {"id", "project_id", "status", "error_message"}
+        # Every field of the SDK's Job, the nullable ones as explicit nulls.
+        assert set(job) == {
+            "id",
+            "project_id",
+            "status",
+            "error_message",
+            "name",
+            "tier",
+            "created_at",
+            "updated_at",
+            "usage",
+            "user_metadata",
+        }
         outcomes[job["status"]] += 1
         if job["status"] == "FAILED":
             assert job["error_message"]
@@ -70,11 +82,16 @@ async def test_parse_jobs_of_a_batch(sim: Simulator) -> None:
     assert outcomes["MISSING"] > 0
 
 
-async def test_parse_expand_comma_list_and_validation(sim: Simulator) -> None:
+async def test_parse_expand_repeated_and_validation(sim: Simulator) -> None:
     ref = next(r for r in await refs(sim, "bat-p") if job_outcome(r["id"]) == "COMPLETED")
-    body = (await get(sim, f"/api/v2/parse/{ref['id']}", {"expand": "items,job_metadata"})).json()
+    path = f"/api/v2/parse/{ref['id']}"
+    body = (await get(sim, path, [("expand", "items"), ("expand", "job_metadata")])).json()
     assert body["items"]["pages"]
     assert body["job_metadata"]["job_pages"] == len(body["items"]["pages"])
+    # FastAPI does not split commas: a comma-joined value is one unknown value.
+    joined = await get(sim, path, {"expand": "items,job_metadata"})
+    assert joined.status == 422
+    assert "items,job_metadata" in joined.body.decode()
     bad = await get(sim, f"/api/v2/parse/{ref['id']}", {"expand": "everything"})
     assert bad.status == 422
 

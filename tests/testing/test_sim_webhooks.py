@@ -111,11 +111,11 @@ async def test_shuffled_and_duplicated_deliveries_are_set_equal(receiver: Receiv
         await sim.stop()
     assert len(deliveries) == 18
     assert sum(d.duplicate for d in deliveries) == 6
-    got = {(e.batch_id, e.event_type.value) for e in receiver.events}
+    got = {(e.batch_id, str(e.event_type)) for e in receiver.events}
     assert got == {(b, ev) for b in ids for ev in ALL}
     assert len(receiver.events) == 18
     # The round was shuffled: not in the order the changes happened.
-    late = [(e.batch_id, e.event_type.value) for e in receiver.events]
+    late = [(e.batch_id, str(e.event_type)) for e in receiver.events]
     late = [k for k in dict.fromkeys(late) if k[1] != "batch.pending"]
     in_order = [(b, ev) for b in ids for ev in ("batch.running", "batch.success")]
     assert sorted(late) == sorted(in_order)
@@ -181,7 +181,7 @@ async def test_events_filter_and_cancel(receiver: Receiver) -> None:
         await sim.wait_for_webhooks(2)
     finally:
         await sim.stop()
-    got = sorted((e.batch_id, e.event_type.value) for e in receiver.events)
+    got = sorted((e.batch_id, str(e.event_type)) for e in receiver.events)
     assert got == sorted([(done, "batch.success"), (cancelled, "batch.cancelled")])
     assert len(sim.webhook_deliveries) == 2
 
