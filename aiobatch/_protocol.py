@@ -370,7 +370,9 @@ def describe_detail(detail: Any) -> str | None:
 def _describe(detail: Any, body: bytes) -> str:
     described = describe_detail(detail)
     if described is not None:
-        return described
+        # Server text of any size must not make the message that size (the
+        # whole detail stays on the exception's ``detail``).
+        return described if len(described) <= _SNIPPET else described[:_SNIPPET] + "…"
     return snippet(body) if body else "(empty body)"
 
 

@@ -58,7 +58,8 @@ class CursorServer:
     cycle: int | None = None
     pad: int = 0
     repeat_token_at: int | None = None
-    fail_from: int | None = None  #: positions at or after it answer 503
+    fail_from: int | None = None  #: positions at or after it answer 503 ...
+    fail_detail: str = "unavailable"  #: ... with this detail
     requests: list[dict[str, str]] = field(default_factory=list)
 
     def token(self, pos: int) -> str:
@@ -69,7 +70,7 @@ class CursorServer:
         self.requests.append({k: v[:40] for k, v in query.items()})  # not the padding
         pos = int(query["page_token"].split(":")[0]) if "page_token" in query else 0
         if self.fail_from is not None and pos >= self.fail_from:
-            return _json({"detail": "unavailable"}, 503)
+            return _json({"detail": self.fail_detail}, 503)
         size = self.per_page or int(query["page_size"])
         stop = min(self.n, pos + size)
         ids = [p % self.cycle if self.cycle else p for p in range(pos, stop)]

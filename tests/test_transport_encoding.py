@@ -158,7 +158,7 @@ async def test_scan_fails_once_with_the_encoding_error(sleeps: RecordingSleep) -
         serve(encoded_app("br", GARBAGE, hits)) as url,
         client_for(url, sleeps) as client,
     ):
-        # Before any item was received the cause is raised as itself (issue 20 case 8).
+        # Nothing received: the scan raises the cause itself (issue 20 case 8).
         with pytest.raises(ContentEncodingError):
             async for _ in client.job_items.iter("bjb-1"):
                 pass

@@ -45,7 +45,7 @@ __all__ = [
     "produce",
 ]
 
-log = logging.getLogger("aiobatch")
+log = logging.getLogger("aiobatch.scan")
 T = TypeVar("T")
 
 
@@ -96,7 +96,7 @@ async def deliver(
             await out.send(Finished())
             finished = True  # the consumer marks the scan done when it reads this
         except anyio.BrokenResourceError:
-            log.debug("scan consumer went away; stopping")
+            log.debug("scan consumer went away; stopping", extra={"stopped": True})
         except Exception as exc:
             progress.state = "failed"
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
@@ -149,10 +149,10 @@ def _limit_refused(error: AiobatchError, plan: ScanPlan, req: PageRequest) -> bo
 def _report(plan: ScanPlan, progress: ScanProgress, drift_from: int, notes_from: int) -> None:
     """Publish what the planner saw since the last page: live, for pollers and logs."""
     for what in plan.drift[drift_from:]:
-        log.warning("aiobatch scan drift: %s", what)
+        log.warning("aiobatch scan drift: %s", what, extra={"drift": what})
         progress.drift.append(what)
     for what in plan.notes[notes_from:]:
-        log.info("aiobatch scan: %s", what)
+        log.info("aiobatch scan: %s", what, extra={"note": what})
         progress.notes.append(what)
 
 

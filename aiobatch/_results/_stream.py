@@ -46,6 +46,7 @@ from .._paging.throttle import AdaptiveLimiter
 from .._paging.walk import Failure, Finished
 from .._protocol import Query
 from .._retry import call_with_retries
+from ..events import ResultEvent, emit
 from ..models import BatchFileResult, BatchItem
 from ..resources._requester import Api
 from ._resolvers import Get, Resolver
@@ -226,6 +227,8 @@ def start_results(
     concurrency: int,
     progress: ResultsProgress,
     only: frozenset[str] | None = None,
+    *,
+    path: str,
 ) -> ResultIterator:
     async def prepare() -> tuple[_Source, _Fetch]:
         ready = await setup()
@@ -240,7 +243,7 @@ def start_results(
 
     keep = None if only is None else lambda item: item.item_id in only
     run = _producer(api, prepare, ItemResult, concurrency, progress, keep)
-    return ResultIterator(run, api.spawn, progress)
+    return ResultIterator(run, api.spawn, progress).observe(api.hooks, "results", path)
 
 
 def _file_result(
@@ -260,6 +263,8 @@ def start_file_results(
     progress: ResultsProgress,
     start: int = 0,
     only: frozenset[str] | None = None,
+    *,
+    path: str,
 ) -> FileResultIterator:
     """The bounded in-order fetcher over a v2 batch's files (``FileResult``s)."""
 
@@ -277,7 +282,7 @@ def start_file_results(
 
     keep = None if only is None else lambda item: item[1].source_directory_file_id in only
     run = _producer(api, prepare, _file_result, concurrency, progress, keep)
-    return FileResultIterator(run, api.spawn, progress)
+    return FileResultIterator(run, api.spawn, progress).observe(api.hooks, "results", path)
 
 
 async def _pump(
@@ -448,7 +453,22 @@ class ResultStream(StreamIterator[R]):
         listing = progress.listing
         if listing is not None:
             progress.filter_mode = listing.filter_mode
+        if self._hooks is not None:
+            await self._tell(result)
         return result
+
+    async def _tell(self, result: R) -> None:
+        assert self._hooks is not None
+        error = result.error
+        event = ResultEvent(
+            self._run,
+            error is None,
+            result.nbytes,
+            result.next_offset,
+            None if error is None else error.kind,
+            None if error is None else error.status_code,
+        )
+        await emit(self._hooks.result, event)
 
 
 class ResultIterator(ResultStream[ItemResult]):

@@ -16,6 +16,7 @@ from .._paging import Endpoint, ItemIterator, PageIterator, Resolved, Scan, Scan
 from .._rerun.plan import RetryChunk, RetryPlan
 from .._rerun.run import Rerun, rerun
 from .._rerun.state import RetryStateStore, state_store
+from ..events import observed_run
 from ..models import (
     BatchJob,
     BatchJobList,
@@ -194,7 +195,7 @@ class Jobs:
             poll_interval=poll_interval,
             max_interval=max_interval,
             timeout=timeout,
-        )
+        ).observe(self._api.hooks)
 
     async def wait(
         self,
@@ -286,6 +287,7 @@ class Jobs:
             BatchJob, "POST", proto.path(""), params=params, body=encode(payload), idempotent=False
         )
 
+    @observed_run("retry_failed", "/api/v1/beta/batch-processing/{id}")
     async def retry_failed(
         self,
         job_id: str,

@@ -186,7 +186,7 @@ async def test_a_bad_state_file_or_config_is_a_usage_error(sim: Simulator) -> No
 async def test_messages_say_what_was_tried(sim: Simulator) -> None:
     # A create is sent once (never repeated blindly); a GET is retried.
     sim.faults = Faults(server_error=Trigger(first=1, on="create"), error_status=524)
-    r = await cli("jobs", "retry-failed", "--job-id", JOB, sim=sim)
+    r = await cli("jobs", "retry-failed", "--project-id", "prj-1", "--job-id", JOB, sim=sim)
     assert r.code == 1
     assert "the API failed with 524 (sent once, not retried)" in r.err
     assert "after retries" not in r.err

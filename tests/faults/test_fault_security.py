@@ -499,9 +499,9 @@ async def test_case26_no_header_or_query_injection_through_any_argument(value: s
         # only text that cannot be encoded at all is refused.
         if "\ud800" in value:
             with pytest.raises(ValueError, match=r"^item_ids\[\] must"):
-                await c.jobs.create(job_config={}, item_ids=[value])
+                await c.jobs.create(job_config={}, item_ids=[value], project_id="p")
         else:
-            await c.jobs.create(job_config={}, item_ids=[value])
+            await c.jobs.create(job_config={}, item_ids=[value], project_id="p")
             [sent] = server.requests
             assert msgspec.json.decode(sent.body)["item_ids"] == [value]
             assert b"\r" not in sent.body
