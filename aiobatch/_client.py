@@ -353,6 +353,9 @@ class _Api:
     def spawn(self, fn: Callable[[], Awaitable[None]]) -> None:
         self._client._spawn(fn)
 
+    def redact(self, text: str) -> str:
+        return proto.scrub_text(text, self._client._config.api_key.reveal())
+
     def download(self, url: str, sink: IO[bytes]) -> Awaitable[int]:
         """One attempt at a presigned URL, streamed into ``sink`` (no key sent)."""
         self._client._check_open()

@@ -7,9 +7,10 @@ body)``, and ``decipher`` turns it into a model or the exception it stands for.
 from __future__ import annotations
 
 import contextlib
+import difflib
 import enum
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -34,9 +35,11 @@ __all__ = [
     "check_id",
     "check_limit",
     "check_offset",
+    "check_only",
     "check_status",
     "decipher",
     "decode_body",
+    "did_you_mean",
     "make_status_error",
     "path",
     "query",
@@ -150,13 +153,45 @@ def check_offset(value: int | None, *, name: str = "offset") -> int | None:
 
 
 def check_status(value: str | None, enum_type: type[E], *, name: str = "status") -> E | None:
-    """A filter value must be one the API documents: a typo must not scan nothing."""
+    """A filter value must be one the API documents: a typo must not scan nothing.
+
+    Case is not a typo (v1 statuses are lower case, v2 upper case): ``completed``
+    is ``COMPLETED`` where the API spells it so.  Anything else is refused,
+    with the closest documented value when there is one."""
     if value is None:
         return None
     allowed = [m.value for m in enum_type.__members__.values()]
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-    return enum_type(value)
+    if value in allowed:
+        return enum_type(value)
+    folded = {a.casefold(): a for a in allowed}
+    if isinstance(value, str) and value.casefold() in folded:
+        return enum_type(folded[value.casefold()])
+    raise ValueError(
+        f"{name} must be one of {', '.join(allowed)}; got {value!r}{did_you_mean(value, allowed)}"
+    )
+
+
+def did_you_mean(value: object, allowed: Sequence[str]) -> str:
+    """`` (did you mean COMPLETED?)`` for the closest of ``allowed``, or ``""``."""
+    if not isinstance(value, str):
+        return ""
+    folded = {a.casefold(): a for a in allowed}
+    close = difflib.get_close_matches(value.casefold(), list(folded), n=1, cutoff=0.6)
+    return f" (did you mean {folded[close[0]]}?)" if close else ""
+
+
+def check_only(ids: Iterable[str] | None, *, name: str = "only") -> frozenset[str] | None:
+    """The ids a results stream is limited to: a collection of str, not a str
+    (``only="itm-1"`` would mean its characters)."""
+    if ids is None:
+        return None
+    if isinstance(ids, str | bytes):
+        raise TypeError(f"{name} must be a collection of ids, not a single {type(ids).__name__}")
+    wanted = frozenset(ids)
+    for value in wanted:
+        if not isinstance(value, str):
+            raise TypeError(f"{name} must hold str ids, got {type(value).__name__}")
+    return wanted
 
 
 # --- requests ---------------------------------------------------------------
@@ -264,14 +299,15 @@ def _scrub(body: bytes, secret: bytes) -> bytes:
     return body.replace(secret, REDACTED) if secret in body else body
 
 
-def _scrub_text(value: str, secret: str) -> str:
-    return value.replace(secret, REDACTED.decode()) if secret in value else value
+def scrub_text(value: str, secret: str) -> str:
+    """``value`` with ``secret`` (the API key) masked."""
+    return value.replace(secret, REDACTED.decode()) if secret and secret in value else value
 
 
 def _scrub_detail(detail: Any, secret: str) -> Any:
     """``detail`` with the key masked in every string, however deeply nested."""
     if isinstance(detail, str):
-        return _scrub_text(detail, secret)
+        return scrub_text(detail, secret)
     if isinstance(detail, list):
         return [_scrub_detail(v, secret) for v in detail]
     if isinstance(detail, dict):
@@ -360,7 +396,7 @@ def make_status_error(
         # or JSON-escapes it in the body ("llx\u002d...") must not smuggle it in.
         text = secret.decode("ascii", "replace")
         headers = Headers(
-            (_scrub_text(k, text), _scrub_text(v, text)) for k, v in headers.multi_items()
+            (scrub_text(k, text), scrub_text(v, text)) for k, v in headers.multi_items()
         )
         try:
             detail = _scrub_detail(detail, text)

@@ -157,6 +157,22 @@ def test_drift_can_be_accepted_and_is_recorded() -> None:
     assert plan.skipped == 1
 
 
+def test_a_repeat_inside_one_page_names_the_item() -> None:
+    # Issue 24, case 13: the drift note names the item repeated within a page.
+    plan = ScanPlan(start_offset=0, page_size=5, window=1, raise_on_drift=False)
+    plan.next_requests()
+    keys = ["a", "dup", "c", "dup", "e"]
+    ready: list[Any] = []
+    for _ in range(3):  # asked again, then accepted as drift
+        ready = plan.record(0, 5, total=5, first_key="a", last_key="e", keys=keys)
+        if ready:
+            break
+        plan.next_requests()
+    assert ready
+    assert plan.drift[0].startswith("1 item(s) at offset 0 were already received (item 'dup', ")
+    assert "twice in this page" in plan.drift[0]
+
+
 def test_an_empty_page_with_items_beyond_it_is_asked_again_then_fails() -> None:
     plan = ScanPlan(start_offset=0, page_size=10, window=3)
     plan.next_requests()

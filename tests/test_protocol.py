@@ -159,9 +159,16 @@ def test_check_status_accepts_members_and_strings() -> None:
     assert proto.check_status(ItemStatus.SKIPPED, ItemStatus) is ItemStatus.SKIPPED
     assert proto.check_status("running", JobStatus) is JobStatus.RUNNING
     assert proto.check_status("classify", JobType, name="job_type") is JobType.CLASSIFY
+    # Case is not a typo (v1 lower case, v2 upper case: issue 24, case 14).
+    assert proto.check_status("FAILED", ItemStatus) is ItemStatus.FAILED
 
 
-@pytest.mark.parametrize("value", ["FAILED", "fail", "running", "", 3])
+def test_check_status_suggests_the_closest_value() -> None:
+    with pytest.raises(ValueError, match=r"got 'fail' \(did you mean failed\?\)$"):
+        proto.check_status("fail", ItemStatus)
+
+
+@pytest.mark.parametrize("value", ["fail", "running", "", 3])
 def test_check_status_refuses_unknown_values(value: Any) -> None:
     with pytest.raises(ValueError, match=r"^status must be one of pending, processing, completed"):
         proto.check_status(value, ItemStatus)

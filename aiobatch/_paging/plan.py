@@ -495,11 +495,14 @@ class ScanPlan:
                 offset=self.next_emit,
             )
         name = next((k for k in keys if hash(k) in repeats), None)
+        also = f"also at offset {where}"
+        if name is None:  # a repeat inside this one page: name it too
+            name, also = _first_repeat(keys), "twice in this page"
         # Kept: the first occurrence of each key not delivered before.
         dropped = len(keys) - (len(page) - len(repeats))
         self._drift(
             f"{dropped} item(s) at offset {offset} were already received"
-            + (f" (item {cut(name)}, also at offset {where})" if name is not None else "")
+            + (f" (item {cut(name)}, {also})" if name is not None else "")
             + ": the server's order is not stable (ties?) or the listing moved"
         )
         return _Accepted(frozenset(repeats), dropped)
@@ -637,3 +640,13 @@ class ScanPlan:
 
 _CLEAN = _Accepted(frozenset(), 0)
 _CLAMPED = _Accepted(frozenset(), 0)  # a distinct object: compared by identity
+
+
+def _first_repeat(keys: Sequence[str]) -> str | None:
+    """The first key that ``keys`` hold twice (None: none)."""
+    seen: set[str] = set()
+    for key in keys:
+        if key in seen:
+            return key
+        seen.add(key)
+    return None

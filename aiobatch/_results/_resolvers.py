@@ -15,6 +15,7 @@ import msgspec
 
 from .. import _protocol as proto
 from .._errors import APIStatusError, NotFoundError
+from .._paging.position import cut
 from ..models import BatchItem, JobType
 from ._models import (
     ClassifyJob,
@@ -27,7 +28,15 @@ from ._models import (
 )
 from ._types import ErrorKind, ItemFailure, ResultContent
 
-__all__ = ["ITEM_STATUSES", "RESOLVERS", "ClassifyResolver", "Get", "ParseResolver", "Resolver"]
+__all__ = [
+    "ITEM_STATUSES",
+    "RESOLVERS",
+    "ClassifyResolver",
+    "Get",
+    "ParseResolver",
+    "Resolver",
+    "server_id",
+]
 
 M = TypeVar("M")
 
@@ -64,7 +73,27 @@ def _job_of(item: BatchItem) -> str:
         if str(item.status) in _RUNNING:
             raise ItemFailure("not_ready", f"item is {item.status}: its batch job is still running")
         raise ItemFailure("no_job", f"item has no processing job (status {item.status})")
-    return item.job_id
+    return server_id("job_id", item.job_id)
+
+
+#: Line and paragraph separators: no id holds one, and shown in a note or an
+#: index line, one would start a line of its own.
+_SEPARATORS = frozenset("\u2028\u2029\x85")
+
+
+def server_id(name: str, value: str) -> str:
+    """An id the server gave, checked as a path segment.  A bad one (``..``,
+    blank, a control character or a line separator) is this item's ``invalid``
+    error: the other items' results are still fetched."""
+    try:
+        proto.check_id(name, value)
+        if _SEPARATORS.intersection(value):
+            raise ValueError(f"{name} must not contain a line separator")
+    except ValueError as exc:
+        raise ItemFailure(
+            "invalid", f"the server gave an unusable {name} {cut(value)}: {exc}"
+        ) from None
+    return value
 
 
 class ParseResolver:

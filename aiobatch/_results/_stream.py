@@ -97,6 +97,8 @@ class _Source(Protocol):
 
 #: ``(get, item) -> content`` (or an ``ItemFailure``).
 _Fetch = Callable[[Get, Any], Awaitable[ResultContent]]
+#: ``item -> whether its result is wanted`` (``only=``: the others are passed by).
+_Keep = Callable[[Any], bool]
 #: ``(item, content, error, next position) -> result``.
 _Make = Callable[[Any, ResultContent | None, ItemError | None, int], Any]
 
@@ -198,6 +200,7 @@ def _producer(
     make: _Make,
     concurrency: int,
     progress: ResultsProgress,
+    keep: _Keep | None = None,
 ) -> Callable[[MemoryObjectSendStream[_Msg]], Awaitable[None]]:
     """The producer task of a result stream: ``prepare`` resolves the source and
     its fetch when the stream starts; any failure goes down the stream."""
@@ -207,7 +210,7 @@ def _producer(
             failure: Exception | None = None
             try:
                 source, fetch = await prepare()
-                await _pump(api, source, fetch, make, concurrency, progress, out)
+                await _pump(api, source, fetch, make, concurrency, progress, out, keep)
             except Exception as exc:
                 failure = exc
             if failure is not None:
@@ -223,6 +226,7 @@ def start_results(
     scope: Mapping[str, str],
     concurrency: int,
     progress: ResultsProgress,
+    only: frozenset[str] | None = None,
     *,
     path: str,
 ) -> ResultIterator:
@@ -237,7 +241,8 @@ def start_results(
 
         return ready.items, fetch
 
-    run = _producer(api, prepare, ItemResult, concurrency, progress)
+    keep = None if only is None else lambda item: item.item_id in only
+    run = _producer(api, prepare, ItemResult, concurrency, progress, keep)
     return ResultIterator(run, api.spawn, progress).observe(api.hooks, "results", path)
 
 
@@ -257,6 +262,7 @@ def start_file_results(
     concurrency: int,
     progress: ResultsProgress,
     start: int = 0,
+    only: frozenset[str] | None = None,
     *,
     path: str,
 ) -> FileResultIterator:
@@ -274,7 +280,8 @@ def start_file_results(
 
         return source, fetch
 
-    run = _producer(api, prepare, _file_result, concurrency, progress)
+    keep = None if only is None else lambda item: item[1].source_directory_file_id in only
+    run = _producer(api, prepare, _file_result, concurrency, progress, keep)
     return FileResultIterator(run, api.spawn, progress).observe(api.hooks, "results", path)
 
 
@@ -286,6 +293,7 @@ async def _pump(
     concurrency: int,
     progress: ResultsProgress,
     out: MemoryObjectSendStream[_Msg],
+    keep: _Keep | None = None,
 ) -> None:
     limiter = AdaptiveLimiter(concurrency, api.policy, progress.fetches)
     get = _Getter(api, limiter)
@@ -327,7 +335,7 @@ async def _pump(
     async with anyio.create_task_group() as tg:
         for _ in range(concurrency):
             tg.start_soon(fetcher)
-        tg.start_soon(_dispatch, items, order, todo)
+        tg.start_soon(_dispatch, items, order, todo, keep)
         try:
             await _emit(order, out)
         except Exception as exc:  # raised after the group: never an ExceptionGroup
@@ -379,9 +387,12 @@ async def _dispatch(
     items: _Source,
     order: asyncio.Queue[_Cell],
     todo: asyncio.Queue[_Cell],
+    keep: _Keep | None = None,
 ) -> None:
     try:
         async for item in items:
+            if keep is not None and not keep(item):
+                continue
             cell = _Cell(item, items.progress.next_offset)
             await order.put(cell)  # waits while the window is full
             todo.put_nowait(cell)

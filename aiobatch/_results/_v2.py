@@ -15,7 +15,7 @@ from .._errors import APIStatusError, NotFoundError, ResponseTooLargeError
 from .._storage import PresignedURLError
 from ..models import BatchFileResult, BatchJobType
 from ._models import ContentMetadata, ExtractV2Job, ParseV2Job
-from ._resolvers import ITEM_STATUSES, Get
+from ._resolvers import ITEM_STATUSES, Get, server_id
 from ._types import ItemFailure, ResultContent
 
 __all__ = [
@@ -50,7 +50,7 @@ def _reference_of(file: BatchFileResult) -> str:
     if ref is None:
         why = file.error_message or "no reason given"
         raise ItemFailure("no_job", f"the batch made no job for this file: {why}")
-    return ref.id
+    return server_id("job_reference.id", ref.id)
 
 
 def _check_v2_status(noun: str, job_id: str, status: str, error: str | None) -> None:

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success, 1 the API, the network or the output failed, 2 usage
 (bad option, unknown status, no API key, a parameter the API rejected),
-130 interrupted (Ctrl-C), 141 stdout closed early (a broken pipe).
+130 interrupted (Ctrl-C), 141 stdout closed early (a broken pipe), 143
+terminated (SIGTERM; an export or a download stays resumable, as after Ctrl-C).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import contextlib
 import io
 import logging
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
@@ -31,8 +33,8 @@ from ._context import (
     general_options,
     scan_options,
 )
-from ._failures import EXIT_INTERRUPTED, EXIT_PIPE, EXIT_USAGE, describe
-from ._output import terminal_safe
+from ._failures import EXIT_INTERRUPTED, EXIT_PIPE, EXIT_TERMINATED, EXIT_USAGE, describe
+from ._output import Redacting, redact, terminal_safe
 
 __all__ = ["build_parser", "main", "run"]
 
@@ -59,7 +61,8 @@ $LLAMA_PARSE_API_KEY; the base URL from --base-url, else $LLAMA_CLOUD_BASE_URL.
 Data goes to stdout; progress and diagnostics to stderr.
 Exit codes: 0 ok, 1 API/network/output error (`jobs wait`: the job failed
 or was cancelled), 2 usage error (also a parameter the API rejected),
-3 `jobs wait` timed out, 130 interrupted, 141 stdout closed early.""",
+3 `jobs wait` timed out, 130 interrupted, 141 stdout closed early,
+143 terminated (SIGTERM).""",
     )
     root.add_argument("--version", action="version", version=f"aiobatch {__version__}")
     sub = root.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -87,17 +90,26 @@ def _secrets(argv: Sequence[str]) -> list[str]:
     return sorted({s for s in found if s}, key=len, reverse=True)
 
 
-def _redact(text: str, secrets: Sequence[str]) -> str:
-    for s in secrets:
-        text = text.replace(s, "***")
-    return text
-
-
 def _for_stderr(text: str, secrets: Sequence[str]) -> str:
     """Diagnostics as written to stderr: no key, no control character (a line at
     a time: the line breaks stay)."""
-    lines = _redact(text, secrets).split("\n")
+    lines = redact(text, secrets).split("\n")
     return "\n".join(terminal_safe(line) for line in lines)
+
+
+#: The longest error line shown: a server's detail can be any length.
+MAX_ERROR_LINE = 1000
+
+
+def error_line(text: str, secrets: Sequence[str]) -> str:
+    """An error as one line of stderr: no key, no control character (a newline
+    from the server shows as ``\\x0a`` and cannot start a line of its own), and
+    cut to ``MAX_ERROR_LINE`` characters with a note of how much was cut."""
+    line = terminal_safe(redact(text, secrets))
+    if len(line) <= MAX_ERROR_LINE:
+        return line
+    cut = len(line) - MAX_ERROR_LINE
+    return f"{line[:MAX_ERROR_LINE]}... ({cut:,} more characters not shown)"
 
 
 class _RedactingFormatter(logging.Formatter):
@@ -171,10 +183,12 @@ async def run(
     out: IO[str] = stdout or sys.stdout or _closed("standard output")  # `>&-`
     err = stderr or sys.stderr or io.StringIO()  # `2>&-`: nowhere to report to
     secrets = _secrets(args)
+    if secrets:
+        out = cast(IO[str], Redacting(out, secrets))
     parsed = _parse(args, out, err, secrets)
     if isinstance(parsed, int):
         return parsed
-    ctx = Context(parsed, out, err)
+    ctx = Context(parsed, out, err, secrets=secrets)
     with _debug_logging(ctx, secrets):
         try:
             code: int = await parsed.handler(ctx)
@@ -185,7 +199,7 @@ async def run(
             if ctx.debug:
                 tb = "".join(traceback.format_exception(exc))
                 err.write(_for_stderr(tb, secrets))
-            err.write(f"aiobatch: error: {_for_stderr(message, secrets)}\n")
+            err.write(f"aiobatch: error: {error_line(message, secrets)}\n")
             err.flush()
     return code
 
@@ -208,14 +222,49 @@ class _ClosedStream(io.TextIOBase):
         return False
 
 
+class _Terminated(Exception):
+    """SIGTERM arrived: the command was cancelled as for Ctrl-C."""
+
+
+async def _until_terminated(argv: list[str] | None) -> int:
+    """``run(argv)``, cancelled by SIGTERM as Ctrl-C cancels it: an export or
+    a download then stops as for Ctrl-C, resumable, and says so."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    terminated = False
+
+    def on_term() -> None:
+        nonlocal terminated
+        terminated = True
+        task.cancel()
+
+    try:
+        loop.add_signal_handler(signal.SIGTERM, on_term)
+    except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
+        return await run(argv)
+    try:
+        return await run(argv)
+    except asyncio.CancelledError:
+        if terminated:
+            raise _Terminated from None
+        raise
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The ``aiobatch`` console script."""
     try:
-        code = asyncio.run(run(argv))
+        code = asyncio.run(_until_terminated(argv))
     except KeyboardInterrupt:
         if sys.stderr is not None:
             sys.stderr.write("\naiobatch: interrupted\n")
         return EXIT_INTERRUPTED
+    except _Terminated:
+        if sys.stderr is not None:
+            sys.stderr.write("aiobatch: terminated\n")
+        return EXIT_TERMINATED
     if code == EXIT_PIPE and sys.stdout is not None:
         # The reader went away (`| head`): silence the final flush of stdout.
         with contextlib.suppress(OSError, ValueError):

@@ -17,13 +17,15 @@ from ._context import (
     HelpFormatter,
     UsageError,
     add_poll_options,
+    add_status_option,
     concurrency_int,
     connection_options,
+    identifier,
     non_negative_int,
     page_size_int,
 )
 from ._directories import source_names
-from ._download import INDEX_NAME, DownloadState, file_as_item, run_download
+from ._download import INDEX_NAME, DownloadState, add_only_failed, file_as_item, run_download
 from ._failures import EXIT_API
 from ._formats import (
     BATCH,
@@ -163,13 +165,16 @@ async def cmd_download(ctx: Context) -> int:
         batch_id=a.batch_id,
     )
 
-    def open_results(client: BatchClient, state: DownloadState) -> ResultStream[Any]:
+    def open_results(
+        client: BatchClient, state: DownloadState, only: frozenset[str] | None
+    ) -> ResultStream[Any]:
         return client.batches.iter_results(
             a.batch_id,
             result=a.result,
             concurrency=a.concurrency,
             start_offset=state.next_offset,
             wait=a.wait,
+            only=only,
         )
 
     names: dict[str, str] = {}
@@ -213,8 +218,8 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch batches list --status COMPLETED --source-directory-id dir-1 --format jsonl
   aiobatch batches list --created-at-on-or-after 2026-01-01T00:00:00Z --max-items 50""",
     )
-    p.add_argument("--status", choices=BATCH_STATUSES)
-    p.add_argument("--source-directory-id", metavar="ID")
+    add_status_option(p, BATCH_STATUSES)
+    p.add_argument("--source-directory-id", type=identifier, metavar="ID")
     p.add_argument("--created-at-on-or-after", metavar="ISO8601")
     p.add_argument("--created-at-on-or-before", metavar="ISO8601")
     p.add_argument("--page-size", type=page_size_int, metavar="N", help="batches per request")
@@ -235,7 +240,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch batches get --batch-id bat-123
   aiobatch batches get --batch-id bat-123 --expand results --format json""",
     )
-    p.add_argument("--batch-id", required=True, metavar="ID")
+    p.add_argument("--batch-id", required=True, type=identifier, metavar="ID")
     p.add_argument("--expand", choices=["results"])
     add_format_option(p, BATCH, default="table")
     p.set_defaults(handler=cmd_get)
@@ -255,7 +260,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch batches wait --batch-id bat-123
   aiobatch batches wait --batch-id bat-123 --timeout 3600 --interval 10 --format json""",
     )
-    p.add_argument("--batch-id", required=True, metavar="ID")
+    p.add_argument("--batch-id", required=True, type=identifier, metavar="ID")
     add_poll_options(p, "batch", timeout=True)
     add_format_option(p, BATCH, default="table")
     p.set_defaults(handler=cmd_wait)
@@ -267,7 +272,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         parents=common,
         formatter_class=_RAW,
     )
-    p.add_argument("--batch-id", required=True, metavar="ID")
+    p.add_argument("--batch-id", required=True, type=identifier, metavar="ID")
     add_format_option(p, BATCH, default="table")
     p.set_defaults(handler=cmd_cancel)
 
@@ -281,11 +286,12 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         formatter_class=_RAW,
     )
     p.add_argument("--job-type", required=True, choices=JOB_TYPES)
-    p.add_argument("--configuration-id", required=True, metavar="ID")
-    p.add_argument("--source-directory-id", required=True, metavar="ID")
+    p.add_argument("--configuration-id", required=True, type=identifier, metavar="ID")
+    p.add_argument("--source-directory-id", required=True, type=identifier, metavar="ID")
     p.add_argument(
         "--webhook-configuration-id",
         action="append",
+        type=identifier,
         metavar="ID",
         help="a saved webhook configuration to notify (repeatable)",
     )
@@ -338,7 +344,7 @@ status (ok/failed), error, error_kind (no_job: the batch made no job for the
 file; failed; missing...), bytes.  Exit code 0 when every file's result was
 written, 1 when some were not, 2 on usage errors.""",
     )
-    p.add_argument("--batch-id", required=True, metavar="ID")
+    p.add_argument("--batch-id", required=True, type=identifier, metavar="ID")
     p.add_argument(
         "--result",
         choices=["markdown", "text", "json"],
@@ -363,4 +369,5 @@ written, 1 when some were not, 2 on usage errors.""",
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue an interrupted download")
     g.add_argument("--force", action="store_true", help="start over / write into a non-empty DIR")
+    add_only_failed(g)
     p.set_defaults(handler=cmd_download)

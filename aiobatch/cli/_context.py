@@ -7,16 +7,17 @@ import argparse
 import contextlib
 import math
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from .._client import BatchClient
 from .._config import KEY_ENV_VARS, env_int
 from .._errors import ConfigurationError
 from .._paging import ScanProgress
+from .._protocol import did_you_mean
 from ..models import ItemStatus
-from ._output import Progress, is_tty, terminal_safe
+from ._output import Progress, is_tty, redact, terminal_safe
 
 __all__ = [
     "ITEM_STATUSES",
@@ -26,9 +27,12 @@ __all__ = [
     "HelpFormatter",
     "UsageError",
     "add_poll_options",
+    "add_status_option",
+    "choice",
     "concurrency_int",
     "connection_options",
     "general_options",
+    "identifier",
     "non_negative_float",
     "non_negative_int",
     "page_size_int",
@@ -107,6 +111,39 @@ def _float_above(minimum: float, *, inclusive: bool) -> Callable[[str], float]:
     return parse
 
 
+def choice(values: Sequence[str]) -> Callable[[str], str]:
+    """An option's ``type`` for one of ``values`` in any case (v1 statuses are
+    lower case, v2 upper case); argparse's ``choices`` then checks the spelling
+    it returns, and a near miss is refused with the closest value."""
+    folded = {v.casefold(): v for v in values}
+
+    def parse(text: str) -> str:
+        if text in values:
+            return text
+        if text.casefold() in folded:
+            return folded[text.casefold()]
+        raise argparse.ArgumentTypeError(
+            f"invalid choice: {_shown(text)!r}{did_you_mean(text, values)} "
+            f"(choose from {', '.join(values)})"
+        )
+
+    return parse
+
+
+def add_status_option(p: argparse.ArgumentParser, values: Sequence[str], **options: Any) -> None:
+    """``--status``, one of ``values`` in any case (``choice``)."""
+    p.add_argument("--status", type=choice(values), choices=values, **options)
+
+
+def identifier(text: str) -> str:
+    """An id as pasted: the spaces around it are no part of it (a server would
+    look up ``" bjb-1"`` and answer 404)."""
+    value = text.strip()
+    if not value:
+        raise argparse.ArgumentTypeError("must not be blank")
+    return value
+
+
 positive_float = _float_above(0.0, inclusive=False)
 non_negative_float = _float_above(0.0, inclusive=True)
 
@@ -154,8 +191,8 @@ def connection_options() -> argparse.ArgumentParser:
         metavar="URL",
         help="API base URL (default: $LLAMA_CLOUD_BASE_URL)",
     )
-    g.add_argument("--organization-id", default=_S, metavar="ID")
-    g.add_argument("--project-id", default=_S, metavar="ID")
+    g.add_argument("--organization-id", default=_S, type=identifier, metavar="ID")
+    g.add_argument("--project-id", default=_S, type=identifier, metavar="ID")
     g.add_argument(
         "--max-retries", default=_S, type=non_negative_int, metavar="N", help="(default: 5)"
     )
@@ -243,6 +280,12 @@ class Context:
     subject: str | None = None
     #: The counters of the command's scan of items, once one started.
     scan: ScanProgress | None = None
+    #: The API keys of this run: never shown, whatever the server echoes.
+    secrets: Sequence[str] = field(default_factory=tuple)
+
+    def shown(self, message: str) -> str:
+        """``message`` as stderr may show it: one line, no key, no control."""
+        return terminal_safe(redact(message, self.secrets))
 
     def opt(self, name: str, default: Any = None) -> Any:
         return getattr(self.args, name, default)
@@ -258,11 +301,11 @@ class Context:
     def note(self, message: str) -> None:
         """A diagnostic for people (stderr), silenced by ``--quiet``."""
         if not self.quiet:
-            self.stderr.write(terminal_safe(message) + "\n")
+            self.stderr.write(self.shown(message) + "\n")
             self.stderr.flush()
 
     def warn(self, message: str) -> None:
-        self.stderr.write(f"aiobatch: warning: {terminal_safe(message)}\n")
+        self.stderr.write(f"aiobatch: warning: {self.shown(message)}\n")
         self.stderr.flush()
 
     @property
@@ -271,7 +314,9 @@ class Context:
         return not self.quiet and is_tty(self.stderr)
 
     def progress(self, description: str, unit: str = "items") -> Progress:
-        return Progress(self.stderr, description, enabled=self.interactive, unit=unit)
+        return Progress(
+            self.stderr, description, enabled=self.interactive, unit=unit, secrets=self.secrets
+        )
 
     def key_source(self) -> str:
         """Where the API key came from, to point at it when it is refused."""

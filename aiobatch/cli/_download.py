@@ -22,133 +22,45 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, NamedTuple
-
-import msgspec
+from typing import Any, NamedTuple
 
 from .._client import BatchClient
 from .._paging import FilterMode
 from .._results import FileResult, ItemError, ResultContent, ResultStream
 from ._context import (
     ITEM_STATUSES,
+    CliError,
     Context,
     HelpFormatter,
     UsageError,
+    add_status_option,
     concurrency_int,
+    identifier,
     page_size_int,
 )
+from ._download_state import JSONL_STATE_SUFFIX, STATE_NAME, DownloadState
+from ._durable import holds_no_data
 from ._failures import is_permanent
 from ._formats import DOWNLOADS, FORMATS, Options, add_format_option
+from ._refetch import refetch
 from ._result_files import INDEX_NAME, safe_name
-from ._writers import Writer, write_error
+from ._writers import Writer
 
 __all__ = [
     "INDEX_NAME",
     "STATE_NAME",
     "DownloadState",
+    "add_only_failed",
     "cmd_download",
     "file_as_item",
     "register",
     "run_download",
     "safe_name",
 ]
-
-STATE_NAME = ".aiobatch-download.json"
-JSONL_STATE_SUFFIX = ".aiobatch-state.json"
-_VERSION = 1
-
-_Count = Annotated[int, msgspec.Meta(ge=0)]
-
-
-# --- checkpoint -----------------------------------------------------------------
-
-
-class _StateFile(msgspec.Struct):
-    job_id: str
-    status: str | None
-    result: str | None
-    format: Literal["files", "jsonl"]
-    organization_id: str | None
-    project_id: str | None
-    filter_mode: Literal["", "none", "server", "client"]
-    next_offset: _Count
-    items: _Count
-    ok: _Count
-    failed: _Count
-    bytes: _Count
-    length: _Count
-    version: int
-    batch_id: str | None = None
-
-
-@dataclass
-class DownloadState:
-    job_id: str
-    status: str | None
-    result: str | None
-    format: str
-    organization_id: str | None = None
-    project_id: str | None = None
-    filter_mode: str = ""
-    next_offset: int = 0
-    items: int = 0
-    ok: int = 0
-    failed: int = 0
-    bytes: int = 0  #: bytes of results written
-    length: int = 0  #: length of the index (files) or of the output (jsonl)
-    version: int = _VERSION
-    #: ``batches download``: the v2 batch (``job_id`` is then empty).
-    batch_id: str | None = None
-
-    IDENTITY = (
-        "job_id",
-        "batch_id",
-        "status",
-        "result",
-        "format",
-        "organization_id",
-        "project_id",
-    )
-
-    def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        try:
-            with open(tmp, "wb") as f:
-                f.write(msgspec.json.encode(asdict(self)))
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as exc:  # a full disk: keep the last checkpoint, name the file
-            tmp.unlink(missing_ok=True)
-            raise write_error(path, exc) from exc
-        os.replace(tmp, path)
-
-    @classmethod
-    def load(cls, path: Path) -> DownloadState:
-        fix = "; use --force to start over"
-        try:
-            doc = msgspec.json.decode(path.read_bytes(), type=_StateFile)
-        except OSError as exc:
-            raise UsageError(f"cannot resume: cannot read {path}: {exc.strerror}") from None
-        except msgspec.DecodeError as exc:
-            raise UsageError(f"cannot resume: invalid state file {path}: {exc}{fix}") from None
-        if doc.version != _VERSION:
-            raise UsageError(f"cannot resume: {path} was written by another aiobatch version")
-        return cls(**msgspec.structs.asdict(doc))
-
-    def check_same(self, want: DownloadState, path: Path) -> None:
-        for name in self.IDENTITY:
-            had, asked = getattr(self, name), getattr(want, name)
-            if had != asked:
-                raise UsageError(
-                    f"cannot resume: the interrupted download has {name}={had!r} but this "
-                    f"command asks for {asked!r} (state: {path}); use --force to start over"
-                )
-
 
 # --- the command --------------------------------------------------------------
 
@@ -162,7 +74,8 @@ def _prepare(
             state = DownloadState.load(state_path)
             state.check_same(want, state_path)
             return state
-        if (fmt == "files" and (out / INDEX_NAME).exists()) or (fmt == "jsonl" and out.exists()):
+        written = out / INDEX_NAME if fmt == "files" else out
+        if written.exists() and not holds_no_data(written):
             raise UsageError(
                 f"cannot resume: {out} has no state file ({state_path.name}); the download "
                 "finished, or was not written by aiobatch.  Run with --force to start over"
@@ -205,8 +118,9 @@ def _open_sink(fmt: str, out: Path, state: DownloadState, *, fresh: bool) -> Wri
     return FORMATS[fmt].to_file(DOWNLOADS, out, resume, Options())
 
 
-#: Opens the results stream of a download: ``(client, state) -> stream``.
-_Open = Callable[[BatchClient, DownloadState], ResultStream[Any]]
+#: Opens the results stream of a download: ``(client, state, only) -> stream``
+#: (``only``: the item ids to fetch again, or None for every item).
+_Open = Callable[[BatchClient, DownloadState, frozenset[str] | None], ResultStream[Any]]
 
 
 async def cmd_download(ctx: Context) -> int:
@@ -217,7 +131,9 @@ async def cmd_download(ctx: Context) -> int:
         a.job_id, status, a.result, a.format, ctx.opt("organization_id"), ctx.opt("project_id")
     )
 
-    def open_results(client: BatchClient, state: DownloadState) -> ResultStream[Any]:
+    def open_results(
+        client: BatchClient, state: DownloadState, only: frozenset[str] | None
+    ) -> ResultStream[Any]:
         mode: FilterMode = "auto"
         if state.filter_mode in ("server", "client"):
             mode = "server" if state.filter_mode == "server" else "client"
@@ -231,6 +147,7 @@ async def cmd_download(ctx: Context) -> int:
             page_size=a.page_size,
             start_offset=state.next_offset,
             filter_mode=mode,
+            only=only,
         )
 
     return await run_download(ctx, want, open_results, lambda r: r)
@@ -275,11 +192,19 @@ async def run_download(
     fmt = want.format
     out = Path(a.output)
     state_path = _state_path(fmt, out)
+    if a.only_failed:
+        return await refetch(
+            ctx, fmt, out, state_path, lambda c, only: open_results(c, want, only), adapt, before
+        )
     client = ctx.client()  # a missing key is reported before any file is touched
     resumed = _prepare(ctx, fmt, out, state_path, want)
     state = resumed or want
     sink = _open_sink(fmt, out, state, fresh=resumed is None)
-    state.save(state_path)
+    try:
+        state.save(state_path)
+    except CliError:  # a full disk before the first item: a new one was never started
+        _discard(sink, state_path) if resumed is None else _close(sink)
+        raise
     if resumed is not None:
         ctx.note(
             f"resuming {out}: {state.items:,} items done, continuing at offset "
@@ -291,7 +216,7 @@ async def run_download(
         async with client:
             if before is not None:  # e.g. the names of a batch's source files
                 await before(client)
-            results = open_results(client, state)
+            results = open_results(client, state, None)
             with ctx.progress("downloading results") as bar:
                 async with results:
                     async for r in results:
@@ -330,6 +255,23 @@ async def run_download(
     return 0
 
 
+def _close(sink: Writer[Any]) -> None:
+    with contextlib.suppress(Exception):  # the failure to report is another
+        sink.close()
+
+
+def _discard(sink: Writer[Any], state_path: Path) -> None:
+    """Remove what a new download wrote, its state first (the directory can
+    then go too)."""
+    state_path.unlink(missing_ok=True)
+    discard = getattr(sink, "discard", None)
+    if discard is None:
+        _close(sink)
+        return
+    with contextlib.suppress(Exception):  # the failure to report is another
+        discard()
+
+
 def _stopped(
     ctx: Context,
     exc: BaseException,
@@ -344,17 +286,10 @@ def _stopped(
     permanent failure (401, 403, 404, 422) of a new download, remove what it
     wrote, as exports do: ``--resume`` would fail the same way."""
     if is_permanent(exc) and not resumed:
-        state_path.unlink(missing_ok=True)  # first: the directory can then go too
-        discard = getattr(sink, "discard", None)
-        with contextlib.suppress(Exception):  # the failure to report is ``exc``
-            if discard is not None:
-                discard()
-            else:
-                sink.close()
+        _discard(sink, state_path)
         return
-    with contextlib.suppress(Exception):
-        sink.close()
-    with contextlib.suppress(OSError):  # a full disk: the last item's checkpoint stands
+    _close(sink)
+    with contextlib.suppress(CliError):  # a full disk: the last item's checkpoint stands
         state.save(state_path)
     then = "once the error below is fixed, " if is_permanent(exc) else ""
     ctx.note(
@@ -384,7 +319,7 @@ Each line of {INDEX_NAME}: item_id, item_name, file, status (ok/failed),
 error, error_kind, bytes.  Exit code 0 when every item's result was written,
 1 when some were not (the index says which and why), 2 on usage errors.""",
     )
-    p.add_argument("--job-id", required=True, metavar="ID")
+    p.add_argument("--job-id", required=True, type=identifier, metavar="ID")
     p.add_argument(
         "--result",
         choices=["markdown", "text", "json", "classification"],
@@ -396,9 +331,9 @@ error, error_kind, bytes.  Exit code 0 when every item's result was written,
     add_format_option(
         p, DOWNLOADS, to="file", default="files", help="one file per item, or one JSON Lines file"
     )
-    p.add_argument(
-        "--status",
-        choices=[*ITEM_STATUSES, "all"],
+    add_status_option(
+        p,
+        [*ITEM_STATUSES, "all"],
         default="completed",
         help="items with this status (default: completed)",
     )
@@ -425,4 +360,14 @@ error, error_kind, bytes.  Exit code 0 when every item's result was written,
     g = p.add_mutually_exclusive_group()
     g.add_argument("--resume", action="store_true", help="continue an interrupted download")
     g.add_argument("--force", action="store_true", help="start over / write into a non-empty DIR")
+    add_only_failed(g)
     p.set_defaults(handler=cmd_download)
+
+
+def add_only_failed(group: Any) -> None:
+    group.add_argument(
+        "--only-failed",
+        action="store_true",
+        help="fetch again only the items a finished download marks failed (or missing), "
+        "and put their new lines in its index",
+    )

@@ -31,15 +31,18 @@ its state, since ``--resume`` would fail the same way.  A resumed export keeps
 its checkpoint whatever happens (the key or base URL may be what was wrong).
 
 An existing output file is never replaced without ``--force``.  An output that
-is not a regular file (``/dev/null``, a FIFO) is written without a state file:
-it cannot be truncated, so it cannot be resumed.
+is not a regular file (``/dev/null``, a FIFO, ``/dev/stdout``) is streamed to
+without a state file: it cannot be truncated, so it cannot be resumed.
+
+A full disk stops the export with an error naming the file that could not be
+written: a page cut short is removed from the output (whole lines only) and a
+state file that could not be replaced keeps its last checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import stat
 import time
 from dataclasses import asdict, dataclass
@@ -50,11 +53,20 @@ import msgspec
 
 from .._paging import FilterMode, Page, ScanProgress
 from ..models import BatchItem
-from ._context import ITEM_STATUSES, Context, HelpFormatter, UsageError
+from ._context import (
+    ITEM_STATUSES,
+    CliError,
+    Context,
+    HelpFormatter,
+    UsageError,
+    add_status_option,
+    identifier,
+)
+from ._durable import check_same, check_unedited, holds_no_data, save_atomically, seal
 from ._failures import is_permanent
-from ._formats import FORMATS, ITEMS, Options, add_format_option, infer_format
+from ._formats import FORMATS, ITEM_CSV_FIELDS, ITEMS, Options, add_format_option, infer_format
 from ._items import CSV_RAW_HELP, scan_items
-from ._writers import Writer
+from ._writers import Csv, Writer
 
 __all__ = ["STATE_SUFFIX", "ExportState", "cmd_export", "register"]
 
@@ -78,6 +90,7 @@ class _StateFile(msgspec.Struct):
     bytes: _Count
     version: int
     csv_raw: bool = False  # absent from state files of earlier releases
+    check: dict[str, str] | None = None  # (the same)
 
 
 @dataclass
@@ -98,11 +111,8 @@ class ExportState:
 
     def save(self, path: Path) -> None:
         """Replace the state file atomically: readers see the old or the new one."""
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(msgspec.json.encode(asdict(self)))
-            f.flush()
-        os.replace(tmp, path)
+        fields = asdict(self)
+        save_atomically(path, msgspec.json.encode({**fields, "check": seal(fields)}))
 
     @classmethod
     def load(cls, path: Path) -> ExportState:
@@ -122,16 +132,12 @@ class ExportState:
             doc = msgspec.convert(raw, _StateFile)
         except msgspec.ValidationError as exc:  # names the field: "... - at `$.bytes`"
             raise UsageError(f"cannot resume: invalid state file {path}: {exc}{fix}") from None
-        return cls(**msgspec.structs.asdict(doc))
+        fields = msgspec.structs.asdict(doc)
+        check_unedited(path, fields, fields.pop("check"), fix)
+        return cls(**fields)
 
     def check_same_export(self, want: ExportState, path: Path) -> None:
-        for name in self.IDENTITY:
-            had, asked = getattr(self, name), getattr(want, name)
-            if had != asked:
-                raise UsageError(
-                    f"cannot resume: the interrupted export has {name}={had!r} but this "
-                    f"command asks for {asked!r} (state: {path}); use --force to start over"
-                )
+        check_same(self, want, self.IDENTITY, path, what="export")
 
 
 # --- the command ------------------------------------------------------------
@@ -143,6 +149,17 @@ def _regular(path: Path) -> bool | None:
         return stat.S_ISREG(path.stat().st_mode)
     except OSError:  # missing (or unreachable: opening it will say why)
         return None
+
+
+#: Names of a process's own streams: ``-o /dev/stdout > file`` is a regular
+#: file behind the name, but no state file can live beside it, and the shell
+#: decided how it is opened (``>>`` must not be truncated).
+_STREAM_PREFIXES = ("/dev/", "/proc/self/fd/")
+
+
+def _is_stream(path: Path) -> bool:
+    """A FIFO, a device or a standard stream: streamed to, never resumed."""
+    return _regular(path) is False or str(path).startswith(_STREAM_PREFIXES)
 
 
 def _prepare(
@@ -166,10 +183,12 @@ def _prepare(
                     f"with {recorded} and its offsets count that listing"
                 )
             return state
-        if out.exists():
+        header = Csv(ITEM_CSV_FIELDS).header() if want.format == "csv" else b""
+        if out.exists() and not holds_no_data(out, header):
             raise UsageError(
                 f"cannot resume: {out} has no state file ({state_path.name}); the export "
-                "finished, or was not written by aiobatch.  Run without --resume to overwrite"
+                "finished, or was not written by aiobatch.  Run with --force instead of "
+                "--resume to overwrite it"
             )
         ctx.note(f"nothing to resume at {out}: starting a new export")
         return None
@@ -198,18 +217,18 @@ async def cmd_export(ctx: Context) -> int:
     want = ExportState(
         a.job_id, a.status, fmt, ctx.opt("organization_id"), ctx.opt("project_id"), csv_raw
     )
-    stateless = _regular(out) is False  # a device, a FIFO: no truncating, no resuming
+    stateless = _is_stream(out)  # a device, a FIFO: no truncating, no resuming
     if stateless and not form.appendable:
         raise UsageError(f"{form.title} export needs a regular file, and {out} is not one")
     client = ctx.client()  # a missing key is reported before any file is touched
     resumed = _prepare(ctx, out, state_path, want, stateless)
     state = resumed or want
-    options = Options(csv_raw=csv_raw, compression=a.compression)
+    options = Options(csv_raw=csv_raw, compression=a.compression, stream=stateless)
     writer = form.to_file(ITEMS, out, resumed, options)
     state.rows, state.bytes = writer.rows, writer.bytes
     kept = state.rows
     if not stateless:
-        state.save(state_path)
+        _first_save(writer, state, out, state_path, fresh=resumed is None)
     if resumed is not None:
         ctx.note(f"resuming {out}: {state.rows:,} items kept, continuing at {state.next_offset:,}")
 
@@ -256,6 +275,21 @@ async def cmd_export(ctx: Context) -> int:
     return 0
 
 
+def _first_save(
+    writer: Writer[Any], state: ExportState, out: Path, state_path: Path, *, fresh: bool
+) -> None:
+    """Record the state before the first page; if even that cannot be written
+    (a full disk), a new export leaves no file behind."""
+    try:
+        state.save(state_path)
+    except CliError:
+        with contextlib.suppress(Exception):  # the failure to report is the save's
+            writer.close()
+        if fresh:
+            out.unlink(missing_ok=True)
+        raise
+
+
 def _stopped(
     ctx: Context,
     exc: BaseException,
@@ -277,7 +311,7 @@ def _stopped(
         for path in (state_path, out, out.with_name(out.name + ".partial")):
             path.unlink(missing_ok=True)
         return
-    with contextlib.suppress(OSError):  # a full disk: the last page's checkpoint stands
+    with contextlib.suppress(CliError):  # a full disk: the last page's checkpoint stands
         state.save(state_path)
     then = "once the error below is fixed, " if permanent else ""
     ctx.note(
@@ -315,8 +349,8 @@ unless --csv-raw.  Parquet files are written beside the output and moved into
 place whenever the export stops, so the output is always a valid Parquet file;
 after a hard kill, resume refetches the items since the last clean stop.""",
     )
-    p.add_argument("--job-id", required=True, metavar="ID")
-    p.add_argument("--status", choices=ITEM_STATUSES, help="only items with this status")
+    p.add_argument("--job-id", required=True, type=identifier, metavar="ID")
+    add_status_option(p, ITEM_STATUSES, help="only items with this status")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="file to write")
     add_format_option(p, ITEMS, to="file", help="(default: from the extension)")
     p.add_argument(

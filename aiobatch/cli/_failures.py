@@ -3,7 +3,8 @@
 Exit codes: 0 success, 1 the API, the network or the output failed (and
 ``jobs wait``: the job ended failed or cancelled), 2 usage (a bad option, no API
 key, a parameter the API rejected with 422, an export that would overwrite a
-file), 3 ``jobs wait`` timed out, 130 interrupted (Ctrl-C), 141 stdout closed early.
+file), 3 ``jobs wait`` timed out, 130 interrupted (Ctrl-C), 141 stdout closed early,
+143 terminated (SIGTERM).
 
 Failures are read from the library's typed exceptions and their attributes,
 never from message text.
@@ -37,6 +38,7 @@ __all__ = [
     "EXIT_API",
     "EXIT_INTERRUPTED",
     "EXIT_PIPE",
+    "EXIT_TERMINATED",
     "EXIT_TIMEOUT",
     "EXIT_USAGE",
     "describe",
@@ -44,6 +46,7 @@ __all__ = [
 ]
 
 EXIT_API, EXIT_USAGE, EXIT_TIMEOUT, EXIT_INTERRUPTED, EXIT_PIPE = 1, 2, 3, 130, 141
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process it ended
 
 #: Answers that the same request will get again, however often it is retried.
 _PERMANENT = (

@@ -131,6 +131,8 @@ class Options:
     csv_raw: bool = False  #: CSV cells as sent, without the formula guard
     top: int = 5  #: rows of a summary's top lists
     compression: str = "zstd"  #: of a Parquet file
+    #: The output is a FIFO, a device or /dev/stdout: streamed, not resumable.
+    stream: bool = False
 
 
 StreamWriter = Callable[[IO[str], Options], Writer[Any]]
@@ -365,7 +367,7 @@ _FORMATS = (
             FILE_PAGE: _page_of(_jsonl),
         },
         file={
-            ITEMS: lambda path, resume, o: ToFile(path, JsonLines(), resume),
+            ITEMS: lambda path, resume, o: ToFile(path, JsonLines(), resume, stream=o.stream),
             DOWNLOADS: lambda path, resume, o: JsonlResultsWriter(path, resume),
         },
         appendable=True,
@@ -406,7 +408,9 @@ _FORMATS = (
             FILE_PAGE: _page_of(_file_csv),
         },
         file={
-            ITEMS: lambda path, resume, o: ToFile(path, Csv(ITEM_CSV_FIELDS, raw=o.csv_raw), resume)
+            ITEMS: lambda path, resume, o: ToFile(
+                path, Csv(ITEM_CSV_FIELDS, raw=o.csv_raw), resume, stream=o.stream
+            )
         },
         appendable=True,
         extensions=(".csv",),

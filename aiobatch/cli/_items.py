@@ -9,7 +9,15 @@ from typing import Any
 from .._client import BatchClient
 from .._paging import FilterMode, Page, ScanProgress
 from ..models import BatchItem
-from ._context import ITEM_STATUSES, Context, HelpFormatter, non_negative_int, positive_int
+from ._context import (
+    ITEM_STATUSES,
+    Context,
+    HelpFormatter,
+    add_status_option,
+    identifier,
+    non_negative_int,
+    positive_int,
+)
 from ._formats import (
     ITEM_PAGE,
     ITEMS,
@@ -148,12 +156,14 @@ def register(sub: Any, common: list[argparse.ArgumentParser], scan: argparse.Arg
   aiobatch items list --job-id bjb-123 --format csv > items.csv
 
 --format json with --limit/--offset prints the API response; without them, a
-JSON array of items.  jsonl (default) writes one item per line, as sent by the API.
+JSON array of items.  jsonl (default) writes one item per line.  Both hold the
+items as decoded: strings exactly as sent; fields aiobatch does not know, and
+nulls, left out; timestamps with at most microseconds (.123456789Z: .123457Z).
 CSV cells starting with = + - @ get a leading ' (spreadsheet formulas) unless
 --csv-raw.""",
     )
-    p.add_argument("--job-id", required=True, metavar="ID")
-    p.add_argument("--status", choices=ITEM_STATUSES, help="only items with this status")
+    p.add_argument("--job-id", required=True, type=identifier, metavar="ID")
+    add_status_option(p, ITEM_STATUSES, help="only items with this status")
     p.add_argument("--limit", type=positive_int, metavar="N", help="one page of at most N items")
     p.add_argument(
         "--offset", type=non_negative_int, metavar="N", help="one page, skipping N items"
@@ -175,7 +185,7 @@ CSV cells starting with = + - @ get a leading ' (spreadsheet formulas) unless
 
 Error and skip-reason shares are out of the items carrying an error / a reason.""",
     )
-    p.add_argument("--job-id", required=True, metavar="ID")
+    p.add_argument("--job-id", required=True, type=identifier, metavar="ID")
     add_format_option(p, SUMMARY, default="table")
     p.add_argument(
         "--top", type=positive_int, default=5, metavar="N", help="errors to show (default: 5)"
@@ -192,7 +202,7 @@ Error and skip-reason shares are out of the items carrying an error / a reason."
   aiobatch items results --item-id itm-456
   aiobatch items results --item-id itm-456 --job-type parse --format table""",
     )
-    p.add_argument("--item-id", required=True, metavar="ID")
+    p.add_argument("--item-id", required=True, type=identifier, metavar="ID")
     p.add_argument("--job-type", choices=["parse", "extract", "classify"])
     add_format_option(p, RESULTS, default="json")
     p.set_defaults(handler=cmd_results)

@@ -19,7 +19,9 @@ from ._context import (
     HelpFormatter,
     UsageError,
     add_poll_options,
+    add_status_option,
     connection_options,
+    identifier,
     non_negative_int,
     positive_int,
 )
@@ -252,9 +254,9 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch jobs list --status running --job-type parse --format jsonl
   aiobatch jobs list --limit 10 --format json""",
     )
-    p.add_argument("--status", choices=JOB_STATUSES)
+    add_status_option(p, JOB_STATUSES)
     p.add_argument("--job-type", choices=["parse", "extract", "classify"])
-    p.add_argument("--directory-id", metavar="ID")
+    p.add_argument("--directory-id", type=identifier, metavar="ID")
     p.add_argument("--limit", type=positive_int, metavar="N")
     p.add_argument("--offset", type=non_negative_int, metavar="N")
     add_format_option(p, JOBS, JOB_PAGE, default="table")
@@ -271,7 +273,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch jobs status --job-id bjb-123
   aiobatch jobs status --job-id bjb-123 --format json | jq .progress_percentage""",
     )
-    p.add_argument("--job-id", required=True, metavar="ID")
+    p.add_argument("--job-id", required=True, type=identifier, metavar="ID")
     add_format_option(p, JOB_STATUS, default="table")
     p.set_defaults(handler=cmd_status)
 
@@ -284,7 +286,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         epilog="""examples:
   aiobatch jobs cancel --job-id bjb-123 --reason "wrong directory\"""",
     )
-    p.add_argument("--job-id", required=True, metavar="ID")
+    p.add_argument("--job-id", required=True, type=identifier, metavar="ID")
     p.add_argument("--reason", help="recorded with the cancellation")
     add_format_option(p, CANCEL, default="table")
     p.set_defaults(handler=cmd_cancel)
@@ -302,7 +304,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch jobs watch --job-id bjb-123
   aiobatch jobs watch --job-id bjb-123 --interval 10 --exit-status && echo done""",
     )
-    p.add_argument("--job-id", required=True, metavar="ID")
+    p.add_argument("--job-id", required=True, type=identifier, metavar="ID")
     add_poll_options(p, "job", timeout=False)
     p.add_argument(
         "--exit-status",
@@ -329,7 +331,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch jobs wait --job-id bjb-123
   aiobatch jobs wait --job-id bjb-123 --timeout 3600 --interval 10 -q --format json""",
     )
-    p.add_argument("--job-id", required=True, metavar="ID")
+    p.add_argument("--job-id", required=True, type=identifier, metavar="ID")
     add_poll_options(p, "job", timeout=True)
     add_format_option(p, JOB_STATUS, default="table")
     p.set_defaults(handler=cmd_wait)
@@ -355,11 +357,11 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
   aiobatch jobs retry-failed --job-id bjb-123 --chunk-size 500 --format json
   aiobatch jobs retry-failed --job-id bjb-123 --job-config @config.json""",
     )
-    p.add_argument("--job-id", required=True, metavar="ID")
-    p.add_argument(
-        "--status",
+    p.add_argument("--job-id", required=True, type=identifier, metavar="ID")
+    add_status_option(
+        p,
+        ITEM_STATUSES,
         action="append",
-        choices=ITEM_STATUSES,
         help="item status to re-run (repeatable; default: failed)",
     )
     p.add_argument(

@@ -16,12 +16,22 @@ Two rules for text that came from the server (or the command line):
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from types import ModuleType, TracebackType
 from typing import IO, Any, Self
 
-__all__ = ["Progress", "csv_cell", "is_tty", "load_rich", "print_table", "terminal_safe"]
+__all__ = [
+    "Progress",
+    "Redacting",
+    "csv_cell",
+    "is_tty",
+    "load_rich",
+    "print_table",
+    "redact",
+    "terminal_safe",
+]
 
 
 # --- text for people and cells for spreadsheets -------------------------------
@@ -32,8 +42,17 @@ def _visible(code: int) -> str:
 
 
 #: C0 controls (all of them, newline and tab included), DEL, C1 controls, and
-#: the bidirectional overrides / isolates that reorder what a terminal shows.
-_UNSAFE = [*range(0x20), *range(0x7F, 0xA0), *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+#: the bidirectional marks, overrides and isolates that reorder what a terminal
+#: shows (U+200E/U+200F/U+061C flip the direction of the text around them).
+_UNSAFE = [
+    *range(0x20),
+    *range(0x7F, 0xA0),
+    0x061C,
+    0x200E,
+    0x200F,
+    *range(0x202A, 0x202F),
+    *range(0x2066, 0x206A),
+]
 _SAFE_TABLE = {code: _visible(code) for code in _UNSAFE}
 
 
@@ -45,15 +64,47 @@ def terminal_safe(text: str) -> str:
     return text.translate(_SAFE_TABLE)
 
 
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret (the API keys of the run) shown as ``***``."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+class Redacting:
+    """A text stream that writes to ``stream`` with every secret shown as
+    ``***``: what a command prints (a table, JSON Lines on stdout) never holds
+    the API key, whatever text the server echoed.  Writers write whole records
+    per call, so no key is split across two writes."""
+
+    def __init__(self, stream: IO[str], secrets: Sequence[str]) -> None:
+        self._stream = stream
+        self._secrets = secrets
+
+    def write(self, text: str) -> int:
+        self._stream.write(redact(text, self._secrets))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:  # flush, isatty, encoding, fileno...
+        return getattr(self._stream, name)
+
+
 #: First characters a spreadsheet reads as a formula (OWASP "CSV injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
+_LINE_START = re.compile(r"(^|\r\n|\r|\n)(?=[=+\-@\t\r])")
+
+
 def csv_cell(value: Any, *, raw: bool = False) -> Any:
     """One CSV cell: a string from the server that a spreadsheet would run as a
-    formula gets a leading ``'``, unless ``raw``.  Numbers pass unchanged."""
-    if not raw and isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
+    formula gets a leading ``'``, unless ``raw``.  Every line start inside the
+    cell is guarded too: a reader that splits rows on a bare CR would start a
+    row there.  Numbers pass unchanged."""
+    if raw or not isinstance(value, str) or not value:
+        return value
+    if value.startswith(_FORMULA_START) or "\r" in value or "\n" in value:
+        return _LINE_START.sub(lambda m: m.group(1) + "'", value)
     return value
 
 
@@ -97,13 +148,16 @@ def print_table(
     title: str | None = None,
     right: Sequence[int] = (),
 ) -> None:
-    """A table for people: rich when installed, aligned plain text otherwise.
-    ``right`` lists the indices of right-aligned (numeric) columns.  Cells are
-    data: shown through ``terminal_safe``, never read as rich markup."""
+    """A table for people: rich on a terminal when installed, aligned plain
+    text otherwise.  Plain text never wraps a cell: redirected to a file or a
+    pipe, every line holds whole values (a 36-character job id stays one word
+    for ``grep``).  ``right`` lists the indices of right-aligned (numeric)
+    columns.  Cells are data: shown through ``terminal_safe``, never read as
+    rich markup."""
     columns = [terminal_safe(c) for c in columns]
     rows = [[terminal_safe(c) for c in row] for row in rows]
     title = terminal_safe(title) if title is not None else None
-    rich = load_rich()
+    rich = load_rich() if is_tty(out) else None
     if rich is not None:
         from rich.table import Table
         from rich.text import Text
@@ -117,7 +171,7 @@ def print_table(
             table.add_column(Text(name), justify="right" if k in right else "left", overflow="fold")
         for row in rows:
             table.add_row(*(Text(c) for c in row))
-        console = _console(out, width=None if is_tty(out) else 120, highlight=False)
+        console = _console(out, highlight=False)
         console.print(table)
         return
     if title:
@@ -148,10 +202,17 @@ class Progress:
     """
 
     def __init__(
-        self, stream: IO[str], description: str, *, enabled: bool, unit: str = "items"
+        self,
+        stream: IO[str],
+        description: str,
+        *,
+        enabled: bool,
+        unit: str = "items",
+        secrets: Sequence[str] = (),
     ) -> None:
         self._stream = stream
-        self._description = terminal_safe(description)
+        self._secrets = secrets
+        self._description = terminal_safe(redact(description, secrets))
         self._unit = unit
         self._enabled = enabled
         self._rich: Any = None
@@ -200,7 +261,7 @@ class Progress:
             return
         elapsed = max(time.monotonic() - self._started, 1e-9)
         rate = f"{completed / elapsed:,.0f} {self._unit}/s"
-        note = terminal_safe(note)
+        note = terminal_safe(redact(note, self._secrets))
         if self._rich is not None:
             count = f"{completed:,}" + (f"/{total:,}" if total is not None else "")
             self._rich.update(

@@ -23,7 +23,15 @@ import msgspec
 
 from .._results import ItemResult, ResultContent
 from ._context import CliError
-from ._writers import Checkpoint, lock_exclusive, open_locked, truncate_to_checkpoint, write_error
+from ._durable import (
+    append_whole,
+    lock_exclusive,
+    open_locked,
+    save_atomically,
+    truncate_to_checkpoint,
+    write_error,
+)
+from ._writers import Checkpoint
 
 __all__ = ["INDEX_NAME", "TEMP_NAME", "FilesWriter", "JsonlResultsWriter", "safe_name"]
 
@@ -32,9 +40,16 @@ TEMP_NAME = ".aiobatch-partial"
 #: Bytes of the item name kept in a file name (most file systems allow 255).
 _MAX_STEM = 150
 _EXT = {"markdown": ".md", "text": ".txt", "json": ".json", "classification": ".json"}
+#: Windows device names, whatever follows them after a dot, and whatever spaces
+#: or dots end them (``Con .pdf`` is the console): digits include ¹ ² ³.
 _WINDOWS_RESERVED = frozenset(
-    {"con", "prn", "aux", "nul"} | {f"com{i}" for i in range(10)} | {f"lpt{i}" for i in range(10)}
+    {"con", "prn", "aux", "nul", "conin$", "conout$"}
+    | {f"{port}{digit}" for port in ("com", "lpt") for digit in "0123456789¹²³"}
 )
+
+
+def _reserved(stem: str) -> bool:
+    return stem.split(".")[0].rstrip(" .").casefold() in _WINDOWS_RESERVED
 
 
 def _unsafe(char: str) -> bool:
@@ -81,9 +96,11 @@ def safe_name(item_name: str, item_id: str, ext: str, used: set[str]) -> str:
     stem = _clip(name, _MAX_STEM).rstrip(". ")
     if not stem.strip("_"):
         stem = ""
-    if stem.split(".")[0].lower() in _WINDOWS_RESERVED:
+    if _reserved(stem):
         stem = "_" + stem
     suffix = _clip("".join("_" if _unsafe(c) else c for c in item_id), 80).lstrip(". ")
+    if _reserved(suffix):  # the name of an item without a usable name
+        suffix = "_" + suffix
     candidates = [f"{stem}{ext}"] if stem else []
     candidates.append(f"{stem}~{suffix}{ext}" if stem else f"{suffix or 'item'}{ext}")
     for name in candidates:
@@ -112,16 +129,16 @@ class _IndexRow(msgspec.Struct, omit_defaults=False):
 _encode = msgspec.json.Encoder().encode
 
 
-def _append(f: IO[bytes], line: bytes, path: Path) -> int:
+def _append(f: IO[bytes], line: bytes, length: int, path: Path) -> int:
+    """``line`` appended whole (or not at all) and on the disk; the new length."""
+    length = append_whole(f.fileno(), line, length, path)
     try:
-        f.write(line)
-        f.flush()
         # The checkpoint saved next claims these bytes: they must be on the disk
         # first, or a crash leaves a checkpoint longer than the file.
         os.fsync(f.fileno())
     except OSError as exc:
         raise write_error(path, exc) from exc
-    return f.tell()
+    return length
 
 
 def _busy(what: Path) -> str:
@@ -191,6 +208,11 @@ class FilesWriter:
             self.rows += 1
 
     def _write(self, r: ItemResult) -> int:
+        return _append(self.index, self.line(r), self.bytes, self.root / INDEX_NAME)
+
+    def line(self, r: ItemResult) -> bytes:
+        """Write ``r``'s file (if it has a result); its index line, not yet
+        appended (``--only-failed`` puts it in place of the old one)."""
         item = r.item
         name: str | None = None
         if r.content is not None:
@@ -207,19 +229,12 @@ class FilesWriter:
             err.kind if err is not None else None,
             r.nbytes,
         )
-        return _append(self.index, _encode(row) + b"\n", self.root / INDEX_NAME)
+        return _encode(row) + b"\n"
 
     def _put(self, name: str, content: ResultContent) -> None:
-        tmp = self.root / TEMP_NAME
-        try:
-            with open(tmp, "wb") as f:
-                for piece in content.chunks():  # a spooled result never whole in memory
-                    f.write(piece)
-                f.flush()
-                os.fsync(f.fileno())  # whole before it is renamed in and indexed
-        except OSError as exc:
-            raise write_error(self.root / name, exc) from exc
-        os.replace(tmp, self.root / name)
+        # Whole and on the disk before it is renamed in and indexed; a spooled
+        # result is never whole in memory.
+        save_atomically(self.root / name, content.chunks(), sync=True, tmp=self.root / TEMP_NAME)
         self.written.append(name)
 
     def close(self) -> None:
@@ -257,6 +272,10 @@ class JsonlResultsWriter:
             self.rows += 1
 
     def _write(self, r: ItemResult) -> int:
+        return _append(self.out, self.line(r), self.bytes, self.path)
+
+    def line(self, r: ItemResult) -> bytes:
+        """``r``'s line, not yet appended."""
         item, err, content = r.item, r.error, r.content
         value: Any = None
         if content is not None:
@@ -274,7 +293,7 @@ class JsonlResultsWriter:
             "bytes": r.nbytes,
             "result": value,
         }
-        return _append(self.out, _encode(row) + b"\n", self.path)
+        return _encode(row) + b"\n"
 
     def close(self) -> None:
         self.out.close()

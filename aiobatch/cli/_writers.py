@@ -17,19 +17,15 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import IO, Any, BinaryIO, Generic, Protocol, TypeVar
+from typing import IO, Any, Generic, Protocol, TypeVar
 
 import msgspec
 
-try:
-    import fcntl
-except ImportError:  # pragma: no cover - Windows: no advisory locks
-    fcntl = None  # type: ignore[assignment]
-
 from ..arrow import item_schema, record_batch
 from ..models import BatchItem
-from ._context import CliError, UsageError
-from ._output import csv_cell, terminal_safe
+from ._context import CliError
+from ._durable import append_whole, open_locked, truncate_to_checkpoint, write_error
+from ._output import csv_cell, is_tty, terminal_safe
 
 __all__ = [
     "Checkpoint",
@@ -94,7 +90,8 @@ class Codec(Protocol):
 
 
 class JsonLines:
-    """One record per line, as sent by the API."""
+    """One record per line, as decoded: strings as sent, the modelled fields
+    only (no nulls), timestamps to the microsecond."""
 
     def header(self) -> bytes:
         return b""
@@ -132,7 +129,7 @@ class JsonArray:
 
 
 class Csv:
-    """CSV records (``\\n``-terminated; fields with newlines are quoted), cells
+    """CSV records (``\\n``-terminated; fields holding CR or LF are quoted), cells
     guarded against formula injection unless ``raw`` (see ``csv_cell``)."""
 
     def __init__(self, fields: Sequence[str], *, raw: bool = False) -> None:
@@ -140,8 +137,16 @@ class Csv:
         self._raw = raw
 
     def _rows(self, rows: Sequence[Sequence[Any]]) -> bytes:
+        # The csv module quotes a cell holding a character of the line
+        # terminator only: "\r\n" makes it quote CR and LF alike, and each row's
+        # own terminator is then cut back to "\n".
         buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows(rows)
+        writer = csv.writer(buf, lineterminator="\r\n")
+        for row in rows:
+            writer.writerow(row)
+            buf.seek(buf.tell() - 2)
+            buf.write("\n")
+            buf.truncate()
         return buf.getvalue().encode()
 
     def header(self) -> bytes:
@@ -253,19 +258,22 @@ class Drawn(Generic[T]):
         self._out.flush()
 
 
-def _clip(text: str, width: int) -> str:
+def _clip(text: str, width: int, clip: bool = True) -> str:
     text = " ".join(terminal_safe(text).split())  # one line per item, shown as it is
-    return text if len(text) <= width else text[: width - 1] + "…"
+    return text if len(text) <= width or not clip else text[: width - 1] + "…"
 
 
 class ItemTable:
-    """Aligned columns, streamed: the header once, then one line per item."""
+    """Aligned columns, streamed: the header once, then one line per item.  On
+    a terminal long cells are clipped to fit; elsewhere (a file, a pipe) no
+    cell is cut, so every line holds whole values for scripts."""
 
     bytes = 0
 
     def __init__(self, out: IO[str]) -> None:
         self._out = out
         self._widths: tuple[int, int, int] | None = None
+        self._clip = is_tty(out)
         self.rows = 0
 
     def write(self, items: Sequence[BatchItem]) -> None:
@@ -288,11 +296,12 @@ class ItemTable:
     def _line(self, item_id: str, status: str, name: str, detail: str) -> None:
         assert self._widths is not None
         w_id, w_status, w_name = self._widths
+        clip = self._clip
         cells = (
-            _clip(item_id, w_id).ljust(w_id),
-            _clip(status, w_status).ljust(w_status),
-            _clip(name, w_name).ljust(w_name),
-            _clip(detail, 60),
+            _clip(item_id, w_id, clip).ljust(w_id),
+            _clip(status, w_status, clip).ljust(w_status),
+            _clip(name, w_name, clip).ljust(w_name),
+            _clip(detail, 60, clip),
         )
         self._out.write("  ".join(cells).rstrip() + "\n")
 
@@ -305,63 +314,34 @@ class ItemTable:
 # --- data in a file (a resumable export) ----------------------------------------
 
 
-def write_error(path: Path, exc: OSError) -> CliError:
-    """A write failure that names its file (a full disk's OS error names none)."""
-    return CliError(f"cannot write {path}: {exc.strerror or exc}")
-
-
-def lock_exclusive(fd: int, busy: str) -> None:
-    """Hold an exclusive lock on ``fd`` while it is open, or fail with ``busy``:
-    two runs writing one place would interleave their records and checkpoints."""
-    if fcntl is None:  # pragma: no cover - Windows: no advisory locks
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        raise UsageError(busy) from None
-
-
-def open_locked(path: Path, busy: str | None = None) -> BinaryIO:
-    """Open ``path`` for writing without truncating it, then lock it."""
-    f = open(path, "a+b")  # noqa: SIM115 (the writer closes it)
-    try:
-        lock_exclusive(f.fileno(), busy or f"{path} is being written by another aiobatch export")
-    except BaseException:
-        f.close()
-        raise
-    return f
-
-
-def truncate_to_checkpoint(f: BinaryIO, path: Path, length: int) -> None:
-    size = f.seek(0, os.SEEK_END)
-    ok = size >= length
-    if ok and length:
-        f.seek(length - 1)
-        ok = f.read(1) == b"\n"
-    if not ok:
-        f.close()
-        raise CliError(
-            f"cannot resume: {path} does not match its state file (expected at least "
-            f"{length} bytes ending a line, found {size}); use --force to start over"
-        )
-    f.truncate(length)  # drop a half-written line, or a page written after the checkpoint
-    f.seek(length)
-
-
 class ToFile:
     """A codec's records appended to a file (JSON Lines, CSV): whole records per
-    page, flushed; never a partial line unless the process dies inside ``write``
-    (resuming truncates the file to its checkpoint)."""
+    page, written unbuffered; never a partial line unless the process dies
+    inside ``write`` (resuming truncates the file to its checkpoint).  A full
+    disk cuts the file back to its last whole record.
 
-    def __init__(self, path: Path, codec: Codec, resume: Checkpoint | None) -> None:
+    ``stream``: the output is a FIFO, a device or ``/dev/stdout``: written in
+    order, never truncated, locked or resumed."""
+
+    def __init__(
+        self, path: Path, codec: Codec, resume: Checkpoint | None, *, stream: bool = False
+    ) -> None:
         self._path = path
         self._codec = codec
+        if stream:
+            if resume is not None:
+                raise CliError(f"cannot resume: {path} is not a regular file")
+            # Not "a+b": a FIFO cannot be read back or seeked.
+            self._f: IO[bytes] = open(path, "ab", buffering=0)  # noqa: SIM115
+            self.rows, self.bytes = 0, 0
+            self._write(codec.header())
+            return
         if resume is not None and not path.exists():
             raise CliError(f"cannot resume: {path} is missing; use --force to start over")
         self._f = open_locked(path)
         if resume is None:
             if stat.S_ISREG(os.fstat(self._f.fileno()).st_mode):
-                self._f.truncate(0)  # (a device or a FIFO cannot be truncated)
+                self._f.truncate(0)
             self.rows, self.bytes = 0, 0
             self._write(codec.header())
             return
@@ -375,12 +355,8 @@ class ToFile:
         self.rows += len(records)
 
     def _write(self, data: bytes) -> None:
-        try:
-            self._f.write(data)
-            self._f.flush()
-        except OSError as exc:  # a full disk: the OS error says nothing about which file
-            raise write_error(self._path, exc) from exc
-        self.bytes += len(data)
+        if data:
+            self.bytes = append_whole(self._f.fileno(), data, self.bytes, self._path)
 
     def close(self) -> None:
         try:

@@ -60,6 +60,10 @@ class Api(Protocol):
         """Start a plain ``async for`` scan in the client's task group."""
         ...
 
+    def redact(self, text: str) -> str:
+        """``text`` with the API key masked (a server may echo it in any field)."""
+        ...
+
     def download(self, url: str, sink: IO[bytes]) -> Awaitable[int]:
         """One attempt at a presigned object-storage URL, streamed into ``sink``."""
         ...

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -281,6 +281,7 @@ class Batches:
         wait: bool = False,
         poll_interval: float = 2.0,
         timeout: float | None = None,
+        only: Collection[str] | None = None,
         organization_id: str | None = None,
         project_id: str | None = None,
         checkpoint: Checkpoint | None = None,
@@ -298,9 +299,12 @@ class Batches:
         raises ``BatchNotFinishedError``, unless ``wait`` (then both are waited for
         as by ``wait(poll_interval=, timeout=)``, within one ``timeout``).  Resume with
         ``start_offset=result.next_offset``, or with a ``Checkpoint`` passed as
-        ``checkpoint=`` (``ack`` each result when it is done).
+        ``checkpoint=`` (``ack`` each result when it is done).  ``only`` (source
+        file ids): fetch the results of these files alone (to fetch again what
+        failed).
         """
         proto.check_id("batch_id", batch_id)
+        wanted = proto.check_only(only)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
             raise TypeError(f"concurrency must be an int, got {type(concurrency).__name__}")
         if not 1 <= concurrency <= MAX_CONCURRENCY:
@@ -383,7 +387,7 @@ class Batches:
 
         where = V2_BATCHES + "/{id}"
         return start_file_results(
-            self._api, setup, scope, concurrency, progress, start_offset, path=where
+            self._api, setup, scope, concurrency, progress, start_offset, wanted, path=where
         )
 
     async def cancel(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 import sys
+from collections.abc import Collection
 from typing import TYPE_CHECKING
 
 from .. import _protocol as proto
@@ -189,6 +190,7 @@ class JobItems:
         wait: bool = False,
         poll_interval: float = 2.0,
         timeout: float | None = None,
+        only: Collection[str] | None = None,
         organization_id: str | None = None,
         project_id: str | None = None,
         checkpoint: Checkpoint | None = None,
@@ -207,9 +209,12 @@ class JobItems:
         finish out of order).  ``job_type`` skips asking the job for it.  While
         the job runs, its pending and processing items' results are
         ``not_ready``; ``wait`` first waits for the job to end, as
-        ``client.jobs.wait(poll_interval=, timeout=)`` does.
+        ``client.jobs.wait(poll_interval=, timeout=)`` does.  ``only`` (item
+        ids): fetch the results of these items alone (to fetch again what
+        failed); the listing still runs in order and passes the others by.
         """
         proto.check_id("job_id", job_id)
+        wanted = proto.check_only(only)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
             raise TypeError(f"concurrency must be an int, got {type(concurrency).__name__}")
         if not 1 <= concurrency <= MAX_CONCURRENCY:
@@ -287,7 +292,7 @@ class JobItems:
             return Setup(resolver, kind, self._declare(job_id, listing).items())
 
         where = path_template(proto.path("/{job_id}/items", job_id=job_id))
-        return start_results(self._api, setup, scope, concurrency, progress, path=where)
+        return start_results(self._api, setup, scope, concurrency, progress, wanted, path=where)
 
     async def get_processing_results(
         self,

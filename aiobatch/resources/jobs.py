@@ -8,6 +8,8 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import msgspec
+
 from .. import _protocol as proto
 from .._errors import ConfigurationError
 from .._paging import Endpoint, ItemIterator, PageIterator, Resolved, Scan, ScanKw, ScanOptions
@@ -146,8 +148,17 @@ class Jobs:
         """A job and its progress: ``GET /batch-processing/{job_id}``."""
         path = proto.path("/{job_id}", job_id=job_id)
         params = self._api.scope(organization_id, project_id)
+        return await self._status(path, params)
+
+    async def _status(self, path: str, params: proto.Params) -> BatchJobStatus:
         status = await self._api.call(BatchJobStatus, "GET", path, params=params)
         self._api.sizes.job(status.job)
+        message = status.job.error_message
+        if message and (shown := self._api.redact(message)) != message:
+            # A server echoing the key in the job's error would put it in every
+            # note, table and JobFailedError made from this status.
+            job = msgspec.structs.replace(status.job, error_message=shown)
+            status = msgspec.structs.replace(status, job=job)
         return status
 
     def watch(
@@ -175,9 +186,7 @@ class Jobs:
         params = self._api.scope(organization_id, project_id)
 
         async def fetch() -> BatchJobStatus:
-            status = await self._api.call(BatchJobStatus, "GET", path, params=params)
-            self._api.sizes.job(status.job)
-            return status
+            return await self._status(path, params)
 
         return JobWatch(
             job_id,

@@ -245,6 +245,11 @@ async def serve(
                 f"job: {j.job_id} items={j.total_items} seed={j.seed} running={j.running}"
                 for j in sim.jobs
             ]
+            now = sim.clock.now()
+            lines += [
+                f"batch: {b.batch.batch_id} files={b.batch.files} status={b.status(now)}"
+                for b in sim.batches.ordered()
+            ]
             if not sim.total_size:
                 lines.append("total_size: omitted from item listings")
             lines.append(f"faults: {sim.faults.describe()}")

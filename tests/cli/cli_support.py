@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import os
+import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +92,35 @@ async def wait_for(pred: Callable[[], bool], *, turns: int = 5000) -> None:
             return
         await asyncio.sleep(0.001)
     raise AssertionError("condition not reached")
+
+
+#: ``python -c`` for a child that Ctrl-C reaches even when started in the
+#: background (a shell that starts us there ignores SIGINT, and children inherit it).
+CHILD_MAIN = (
+    "import signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler); "
+    "from aiobatch.cli import main; sys.exit(main(sys.argv[1:]))"
+)
+
+
+def child_env() -> dict[str, str]:
+    """The environment of a child ``aiobatch``: no key or base URL of the
+    developer's shell, warnings as errors."""
+    env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+    env["PYTHONWARNINGS"] = "error"
+    return env
+
+
+async def start_cli(*argv: str) -> asyncio.subprocess.Process:
+    """``aiobatch ARGV`` in a subprocess (stdout dropped, stderr piped)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CHILD_MAIN,
+        *argv,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env=child_env(),
+    )
 
 
 Runner = Callable[..., Awaitable[Result]]

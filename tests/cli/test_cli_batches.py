@@ -141,8 +141,12 @@ async def test_cancel_create_and_errors(sim: Simulator) -> None:
     made = json.loads(r.out)
     assert made["config"]["job"] == {"type": "extract_v2", "configuration_id": "cfg-9"}
     assert made["id"] in sim.batches.ids()
+    # v1 spells statuses in lower case: accepted as RUNNING (issue 24, case 14).
     r = await cli("batches", "list", "--status", "running", sim=sim)
+    assert r.code == 0, r.err
+    r = await cli("batches", "list", "--status", "runing", sim=sim)
     assert r.code == 2
+    assert "did you mean RUNNING?" in r.err
 
 
 async def test_hostile_text_is_drawn_safely(sim: Simulator) -> None:

@@ -276,8 +276,9 @@ async def test_get_and_cancel_errors_are_typed(
             await c.batches.cancel("bat-nope")
         with pytest.raises(ValueError, match="expand must be one of results"):
             await c.batches.get("bat-001", expand="files")
-        with pytest.raises(ValueError, match="status must be one of PENDING"):
-            c.batches.iter(status="running")
+        # Case is not a typo ("running" is RUNNING: issue 24, case 14); a near miss is.
+        with pytest.raises(ValueError, match=r"status must be one of PENDING.*RUNNING\?"):
+            c.batches.iter(status="runing")
         with pytest.raises(ValueError, match="timezone-aware"):
             c.batches.iter(created_at_on_or_after=datetime(2026, 1, 1))
         with pytest.raises(ValueError, match="ISO 8601"):
