@@ -40,6 +40,7 @@ from ._errors import (
     WebhookVerificationError,
 )
 from ._paging import Page, ScanOptions, ScanProgress
+from ._rerun.state import RetryStateStore
 from ._results import (
     ItemError,
     ItemResult,
@@ -50,6 +51,7 @@ from ._results import (
 )
 from ._retry import RetryPolicy
 from .arrow import iter_arrow, to_arrow  # pyarrow itself is imported only when called
+from .checkpoint import Checkpoint
 from .models import (
     Batch,
     BatchConfig,
@@ -100,6 +102,7 @@ __all__ = [
     "BatchWaitTimeoutError",
     "BatchWatch",
     "CancelResponse",
+    "Checkpoint",
     "ClientClosedError",
     "ConfigurationError",
     "ConflictError",
@@ -135,6 +138,7 @@ __all__ = [
     "RetryFailedError",
     "RetryPlan",
     "RetryPolicy",
+    "RetryStateStore",
     "ScanOptions",
     "ScanProgress",
     "StatusWatch",

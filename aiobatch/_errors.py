@@ -56,6 +56,9 @@ __all__ = [
 class AiobatchError(Exception):
     """Base class of every error aiobatch raises on purpose."""
 
+    #: Requests made before giving up (the retry loop sets it; 1: not retried).
+    attempts: int = 1
+
 
 class ConfigurationError(AiobatchError, ValueError):
     """The client cannot be built as asked (no API key, a malformed base URL...)."""
@@ -195,12 +198,19 @@ class PaginationError(AiobatchError):
     """A scan cannot go on without risking a lost or duplicated item.
 
     ``offset`` is the first offset that was not delivered: pass it as
-    ``start_offset`` to resume once the cause is fixed.
+    ``start_offset`` to resume once the cause is fixed.  A cursor scan resumes
+    with ``start_token=next_token, start_skip=next_skip`` instead (``offset``
+    then counts the items received).  A scan raises it with the consumer's own
+    position: what the ``async for`` received, never what was fetched.
     """
 
-    def __init__(self, message: str, *, offset: int) -> None:
+    def __init__(
+        self, message: str, *, offset: int, next_token: str | None = None, next_skip: int = 0
+    ) -> None:
         super().__init__(message)
         self.offset = offset
+        self.next_token = next_token
+        self.next_skip = next_skip
 
 
 class PageFetchError(PaginationError):
@@ -210,8 +220,16 @@ class PageFetchError(PaginationError):
     ``offset`` has been delivered; none at or after it has.
     """
 
-    def __init__(self, message: str, *, offset: int, error: AiobatchError) -> None:
-        super().__init__(message, offset=offset)
+    def __init__(
+        self,
+        message: str,
+        *,
+        offset: int,
+        error: AiobatchError,
+        next_token: str | None = None,
+        next_skip: int = 0,
+    ) -> None:
+        super().__init__(message, offset=offset, next_token=next_token, next_skip=next_skip)
         self.error = error
 
 
@@ -294,9 +312,9 @@ class RetryFailedError(AiobatchError):
 
     ``plan`` says what happened to every chunk (``plan.created``: the jobs that
     exist, ``plan.pending``: chunks not created, ``plan.uncertain``: a chunk whose
-    create may or may not have reached the server).  Pass ``plan`` back as
-    ``already_created=`` to finish without creating a chunk twice.  The cause is
-    ``error`` (and ``__cause__``).
+    create may have made a job unheard of).  Call again with the same ``state=``
+    (or pass ``plan`` back as ``already_created=``) to finish without creating a
+    chunk twice.  The cause is ``error`` (and ``__cause__``).
     """
 
     def __init__(self, message: str, *, plan: RetryPlan, error: AiobatchError) -> None:

@@ -30,6 +30,7 @@ __all__ = [
     "Params",
     "Query",
     "api_path",
+    "check_body_id",
     "check_id",
     "check_limit",
     "check_offset",
@@ -84,6 +85,18 @@ def check_id(name: str, value: object) -> str:
         )
     if value in (".", ".."):
         raise ValueError(f"{name} must not be {value!r}: a relative path segment is not an id")
+    _check_encodable(name, value)
+    return value
+
+
+def check_body_id(name: str, value: object) -> str:
+    """An id sent in a JSON body: any non-empty text.  JSON carries ``..``, line
+    breaks and blanks harmlessly (the path checks of ``check_id`` are for path
+    parameters); only text that cannot be encoded at all is refused."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must be a non-empty string")
     _check_encodable(name, value)
     return value
 

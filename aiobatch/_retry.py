@@ -8,12 +8,13 @@ it uses: tests pass a policy whose sleep records the delay and returns at once.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import math
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from email.utils import parsedate_to_datetime
 from typing import Protocol, TypeVar
@@ -28,11 +29,13 @@ from ._errors import (
 )
 
 __all__ = [
+    "DeadlineReached",
     "RetryHooks",
     "RetryObserver",
     "RetryPolicy",
     "call_with_retries",
     "current_attempt",
+    "deadline",
     "parse_retry_after",
 ]
 
@@ -51,6 +54,28 @@ _attempt: contextvars.ContextVar[int] = contextvars.ContextVar("aiobatch_attempt
 def current_attempt() -> int:
     """1 for a first attempt, 2 for the first retry, ..."""
     return _attempt.get()
+
+
+# The moment (on the policy's monotonic clock) by which a wait must end: set
+# around one poll of a watch, so that the poll's retries stop there too.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "aiobatch_deadline", default=None
+)
+
+
+class DeadlineReached(Exception):
+    """A retry would have slept past the deadline of ``deadline()`` (the loop
+    slept until the deadline instead).  The cause is the last failure."""
+
+
+@contextlib.contextmanager
+def deadline(at: float) -> Iterator[None]:
+    """Within the block, retry loops give up at ``at`` (policy monotonic clock)."""
+    token = _deadline.set(at)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
 
 
 RETRYABLE_STATUSES = frozenset({408, 409, 429, *range(500, 600)})
@@ -245,6 +270,7 @@ async def call_with_retries(
             except AiobatchError as exc:
                 delay = policy.decide(retries, exc, idempotent=idempotent)
                 if delay is None:
+                    exc.attempts = retries + 1
                     raise
                 log.debug(
                     "retrying %s in %.2fs after %s (retry %d)",
@@ -260,6 +286,11 @@ async def call_with_retries(
                         "attempt": retries + 2,
                     },
                 )
+                end = _deadline.get()
+                if end is not None and policy.monotonic() + delay >= end:
+                    exc.attempts = retries + 1
+                    await policy.sleep(max(0.0, end - policy.monotonic()))
+                    raise DeadlineReached(what) from exc
                 if hooks is not None:
                     hooks.on_retry(exc, delay)
                 if policy.observer is not None:

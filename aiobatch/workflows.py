@@ -8,15 +8,16 @@ so tests drive them with a fake clock and never sleep for real.
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import math
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable
 from typing import Any, Generic, Self, TypeVar
 
+import anyio
+
 from ._errors import BatchFailedError, BatchWaitTimeoutError, JobFailedError, JobWaitTimeoutError
-from ._retry import RetryPolicy
+from ._rerun.plan import RetryChunk, RetryPlan, plan_chunks
+from ._retry import DeadlineReached, RetryPolicy, deadline
 from .models import Batch, BatchJobStatus, BatchStatus, JobStatus
 
 __all__ = [
@@ -67,9 +68,10 @@ class StatusWatch(Generic[S]):
 
     Polls every ``poll_interval`` seconds while it moves, slowing by 1.5× per
     unchanged poll up to ``max_interval``.  Transient errors are retried by the
-    client's policy (inside each poll).  Past ``timeout`` seconds without a
-    terminal status, the error ``timed_out`` builds is raised.  Cancelling the
-    consumer stops at once: there is no background task.
+    client's policy (inside each poll).  ``timeout`` is a deadline: at
+    ``timeout`` seconds without a terminal status, the poll in flight is cut,
+    no retry sleeps past it, and the error ``timeout_error`` builds is raised.
+    Cancelling the consumer stops at once: there is no background task.
     """
 
     #: What is followed, for messages ("job", "batch").
@@ -153,7 +155,7 @@ class StatusWatch(Generic[S]):
                         raise self._timed_out()
                     delay = min(delay, left)
                 await policy.sleep(delay)
-            status = await self._fetch()
+            status = await self._poll()
             self.polls += 1
             self.last = status
             key = self.key(status)
@@ -170,6 +172,24 @@ class StatusWatch(Generic[S]):
                 return status
             if self._deadline is not None and policy.monotonic() >= self._deadline:
                 raise self._timed_out()
+
+    async def _poll(self) -> S:
+        """One poll, its retries included, cut at the deadline: the poll in
+        flight is cancelled there, and no retry sleeps past it.  A deadline
+        already passed (``timeout=0``) still allows one attempt, not retried."""
+        if self._deadline is None:
+            return await self._fetch()
+        left = self._deadline - self._policy.monotonic()
+        cause: BaseException | None = None
+        try:
+            with deadline(self._deadline):
+                if left <= 0:
+                    return await self._fetch()
+                with anyio.move_on_after(left):
+                    return await self._fetch()
+        except DeadlineReached as exc:
+            cause = exc.__cause__  # the failure the next retry would have answered
+        raise self._timed_out() from cause
 
     async def wait(
         self,
@@ -286,162 +306,3 @@ def results_state(batch: Batch) -> str:
     if batch.status.terminal and batch.results is None:
         return f"{batch.status}, its results not available yet"
     return str(batch.status)
-
-
-# --- re-running failed items ---------------------------------------------------
-
-
-def chunk_key(item_ids: Sequence[str]) -> str:
-    """A chunk's fingerprint: the same items give the same key, in any run."""
-    digest = hashlib.blake2b(digest_size=12)
-    for item_id in item_ids:
-        digest.update(item_id.encode())
-        digest.update(b"\n")
-    return digest.hexdigest()
-
-
-@dataclass(frozen=True, slots=True)
-class RetryChunk:
-    """Items re-run together as one new job (``job_id`` once created)."""
-
-    index: int
-    item_ids: tuple[str, ...]
-    key: str
-    job_id: str | None = None
-
-    @property
-    def size(self) -> int:
-        return len(self.item_ids)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "index": self.index,
-            "key": self.key,
-            "job_id": self.job_id,
-            "item_ids": list(self.item_ids),
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> RetryChunk:
-        if not isinstance(data, dict):
-            raise ValueError("a retry chunk must be a JSON object")
-        ids, job_id, index = data.get("item_ids"), data.get("job_id"), data.get("index")
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids) or not ids:
-            raise ValueError("a retry chunk's item_ids must be a non-empty list of strings")
-        if job_id is not None and not isinstance(job_id, str):
-            raise ValueError("a retry chunk's job_id must be a string or null")
-        if isinstance(index, bool) or not isinstance(index, int):
-            raise ValueError("a retry chunk's index must be an integer")
-        chunk = cls(index, tuple(ids), chunk_key(ids), job_id)
-        if data.get("key") not in (None, chunk.key):
-            raise ValueError(f"retry chunk {index}: its key does not match its item ids (edited?)")
-        return chunk
-
-
-@dataclass(slots=True)
-class RetryPlan:
-    """What ``client.jobs.retry_failed`` did, or would do (``dry_run``).
-
-    The chunk plan is deterministic: the items to re-run, sorted by id, cut into
-    ``chunk_size`` pieces; a chunk's ``key`` fingerprints its items.  Chunks with
-    a ``job_id`` were created (in this run or, ``earlier``, in the run passed as
-    ``already_created=``); the rest were not.  Passing this plan back as
-    ``already_created=`` re-runs only the items no created chunk holds, so a
-    rerun never submits an item twice.  ``uncertain`` chunks are those whose
-    create may have reached the server without an answer (a lost connection, a
-    500/502/504): they are never resubmitted by a rerun (check
-    ``client.jobs.list()`` and pass ``job_config``/ids yourself if the job is
-    missing); ``not_submitted`` lists their items with the other leftovers.
-    """
-
-    source_job_id: str
-    statuses: tuple[str, ...]
-    chunk_size: int
-    dry_run: bool = False
-    #: Chunks of this run, in order (``job_id`` set once created).
-    chunks: list[RetryChunk] = field(default_factory=list)
-    #: Chunks created by earlier runs (from ``already_created``).
-    earlier: list[RetryChunk] = field(default_factory=list)
-    #: Chunks whose create may or may not have happened (never resubmitted).
-    uncertain: list[RetryChunk] = field(default_factory=list)
-    #: Items found with the statuses (this run's scan).
-    found: int = 0
-    #: Where the job configuration came from ("job_config argument", "item itm_...").
-    config_source: str | None = None
-
-    @property
-    def created(self) -> list[RetryChunk]:
-        """Every chunk that has a job, earlier runs included."""
-        return [*self.earlier, *(c for c in self.chunks if c.job_id is not None)]
-
-    @property
-    def pending(self) -> list[RetryChunk]:
-        """Chunks of this run that were not created (and are not uncertain)."""
-        doubtful = {c.key for c in self.uncertain}
-        return [c for c in self.chunks if c.job_id is None and c.key not in doubtful]
-
-    @property
-    def job_ids(self) -> list[str]:
-        return [c.job_id for c in self.created if c.job_id is not None]
-
-    @property
-    def not_submitted(self) -> list[str]:
-        """Items this run could not (or did not, ``dry_run``) put in a new job."""
-        return [i for c in (*self.pending, *self.uncertain) for i in c.item_ids]
-
-    @property
-    def complete(self) -> bool:
-        return not self.dry_run and not self.pending and not self.uncertain
-
-    def to_json(self) -> dict[str, Any]:
-        """A JSON-able form (the CLI's state file); ``from_json`` reads it back."""
-        return {
-            "source_job_id": self.source_job_id,
-            "statuses": list(self.statuses),
-            "chunk_size": self.chunk_size,
-            "created": [c.to_json() for c in self.created],
-            "uncertain": [c.to_json() for c in self.uncertain],
-        }
-
-    @classmethod
-    def from_json(cls, data: Any) -> RetryPlan:
-        if not isinstance(data, dict) or not isinstance(data.get("source_job_id"), str):
-            raise ValueError("a retry plan must be a JSON object with source_job_id")
-        statuses, size = data.get("statuses", []), data.get("chunk_size", 1)
-        if not isinstance(statuses, list) or not all(isinstance(s, str) for s in statuses):
-            raise ValueError("a retry plan's statuses must be a list of strings")
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError("a retry plan's chunk_size must be an integer >= 1")
-        created = [RetryChunk.from_json(c) for c in data.get("created", [])]
-        if any(c.job_id is None for c in created):
-            raise ValueError("a created retry chunk must have a job_id")
-        uncertain = [RetryChunk.from_json(c) for c in data.get("uncertain", [])]
-        return cls(
-            data["source_job_id"], tuple(statuses), size, earlier=created, uncertain=uncertain
-        )
-
-
-def plan_chunks(
-    item_ids: Iterable[str], chunk_size: int, already: RetryPlan | Iterable[RetryChunk] | None
-) -> tuple[list[RetryChunk], list[RetryChunk], list[RetryChunk]]:
-    """``(new chunks, earlier created chunks, earlier uncertain chunks)``: the
-    items no earlier chunk holds, sorted, cut into ``chunk_size`` pieces."""
-    earlier: list[RetryChunk] = []
-    doubtful: list[RetryChunk] = []
-    if isinstance(already, RetryPlan):
-        earlier, doubtful = list(already.created), list(already.uncertain)
-    elif already is not None:
-        for chunk in already:
-            (earlier if chunk.job_id is not None else doubtful).append(chunk)
-    covered = {i for c in (*earlier, *doubtful) for i in c.item_ids}
-    todo = sorted(set(item_ids) - covered)
-    start = max((c.index + 1 for c in (*earlier, *doubtful)), default=0)
-    chunks = []
-    for n, lo in enumerate(range(0, len(todo), chunk_size)):
-        ids = tuple(todo[lo : lo + chunk_size])
-        chunks.append(RetryChunk(start + n, ids, chunk_key(ids)))
-    return chunks, earlier, doubtful
-
-
-def with_job(chunk: RetryChunk, job_id: str) -> RetryChunk:
-    return replace(chunk, job_id=job_id)

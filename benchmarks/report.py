@@ -70,7 +70,43 @@ def _scan_text(results: dict[str, Any]) -> list[str]:
                     + f"{_fmt(cpu[0], '.2f'):>8}{_fmt(cpu[1], '.2f'):>6}"
                     + f"{_fmt(_ratio(*cpu), '.2f'):>6}×"
                 )
-    return out + _defaults_text(results)
+    return out + _defaults_text(results) + _no_total_text(results)
+
+
+def _no_total_text(results: dict[str, Any]) -> list[str]:
+    """Each client that ran against a server omitting ``total_size``, beside its
+    rate with it (whether the API sends it is not published)."""
+    scan = results["scan"]
+    names = scan.get("no_total_clients") or []
+    if not any(c.get("total_size", True) is False for c in scan["cells"]):
+        return []
+    out = [
+        "",
+        "WITHOUT total_size (the server leaves it out), items/s: with it / without it",
+        f"{'latency':>7} {'page':>5} {'c':>3}" + "".join(f"{n:>24}" for n in names),
+    ]
+    for lat in scan["latencies_ms"]:
+        for page in scan["page_sizes"]:
+            for conc in scan["concurrencies"]:
+                pairs = [
+                    (
+                        _rate(results, n, lat, page, conc),
+                        _rate_without_total(results, n, lat, page, conc),
+                    )
+                    for n in names
+                ]
+                out.append(
+                    f"{lat:>5g}ms {page:>5} {conc:>3}"
+                    + "".join(f"{_fmt(a):>11} / {_fmt(b):>10}" for a, b in pairs)
+                )
+    return out
+
+
+def _rate_without_total(
+    results: dict[str, Any], client: str, lat: float, page: int, conc: int
+) -> float | None:
+    c = find_cell(results, client, lat, page, conc, total_size=False)
+    return None if c is None else c["items_per_s"]
 
 
 def _defaults_rows(results: dict[str, Any]) -> list[tuple[float, int, float | None, float | None]]:

@@ -9,17 +9,23 @@ rotates from round to round.  Each run records wall time, the client's CPU
 time (this whole process, user + sys: the scan and the thread that drains the
 simulator's output), the server's CPU time (a server near 100% of a core limits everyone) and
 whether the client returned exactly the expected ids.
+
+Whether the API sends ``total_size`` on the item listing is not published, so
+the clients that can scan without it (``no_total_clients``; the SDK cannot: it
+stops after the first page) run a second time against a simulator that omits it;
+those cells carry ``"total_size": false``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import psutil
 
@@ -38,7 +44,15 @@ __all__ = [
     "subprocess_server",
 ]
 
-ServerFactory = Callable[[int, float], AbstractAsyncContextManager[Endpoint]]
+
+class ServerFactory(Protocol):
+    """A simulator serving one job of ``items`` items at ``latency_ms``."""
+
+    def __call__(
+        self, items: int, latency_ms: float, *, total_size: bool = True
+    ) -> AbstractAsyncContextManager[Endpoint]: ...
+
+
 Cell = tuple[str, int]  # (client name, concurrency)
 
 
@@ -49,6 +63,8 @@ class ScanPlan:
     page_sizes: tuple[int, ...] = (100, 1000)
     concurrencies: tuple[int, ...] = (1, 4, 16, 32)
     clients: tuple[str, ...] = ("aiobatch", "aiobatch-defaults", "bare", "sdk-httpx", "sdk-aiohttp")
+    #: These run again against a server that omits ``total_size`` (empty: skip).
+    no_total_clients: tuple[str, ...] = ("aiobatch", "aiobatch-defaults", "bare")
     #: At most this many runs per cell; fewer once a cell spent ``budget_s``.
     rounds: int = 5
     budget_s: float = 6.0
@@ -56,7 +72,9 @@ class ScanPlan:
 
 
 @asynccontextmanager
-async def subprocess_server(items: int, latency_ms: float) -> AsyncIterator[Endpoint]:
+async def subprocess_server(
+    items: int, latency_ms: float, *, total_size: bool = True
+) -> AsyncIterator[Endpoint]:
     """``python -m aiobatch.testing`` in its own process (``SimulatorProcess``)."""
     # Room in the page cache for every page size a run scans (100, 500 for the
     # defaults, 1000): a cache smaller than one job's pages would hit for none,
@@ -64,15 +82,20 @@ async def subprocess_server(items: int, latency_ms: float) -> AsyncIterator[Endp
     args = ["--page-cache-mb", "256"]
     if latency_ms:
         args += ["--latency-ms", f"{latency_ms:g}"]
+    if not total_size:
+        args.append("--no-total-size")
     async with SimulatorProcess(items=items, args=args) as proc:
         yield Endpoint(proc.base_url, proc.api_key, proc.job_ids[0], items, proc.pid)
 
 
 @asynccontextmanager
-async def inprocess_server(items: int, latency_ms: float) -> AsyncIterator[Endpoint]:
+async def inprocess_server(
+    items: int, latency_ms: float, *, total_size: bool = True
+) -> AsyncIterator[Endpoint]:
     """The simulator in this event loop: for the smoke test only (shared CPU)."""
     job = SimJob(job_id="bjb-bench-scan", total_items=items)
-    sim = Simulator([job], faults=Faults(latency_ms=latency_ms), clock=SimClock.frozen_at())
+    faults = Faults(latency_ms=latency_ms)
+    sim = Simulator([job], faults=faults, clock=SimClock.frozen_at(), total_size=total_size)
     async with sim:
         yield Endpoint(sim.base_url, sim.api_key or "", job.job_id, items, None)
 
@@ -202,12 +225,21 @@ async def run_scans(
     unknown = set(plan.clients) - set(CLIENTS)
     if unknown:
         raise ValueError(f"unknown clients {sorted(unknown)}; choose from {sorted(CLIENTS)}")
+    unknown = set(plan.no_total_clients) - set(plan.clients)
+    if unknown:
+        raise ValueError(f"no_total_clients {sorted(unknown)} are not among the plan's clients")
+    without = dataclasses.replace(plan, clients=plan.no_total_clients)
     cells: list[dict[str, Any]] = []
     for latency in plan.latencies_ms:
-        async with server(plan.items, latency) as ep:
-            log(f"scan: {ep.total:,} items at {latency:g} ms, server pid {ep.pid}")
-            for page_size in plan.page_sizes:
-                cells += await _group(plan, ep, latency, page_size, log)
+        for total_size, sub in ((True, plan), (False, without)):
+            if not sub.clients:
+                continue
+            async with server(plan.items, latency, total_size=total_size) as ep:
+                what = "" if total_size else ", no total_size"
+                log(f"scan: {ep.total:,} items at {latency:g} ms{what}, server pid {ep.pid}")
+                for page_size in plan.page_sizes:
+                    group = await _group(sub, ep, latency, page_size, log)
+                    cells += [{**c, "total_size": total_size} for c in group]
     return {
         **asdict(plan),
         "server": getattr(server, "__name__", str(server)),

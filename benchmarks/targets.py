@@ -91,16 +91,24 @@ def _ratio(a: float | None, b: float | None) -> float | None:
 
 
 def find_cell(
-    results: dict[str, Any], client: str, latency: float, page_size: int, concurrency: int
+    results: dict[str, Any],
+    client: str,
+    latency: float,
+    page_size: int,
+    concurrency: int,
+    *,
+    total_size: bool = True,
 ) -> dict[str, Any] | None:
     """A scan cell; the cells of a client with a fixed concurrency (the SDK, which
-    is sequential, and aiobatch without options) match any concurrency."""
+    is sequential, and aiobatch without options) match any concurrency.
+    ``total_size=False``: the cell measured against a server that omits it."""
     for c in results.get("scan", {}).get("cells", ()):
         if (
             c["client"] == client
             and c["latency_ms"] == latency
             and c["page_size"] == page_size
             and (c["concurrency"] == concurrency or client in FIXED)
+            and c.get("total_size", True) == total_size
         ):
             return dict(c)
     return None
@@ -287,6 +295,7 @@ def correctness(results: dict[str, Any]) -> list[str]:
     """Every measurement whose output was wrong (empty: all correct)."""
     bad = [
         f"scan {c['client']} {c['latency_ms']:g} ms page {c['page_size']} c={c['concurrency']}"
+        + ("" if c.get("total_size", True) else " (no total_size)")
         for c in results.get("scan", {}).get("cells", ())
         if not c["correct"]
     ]

@@ -36,6 +36,7 @@ def client_for(sim: Simulator) -> BatchClient:
 BIG = 1_000_000
 
 
+@pytest.mark.slow
 async def test_million_item_scan_to_arrow_has_exact_counts_per_status() -> None:
     """A 1M-item scan from the in-process simulator, through ``to_arrow``, counted
     with pyarrow.compute and loaded into polars with no hand-written conversion."""

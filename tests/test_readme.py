@@ -147,3 +147,10 @@ def test_webhook_handler_example_runs_as_written(tmp_path: Path) -> None:
     result = run([sys.executable, "-W", "error", "-c", code], tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["batch.success bat-123", "204", "204", "401"]
+
+
+def test_checkpoint_pool_example_runs_as_written(tmp_path: Path) -> None:
+    [code] = python_blocks("A checkpoint for worker pools")
+    result = run([sys.executable, "-W", "error", "-c", code], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["2000 {1}"]

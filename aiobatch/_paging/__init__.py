@@ -12,14 +12,13 @@ import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
 from .._budget import new_flow
-from .._errors import AiobatchError
 from .cursor import produce_cursor
 from .endpoint import Endpoint, Fetched, Requester, Send
 from .iterators import ItemIterator, PageIterator, Scan, Spawner
 from .plan import DriftError, ScanPlan
 from .throttle import AdaptiveLimiter
 from .types import FilterMode, OnDrift, Page, Resolved, ScanKw, ScanOptions, ScanProgress
-from .walk import Failure, Finished, Listing, is_permanent, page_error, produce
+from .walk import Failure, Finished, Listing, produce
 
 __all__ = [
     "DriftError",
@@ -56,7 +55,12 @@ def start_scan(
     ``resolve`` picks the query (it may ask the API first); the engine does the
     rest and is the only writer of the scan's ``ScanProgress``.
     """
-    progress = ScanProgress(next_offset=options.start_offset, next_token=options.start_token)
+    progress = ScanProgress(
+        next_offset=options.start_offset,
+        next_token=options.start_token,
+        next_skip=options.start_skip,
+        style=endpoint.style,
+    )
 
     async def starter(out: MemoryObjectSendStream[Page[T] | Failure | Finished]) -> None:
         new_flow()  # the scan's requests share the client's budget as one flow
@@ -64,14 +68,8 @@ def start_scan(
             try:
                 resolved = await resolve()
             except Exception as exc:
+                # Nothing was received: the consumer raises the cause as itself.
                 progress.state = "failed"
-                if isinstance(exc, AiobatchError) and not is_permanent(exc):
-                    # Same contract as a failed page: one type to catch, a resume
-                    # offset.  A permanent error (no such job, bad key) is raised
-                    # as itself: nothing was delivered, nothing to resume.
-                    exc = page_error(
-                        exc, "the scan could not start", options.start_offset, progress
-                    )
                 with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
                     await out.send(Failure(exc))
                 return

@@ -2,27 +2,39 @@
 
 Sequential by nature, so the only overlap is with the consumer: the next page
 is fetched while the consumer works on this one (the stream's buffer is the
-prefetch).  Never trusted blindly: a token seen before means the server loops
-(an error, never an endless scan), and item keys are checked for repeats as in
-offset scans.  Runs in its own task, like ``walk.produce``.
+prefetch).  Runs in its own task, like ``walk.produce``.
+
+Every item the server sends belongs to the listing: its token points past all
+of them, so a page is never cut to ``page_size``.  Only ``max_items`` cuts a
+page, and then the resume position is the page's own token plus the items
+already taken (``next_skip``), never the next token.
+
+Never trusted blindly: a token seen before means the server loops, and so does
+a run of pages that bring nothing new; both are errors, never an endless scan.
+Item keys are checked for repeats as in offset scans.  What is remembered is
+bounded per page, not by the server's text: tokens as 16-byte digests, and a
+1-in-64 sample of item key hashes for repeats beyond the duplicate window.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
-from .._errors import AiobatchError, DriftError, PageFetchError, PaginationError
+from .._errors import AiobatchError, DriftError, PaginationError
 from .._retry import call_with_retries
 from .endpoint import Fetched
+from .position import cut, page_failed
 from .seen import SeenKeys
 from .throttle import AdaptiveLimiter
 from .types import Page, ScanOptions, ScanProgress
-from .walk import Failure, Finished, deliver, drop_repeats, is_permanent
+from .walk import Failure, Finished, deliver, drop_repeats
 
 __all__ = ["produce_cursor"]
 
@@ -32,6 +44,47 @@ T = TypeVar("T")
 #: Empty pages in a row that still carry a token before the scan gives up: a
 #: server may skip over filtered rows, but not forever.
 MAX_EMPTY_RUN = 50
+#: Pages in a row whose items were all delivered before: the listing loops.
+MAX_STALE_RUN = 3
+#: One item key hash in this many is remembered for the whole scan.
+_SAMPLE_MASK = 63
+
+
+@dataclass(slots=True)
+class _Guard:
+    """What proves a cursor listing goes forward, in bounded memory per page."""
+
+    tokens: set[bytes] = field(default_factory=set)
+    sample: set[int] = field(default_factory=set)
+    empty_run: int = 0
+    stale_run: int = 0
+
+    def new_token(self, token: str) -> bool:
+        digest = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        if digest in self.tokens:
+            return False
+        self.tokens.add(digest)
+        return True
+
+    def page(self, hashes: list[int], kept: int) -> str | None:
+        """Record one page (its key hashes, the items kept of it); why the
+        listing is looping, or None."""
+        sampled = [h for h in hashes if not h & _SAMPLE_MASK]
+        old = self.sample.intersection(sampled)
+        self.sample.update(sampled)
+        if not hashes:
+            self.empty_run += 1
+            if self.empty_run > MAX_EMPTY_RUN:
+                return f"{self.empty_run} empty pages in a row that still carry a next token"
+            return None
+        self.empty_run = 0
+        if kept == 0 or (sampled and len(old) == len(set(sampled))):
+            self.stale_run += 1
+        elif sampled:
+            self.stale_run = 0  # a page without a sampled key proves nothing either way
+        if self.stale_run >= MAX_STALE_RUN:
+            return f"{self.stale_run} pages in a row held only items delivered before"
+        return None
 
 
 async def produce_cursor(
@@ -54,55 +107,84 @@ async def _walk(
     progress: ScanProgress,
     out: MemoryObjectSendStream[Page[T] | Failure | Finished],
 ) -> None:
-    token = options.start_token
-    tokens: set[str] = set() if token is None else {token}
+    token, skip = options.start_token, options.start_skip
+    guard = _Guard()
+    if token is not None:
+        guard.new_token(token)
     seen = SeenKeys(options.dedup_window)
-    offset = delivered = empty_run = 0
-    while options.max_items is None or delivered < options.max_items:
-        limit = options.page_size
-        if options.max_items is not None:
-            limit = min(limit, options.max_items - delivered)
-        try:
-            page = await call_with_retries(
-                limiter.policy,
-                lambda: fetch(token, limit),  # noqa: B023 - awaited within this iteration
-                idempotent=True,
-                what="page after token" if token else "first page",
-                hooks=limiter,
-            )
-        except AiobatchError as exc:
-            if delivered == 0 and is_permanent(exc):
-                raise
-            raise _cursor_error(exc, offset, token) from exc
-        items = list(page.items[:limit])
-        _check_repeats(items, key, seen, offset, options, progress)
+    wanted = options.max_items
+    offset = 0  # items sent to the consumer so far
+    while wanted is None or offset < wanted:
+        limit = options.page_size if wanted is None else min(options.page_size, wanted - offset)
+        page = await _fetch(fetch, limiter, token, skip + limit)
+        items = list(page.items)
+        if skip:
+            items = _skipped(items, skip, options, progress)
+        nxt, next_skip = page.next_token, 0
+        if wanted is not None and len(items) > wanted - offset:
+            # Cut by max_items: resume inside this page, never after it.
+            items, nxt, next_skip = items[: wanted - offset], token, skip + wanted - offset
+        hashes = _check_repeats(items, key, seen, offset, options, progress)
         progress.total = page.total
         progress.scanned += len(items)
-        nxt = page.next_token
-        empty_run = empty_run + 1 if not items else 0
-        if nxt is not None and nxt in tokens:
+        if next_skip == 0 and nxt is not None and not guard.new_token(nxt):
             raise PaginationError(
-                f"the server returned page token {nxt!r} a second time after {offset + len(items)} "
-                "items: its pagination loops; refusing to go round again",
-                offset=offset,
+                f"the server returned page token {cut(nxt)} a second time: its pagination "
+                "loops; refusing to go round again",
+                offset=-1,
             )
-        if empty_run > MAX_EMPTY_RUN:
-            raise PaginationError(
-                f"{empty_run} empty pages in a row that still carry a next token: "
-                "refusing to follow it further",
-                offset=offset,
-            )
-        delivered += len(items)
-        page_out = Page(offset, offset + len(items), items, page.total, next_token=nxt)
+        looping = guard.page(hashes, len(items))
+        if looping is not None:
+            raise PaginationError(f"{looping}: refusing to follow the token further", offset=-1)
+        page_out = Page(offset, offset + len(items), items, page.total, None, nxt, next_skip)
         offset += len(items)
         try:
             out.send_nowait(page_out)
         except anyio.WouldBlock:
             await out.send(page_out)  # backpressure: the consumer is slower than the pages
-        if nxt is None:
+        if nxt is None or next_skip:
             return
-        tokens.add(nxt)
-        token = nxt
+        token, skip = nxt, 0
+
+
+async def _fetch(
+    fetch: Callable[[str | None, int], Awaitable[Fetched[T]]],
+    limiter: AdaptiveLimiter,
+    token: str | None,
+    limit: int,
+) -> Fetched[T]:
+    try:
+        return await call_with_retries(
+            limiter.policy,
+            lambda: fetch(token, limit),
+            idempotent=True,
+            what="page after token" if token else "first page",
+            hooks=limiter,
+        )
+    except AiobatchError as exc:
+        raise page_failed(exc, "a page request failed") from exc
+
+
+def _skipped(items: list[T], skip: int, options: ScanOptions, progress: ScanProgress) -> list[T]:
+    """The page a resume token names, past the ``start_skip`` items received."""
+    if len(items) < skip:
+        what = (
+            f"the page at the resume token holds {len(items)} items, fewer than "
+            f"start_skip={skip}: the listing changed since"
+        )
+        _drift(what, options, progress)
+    return items[skip:]
+
+
+def _drift(what: str, options: ScanOptions, progress: ScanProgress) -> None:
+    progress.drift.append(what)
+    log.warning("aiobatch scan drift: %s", what)
+    if options.on_drift == "raise":
+        raise DriftError(
+            f"the listing changed during the scan ({what}); items may be skipped or "
+            "repeated. Pass on_drift='warn' to accept it",
+            offset=-1,
+        )
 
 
 def _check_repeats(
@@ -112,26 +194,21 @@ def _check_repeats(
     offset: int,
     options: ScanOptions,
     progress: ScanProgress,
-) -> None:
+) -> list[int]:
+    """The page's key hashes; drops (or raises on) items received before."""
     keys = list(map(key, items))
     if seen.add_if_new(offset, keys):
         seen.delivered(offset)
-        return
+        return list(map(hash, keys))
     page = set(map(hash, keys))
     repeats = seen.overlap(page)
     name = _first_repeat(keys, repeats)
-    what = f"item {name!r} was returned twice (page starting at item {offset})"
-    progress.drift.append(what)
-    log.warning("aiobatch scan drift: %s", what)
-    if options.on_drift == "raise":
-        raise DriftError(
-            f"the listing changed during the scan ({what}); items may be skipped or "
-            "repeated. Pass on_drift='warn' to accept it",
-            offset=offset,
-        )
+    what = f"item {cut(name)} was returned twice (page starting at item {offset})"
+    _drift(what, options, progress)
     items[:] = drop_repeats(items, key, frozenset(repeats))
     seen.add(offset, page - repeats)
     seen.delivered(offset)
+    return list(map(hash, keys))
 
 
 def _first_repeat(keys: list[str], repeats: set[int]) -> str:
@@ -142,15 +219,3 @@ def _first_repeat(keys: list[str], repeats: set[int]) -> str:
             return k
         within.add(k)
     return keys[0] if keys else ""
-
-
-def _cursor_error(error: AiobatchError, offset: int, token: str | None) -> PageFetchError:
-    hint = f"start_token={token!r}" if token else "a new scan (nothing was delivered)"
-    exc = PageFetchError(
-        f"a page request failed: {error}; the first {offset} items were delivered: "
-        f"resume with {hint}",
-        offset=offset,
-        error=error,
-    )
-    exc.__cause__ = error
-    return exc

@@ -21,10 +21,21 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._errors import PaginationError
-from .types import Page, ScanProgress, ScanState
+from .position import at_consumer
+from .types import FilterMode, Page, ScanProgress, ScanState
 from .walk import Failure, Finished
 
-__all__ = ["ItemIterator", "PageIterator", "Scan", "Spawner", "Starter", "StreamIterator"]
+__all__ = [
+    "CursorItemIterator",
+    "ItemIterator",
+    "PageIterator",
+    "Scan",
+    "Spawner",
+    "Starter",
+    "StreamIterator",
+    "Tap",
+    "items_of",
+]
 
 T = TypeVar("T")
 M = TypeVar("M")
@@ -34,6 +45,21 @@ _STREAM_BUFFER = 2
 
 Starter = Callable[[MemoryObjectSendStream[Page[T] | Failure | Finished]], Awaitable[None]]
 Spawner = Callable[[Callable[[], Coroutine[Any, Any, None]]], object]
+
+
+class _Unplaced(PaginationError):
+    """A stream's own failure before the consumer's position is added."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, offset=-1)
+
+
+class Tap(Protocol[T]):
+    """A checkpoint's hold on one scan (``aiobatch.checkpoint``)."""
+
+    async def room(self) -> None: ...
+    def take(self, page: Page[T], filter_mode: FilterMode | None) -> Page[T]: ...
+    def end(self, done: bool) -> None: ...
 
 
 class _Progress(Protocol):
@@ -109,21 +135,15 @@ class StreamIterator(Generic[M]):
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             # The producer always says Finished first; a stream that just ends
             # means it was stopped (the client closed): never a silent end.
-            self._failure = PaginationError(
-                f"the {self.what} was stopped before its end (was the client closed?); "
-                f"resume with start_offset={progress.next_offset}",
-                offset=progress.next_offset,
+            self._failure = self._stamp(
+                _Unplaced(f"the {self.what} was stopped before its end (was the client closed?)")
             )
             self._stop()
             raise self._failure from None
         except BaseException:
             # Cancelled (or interrupted) while waiting: stop the requests now, and
             # make any later __anext__ fail loudly rather than end early.
-            self._failure = PaginationError(
-                f"this {self.what} was cancelled while waiting; start a new one with "
-                f"start_offset={progress.next_offset} to continue",
-                offset=progress.next_offset,
-            )
+            self._failure = self._stamp(_Unplaced(f"this {self.what} was cancelled while waiting"))
             self._stop()
             raise
         if isinstance(msg, Finished):
@@ -132,11 +152,19 @@ class StreamIterator(Generic[M]):
             progress.done = True
             raise StopAsyncIteration
         if isinstance(msg, Failure):
-            self._failure = msg.error
+            self._failure = self._stamp(msg.error)
             progress.state = "failed"
             self._stop()
-            raise msg.error
+            raise self._failure
         return msg
+
+    def _stamp(self, error: Exception) -> Exception:
+        """The error to raise for a failure: a scan's consumer adds its own
+        resume point here (the only place one is computed)."""
+        if isinstance(error, _Unplaced):
+            offset = self._progress.next_offset
+            return PaginationError(f"{error}; resume with start_offset={offset}", offset=offset)
+        return error
 
     def _stop(self) -> None:
         if self._progress.state == "running":
@@ -182,9 +210,23 @@ class PageIterator(StreamIterator[Page[T]]):
         self.progress = progress
         #: Set by ``ItemIterator``: it moves ``items``/``next_offset`` per item.
         self._by_item = False
+        #: Set with ``checkpoint=``: drops what is acknowledged, records the rest.
+        self.tap: Tap[T] | None = None
+
+    def _stamp(self, error: Exception) -> Exception:
+        return at_consumer(error, self.progress)
 
     async def __anext__(self) -> Page[T]:
-        msg = await self._receive()
+        tap = self.tap
+        if tap is None:
+            msg = await self._receive()
+        else:
+            await tap.room()
+            try:
+                msg = tap.take(await self._receive(), self.progress.filter_mode)
+            except StopAsyncIteration:
+                tap.end(self.progress.done)
+                raise
         # Counted here, as the consumer takes the page, so `progress` never runs
         # ahead of what the caller has really received (an item iterator counts
         # item by item instead).
@@ -194,6 +236,7 @@ class PageIterator(StreamIterator[Page[T]]):
             progress.items += len(msg.items)
             progress.next_offset = msg.next_offset
             progress.next_token = msg.next_token
+            progress.next_skip = msg.next_skip
         return msg
 
 
@@ -214,6 +257,9 @@ class ItemIterator(Generic[T]):
         self._offset = 0  # where the current page starts
         self._page_end = pages.progress.next_offset
         self._page_token = pages.progress.next_token
+        self._page_skip = pages.progress.next_skip
+        #: Cursor scans: ``next_skip`` where the current page starts.
+        self._start_skip = self._page_skip
 
     def __aiter__(self) -> Self:
         return self
@@ -231,10 +277,11 @@ class ItemIterator(Generic[T]):
             # The whole current page was received: resume after it.
             progress.next_offset = self._page_end
             progress.next_token = self._page_token
+            progress.next_skip = self._start_skip = self._page_skip
             page = await self.pages.__anext__()
             self._items, self._positions, self._index = page.items, page.positions, 0
             self._offset, self._page_end = page.offset, page.next_offset
-            self._page_token = page.next_token
+            self._page_token, self._page_skip = page.next_token, page.next_skip
             if page.items:
                 return await self.__anext__()
 
@@ -244,6 +291,7 @@ class ItemIterator(Generic[T]):
         self._items, self._index = [], 0
         self._page_end = self.progress.next_offset  # nothing more was received
         self._page_token = self.progress.next_token
+        self._page_skip = self.progress.next_skip
         await self.pages.aclose()
 
     async def __aenter__(self) -> Self:
@@ -251,6 +299,23 @@ class ItemIterator(Generic[T]):
 
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
+
+
+class CursorItemIterator(ItemIterator[T]):
+    """An item iterator of a cursor scan: inside a page, the resume position is
+    the token that fetched it plus the items received of it (``next_skip``)."""
+
+    async def __anext__(self) -> T:
+        item = await super().__anext__()
+        self.progress.next_skip = self._start_skip + self._index
+        return item
+
+
+def items_of(pages: PageIterator[T]) -> ItemIterator[T]:
+    """The item iterator for a scan's pages (offset and cursor scans count apart)."""
+    if pages.progress.style == "cursor":
+        return CursorItemIterator(pages)
+    return ItemIterator(pages)
 
 
 class Scan(Generic[T]):

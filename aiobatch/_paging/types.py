@@ -50,6 +50,9 @@ class Page(Generic[T]):
     #: Cursor-paginated listings: the token of the page after this one (pass it
     #: as ``start_token`` to resume after this page; None after the last page).
     next_token: str | None = None
+    #: Cursor listings: items of ``next_token``'s page already handed out (a
+    #: page cut by ``max_items``); pass it as ``start_skip`` with the token.
+    next_skip: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +84,10 @@ class ScanOptions:
     filter_mode: FilterMode = "auto"
     on_drift: OnDrift = "raise"
     dedup_window: int | None = 20_000
-    #: Cursor-paginated listings: resume from this page token.
+    #: Cursor-paginated listings: resume from this page token ...
     start_token: str | None = None
+    #: ... skipping this many items of its page (``progress.next_skip``).
+    start_skip: int = 0
 
     def __post_init__(self) -> None:
         for name in ("page_size", "concurrency"):
@@ -116,6 +121,12 @@ class ScanOptions:
             )
         if self.on_drift not in ("raise", "warn"):
             raise ValueError(f"on_drift must be 'raise' or 'warn', got {self.on_drift!r}")
+        if (
+            isinstance(self.start_skip, bool)
+            or not isinstance(self.start_skip, int)
+            or self.start_skip < 0
+        ):
+            raise ValueError(f"start_skip must be an int >= 0, got {self.start_skip!r}")
         if self.start_token is not None and (
             not isinstance(self.start_token, str) or not self.start_token
         ):
@@ -140,6 +151,7 @@ class ScanKw(TypedDict, total=False):
     on_drift: OnDrift
     dedup_window: int | None
     start_token: str | None
+    start_skip: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +197,12 @@ class ScanProgress:
     #: The status-filter mode in effect once the scan started (None: no filter).
     filter_mode: FilterMode | None = None
     next_token: str | None = None  #: cursor listings: resume token (None at the end)
+    #: Cursor listings: items of ``next_token``'s page already received (resume
+    #: with ``start_token=next_token, start_skip=next_skip``).
+    next_skip: int = 0
+    #: How the listing pages: ``"offset"`` scans resume with ``start_offset``,
+    #: ``"cursor"`` scans with ``start_token`` and ``start_skip``.
+    style: Literal["offset", "cursor"] = "offset"
     #: Drift seen so far (also logged as warnings), as it happens.
     drift: list[str] = field(default_factory=list)
     #: What the server did that the scan handled without loss (pages asked

@@ -25,13 +25,13 @@ from anyio.streams.memory import MemoryObjectSendStream
 from .._errors import (
     AiobatchError,
     APIStatusError,
-    PageFetchError,
     PaginationError,
     UnprocessableEntityError,
 )
 from .._retry import call_with_retries
 from .endpoint import Fetched
 from .plan import PageRequest, ScanPlan
+from .position import page_failed
 from .throttle import AdaptiveLimiter
 from .types import Page, ScanProgress
 
@@ -42,7 +42,6 @@ __all__ = [
     "deliver",
     "drop_repeats",
     "is_permanent",
-    "page_error",
     "produce",
 ]
 
@@ -129,23 +128,6 @@ async def _drive(
 def is_permanent(error: AiobatchError) -> bool:
     """A 4xx that asking again cannot fix (bad key, no access, no such job, bad input)."""
     return isinstance(error, APIStatusError) and error.status_code in (400, 401, 403, 404, 422)
-
-
-def page_error(
-    error: AiobatchError, what: str, offset: int, progress: ScanProgress
-) -> PageFetchError:
-    """The error a scan raises when a request failed for good, with a resume hint
-    that is a call that works."""
-    mode = progress.filter_mode
-    hint = f", filter_mode={mode!r}" if mode in ("server", "client") else ""
-    exc = PageFetchError(
-        f"{what}: {error}; every item before offset {offset} was delivered: resume "
-        f"with start_offset={offset}{hint}",
-        offset=offset,
-        error=error,
-    )
-    exc.__cause__ = error
-    return exc
 
 
 def _limit_refused(error: AiobatchError, plan: ScanPlan, req: PageRequest) -> bool:
@@ -273,7 +255,7 @@ class _Walk(Generic[T]):
             self.fail(
                 PaginationError(
                     f"the scan cannot make progress at offset {plan.next_emit} (please "
-                    f"report this aiobatch bug); resume with start_offset={plan.next_emit}",
+                    "report this aiobatch bug)",
                     offset=plan.next_emit,
                 )
             )
@@ -332,11 +314,7 @@ class _Walk(Generic[T]):
         if _limit_refused(error, plan, req):
             _report(plan, progress, 0, len(plan.notes) - 1)
             return
-        if plan.emitted == 0 and is_permanent(error):
-            # Nothing was delivered, so there is nothing to resume: the caller sees
-            # the real cause (`except NotFoundError` works).
-            raise error
-        raise page_error(error, f"page at offset {req.offset} failed", plan.next_emit, progress)
+        raise page_failed(error, f"page at offset {req.offset} failed")
 
     def _accept(self, req: PageRequest, page: Fetched[T]) -> list[Page[T]]:
         """Record one page with the planner; the pages now ready, in order."""

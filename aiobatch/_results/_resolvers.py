@@ -55,8 +55,14 @@ class Resolver(Protocol):
 ITEM_STATUSES = frozenset({400, 404, 409, 410, 422})
 
 
+#: Item statuses of a batch job that is still running.
+_RUNNING = frozenset({"pending", "processing"})
+
+
 def _job_of(item: BatchItem) -> str:
     if not item.job_id:
+        if str(item.status) in _RUNNING:
+            raise ItemFailure("not_ready", f"item is {item.status}: its batch job is still running")
         raise ItemFailure("no_job", f"item has no processing job (status {item.status})")
     return item.job_id
 

@@ -117,26 +117,46 @@ class FileSetup:
     resolver: FileResolver
     kind: str
     files: list[BatchFileResult]
+    #: With a checkpoint: where it starts (read when the stream starts), and
+    #: the checkpoint's hold on the stream.
+    start: int | None = None
+    tap: _FileTap | None = None
+
+
+class _FileTap(Protocol):
+    async def room(self) -> None: ...
+    def hand(self, item: BatchFileResult, pos: int) -> bool: ...
+    def end(self, done: bool) -> None: ...
 
 
 class _FileSource:
     """A batch's file results as a source: position ``i + 1`` after file ``i``."""
 
-    def __init__(self, files: list[BatchFileResult], start: int) -> None:
+    def __init__(
+        self, files: list[BatchFileResult], start: int, tap: _FileTap | None = None
+    ) -> None:
         self._files = files
         self._next = start
+        self._tap = tap
         self.progress = ScanProgress(next_offset=start, total=len(files))
 
     def __aiter__(self) -> Self:
         return self
 
     async def __anext__(self) -> tuple[int, BatchFileResult]:
-        i = self._next
-        if i >= len(self._files):
-            raise StopAsyncIteration
-        self._next = i + 1
-        self.progress.next_offset = i + 1
-        return i, self._files[i]
+        tap = self._tap
+        if tap is not None:
+            await tap.room()
+        while True:
+            i = self._next
+            if i >= len(self._files):
+                if tap is not None:
+                    tap.end(True)
+                raise StopAsyncIteration
+            self._next = i + 1
+            self.progress.next_offset = i + 1
+            if tap is None or tap.hand(self._files[i], i):
+                return i, self._files[i]
 
     async def aclose(self) -> None:
         self._next = len(self._files)
@@ -240,7 +260,7 @@ def start_file_results(
     async def prepare() -> tuple[_Source, _Fetch]:
         ready = await setup()
         progress.kind = ready.kind
-        source = _FileSource(ready.files, start)
+        source = _FileSource(ready.files, start if ready.start is None else ready.start, ready.tap)
         progress.listing = source.progress
         resolver, kind = ready.resolver, ready.kind
 

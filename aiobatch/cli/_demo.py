@@ -43,10 +43,14 @@ async def cmd_demo(ctx: Context) -> int:
     faults = testing.Faults(latency_ms=a.latency_ms, jitter_ms=a.latency_ms / 2)
     ctx.subject = f"job {DEMO_JOB}"
     summary = Summary(DEMO_JOB)
-    async with testing.Simulator(jobs=[job], faults=faults, api_key="demo-key") as sim:
+    total = not a.no_total_size
+    sim = testing.Simulator(jobs=[job], faults=faults, api_key="demo-key", total_size=total)
+    async with sim:
         ctx.note(
             f"aiobatch demo: simulated job {DEMO_JOB} with {a.items:,} items at {sim.base_url} "
-            f"(~{a.latency_ms:g} ms per request)"
+            f"(~{a.latency_ms:g} ms per request"
+            + ("" if total else "; the server sends no total_size")
+            + ")"
         )
         ctx.note(
             f"streaming pages of {a.page_size:,}, {a.concurrency} requests in flight, in order…"
@@ -91,7 +95,8 @@ def register(sub: Any, general: argparse.ArgumentParser) -> None:
         epilog="""examples:
   aiobatch demo
   aiobatch demo --items 1000000 --concurrency 32
-  aiobatch demo --items 2000 --format json""",
+  aiobatch demo --items 2000 --format json
+  aiobatch demo --no-total-size""",
     )
     p.add_argument(
         "--items",
@@ -111,6 +116,12 @@ def register(sub: Any, general: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--top", type=positive_int, default=5, metavar="N")
+    p.add_argument(
+        "--no-total-size",
+        action="store_true",
+        help="the simulator leaves total_size out of item listings (the API may: it is "
+        "not published whether it sends it)",
+    )
     add_format_option(p, DEMO, default="table")
     p.set_defaults(handler=cmd_demo, filter_mode="auto")
 

@@ -140,6 +140,11 @@ def describe(exc: BaseException, ctx: Context) -> tuple[str, int]:
     )
 
 
+def _tries(exc: AiobatchError) -> str:
+    """What was tried, as the retry loop recorded it (a create is sent once)."""
+    return f"after {exc.attempts} attempts" if exc.attempts > 1 else "sent once, not retried"
+
+
 def _detail_text(exc: APIStatusError) -> str:
     return describe_detail(exc.detail) or str(exc)
 
@@ -167,5 +172,5 @@ def _describe_status(exc: APIStatusError, ctx: Context) -> str:
     if isinstance(exc, RateLimitError):
         return "rate limited by the API, retries exhausted; try a lower --concurrency"
     if isinstance(exc, InternalServerError):
-        return f"the API failed with {exc.status_code} (after retries): {detail}"
+        return f"the API failed with {exc.status_code} ({_tries(exc)}): {detail}"
     return f"the API answered {exc.status_code}: {detail}"

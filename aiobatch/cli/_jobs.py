@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
 
 from .._errors import RetryFailedError
 from ..models import BatchJob, BatchJobStatus, JobStatus
+from ..resources.jobs import DEFAULT_SETTLE
 from ..workflows import RetryChunk, RetryPlan
 from ._context import (
     ITEM_STATUSES,
@@ -153,13 +153,6 @@ def _read_state(path: Path, job_id: str) -> RetryPlan | None:
     return plan
 
 
-def _write_state(path: Path, plan: RetryPlan) -> None:
-    """Atomically: a crash leaves the old state or the new one, never half."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(plan.to_json()), encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _job_config(ctx: Context) -> dict[str, Any] | None:
     raw = ctx.args.job_config
     if raw is None:
@@ -178,47 +171,47 @@ async def cmd_retry_failed(ctx: Context) -> int:
     a = ctx.args
     ctx.subject = f"job {a.job_id}"
     state = _state_path(ctx)
-    earlier = _read_state(state, a.job_id)
-    if earlier is not None and earlier.created:
+    earlier = _read_state(state, a.job_id)  # checked here to name the file and the option
+    if earlier is not None and (earlier.created or earlier.uncertain):
         ctx.note(f"resuming from {state}: {len(earlier.created)} new job(s) created before")
+    if earlier is not None and earlier.uncertain:
+        ctx.note(
+            f"looking for the jobs of {len(earlier.uncertain)} create(s) whose outcome is "
+            f"unknown (waiting until {DEFAULT_SETTLE:g} s after each attempt if none shows)"
+        )
     config = _job_config(ctx)
-    statuses = a.status or ["failed"]
-    progress = RetryPlan(a.job_id, tuple(statuses), a.chunk_size)
-    if earlier is not None:
-        progress.earlier, progress.uncertain = list(earlier.created), list(earlier.uncertain)
 
     def created(chunk: RetryChunk) -> None:
-        progress.earlier.append(chunk)
-        _write_state(state, progress)
         ctx.note(f"created job {chunk.job_id} ({chunk.size:,} items)")
 
     async with ctx.client() as client:
         try:
             plan = await client.jobs.retry_failed(
                 a.job_id,
-                statuses=statuses,
+                statuses=a.status or ["failed"],
                 job_config=config,
                 chunk_size=a.chunk_size,
                 dry_run=a.dry_run,
-                already_created=earlier,
-                on_created=None if a.dry_run else created,
+                state=state,  # saved before each create; a dry run only reads it
+                on_created=created,
             )
         except RetryFailedError as exc:
-            if not a.dry_run:
-                _write_state(state, exc.plan)
             write_stdout(ctx, RETRY, [exc.plan])
             raise
-    if not a.dry_run and plan.chunks:
-        _write_state(state, plan)
     write_stdout(ctx, RETRY, [plan])
-    if plan.uncertain:
-        ctx.warn(
-            f"{len(plan.uncertain)} earlier create(s) may or may not have made a job "
-            f"({sum(c.size for c in plan.uncertain):,} items, not resubmitted): check "
-            "`aiobatch jobs list`"
-        )
+    if plan.uncertain and not a.dry_run:
+        ctx.warn(_uncertain(plan))
         return EXIT_API
     return 0
+
+
+def _uncertain(plan: RetryPlan) -> str:
+    names = sorted({j for c in plan.uncertain for j in c.candidates})
+    look = f"look at job(s) {', '.join(names)}" if names else "run the same command again later"
+    return (
+        f"{len(plan.uncertain)} earlier create(s) may or may not have made a job "
+        f"({sum(c.size for c in plan.uncertain):,} items, not resubmitted): {look}"
+    )
 
 
 def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
@@ -336,9 +329,13 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         description="Scan a job for items with the given statuses (default: failed) and "
         "create new jobs of at most --chunk-size of them, with the job's original "
         "configuration (from its items' processing results) unless --job-config is "
-        "given.  Prints the new job ids.  Each created job is recorded at once in a state "
-        "file (--state, default ./.aiobatch-retry-JOB.json): if a create fails, run the "
-        "same command again and it creates only what is missing, never an item twice.",
+        "given.  Prints the new job ids.  The plan is kept in a state file (--state, "
+        "default ./.aiobatch-retry-JOB.json), written before each create is sent: if a "
+        "create fails or the command is interrupted, run the same command again and it "
+        "creates only what is missing, never an item twice.  A create whose outcome is "
+        "unknown (a timeout, a 5xx, a lost connection) is settled by looking for its job "
+        "among the jobs created since; with none found 60 s after the attempt, the items "
+        "are submitted again (the command waits out the rest of the minute).",
         parents=common,
         formatter_class=_RAW,
         epilog="""examples:

@@ -13,7 +13,7 @@ import operator
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import _protocol as proto
 from .._errors import BatchNotFinishedError
@@ -28,10 +28,13 @@ from .._results import (
     start_file_results,
 )
 from .._webhook_setup import WebhookConfiguration
-from ..models import Batch, BatchJobType, BatchList, BatchStatus, encode
+from ..models import Batch, BatchFileResult, BatchJobType, BatchList, BatchStatus, encode
 from ..workflows import BatchResultsWatch, BatchWatch, check_seconds, results_state
-from ._declare import Declared, fixed, options_of
+from ._declare import Declared, check_checkpoint, fixed, options_of
 from ._requester import Api
+
+if TYPE_CHECKING:
+    from ..checkpoint import Checkpoint
 
 if sys.version_info >= (3, 12):  # pragma: no cover
     from typing import Unpack
@@ -64,6 +67,7 @@ _BATCH_ARGS = frozenset(
         "created_at_on_or_before",
         "organization_id",
         "project_id",
+        "checkpoint",
     }
 )
 
@@ -78,6 +82,8 @@ class BatchScanKw(ScanKw, total=False):
     options: ScanOptions | None
     organization_id: str | None
     project_id: str | None
+    #: Resume from (and record into) a ``Checkpoint``.
+    checkpoint: Checkpoint | None
 
 
 def _timestamp(name: str, value: datetime | str | None) -> str | None:
@@ -96,6 +102,10 @@ def _timestamp(name: str, value: datetime | str | None) -> str | None:
             raise ValueError(f"{name} must be an ISO 8601 date-time, got {value!r}") from None
         return value
     raise TypeError(f"{name} must be a datetime or an ISO 8601 str, got {type(value).__name__}")
+
+
+def _file_key(file: BatchFileResult) -> str:
+    return file.source_directory_file_id
 
 
 class Batches:
@@ -175,7 +185,9 @@ class Batches:
             kw.get("project_id"),
         )
         opts = options_of(BATCHES.defaults, kw, _BATCH_ARGS)
-        return Declared(self._api, BATCHES, fixed(Resolved(filters)), opts)
+        listing = "batches?" + "&".join(f"{k}={v}" for k, v in sorted(filters.items()))
+        cp = check_checkpoint(kw.get("checkpoint"))
+        return Declared(self._api, BATCHES, fixed(Resolved(filters)), opts, cp, listing)
 
     async def get(
         self,
@@ -271,6 +283,7 @@ class Batches:
         timeout: float | None = None,
         organization_id: str | None = None,
         project_id: str | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> FileResultIterator:
         """Every file of a finished batch with its output, in the batch's result
         order (``FileResult``), fetched through each file's job reference.
@@ -284,7 +297,8 @@ class Batches:
         finished (or ``COMPLETED`` with its result mappings not available yet)
         raises ``BatchNotFinishedError``, unless ``wait`` (then both are waited for
         as by ``wait(poll_interval=, timeout=)``, within one ``timeout``).  Resume with
-        ``start_offset=result.next_offset``.
+        ``start_offset=result.next_offset``, or with a ``Checkpoint`` passed as
+        ``checkpoint=`` (``ack`` each result when it is done).
         """
         proto.check_id("batch_id", batch_id)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
@@ -305,6 +319,14 @@ class Batches:
             check_seconds("poll_interval", poll_interval, none_ok=False)
             check_seconds("timeout", timeout, none_ok=True, zero_ok=True)
         scope = self._api.scope(organization_id, project_id)
+        cp = check_checkpoint(checkpoint)
+        listing = f"batch_results/{batch_id}"
+        if cp is not None:
+            if start_offset:
+                raise TypeError(
+                    "checkpoint= says where the results start: pass it without start_offset"
+                )
+            start_offset = cp._resume(listing, "offset")[0]
         progress = ResultsProgress(next_offset=start_offset)
 
         def fetch() -> Awaitable[Batch]:
@@ -352,7 +374,12 @@ class Batches:
                     f"result={kind!r} does not exist for {jtype!r} batches: "
                     f"use one of {', '.join(resolver.kinds)}"
                 )
-            return FileSetup(resolver, kind, list(batch.results or ()))
+            files = list(batch.results or ())
+            if cp is None:
+                return FileSetup(resolver, kind, files)
+            start = cp._resume(listing, "offset")[0]
+            tap = cp._tap(listing, "offset", _file_key)
+            return FileSetup(resolver, kind, files, start, tap)
 
         return start_file_results(self._api, setup, scope, concurrency, progress, start_offset)
 

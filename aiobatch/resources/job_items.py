@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import operator
 import sys
+from typing import TYPE_CHECKING
 
 from .. import _protocol as proto
 from .._paging import (
@@ -28,13 +29,18 @@ from .._results import (
 from ..models import (
     BatchItem,
     BatchItemListResponse,
+    BatchJob,
     BatchJobStatus,
     ItemStatus,
     JobType,
     ProcessingResults,
 )
-from ._declare import Declared, options_of
+from ..workflows import JobWatch, check_seconds
+from ._declare import Declared, check_checkpoint, options_of
 from ._requester import Api
+
+if TYPE_CHECKING:
+    from ..checkpoint import Checkpoint
 
 if sys.version_info >= (3, 12):  # pragma: no cover
     from typing import Unpack
@@ -51,9 +57,16 @@ class ItemScanKw(ScanKw, total=False):
     options: ScanOptions | None
     organization_id: str | None
     project_id: str | None
+    #: Resume from (and record into) a ``Checkpoint``.
+    checkpoint: Checkpoint | None
 
 
-_ITEM_ARGS = frozenset({"status", "organization_id", "project_id"})
+_ITEM_ARGS = frozenset({"status", "organization_id", "project_id", "checkpoint"})
+
+
+def items_listing(job_id: str, status: str | None) -> str:
+    """What a checkpoint of this item listing is bound to."""
+    return f"job_items/{job_id}" + (f"?status={status}" if status is not None else "")
 
 
 def items_endpoint(job_id: str) -> Endpoint[BatchItemListResponse, BatchItem]:
@@ -117,6 +130,10 @@ class JobItems:
         scope = self._api.scope(kw.get("organization_id"), kw.get("project_id"))
         proto.check_id("job_id", job_id)
         wanted = proto.check_status(kw.get("status"), ItemStatus)
+        cp = check_checkpoint(kw.get("checkpoint"))
+        if cp is not None and cp._filter_mode is not None and opts.filter_mode == "auto":
+            # The resumed scan must count offsets as the checkpoint's scan did.
+            opts = opts.with_(filter_mode=cp._filter_mode)
         if wanted is not None and opts.filter_mode == "auto" and opts.start_offset:
             # "auto" may pick another mode than the interrupted scan did, and the
             # two count offsets differently (filtered vs every item).
@@ -144,7 +161,8 @@ class JobItems:
             expected = sizes.items(job_id, str(wanted))
             return Resolved(query, None, "server", total_is_exact=True, expected=expected)
 
-        return Declared(self._api, items_endpoint(job_id), resolve, opts)
+        listing = items_listing(job_id, wanted)
+        return Declared(self._api, items_endpoint(job_id), resolve, opts, cp, listing)
 
     async def _filter_mode(self, job_id: str, mode: FilterMode, scope: proto.Params) -> FilterMode:
         if mode != "auto":
@@ -167,8 +185,12 @@ class JobItems:
         page_size: int = 500,
         filter_mode: FilterMode = "auto",
         job_type: JobType | str | None = None,
+        wait: bool = False,
+        poll_interval: float = 2.0,
+        timeout: float | None = None,
         organization_id: str | None = None,
         project_id: str | None = None,
+        checkpoint: Checkpoint | None = None,
     ) -> ResultIterator:
         """Every item of a job with its output, in item order (``ItemResult``).
 
@@ -179,8 +201,12 @@ class JobItems:
         fetching.  One item's failure is that result's ``error``; a systemic one
         (401, 403, the listing failing for good) raises.  Resume with
         ``start_offset=result.next_offset`` (and, with a status filter, the
-        ``filter_mode`` in ``progress.filter_mode``).  ``job_type`` skips asking
-        the job for it.
+        ``filter_mode`` in ``progress.filter_mode``), or pass a ``Checkpoint``
+        as ``checkpoint=`` and ``ack`` each result when it is done (workers may
+        finish out of order).  ``job_type`` skips asking the job for it.  While
+        the job runs, its pending and processing items' results are
+        ``not_ready``; ``wait`` first waits for the job to end, as
+        ``client.jobs.wait(poll_interval=, timeout=)`` does.
         """
         proto.check_id("job_id", job_id)
         if isinstance(concurrency, bool) or not isinstance(concurrency, int):
@@ -195,7 +221,13 @@ class JobItems:
             kinds = [k for r in resolvers for k in r.kinds]
             if result not in kinds:
                 raise ValueError(f"result must be one of {', '.join(kinds)}; got {result!r}")
+        if wait:
+            check_seconds("poll_interval", poll_interval, none_ok=False)
+            check_seconds("timeout", timeout, none_ok=True, zero_ok=True)
         scope = self._api.scope(organization_id, project_id)
+        cp = check_checkpoint(checkpoint)
+        if cp is not None and cp._filter_mode is not None and filter_mode == "auto":
+            filter_mode = cp._filter_mode
         listing: ItemScanKw = {
             "status": status,
             "page_size": page_size,
@@ -204,20 +236,38 @@ class JobItems:
             "filter_mode": filter_mode,
             "organization_id": organization_id,
             "project_id": project_id,
+            "checkpoint": cp,
         }
-        self._declare(job_id, listing)  # the listing's arguments, checked now
-        progress = ResultsProgress(next_offset=start_offset)
+        declared = self._declare(job_id, listing)  # the listing's arguments, checked now
+        progress = ResultsProgress(next_offset=declared.start_offset())
+
+        path = proto.path("/{job_id}", job_id=job_id)
+
+        async def fetch() -> BatchJobStatus:
+            return await self._api.call(BatchJobStatus, "GET", path, params=scope)
 
         async def setup() -> Setup:
             jtype: str | None = known
-            if jtype is None or (filter_mode == "auto" and status is not None):
+            job: BatchJob | None = None
+            if wait:
+                watch = JobWatch(
+                    job_id,
+                    fetch,
+                    self._api.policy,
+                    poll_interval=poll_interval,
+                    max_interval=max(30.0, poll_interval),
+                    timeout=timeout,
+                )
+                job = (await watch.wait()).job
+            elif jtype is None or (filter_mode == "auto" and status is not None):
                 # One request answers both: the job's type, and whether it is
                 # finished (a status filter can then run on the server).
-                path = proto.path("/{job_id}", job_id=job_id)
-                job = (await self._api.call(BatchJobStatus, "GET", path, params=scope)).job
+                job = (await fetch()).job
+            if job is not None:
                 jtype = jtype or job.job_type
                 if filter_mode == "auto" and status is not None:
                     listing["filter_mode"] = "server" if job.status.terminal else "client"
+            assert jtype is not None  # given, or read from the job
             progress.job_type = str(jtype)
             resolver = RESOLVERS.get(jtype)
             if resolver is None:

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import inspect
 import operator
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from .. import _protocol as proto
-from .._errors import (
-    AiobatchError,
-    APIConnectionError,
-    APIStatusError,
-    ConfigurationError,
-    MissingJobConfigError,
-    RetryFailedError,
-)
+from .._errors import ConfigurationError
 from .._paging import Endpoint, ItemIterator, PageIterator, Resolved, Scan, ScanKw, ScanOptions
+from .._rerun.plan import RetryChunk, RetryPlan
+from .._rerun.run import Rerun, rerun
+from .._rerun.state import RetryStateStore, state_store
 from ..models import (
-    BatchItem,
     BatchJob,
     BatchJobList,
     BatchJobStatus,
@@ -29,7 +24,7 @@ from ..models import (
     JobType,
     encode,
 )
-from ..workflows import JobWatch, RetryChunk, RetryPlan, plan_chunks, with_job
+from ..workflows import JobWatch, check_seconds
 from ._declare import Declared, fixed, options_of
 from ._requester import Api
 from .job_items import JobItems
@@ -60,8 +55,8 @@ _JOB_ARGS = frozenset({"directory_id", "job_type", "status", "organization_id", 
 MAX_CREATE_PAGE_SIZE = 1000
 #: Items per new job when re-running failed items.
 DEFAULT_CHUNK_SIZE = 1000
-#: Items whose processing results are read to find the original configuration.
-CONFIG_PROBES = 3
+#: Seconds after a create attempt by which its job is listed, if it was made.
+DEFAULT_SETTLE = 60.0
 
 
 class JobScanKw(ScanKw, total=False):
@@ -266,7 +261,7 @@ class Jobs:
         if item_ids is not None:
             if isinstance(item_ids, str) or not item_ids:
                 raise ValueError("item_ids must be a non-empty sequence of item id strings")
-            payload["item_ids"] = [proto.check_id("item_ids[]", i) for i in item_ids]
+            payload["item_ids"] = [proto.check_body_id("item_ids[]", i) for i in item_ids]
         if page_size is not None:
             payload["page_size"] = proto.check_limit(page_size, name="page_size")
             if page_size > MAX_CREATE_PAGE_SIZE:
@@ -290,7 +285,9 @@ class Jobs:
         job_config: Mapping[str, Any] | None = None,
         chunk_size: int = DEFAULT_CHUNK_SIZE,
         dry_run: bool = False,
+        state: str | os.PathLike[str] | RetryStateStore | None = None,
         already_created: RetryPlan | Iterable[RetryChunk] | None = None,
+        settle: float = DEFAULT_SETTLE,
         on_created: Callable[[RetryChunk], Any] | None = None,
         organization_id: str | None = None,
         project_id: str | None = None,
@@ -300,14 +297,25 @@ class Jobs:
         with ``item_ids``); returns the ``RetryPlan`` (new job ids with their
         items, and anything not submitted).
 
-        The configuration is ``job_config``, else the one the items were processed
-        with (``processing_results[].job_config`` of a scanned item, else of a
-        completed item of the job), else ``MissingJobConfigError``.  ``dry_run``
-        only scans and plans.  A create that fails stops the run with
-        ``RetryFailedError``; its ``.plan`` says which chunks exist, and passing
-        it back as ``already_created=`` finishes the job without creating any
-        chunk twice.  ``on_created`` (a function or coroutine function) hears
-        each chunk as soon as its job exists (to persist progress).
+        The configuration is ``job_config``, else the original job's as its
+        items were processed with it (the whole ``job_config`` of the
+        ``processing_results`` of a scanned item, else of a completed item of
+        the job), else ``MissingJobConfigError``.  ``dry_run`` only scans and
+        plans.  A create that fails stops the run with ``RetryFailedError``
+        (``.plan`` says which chunks exist).
+
+        ``state`` (a file path, or a ``RetryStateStore``) keeps the plan between
+        calls, saved before each create is sent: calling again with the same
+        ``state`` resumes instead of creating any chunk twice (passing a
+        ``.plan`` back as ``already_created=`` does the same without a store).
+        A chunk whose create may have made a job unheard of (interrupted, timed
+        out, a 5xx) is *uncertain*: the next call looks for its job among the
+        jobs created since the attempt, and submits the chunk again only when
+        no job holds its items ``settle`` seconds after the attempt (it waits
+        out the rest); when jobs it cannot tell apart exist, the chunk stays
+        uncertain, naming them (``chunk.candidates``).  ``on_created`` (a
+        function or coroutine function) hears each chunk as soon as its job
+        exists.
         """
         proto.check_id("job_id", job_id)
         if isinstance(statuses, str) or not statuses:
@@ -317,108 +325,25 @@ class Jobs:
             raise ValueError(f"chunk_size must be an integer >= 1, got {chunk_size!r}")
         if job_config is not None and not isinstance(job_config, Mapping):
             raise TypeError("job_config must be a mapping (the parse/classify config object)")
+        check_seconds("settle", settle, none_ok=False, zero_ok=True)
         if not dry_run:  # before the scan: its new jobs are item-ids jobs
             _need_project(self._api.scope(organization_id, project_id), "jobs.retry_failed")
-        org, proj = organization_id, project_id
-        items = JobItems(self._api)
-        found: dict[str, BatchItem] = {}
-        for status in dict.fromkeys(wanted):
-            # Closed on leaving the block: an error's traceback may keep this frame.
-            async with items.iter(
-                job_id, status=status, organization_id=org, project_id=proj
-            ) as scan:
-                async for item in scan:
-                    found.setdefault(item.item_id, item)
-        chunks, earlier, doubtful = plan_chunks(found, chunk_size, already_created)
-        plan = RetryPlan(
+        if state is not None and already_created is not None:
+            raise ValueError("pass state= or already_created=, not both")
+        run = Rerun(
             job_id,
             wanted,
             chunk_size,
             dry_run,
-            chunks=chunks,
-            earlier=earlier,
-            uncertain=doubtful,
-            found=len(found),
+            job_config,
+            float(settle),
+            self._api.policy,
+            None if state is None else state_store(state),
+            on_created,
+            organization_id,
+            project_id,
         )
-        if not chunks:
-            return plan
-        if job_config is not None:
-            config: Mapping[str, Any] = job_config
-            plan.config_source = "job_config argument"
-        else:
-            config, plan.config_source = await self._original_config(
-                job_id, list(found.values()), items, org, proj
-            )
-        if dry_run:
-            return plan
-        for n, chunk in enumerate(chunks):
-            try:
-                job = await self.create(
-                    job_config=config,
-                    item_ids=chunk.item_ids,
-                    organization_id=org,
-                    project_id=proj,
-                )
-            except AiobatchError as exc:
-                if _maybe_created(exc):
-                    plan.uncertain.append(chunk)
-                left = len(plan.not_submitted)
-                raise RetryFailedError(
-                    f"creating job {chunk.index} ({chunk.size} items) of the re-run of "
-                    f"{job_id} failed: {exc}; {len(plan.created)} chunk(s) created, "
-                    f"{left} item(s) not submitted; pass .plan as already_created= to "
-                    "finish without duplicates",
-                    plan=plan,
-                    error=exc,
-                ) from exc
-            chunk = chunks[n] = with_job(chunk, job.id)
-            if on_created is not None:
-                result = on_created(chunk)
-                if inspect.isawaitable(result):
-                    await result
-        return plan
-
-    async def _original_config(
-        self,
-        job_id: str,
-        found: Sequence[BatchItem],
-        items: JobItems,
-        org: str | None,
-        proj: str | None,
-    ) -> tuple[Mapping[str, Any], str]:
-        """The configuration the job's items were processed with: from the
-        processing results of a few of the items found, else of a few completed
-        items of the job (failed items often have no result)."""
-
-        async def probe(item_ids: Iterable[str]) -> tuple[Mapping[str, Any], str] | None:
-            for item_id in item_ids:
-                results = await items.get_processing_results(
-                    item_id, organization_id=org, project_id=proj
-                )
-                for result in results.processing_results:
-                    if result.job_config:
-                        return result.job_config, f"item {item_id}"
-            return None
-
-        got = await probe(i.item_id for i in found[:CONFIG_PROBES])
-        if got is None:
-            async with items.iter(
-                job_id,
-                status="completed",
-                max_items=CONFIG_PROBES,
-                page_size=CONFIG_PROBES,
-                organization_id=org,
-                project_id=proj,
-            ) as completed:
-                ids = [i.item_id async for i in completed]
-            got = await probe(ids)
-        if got is None:
-            raise MissingJobConfigError(
-                f"no processing result of job {job_id} carries a job_config to re-run "
-                "its items with: pass job_config=",
-                job_id=job_id,
-            )
-        return got
+        return await rerun(self, JobItems(self._api), run, already_created)
 
 
 def _need_project(scope: Mapping[str, str], what: str) -> None:
@@ -428,13 +353,3 @@ def _need_project(scope: Mapping[str, str], what: str) -> None:
             f"{what} creates jobs over item ids, which need a project: pass project_id= "
             "(to the call or to BatchClient)"
         )
-
-
-def _maybe_created(exc: AiobatchError) -> bool:
-    """Whether a failed create may still have made its job: the request left and
-    no answer says it was refused (a lost connection, 500/502/504)."""
-    if isinstance(exc, APIConnectionError):
-        return exc.request_sent
-    if isinstance(exc, APIStatusError):
-        return exc.status_code in (500, 502, 504)
-    return False

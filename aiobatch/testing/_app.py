@@ -24,6 +24,7 @@ from ._results import (
     parse_result_body,
 )
 from ._stats import Stats
+from ._storage import ObjectStore
 from ._validate import ApiError, Errors, create_body, page_token
 
 __all__ = ["API", "CLASSIFIER", "PARSING", "SIM", "SimHost", "make_app"]
@@ -46,10 +47,14 @@ class SimHost(Protocol):
     """What handlers need from the simulator (kept narrow to avoid an import cycle)."""
 
     api_key: str | None
+    #: Whether item listings carry ``total_size`` (not published either way).
+    total_size: bool
     default_limit: int
     max_limit: int
     registry: Registry
     sleep: Callable[[float], Awaitable[None]]
+    #: The second listener that serves presigned result URLs.
+    storage: ObjectStore
 
     @property
     def stats(self) -> Stats: ...
@@ -143,7 +148,7 @@ async def list_items(request: web.Request) -> web.StreamResponse:
         fields.append(b'"items":[%s]' % items)
         if f.next_page_token and offset + count < total:
             fields.append(b'"next_page_token":"%s"' % page_token(offset + count).encode())
-    if not f.omit_total_size:
+    if host.total_size and not f.omit_total_size:
         reported = max(0, round(total * f.total_size_factor) + f.total_size_delta)
         fields.append(b'"total_size":%d' % reported)
     if f.extra_fields:
@@ -243,8 +248,18 @@ async def cancel_job(request: web.Request) -> web.StreamResponse:
     now = host.registry.clock.now()
     before = job_object(state, state.view(now), now)
     already = state.cancelled_at is not None
-    if not already and before["status"] in ("completed", "failed"):
+    finished = not already and before["status"] in ("completed", "failed")
+    if finished and host.fault_state.faults.refuse_cancel_finished:
         raise ApiError(400, f"Cannot cancel batch job in status {before['status']}")
+    if finished:
+        # What the API answers here is not published: accept, change nothing.
+        out = {
+            "job_id": state.job.job_id,
+            "message": f"Batch job already {before['status']}",
+            "processed_items": before["processed_items"],
+            "status": before["status"],
+        }
+        return _json(200, _extra(host, out, x_sim_cancelled_by="api"))
     host.registry.cancel(state, reason)
     after = job_object(state, state.view(now), now)
     message = "Batch job was already cancelled" if already else "Batch job cancelled"
@@ -282,7 +297,7 @@ async def create_job(request: web.Request) -> web.StreamResponse:
         item_ids=body.get("item_ids"),
         project_id=request.query.get("project_id"),
     )
-    return _json(200, _job(host, state, host.registry.clock.now()))
+    return _json(201, _job(host, state, host.registry.clock.now()))
 
 
 # --- where items' output lives: parse jobs, classify jobs ---------------------
@@ -336,15 +351,15 @@ async def get_classify_job(request: web.Request) -> web.StreamResponse:
 
 
 async def get_classify_results(request: web.Request) -> web.StreamResponse:
-    # One answer per job: the request takes no paging parameters (FastAPI ignores
-    # unknown ones), whatever the list envelope's next_page_token suggests.
+    # The endpoint takes no paging parameters (FastAPI ignores unknown ones): one
+    # answer holds every result of the job.
     host = request.app[SIM]
     job_id = request.match_info["job_id"]
     state, index, result = _processing_job(host, job_id, "classify")
     if result.status == "ERROR":
         raise ApiError(400, f"Classify job {job_id} failed: {result.error}")
     if result.status == "PENDING":
-        return _json(200, {"items": [], "next_page_token": None})
+        return _json(200, {"items": [], "next_page_token": None, "total_size": 0})
     return _json(200, classify_body(state, index, job_id))
 
 
@@ -477,4 +492,7 @@ def make_app(host: SimHost) -> web.Application:
     from ._batches import add_batch_routes  # v2: /api/v2/batches (it imports this module)
 
     add_batch_routes(app, host)
+    from ._directories import add_directory_routes  # (it imports _batches)
+
+    add_directory_routes(app)
     return app

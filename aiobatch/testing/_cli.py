@@ -67,6 +67,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     srv.add_argument("--default-limit", type=int, default=100)
     srv.add_argument("--max-limit", type=int, default=1000)
     srv.add_argument(
+        "--no-total-size",
+        action="store_true",
+        help="leave total_size out of item listings (whether the API sends it is not published)",
+    )
+    srv.add_argument(
         "--page-cache-mb",
         type=int,
         default=32,
@@ -206,6 +211,7 @@ def simulator_from_args(ns: argparse.Namespace) -> Simulator:
         max_limit=ns.max_limit,
         seed=ns.seed,
         page_cache_bytes=max(0, ns.page_cache_mb) * 1024 * 1024,
+        total_size=not ns.no_total_size,
     )
     count = getattr(ns, "batches", 0)
     now = sim.clock.now()
@@ -238,6 +244,8 @@ async def serve(
                 f"job: {j.job_id} items={j.total_items} seed={j.seed} running={j.running}"
                 for j in sim.jobs
             ]
+            if not sim.total_size:
+                lines.append("total_size: omitted from item listings")
             lines.append(f"faults: {sim.faults.describe()}")
             print("\n".join(lines), file=out, flush=True)
             await stop.wait()

@@ -287,9 +287,11 @@ def job_object(state: JobState, view: View, now: float) -> dict[str, Any]:
         "processed_items": counts["completed"] + counts["failed"] + counts["skipped"],
         "skipped_items": counts["skipped"],
         "workflow_id": f"batch-{job.job_type}-{state.key}",
+        # Nullable in the API: present as null until they apply.
+        "started_at": None if status == "pending" else iso(state.start),
+        "completed_at": None,
+        "error_message": job.error_message,
     }
-    if status != "pending":
-        out["started_at"] = iso(state.start)
     if status in ("completed", "failed", "cancelled"):
         ended = state.cancelled_at if state.cancelled_at is not None else state.finished_at()
         out["completed_at"] = out["updated_at"] = out["effective_at"] = iso(ended)
@@ -297,9 +299,7 @@ def job_object(state: JobState, view: View, now: float) -> dict[str, Any]:
         out["updated_at"] = out["effective_at"] = iso(max(state.created_at, now))
     else:  # a frozen snapshot: its last change is its last scheduled event, not "now"
         out["updated_at"] = out["effective_at"] = iso(state.finished_at())
-    if job.error_message is not None:
-        out["error_message"] = job.error_message
-    return {k: v for k, v in out.items() if v is not None}
+    return out
 
 
 def progress_percentage(view: View) -> float:

@@ -1,97 +1,122 @@
-"""A directory's files in the simulator: ``GET /api/v1/beta/directories/{id}/files``.
+"""The source directories of v2 batches, in the simulator: a minimal
+``GET /api/v1/beta/directories/{directory_id}/files`` (cursor-paged), where a v2
+result's ``source_directory_file_id`` gets its ``display_name``.
 
-A directory holds the source files of every batch made over it (``SimBatch(
-source_directory_id=...)``), in batch order then file order; each file's
-``display_name`` is a pure function of its id: mostly ordinary names, with some
-repeated, some non-ASCII and some a naive downloader would trust as a path.
-Cursor-paged: the token is an opaque position; ``page_size`` has no published
-bounds, so anything below 1 means the default and anything above 1000 is capped.
+A directory holds the source files of every batch made over it (oldest batch
+first, then file order); nothing is stored.  With ``SimBatch.hostile_names`` one
+file in three gets a name a naive downloader would trust (``../../etc/passwd``,
+control characters, duplicates...).
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
-from typing import TYPE_CHECKING, Any
+import binascii
+from typing import Any
 
 from aiohttp import web
 
-from ._app import _json
-from ._validate import ApiError
+from ._app import SIM, SimHost, _json
+from ._batches import BATCHES, _iso, _timestamp, file_id_of
+from ._results import HOSTILE_EVERY, HOSTILE_NAMES
+from ._validate import ApiError, Errors
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ._batches import BatchStore
-
-__all__ = ["DIRECTORIES", "directory_files", "display_name_of", "list_directory_files"]
+__all__ = ["DIRECTORIES", "add_directory_routes", "directory_files"]
 
 DIRECTORIES = "/api/v1/beta/directories"
-_NAMES = (
-    "invoice.pdf",
-    "contract-2024.pdf",
-    "Überweisung März.pdf",
-    "../../etc/passwd",
-    "scan 01.png",
-    "report.pdf",
-    '=HYPERLINK("http://x.invalid")',
-    "\x1b[31mred\x1b[0m.pdf",
-)
+_STEMS = ("invoice", "contract", "statement", "report", "scan")
 
 
-def display_name_of(file_id: str) -> str:
-    """Every third file has an ordinary, unique name; the rest share a few names
-    (collisions, non-ASCII, path-like), as uploaded directories do."""
-    h = int.from_bytes(hashlib.blake2b(file_id.encode(), digest_size=4).digest(), "big")
-    if h % 3:
-        return f"document-{file_id[-6:]}.pdf"
-    return _NAMES[(h // 3) % len(_NAMES)]
+def _display_name(batch: Any, index: int) -> str:
+    if batch.hostile_names and index % HOSTILE_EVERY == 0:
+        return HOSTILE_NAMES[(index // HOSTILE_EVERY) % len(HOSTILE_NAMES)]
+    return f"{_STEMS[index % len(_STEMS)]}_{index:05d}.pdf"
 
 
-def directory_files(store: BatchStore, directory_id: str) -> list[dict[str, Any]]:
-    from ._batches import file_id_of  # (it imports this module)
-
-    seen: dict[str, dict[str, Any]] = {}
-    for state in sorted(store.ordered(), key=lambda s: s.batch.batch_id):
+def directory_files(request: web.Request, directory_id: str) -> list[dict[str, Any]]:
+    """Every file of a directory, in listing order; 404 for a directory no
+    batch names."""
+    store = request.app[BATCHES]
+    states = [s for s in store.ordered() if s.batch.source_directory_id == directory_id]
+    if not states:
+        raise ApiError(404, f"Directory {directory_id} not found")
+    out: list[dict[str, Any]] = []
+    for state in reversed(states):  # oldest batch first
         b = state.batch
-        if b.source_directory_id != directory_id:
-            continue
+        created = _iso(state.created_at)
         for i in range(b.files):
-            fid = file_id_of(b.batch_id, i)
-            seen.setdefault(
-                fid,
+            file_id = file_id_of(b.batch_id, i)
+            out.append(
                 {
-                    "id": fid,
+                    "id": file_id,
                     "directory_id": directory_id,
-                    "display_name": display_name_of(fid),
+                    "display_name": _display_name(b, i),
                     "project_id": b.project_id,
-                    "unique_id": f"{directory_id}/{fid}",
-                },
+                    "unique_id": f"{b.batch_id}/{i}",
+                    "file_id": "fil-" + file_id.removeprefix("dfl-"),
+                    "created_at": created,
+                    "updated_at": created,
+                    "deleted_at": None,
+                    "download_url": None,
+                    "metadata": None,
+                }
             )
-    return list(seen.values())
+    return out
 
 
-def _position(token: str | None) -> int:
-    if token is None:
+def _offset(errors: Errors) -> int:
+    raw = errors.query.get("page_token")
+    if not raw:
         return 0
     try:
-        raw = base64.urlsafe_b64decode(token.encode()).decode()
-        if raw.startswith("f") and raw[1:].isdigit():
-            return int(raw[1:])
-    except (ValueError, UnicodeDecodeError):
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode()
+        kind, _, number = text.partition(":")
+        if kind == "file" and number.isdigit():
+            return int(number)
+    except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
-    raise ApiError(400, "Invalid page_token")
+    errors.add("value_error", ["query", "page_token"], "Value error, invalid page token", raw)
+    return 0
+
+
+def _wanted(request: web.Request, errors: Errors) -> Any:
+    q = request.query
+    after = _timestamp(errors, "updated_at_on_or_after")
+    before = _timestamp(errors, "updated_at_on_or_before")
+    exact = {k: q[k] for k in ("display_name", "file_id", "unique_id") if k in q}
+    contains = q.get("display_name_contains")
+
+    def wanted(f: dict[str, Any], updated: float) -> bool:
+        return (
+            all(f[k] == v for k, v in exact.items())
+            and (contains is None or contains in f["display_name"])
+            and (after is None or updated >= after)
+            and (before is None or updated <= before)
+        )
+
+    return wanted
 
 
 async def list_directory_files(request: web.Request) -> web.StreamResponse:
-    from ._batches import BATCHES
+    host: SimHost = request.app[SIM]
+    errors = Errors(request.query)
+    page_size = errors.integer("page_size", host.default_limit, ge=1, le=host.max_limit)
+    offset = _offset(errors)
+    wanted = _wanted(request, errors)
+    errors.raise_if_any()
+    assert page_size is not None
+    files = directory_files(request, request.match_info["directory_id"])
+    store = request.app[BATCHES]
+    created = {s.batch.batch_id: s.created_at for s in store.ordered()}
+    listing = [f for f in files if wanted(f, created[f["unique_id"].partition("/")[0]])]
+    page = listing[offset : offset + page_size]
+    end = offset + len(page)
+    token = base64.urlsafe_b64encode(f"file:{end}".encode()).decode().rstrip("=")
+    return _json(200, {"items": page, "next_page_token": token if end < len(listing) else None})
 
-    store: BatchStore = request.app[BATCHES]
-    files = directory_files(store, request.match_info["directory_id"])
-    try:
-        size = int(request.query.get("page_size", "100"))
-    except ValueError:
-        raise ApiError(422, "page_size must be an integer") from None
-    size = 100 if size < 1 else min(size, 1000)
-    start = _position(request.query.get("page_token"))
-    end = start + size
-    token = base64.urlsafe_b64encode(f"f{end}".encode()).decode() if end < len(files) else None
-    return _json(200, {"items": files[start:end], "next_page_token": token})
+
+def add_directory_routes(app: web.Application) -> None:
+    from ._app import ENDPOINT
+
+    ENDPOINT[list_directory_files] = "directory_files"
+    app.router.add_get(DIRECTORIES + "/{directory_id}/files", list_directory_files)

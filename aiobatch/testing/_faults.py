@@ -53,7 +53,7 @@ ENDPOINTS = (
     # the product jobs a v2 batch hands out (/api/v2/parse, /api/v2/extract)
     "parse_v2_job",
     "extract_v2_job",
-    # a batch's source directory (/api/v1/beta/directories/{id}/files)
+    # the source directories' file listings (/api/v1/beta/directories/{id}/files)
     "directory_files",
 )
 
@@ -242,6 +242,19 @@ class Faults:
     #: position: following it goes on where the listing was.
     empty_token_page: Trigger | None = None
 
+    # -- behaviour the API does not publish ------------------------------
+    #: Refuse (400) to cancel a v1 job or v2 batch that already finished; by
+    #: default such a cancel is accepted and changes nothing.
+    refuse_cancel_finished: bool = False
+    #: Seconds a v2 batch's ``results`` stay null after it reached a final status
+    #: ("before result mappings are available").
+    results_delay: float = 0.0
+    #: v2 parse contents (``markdown_full``, ``items``...) over this many bytes of
+    #: JSON are not given inline: a 413 saying so (``inline_over_limit="error"``) or
+    #: an empty field in a COMPLETED answer (``"empty"``).  None: no limit.
+    inline_result_limit: int | None = None
+    inline_over_limit: Literal["error", "empty"] = "error"
+
     # -- webhook deliveries (v2 batches created with webhook_configurations) --
     #: Deliver each round of events (all the status changes one clock move
     #: revealed) in a seeded random order instead of the order they happened.
@@ -265,6 +278,10 @@ class Faults:
             raise ValueError(f"empty_style must be one of {EMPTY_STYLES}")
         if self.unstable_ties < 0:
             raise ValueError("unstable_ties must be >= 0")
+        if self.results_delay < 0:
+            raise ValueError("results_delay must be >= 0")
+        if self.inline_over_limit not in ("error", "empty"):
+            raise ValueError("inline_over_limit must be 'error' or 'empty'")
         if self.webhook_duplicate_every < 0:
             raise ValueError("webhook_duplicate_every must be >= 0")
         for name in PAGE_FAULTS:

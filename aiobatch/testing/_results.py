@@ -203,8 +203,8 @@ _TYPES = ("invoice", "contract", "receipt", "letter", "other")
 
 
 def classify_body(state: JobState, index: int, job_id: str) -> dict[str, Any]:
-    """``GET /classifier/jobs/{job_id}/results``, one answer: each classify job
-    has one to three results (one per file of the item)."""
+    """``GET /classifier/jobs/{job_id}/results``, all in one answer: each classify
+    job has one to three results (one per file of the item)."""
     h = _job_hash(job_id)
     n = 1 + h % 3
     created = iso(state.start + index / state.job.rate)
@@ -225,4 +225,4 @@ def classify_body(state: JobState, index: int, job_id: str) -> dict[str, Any]:
                 "updated_at": created,
             }
         )
-    return {"items": items, "next_page_token": None}
+    return {"items": items, "next_page_token": None, "total_size": n}

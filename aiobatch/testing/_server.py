@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from types import TracebackType
 from typing import Self
@@ -18,6 +19,8 @@ from ._jobs import SimClock, SimJob
 from ._registry import CreateRecord, Registry
 from ._results import outcome, parse_result_body
 from ._stats import Stats
+from ._storage import ObjectStore, StorageRequest
+from ._v2jobs import storage_resolver
 from ._webhooks import WebhookDelivery, WebhookDispatcher
 
 __all__ = ["Simulator"]
@@ -34,6 +37,11 @@ class Simulator:
     restarts the trigger counters.  ``clock`` drives running jobs: pass
     ``SimClock.frozen_at()`` and call ``sim.advance(seconds)`` for deterministic
     progress.  ``sleep`` is what latency and trickling await (tests may record it).
+    ``total_size=False`` leaves ``total_size`` out of item listings: no request
+    asks for it and whether the API sends it is not published, so a client must be
+    right (and fast) both ways.  Presigned result URLs point at a second
+    listener (``storage_url``), valid for ``presigned_ttl`` seconds of the
+    simulator's clock, over TLS when ``storage_ssl`` is given.
     """
 
     def __init__(
@@ -52,10 +60,14 @@ class Simulator:
         page_cache_bytes: int = 32 * 1024 * 1024,
         log_limit: int = 100_000,
         sleep: Callable[[float], Awaitable[None]] | None = None,
+        presigned_ttl: float = 900.0,
+        storage_ssl: ssl.SSLContext | None = None,
+        total_size: bool = True,
     ) -> None:
         if not 1 <= default_limit <= max_limit:
             raise ValueError("need 1 <= default_limit <= max_limit")
         self.api_key = api_key
+        self.total_size = total_size
         self.host = host
         self.default_limit = default_limit
         self.max_limit = max_limit
@@ -73,6 +85,13 @@ class Simulator:
         self._port = port
         self._runner: web.AppRunner | None = None
         self.app = make_app(self)
+        self.storage = ObjectStore(
+            self.clock,
+            storage_resolver(self.app[BATCHES]),
+            host=host,
+            ttl=presigned_ttl,
+            ssl_context=storage_ssl,
+        )
         self._webhooks = WebhookDispatcher(self.app[BATCHES], lambda: self._fault_state)
         for job in jobs:
             self.add_job(job)
@@ -94,6 +113,11 @@ class Simulator:
         except BaseException:
             await runner.cleanup()
             raise
+        try:
+            await self.storage.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
         self._runner = runner
         self._port = runner.addresses[0][1]
         self._webhooks.start()
@@ -106,7 +130,10 @@ class Simulator:
             try:
                 await self._webhooks.stop()
             finally:
-                await runner.cleanup()
+                try:
+                    await runner.cleanup()
+                finally:
+                    await self.storage.stop()
 
     async def __aenter__(self) -> Self:
         return await self.start()
@@ -170,6 +197,18 @@ class Simulator:
         """The v2 batches (``/api/v2/batches``): ``sim.batches.add(SimBatch(...))``,
         ``sim.batches.ids(status=...)`` (ground truth, in listing order)."""
         return self.app[BATCHES]
+
+    @property
+    def storage_url(self) -> str:
+        """The origin of the presigned result URLs (``*_content_metadata``
+        expands): a second listener, as object storage is another host."""
+        return self.storage.base_url
+
+    @property
+    def storage_requests(self) -> list[StorageRequest]:
+        """Every request the storage listener received, headers included (a
+        request with ``Authorization`` is refused there, as S3 does)."""
+        return self.storage.requests
 
     @property
     def webhook_deliveries(self) -> list[WebhookDelivery]:

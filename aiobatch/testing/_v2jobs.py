@@ -9,39 +9,46 @@ the same bytes.
 
 from __future__ import annotations
 
-import hashlib
+import functools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from aiohttp import web
 
-from ._app import _json
-from ._results import result_content
+from ._app import SIM, SimHost, _json
+from ._data import iso as _iso
+from ._v2content import (
+    CONTENT_OBJECTS,
+    PARSE_EXPANDS,
+    PARSE_INLINE,
+    ParseContent,
+    _hash,
+    fast_tier_refusal,
+    stored_object,
+    usage,
+)
 from ._validate import ApiError, Errors
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._batches import BatchStore
 
 __all__ = [
-    "PARSE_EXPANDS",
+    "EXTRACT_EXPANDS",
     "V2_EXTRACT",
     "V2_PARSE",
     "extract_job_body",
     "job_outcome",
     "parse_job_body_v2",
+    "storage_resolver",
 ]
 
 V2_PARSE = "/api/v2/parse"
 V2_EXTRACT = "/api/v2/extract"
-PARSE_EXPANDS = ("markdown_full", "text_full", "markdown", "text", "items", "job_metadata")
-
+EXTRACT_EXPANDS = ("configuration", "extract_metadata", "usage")
 #: One job in ``FAILED_EVERY`` fails, one in ``MISSING_EVERY`` is missing (by hash).
 FAILED_EVERY = 7
 MISSING_EVERY = 11
-_PAGE_CHARS = 1500
-
-
-def _hash(job_id: str) -> int:
-    return int.from_bytes(hashlib.blake2b(job_id.encode(), digest_size=8).digest(), "big")
 
 
 def job_outcome(job_id: str) -> str:
@@ -58,56 +65,54 @@ def _error_message(job_id: str) -> str:
     return f"document could not be processed (job {job_id}): password-protected PDF"
 
 
-def _size(job_id: str) -> int:
-    return 200 + (_hash(job_id) >> 16) % 5000
-
-
 def parse_job_body_v2(
-    job_id: str, project_id: str, file_id: str, expand: list[str]
+    job_id: str,
+    project_id: str,
+    file_id: str,
+    expand: list[str],
+    *,
+    tier: str = "cost_effective",
+    times: tuple[str, str] | None = None,
+    presign: Callable[[str], str] | None = None,
+    size: int | None = None,
 ) -> dict[str, Any]:
+    """``GET /api/v2/parse/{job_id}``: the job (every nullable field present) and
+    each content ``expand`` asks for; ``presign(name)`` makes storage URLs."""
     status = job_outcome(job_id)
     failed = status == "FAILED"
-    out: dict[str, Any] = {
-        "job": {
-            "id": job_id,
-            "project_id": project_id,
-            "status": status,
-            "error_message": _error_message(job_id) if failed else None,
-        }
+    created, updated = times or (None, None)
+    content = None if failed else ParseContent(job_id, file_id, size)
+    job: dict[str, Any] = {
+        "id": job_id,
+        "project_id": project_id,
+        "status": status,
+        "error_message": _error_message(job_id) if failed else None,
+        "name": file_id,
+        "tier": tier,
+        "created_at": created,
+        "updated_at": updated,
+        "usage": usage(content) if content is not None and "usage" in expand else None,
+        "user_metadata": None,
     }
-    if failed:
+    out: dict[str, Any] = {"job": job}
+    if content is None:
         return out
-    markdown = result_content(job_id, file_id, _size(job_id))
-    text = markdown.replace("#", "")
-    pages = [markdown[k : k + _PAGE_CHARS] for k in range(0, len(markdown), _PAGE_CHARS)]
+    meta: dict[str, Any] = {}
     for name in expand:
-        if name == "markdown_full":
-            out["markdown_full"] = markdown
-        elif name == "text_full":
-            out["text_full"] = text
-        elif name == "markdown":
-            out["markdown"] = {
-                "pages": [{"page_number": n + 1, "markdown": p} for n, p in enumerate(pages)]
+        if name in CONTENT_OBJECTS:
+            key, field = CONTENT_OBJECTS[name]
+            found = stored_object(content, key) if field is not None else None
+            meta[key] = {
+                "size_bytes": len(found[0]) if found else 0,
+                "exists": found is not None,
+                "presigned_url": presign(key) if found and presign else None,
             }
-        elif name == "text":
-            out["text"] = {
-                "pages": [
-                    {"page_number": n + 1, "text": p.replace("#", "")} for n, p in enumerate(pages)
-                ]
-            }
-        elif name == "items":
-            out["items"] = {
-                "pages": [
-                    {"page_number": n + 1, "items": [{"type": "text", "value": p}]}
-                    for n, p in enumerate(pages)
-                ]
-            }
-        elif name == "job_metadata":
-            out["job_metadata"] = {
-                "job_pages": len(pages),
-                "credits_used": len(pages) * 3.0,
-                "job_is_cache_hit": _hash(job_id) % 5 == 0,
-            }
+        elif name == "images_content_metadata":
+            out["images_content_metadata"] = {"images": [], "total_count": 0}
+        elif name != "usage":
+            out[name] = content.expanded(name)
+    if meta:
+        out["result_content_metadata"] = meta
     return out
 
 
@@ -115,14 +120,27 @@ _DOC_TYPES = ("invoice", "contract", "receipt", "letter", "other")
 
 
 def extract_job_body(
-    job_id: str, project_id: str, file_id: str, configuration_id: str
+    job_id: str,
+    project_id: str,
+    file_id: str,
+    configuration_id: str,
+    *,
+    times: tuple[str, str],
+    expand: list[str],
 ) -> dict[str, Any]:
+    """``GET /api/v2/extract/{job_id}``: every field the SDK requires, every
+    nullable one present, and the ``configuration``/``extract_metadata``/``usage``
+    expands when asked."""
     status = job_outcome(job_id)
     h = _hash(job_id)
     failed = status == "FAILED"
+    pages = 1 + h % 4
     return {
         "id": job_id,
         "project_id": project_id,
+        "created_at": times[0],
+        "updated_at": times[1],
+        "file_input": file_id,
         "configuration_id": configuration_id,
         "status": status,
         "error_message": _error_message(job_id) if failed else None,
@@ -134,6 +152,19 @@ def extract_job_body(
             "currency": "EUR" if h % 2 else "USD",
             "source_file": file_id,
         },
+        "configuration": {
+            "data_schema": {"type": "object", "properties": {"total": {"type": "number"}}},
+            "tier": "cost_effective",
+        }
+        if "configuration" in expand
+        else None,
+        "extract_metadata": {"parse_job_id": None, "parse_tier": "cost_effective"}
+        if "extract_metadata" in expand
+        else None,
+        "usage": {"credits": pages * 2.0, "extract_credits": pages * 1.0, "parse_credits": pages}
+        if "usage" in expand
+        else None,
+        "metadata": None,
     }
 
 
@@ -165,10 +196,71 @@ async def get_parse_job_v2(request: web.Request) -> web.StreamResponse:
         expand.append(value)
     errors.raise_if_any()
     job_id, state, file_id = _lookup(request, "parse_v2")
-    return _json(200, parse_job_body_v2(job_id, state.batch.project_id, file_id, expand))
+    refusal = fast_tier_refusal(state.batch.tier, expand)
+    if refusal is not None and job_outcome(job_id) == "COMPLETED":
+        raise ApiError(400, refusal)
+    host: SimHost = request.app[SIM]
+    body = parse_job_body_v2(
+        job_id,
+        state.batch.project_id,
+        file_id,
+        expand,
+        tier=state.batch.tier,
+        times=_times(state),
+        presign=functools.partial(host.storage.presign, job_id),
+    )
+    limit = host.fault_state.faults.inline_result_limit
+    if limit is not None:
+        _over_limit(host, body, limit)
+    return _json(200, body)
+
+
+def _over_limit(host: SimHost, body: dict[str, Any], limit: int) -> None:
+    """``Faults.inline_result_limit``: inline contents over it are refused, or
+    come back empty (``inline_over_limit``)."""
+    for name in PARSE_INLINE:
+        value = body.get(name)
+        if value is None or len(msgspec.json.encode(value)) <= limit:
+            continue
+        if host.fault_state.faults.inline_over_limit == "error":
+            detail = (
+                f"The {name} result is too large to return inline; "
+                f"ask for {name}_content_metadata instead."
+            )
+            raise ApiError(413, detail)
+        body[name] = "" if isinstance(value, str) else {"pages": []}
+
+
+def _times(state: Any) -> tuple[str, str]:
+    # Jobs are made as the batch runs and finish at once, deterministically.
+    return _iso(state.running_at), _iso(state.finished_at())
 
 
 async def get_extract_job_v2(request: web.Request) -> web.StreamResponse:
+    errors = Errors(request.query)
+    expand = request.query.getall("expand", [])
+    for value in expand:
+        if value not in EXTRACT_EXPANDS:
+            expected = "'configuration', 'extract_metadata' or 'usage'"
+            errors.add("enum", ["query", "expand"], f"Input should be {expected}", value)
+    errors.raise_if_any()
     job_id, state, file_id = _lookup(request, "extract_v2")
     b = state.batch
-    return _json(200, extract_job_body(job_id, b.project_id, file_id, b.configuration_id))
+    body = extract_job_body(
+        job_id, b.project_id, file_id, b.configuration_id, times=_times(state), expand=expand
+    )
+    return _json(200, body)
+
+
+def storage_resolver(store: BatchStore) -> Callable[[str, str], tuple[bytes, str] | None]:
+    """What the storage listener serves: a completed parse job's result objects."""
+
+    def resolve(job_id: str, name: str) -> tuple[bytes, str] | None:
+        found = store.job(job_id)
+        if found is None or found[0].batch.job_type != "parse_v2":
+            return None
+        if job_outcome(job_id) != "COMPLETED":
+            return None
+        return stored_object(ParseContent(job_id, found[1]), name)
+
+    return resolve

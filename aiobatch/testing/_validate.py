@@ -113,10 +113,8 @@ _JOB_TYPES = ("parse", "extract", "classify")
 def _check_config(errors: Errors, config: dict[str, Any]) -> None:
     """A configuration the API could not run: empty, an unknown job type, or
     ``parameters`` that are not an object."""
+    # No field of job_config is required by the schema: ``{}`` is valid.
     loc: list[str | int] = ["body", "job_config"]
-    if not config:
-        errors.add("value_error", loc, "Value error, job_config must not be empty", config)
-        return
     for name in ("type", "job_type"):
         value = config.get(name)
         if value is not None and value not in _JOB_TYPES:
@@ -164,8 +162,17 @@ def create_body(body: Any) -> dict[str, Any]:
         v = body.get(name)
         if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
             errors.add("int_type", ["body", name], "Input should be a valid integer", v)
-    if not errors.items and (directory_id is None) == (item_ids is None):
-        msg = "Value error, exactly one of directory_id or item_ids must be provided"
+        elif name == "page_size" and v is not None and not 1 <= v <= 1000:
+            kind, msg, ctx = (
+                ("greater_than_equal", "greater than or equal to 1", {"ge": 1})
+                if v < 1
+                else ("less_than_equal", "less than or equal to 1000", {"le": 1000})
+            )
+            errors.add(kind, ["body", name], f"Input should be {msg}", v, **ctx)
+    # Both at once: what the API does is not published, so it is accepted
+    # (item_ids win); neither is refused, as the API documents.
+    if not errors.items and directory_id is None and item_ids is None:
+        msg = "Value error, one of directory_id or item_ids must be provided"
         errors.add("value_error", ["body"], msg, None, error={})
     if not errors.items and item_ids is not None and not item_ids:
         errors.add("too_short", ["body", "item_ids"], "List should have at least 1 item", [])

@@ -244,7 +244,7 @@ def _outgoing(state: _BatchState, status: str, at: float) -> list[_Outgoing]:
     out: list[_Outgoing] = []
     for k, hook in enumerate(state.hooks):
         wanted = hook.get("webhook_events") or []
-        if wanted and event_type not in wanted:
+        if not hook.get("webhook_url") or (wanted and event_type not in wanted):
             continue
         key = f"{batch_id}/{k}/{event_type}".encode()
         event_id = "evt-" + hashlib.blake2b(key, digest_size=8).hexdigest()

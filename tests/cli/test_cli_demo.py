@@ -28,6 +28,19 @@ async def test_demo_json() -> None:
     assert doc["requests"] >= 2
 
 
+async def test_demo_without_total_size_ends_with_every_item() -> None:
+    # Whether the API sends total_size is not published: the demo works without it.
+    args = ("demo", "--items", "2500", "--latency-ms", "0", "--format", "json")
+    r = await cli(*args, "--no-total-size", "--page-size", "100")
+    assert r.code == 0, r.err
+    doc = json.loads(r.out)
+    assert doc["total_items"] == 2500
+    assert sum(s["count"] for s in doc["statuses"].values()) == 2500
+    assert "no total_size" in r.err
+    with_total = json.loads((await cli(*args, "--page-size", "100")).out)
+    assert doc["statuses"] == with_total["statuses"]
+
+
 async def test_demo_table_with_progress_bar() -> None:
     err = TtyStringIO()
     r = await cli("demo", "--items", "2000", "--latency-ms", "1", "--page-size", "100", stderr=err)

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from _clock import FakeTime, fake_time
 from cli_support import clear_env, cli
 
 from aiobatch.testing import Faults, SimClock, SimJob, Simulator, Trigger
@@ -27,6 +28,12 @@ async def sim() -> AsyncIterator[Simulator]:
     jobs = [SimJob(job_id=JOB, total_items=2000, mix={"completed": 0.8, "failed": 0.2})]
     async with Simulator(jobs=jobs, clock=SimClock.frozen_at()) as s:
         yield s
+
+
+@pytest.fixture(autouse=True)
+def _clock(monkeypatch: pytest.MonkeyPatch, sim: Simulator) -> None:
+    # A rerun waits for the server to show a job it may have made: not for real.
+    fake_time(monkeypatch, FakeTime(sim))
 
 
 def state_file() -> Path:
@@ -174,3 +181,16 @@ async def test_a_bad_state_file_or_config_is_a_usage_error(sim: Simulator) -> No
     )
     assert r.code == 2  # the API refused the configuration (422)
     assert sim.creates == []
+
+
+async def test_messages_say_what_was_tried(sim: Simulator) -> None:
+    # A create is sent once (never repeated blindly); a GET is retried.
+    sim.faults = Faults(server_error=Trigger(first=1, on="create"), error_status=524)
+    r = await cli("jobs", "retry-failed", "--project-id", "prj-1", "--job-id", JOB, sim=sim)
+    assert r.code == 1
+    assert "the API failed with 524 (sent once, not retried)" in r.err
+    assert "after retries" not in r.err
+    sim.faults = Faults(server_error=Trigger(every=1, on="*"))
+    r = await cli("jobs", "status", "--job-id", JOB, sim=sim)
+    assert r.code == 1
+    assert "the API failed with 503 (after 6 attempts)" in r.err

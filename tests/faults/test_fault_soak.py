@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 WORKER = Path(__file__).with_name("soak_worker.py")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -31,6 +33,7 @@ def run_soak(scans: int, **env: str) -> tuple[dict[str, Any], str]:
     return result, proc.stderr
 
 
+@pytest.mark.slow
 def test_case22_soak_two_thousand_scans() -> None:
     result, stderr = run_soak(2000)
     assert result["debug"] is True

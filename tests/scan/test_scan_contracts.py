@@ -91,9 +91,8 @@ async def test_a_closed_borrowed_session_is_a_clear_error(
     ) as c:
         with pytest.raises(ClientClosedError, match="session"):
             await c.jobs.get(JOB)
-        with pytest.raises(PageFetchError) as info:
+        with pytest.raises(ClientClosedError, match="session"):  # nothing received: as itself
             [i async for i in c.job_items.iter(JOB)]
-        assert isinstance(info.value.error, ClientClosedError)
 
 
 async def test_slots_survive_a_cancelled_waiter() -> None:

@@ -173,6 +173,11 @@ async def test_create_then_get_then_cancel(sim: Simulator) -> None:
 
 async def test_cancel_errors(sim: Simulator) -> None:
     sim.batches.add(SimBatch(batch_id="bat-done", created_at=T0 - 1000))
+    # Cancelling a finished batch: not published, so accepted and a no-op...
+    done = await http(sim, "POST", "/bat-done/cancel")
+    assert (done.status, done.json()["status"]) == (200, "COMPLETED")
+    # ...unless the knob says otherwise.
+    sim.faults = Faults(refuse_cancel_finished=True)
     assert (await http(sim, "POST", "/bat-done/cancel")).status == 400
     assert (await http(sim, "POST", "/bat-nope/cancel")).status == 404
     missing = await http(sim, "GET", "/bat-nope")

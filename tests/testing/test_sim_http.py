@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from _sim_http import API, call, get, post, session
 
-from aiobatch.testing import SimClock, SimJob, Simulator
+from aiobatch.testing import Faults, SimClock, SimJob, Simulator
 from aiobatch.testing.pytest_plugin import SimulatorFactory
 
 JOB = "bjb-test-0001"
@@ -189,13 +189,19 @@ async def test_cancel_turns_pending_items_cancelled(
     finished = await batch_simulator_factory(
         [SimJob(job_id="bjb-f", total_items=5, mix={"completed": 1})]
     )
+    # Cancelling a finished job is not published: accepted, nothing changes...
+    done = await post(finished, "/bjb-f/cancel", {})
+    assert (done.status, done.json()["status"]) == (200, "completed")
+    assert finished.count("bjb-f", "completed") == 5
+    # ...unless the knob refuses it.
+    finished.faults = Faults(refuse_cancel_finished=True)
     assert (await post(finished, "/bjb-f/cancel", {})).status == 400
 
 
 async def test_create_job(batch_simulator: Simulator) -> None:
     config = {"type": "parse", "parameters": {"tier": "fast"}}
     made = await post(batch_simulator, "", {"job_config": config, "directory_id": "dir-new"})
-    assert made.status == 200
+    assert made.status == 201
     job = made.json()
     assert job["status"] == "pending"
     assert job["directory_id"] == "dir-new"
@@ -280,3 +286,14 @@ async def test_unknown_route_and_method_are_json(batch_simulator: Simulator) -> 
     assert reply.json() == {"detail": "Method Not Allowed"}
     assert reply.headers["Allow"]
     assert API.startswith("/api/v1/beta")
+
+
+async def test_nullable_job_fields_are_explicit_nulls(
+    batch_simulator_factory: SimulatorFactory,
+) -> None:
+    sim = await batch_simulator_factory(
+        [SimJob(job_id="bjb-live", total_items=10, running=True, start_delay=5)]
+    )
+    job = (await get(sim, "/bjb-live")).json()["job"]
+    assert job["status"] == "pending"
+    assert (job["started_at"], job["completed_at"], job["error_message"]) == (None, None, None)

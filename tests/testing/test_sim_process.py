@@ -81,6 +81,29 @@ async def test_serve_prints_the_banner_and_stops_cleanly() -> None:
     await task
 
 
+async def test_the_total_size_switch() -> None:
+    # Whether the API sends total_size is not published: the simulator does both.
+    ns = build_parser().parse_args(["--port", "0", "--items", "10", "--no-total-size"])
+    out, stop = io.StringIO(), asyncio.Event()
+    task = asyncio.create_task(serve(ns, out=out, stop=stop))
+    for _ in range(1000):
+        if "faults:" in out.getvalue():
+            break
+        await asyncio.sleep(0.001)
+    assert "total_size: omitted" in out.getvalue()
+    banner = dict(line.split(": ", 1) for line in out.getvalue().splitlines()[1:] if ": " in line)
+    async with (
+        aiohttp.ClientSession(headers={"Authorization": "Bearer test-key"}) as s,
+        s.get(banner["base_url"] + API + "/bjb-sim-0001/items") as resp,
+    ):
+        body = await resp.json()
+    stop.set()
+    await task
+    assert len(body["items"]) == 10
+    assert "total_size" not in body
+    assert simulator_from_args(build_parser().parse_args([])).total_size is True
+
+
 async def test_subprocess_server() -> None:
     async with SimulatorProcess(items=500, args=["--rate-limit", "first=1"]) as proc:
         assert proc.base_url.startswith("http://127.0.0.1:")

@@ -53,7 +53,19 @@ async def test_parse_jobs_of_a_batch(sim: Simulator) -> None:
         body = reply.json()
         job = body["job"]
         assert job["id"] == ref["id"]
-        assert set(job) == {"id", "project_id", "status", "error_message"}
+        # Every field of the SDK's Job, the nullable ones as explicit nulls.
+        assert set(job) == {
+            "id",
+            "project_id",
+            "status",
+            "error_message",
+            "name",
+            "tier",
+            "created_at",
+            "updated_at",
+            "usage",
+            "user_metadata",
+        }
         outcomes[job["status"]] += 1
         if job["status"] == "FAILED":
             assert job["error_message"]

@@ -41,10 +41,12 @@ async def test_twenty_scans_share_one_budget_under_429s() -> None:
     sleep = NoSleep()
     policy = RetryPolicy(sleep=sleep, random=lambda: 0.5, max_retries=50)
     faults = Faults(rate_limit=Trigger(in_flight_above=8, on="*"), retry_after_ms="5", latency_ms=2)
+    widths: list[int] = []  # the shared width right after each 429 was taken in
     async with Simulator(jobs=jobs(20, 2000), faults=faults) as sim:
         async with BatchClient(
             api_key=sim.api_key, base_url=sim.base_url, retry=policy, max_concurrency=12
         ) as client:
+            client.add_event_hook("rate_limited", lambda _e: widths.append(client.budget.limit))
             got = await scan_all(client, sim.job_ids, page_size=100, concurrency=8)
             budget = client.budget
         assert sim.stats.peak_in_flight <= 12
@@ -53,7 +55,8 @@ async def test_twenty_scans_share_one_budget_under_429s() -> None:
             assert ids == sim.item_ids(job_id)  # every item, once, in order
         assert "rate_limit" in sim.stats.faults()
         assert budget.rate_limited == sim.stats.faults().count("rate_limit")
-        assert budget.limit < 12 or budget.rate_limited  # the width was cut at least once
+        assert len(widths) == budget.rate_limited
+        assert min(widths) < 12  # the shared width was cut, not only counted
         # The shared pause was waited out with jitter above 5 ms, never below.
         pauses = [d for d in sleep.delays if 0 < d < 1]
         assert pauses

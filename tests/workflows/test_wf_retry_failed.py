@@ -96,14 +96,17 @@ async def test_a_create_failing_part_way_then_a_rerun_without_duplicates(sim: Si
         plan = caught.value.plan
         assert isinstance(caught.value.error, InternalServerError)
         assert len(plan.created) == 2
-        assert plan.uncertain == []  # a 503 says the job was not made
-        assert len(plan.pending) == len(plan.chunks) - 2
+        # A 503 does not prove the job was not made: the chunk is uncertain.
+        [doubt] = plan.uncertain
+        assert doubt.attempted_at is not None
+        assert len(plan.pending) == len(plan.chunks) - 3
         assert sorted(plan.not_submitted) == sorted(set(failed) - set(submitted(sim)))
         # What the state file would hold, written and read back:
         saved = RetryPlan.from_json(json.loads(json.dumps(plan.to_json())))
         again = await client.jobs.retry_failed(BIG, chunk_size=500, already_created=saved)
     assert again.complete
     assert len(again.earlier) == 2
+    assert again.chunks[0].item_ids == doubt.item_ids  # no job holds it: submitted again
     assert submitted(sim) == Counter(failed)  # all of them, none twice
     assert again.job_ids == [r.job_id for r in sim.creates]
     async with client_for(sim) as client:  # a third run has nothing left to do
@@ -112,8 +115,8 @@ async def test_a_create_failing_part_way_then_a_rerun_without_duplicates(sim: Si
     assert len(sim.creates) == len(again.job_ids)
 
 
-async def test_an_ambiguous_failure_is_never_resubmitted(sim: Simulator) -> None:
-    # The job is created, then the answer is lost: the client cannot know.
+async def test_a_lost_answer_then_the_rerun_finds_the_job(sim: Simulator) -> None:
+    # The job is created, then the answer is lost: the rerun looks for it.
     sim.faults = Faults(reset_mid_body=Trigger(after=1, first=1, on="create"))
     async with client_for(sim) as client:
         with pytest.raises(RetryFailedError) as caught:
@@ -123,10 +126,11 @@ async def test_an_ambiguous_failure_is_never_resubmitted(sim: Simulator) -> None
         assert doubt.job_id is None
         assert len(sim.creates) == 2  # the server did make the second job
         again = await client.jobs.retry_failed(BIG, chunk_size=1000, already_created=plan)
-    assert submitted(sim) == Counter(sim.item_ids(BIG, "failed"))
-    assert again.uncertain == [doubt]
-    assert not again.complete
-    assert again.not_submitted == list(doubt.item_ids)
+    assert submitted(sim) == Counter(sim.item_ids(BIG, "failed"))  # none twice
+    assert again.complete
+    assert again.uncertain == []
+    assert [c.job_id for c in again.earlier] == [r.job_id for r in sim.creates[:2]]
+    assert again.earlier[1].item_ids == doubt.item_ids
 
 
 async def test_a_429_on_create_is_retried(sim: Simulator) -> None:

@@ -1,0 +1,82 @@
+"""``aiobatch jobs retry-failed`` against the hostile create server: the
+documented rerun ("run the same command again") ends with exit 0 and every
+failed item in exactly one job, by the server's own record."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from _clock import FakeTime, fake_time
+from create_server import FAILS, CreateServer, Job, running
+
+from aiobatch.cli import run
+
+SRC = "bjb-hostile-src"
+
+
+@pytest.fixture(autouse=True)
+def _cwd(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in ("LLAMA_CLOUD_API_KEY", "LLAMA_PARSE_API_KEY", "LLAMA_CLOUD_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)  # the state file goes to the current directory
+
+
+@pytest.fixture
+async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[CreateServer]:
+    clock = fake_time(monkeypatch, FakeTime())
+    srv = CreateServer(clock=clock.wall_clock, statuses=["failed", "completed"] * 70)
+    async with running(srv):
+        yield srv
+
+
+async def command(server: CreateServer, *extra: str) -> tuple[int | None, str]:
+    """The documented command once; ``None`` when interrupted mid-create."""
+    argv = ["jobs", "retry-failed", "--job-id", SRC, "--chunk-size", "10", *extra]
+    argv += ["--base-url", server.url, "--api-key", "sk-hostile", "--timeout", "1"]
+    argv += ["--project-id", "prj-1"]  # item-ids jobs need a project
+    err = io.StringIO()
+    call = asyncio.ensure_future(run(argv, stdout=io.StringIO(), stderr=err))
+    blocked = asyncio.ensure_future(server.blocked.wait())
+    await asyncio.wait([call, blocked], return_when=asyncio.FIRST_COMPLETED)
+    blocked.cancel()
+    if not call.done():  # Ctrl-C while the create is in flight
+        server.blocked.clear()
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        return None, err.getvalue()
+    return call.result(), err.getvalue()
+
+
+async def test_the_same_command_again_finishes_after_every_kind_of_failure(
+    server: CreateServer,
+) -> None:
+    server.script = ["ok", *FAILS]
+    codes = []
+    for _ in range(len(FAILS) + 1):
+        code, err = await command(server)
+        codes.append(code)
+        if code == 0:
+            break
+        assert code is None or "run the same command again" in err
+    assert codes[-1] == 0
+    assert len(codes) == len(FAILS) + 1
+    assert server.per_item() == dict.fromkeys(server.failed(), 1)  # every item, once
+    assert len(server.created) == 7  # 70 failed items in chunks of 10
+
+
+async def test_an_ambiguous_chunk_names_the_jobs_to_look_at(server: CreateServer) -> None:
+    server.script = ["error_before"]
+    code, _ = await command(server)
+    assert code == 1
+    mine = server.failed()[:10]  # the first chunk, the one that failed
+    ids = [*mine[:5], *(f"other-{n}" for n in range(5))]
+    server.old.append(Job("bjb-someone", ids, server.clock()))
+    code, err = await command(server)
+    assert code == 1
+    assert "look at job(s) bjb-someone" in err
+    assert not any(set(j.item_ids) == set(mine) for j in server.created)
