@@ -244,12 +244,13 @@ async def test_create_validation_errors_are_typed(
                 job_type="parse_v2", configuration_id="c", source_directory_id="  "
             )
         # what only the server checks comes back as a typed 422, naming the field
-        with pytest.raises(UnprocessableEntityError, match="webhook_url: Field required") as info:
+        # (webhook_url is optional in the API's schema: headers must be strings)
+        with pytest.raises(UnprocessableEntityError, match="webhook_headers") as info:
             await c.batches.create(
                 job_type="parse_v2",
                 configuration_id="c",
                 source_directory_id="d",
-                webhook_configurations=[{"webhook_events": ["batch.success"]}],
+                webhook_configurations=[{"webhook_headers": {"X-Team": 7}}],
                 webhook_configuration_ids=["wh-1"],
             )
         made = await c.batches.create(
@@ -259,7 +260,7 @@ async def test_create_validation_errors_are_typed(
             webhook_configurations=[{"webhook_url": "https://example.invalid/hook"}],
         )
     assert info.value.status_code == 422
-    assert info.value.detail[0]["loc"] == ["body", "webhook_configurations", 0, "webhook_url"]
+    assert info.value.detail[0]["loc"] == ["body", "webhook_configurations", 0, "webhook_headers"]
     creates = [r for r in sim.stats.log if r.method == "POST"]
     assert len(creates) == 2  # a 422 is never retried; bad arguments never leave
     assert made.id in sim.batches.ids()
