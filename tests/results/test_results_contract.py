@@ -19,7 +19,6 @@ from aiobatch import (
     Limits,
     RetryPolicy,
 )
-from aiobatch._config import ClientConfig
 from aiobatch._storage import PresignedURLError, StorageTransport, check_download_url
 
 
@@ -253,17 +252,7 @@ async def test_a_presigned_redirect_to_another_scheme_is_refused(no_env: None) -
     app = web.Application()
     app.router.add_get("/{tail:.*}", hop)
     async with serve(app) as url:
-        config = ClientConfig.resolve(
-            api_key="k",
-            base_url=url,
-            organization_id=None,
-            project_id=None,
-            timeout=None,
-            limits=None,
-            retry=None,
-            max_retries=None,
-            env={},
-        )
+        config = BatchClient("k", base_url=url).config  # a plain-http base URL
         storage_transport = StorageTransport(config)
         try:
             with tempfile.TemporaryFile() as sink:
