@@ -10,11 +10,14 @@ from dataclasses import replace
 from types import TracebackType
 from typing import IO, Any, Literal, Self, TypeVar, cast
 
+import anyio
+
 from . import _protocol as proto
 from ._budget import RequestBudget
 from ._config import ClientConfig, Limits, Timeout, resolve_budget
 from ._errors import AiobatchError, ClientClosedError, ConfigurationError
 from ._paging.supervisor import Supervisor
+from ._paging.types import ScanOptions
 from ._retry import RetryPolicy, call_with_retries, current_attempt, parse_retry_after
 from ._stats import ClientStats, Counters
 from ._storage import StorageTransport
@@ -69,11 +72,14 @@ class BatchClient:
     ``rate_limit`` requests per second when set (default: unpaced), and a 429's
     ``Retry-After`` pauses them all.  Scans share it round-robin.
 
-    ``event_hooks`` (httpx's shape) maps ``"request"``, ``"response"``, ``"retry"``
-    and ``"rate_limited"`` to lists of callables (plain or async) that get the
-    typed events of ``aiobatch.events``; ``client.stats()`` counts the same things.
-    Unset ``max_concurrency`` and ``rate_limit`` come from the environment
-    (``LLAMA_CLOUD_MAX_CONCURRENCY``, ``LLAMA_CLOUD_RATE_LIMIT``).
+    ``event_hooks`` (httpx's shape) maps ``"request"``, ``"response"``, ``"retry"``,
+    ``"rate_limited"``, ``"scan"``, ``"result"`` and ``"wait"`` to lists of
+    callables (plain or async) that get the typed events of ``aiobatch.events``;
+    ``client.stats()`` counts requests the same way.  Unset arguments come from
+    the environment: ``LLAMA_CLOUD_TIMEOUT``, ``LLAMA_CLOUD_MAX_RETRIES``,
+    ``LLAMA_CLOUD_MAX_CONCURRENCY``, ``LLAMA_CLOUD_RATE_LIMIT``, and for item
+    scans ``LLAMA_CLOUD_PAGE_SIZE`` and ``LLAMA_CLOUD_SCAN_CONCURRENCY``;
+    ``LLAMA_CLOUD_LOG`` sets the ``aiobatch`` log level.
     """
 
     def __init__(
@@ -237,12 +243,19 @@ class BatchClient:
             request = RequestEvent(method, path_template(path), attempt)
             await emit(hooks.request, request)
         started = time.perf_counter() if hooks is not None else 0.0
-        await budget.acquire()
+        try:
+            await budget.acquire()
+        except BaseException as exc:  # cancelled while waiting for the budget
+            if request is not None and hooks is not None:
+                await self._emit_failure(hooks, request, started, exc)
+            raise
         try:
             resp = await self._transport.send(method, path, params=dict(params), body=body)
-        except AiobatchError as exc:
-            counters.count_error(type(exc).__name__)
+        except BaseException as exc:
+            if isinstance(exc, AiobatchError):
+                counters.count_error(type(exc).__name__)
             if request is not None and hooks is not None:
+                # Cancelled too: every request event gets its response event.
                 await self._emit_failure(hooks, request, started, exc)
             raise
         finally:
@@ -282,12 +295,14 @@ class BatchClient:
 
     @staticmethod
     async def _emit_failure(
-        hooks: Hooks, request: RequestEvent, started: float, exc: AiobatchError
+        hooks: Hooks, request: RequestEvent, started: float, exc: BaseException
     ) -> None:
         event = ResponseEvent(
             request, None, time.perf_counter() - started, 0, error=type(exc).__name__
         )
-        await emit(hooks.response, event)
+        # Shielded: a cancelled attempt still ends its span and its in-flight count.
+        with anyio.CancelScope(shield=True):
+            await emit(hooks.response, event)
 
     async def _call(
         self,
@@ -323,6 +338,14 @@ class _Api:
     @property
     def policy(self) -> RetryPolicy:
         return self._client._policy
+
+    @property
+    def hooks(self) -> Hooks | None:
+        return self._client._observed
+
+    @property
+    def scan_defaults(self) -> ScanOptions:
+        return self._client._config.scan_defaults
 
     def send(self, model: type[T], path: str, params: proto.Query) -> Awaitable[T]:
         return self._client._send(model, "GET", path, params)

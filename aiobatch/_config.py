@@ -15,9 +15,21 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from ._errors import ConfigurationError, MissingAPIKeyError
+from ._logs import apply_log_env
+from ._paging.types import MAX_CONCURRENCY, ScanOptions
 from ._retry import RetryPolicy
 
-__all__ = ["DEFAULT_BASE_URL", "EU_BASE_URL", "ClientConfig", "Limits", "Timeout", "resolve_budget"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ENV_VARS",
+    "EU_BASE_URL",
+    "ClientConfig",
+    "Limits",
+    "Timeout",
+    "env_int",
+    "env_seconds",
+    "resolve_budget",
+]
 
 DEFAULT_BASE_URL = "https://api.cloud.llamaindex.ai"
 EU_BASE_URL = "https://api.cloud.eu.llamaindex.ai"
@@ -39,6 +51,18 @@ _OWN_HEADERS = frozenset(
     }
 )
 _TOKEN_RE = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+#: What operators tune without code (the official SDK's prefix; arguments win).
+ENV_VARS = {
+    "LLAMA_CLOUD_TIMEOUT": "seconds one attempt may take (Timeout.total)",
+    "LLAMA_CLOUD_MAX_RETRIES": "retries of a failed request (RetryPolicy.max_retries)",
+    "LLAMA_CLOUD_MAX_CONCURRENCY": "requests of the client in flight at most",
+    "LLAMA_CLOUD_RATE_LIMIT": "requests per second at most",
+    "LLAMA_CLOUD_PAGE_SIZE": "items per page of an item scan (ScanOptions.page_size)",
+    "LLAMA_CLOUD_SCAN_CONCURRENCY": "page requests in flight per item scan",
+    "LLAMA_CLOUD_CUSTOM_HEADERS": "extra headers for the API host, one `Name: value` a line",
+    "LLAMA_CLOUD_LOG": "level of the aiobatch loggers: debug, info, warning or error",
+}
 
 # A header value must not smuggle CR/LF or other controls; keys are printable ASCII.
 _KEY_RE = re.compile(r"[\x21-\x7e]+")
@@ -97,6 +121,63 @@ def check_seconds(name: str, value: object, *, none_ok: bool = False) -> float:
     return float(value)
 
 
+def _raw(env: Mapping[str, str], name: str) -> str | None:
+    raw = env.get(name, "").strip()
+    return raw or None
+
+
+def _bad(name: str, expected: str, raw: str) -> ConfigurationError:
+    # A short value is shown; a long one may be a secret pasted into the wrong
+    # variable, so only its length is.
+    shown = repr(raw) if len(raw) <= 12 else f"a {len(raw)}-character value"
+    return ConfigurationError(f"{name} must be {expected}, got {shown}")
+
+
+def env_int(
+    env: Mapping[str, str], name: str, *, minimum: int, maximum: int | None = None
+) -> int | None:
+    """An integer variable (None when unset or empty); out of range: the error names it."""
+    raw = _raw(env, name)
+    if raw is None:
+        return None
+    expected = f"an integer >= {minimum}" + (f" and <= {maximum}" if maximum else "")
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _bad(name, expected, raw) from None
+    if value < minimum or (maximum is not None and value > maximum):
+        raise _bad(name, expected, raw)
+    return value
+
+
+def env_seconds(env: Mapping[str, str], name: str, *, what: str = "seconds") -> float | None:
+    """A positive finite number variable (None when unset or empty)."""
+    raw = _raw(env, name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise _bad(name, f"a number of {what} > 0", raw)
+    return value
+
+
+def scan_defaults(env: Mapping[str, str] | None = None) -> ScanOptions:
+    """An item scan's defaults: ``ScanOptions()`` with ``LLAMA_CLOUD_PAGE_SIZE`` and
+    ``LLAMA_CLOUD_SCAN_CONCURRENCY`` when set."""
+    env = os.environ if env is None else env
+    changes: dict[str, int] = {}
+    page_size = env_int(env, "LLAMA_CLOUD_PAGE_SIZE", minimum=1)
+    if page_size is not None:
+        changes["page_size"] = page_size
+    concurrency = env_int(env, "LLAMA_CLOUD_SCAN_CONCURRENCY", minimum=1, maximum=MAX_CONCURRENCY)
+    if concurrency is not None:
+        changes["concurrency"] = concurrency
+    return ScanOptions(**changes)  # type: ignore[arg-type]
+
+
 class _Secret:
     """Holds the API key; its repr and str never show it."""
 
@@ -127,6 +208,8 @@ class ClientConfig:
     #: Extra headers for the API's host (``LLAMA_CLOUD_CUSTOM_HEADERS``); values
     #: may be credentials of a proxy, so they stay out of the repr.
     headers: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    #: Item scans' defaults (``LLAMA_CLOUD_PAGE_SIZE``, ``LLAMA_CLOUD_SCAN_CONCURRENCY``).
+    scan_defaults: ScanOptions = field(default_factory=ScanOptions)
 
     @classmethod
     def resolve(
@@ -143,6 +226,7 @@ class ClientConfig:
         env: Mapping[str, str] | None = None,
     ) -> ClientConfig:
         env = os.environ if env is None else env
+        apply_log_env(env)
         key = api_key or next((env[v] for v in KEY_ENV_VARS if env.get(v)), None)
         if not key:
             raise MissingAPIKeyError(
@@ -153,10 +237,15 @@ class ClientConfig:
                 "the API key contains whitespace or control characters; check how it was set"
             )
         url = normalise_base_url(base_url or env.get(BASE_URL_ENV_VAR) or DEFAULT_BASE_URL)
+        if timeout is None and (seconds := env_seconds(env, "LLAMA_CLOUD_TIMEOUT")) is not None:
+            timeout = Timeout(total=seconds)
         if timeout is not None and not isinstance(timeout, Timeout):
             # A bare number is ``Timeout(total=...)``; checked here so the message
             # names the argument the caller actually passed.
             timeout = Timeout(total=check_seconds("timeout", timeout, none_ok=True))
+        if max_retries is None and retry is None:
+            # A policy passed in says how often to retry: the variable is a default.
+            max_retries = env_int(env, "LLAMA_CLOUD_MAX_RETRIES", minimum=0)
         policy = retry or RetryPolicy()
         if max_retries is not None:
             policy = policy.with_max_retries(max_retries)
@@ -172,6 +261,7 @@ class ClientConfig:
             retry=policy,
             user_agent=f"aiobatch/{__version__}",
             headers=parse_custom_headers(env.get(HEADERS_ENV_VAR)),
+            scan_defaults=scan_defaults(env),
         )
 
 
@@ -236,29 +326,10 @@ def resolve_budget(
 
     env = os.environ if env is None else env
     if max_concurrency is None:
-        raw = env.get("LLAMA_CLOUD_MAX_CONCURRENCY", "").strip()
-        try:
-            max_concurrency = int(raw) if raw else DEFAULT_MAX_CONCURRENCY
-        except ValueError:
-            raise ConfigurationError(
-                f"LLAMA_CLOUD_MAX_CONCURRENCY must be an integer >= 1, got {raw[:40]!r}"
-            ) from None
-        if max_concurrency < 1:
-            raise ConfigurationError(
-                f"LLAMA_CLOUD_MAX_CONCURRENCY must be an integer >= 1, got {raw[:40]!r}"
-            )
+        max_concurrency = env_int(env, "LLAMA_CLOUD_MAX_CONCURRENCY", minimum=1)
     if rate_limit is None:
-        raw = env.get("LLAMA_CLOUD_RATE_LIMIT", "").strip()
-        if raw:
-            try:
-                rate_limit = float(raw)
-            except ValueError:
-                rate_limit = math.nan
-            if not (math.isfinite(rate_limit) and rate_limit > 0):
-                raise ConfigurationError(
-                    "LLAMA_CLOUD_RATE_LIMIT must be a number of requests per second > 0, "
-                    f"got {raw[:40]!r}"
-                )
-        else:
-            rate_limit = DEFAULT_RATE_LIMIT
-    return max_concurrency, rate_limit
+        rate_limit = env_seconds(env, "LLAMA_CLOUD_RATE_LIMIT", what="requests per second")
+    return (
+        DEFAULT_MAX_CONCURRENCY if max_concurrency is None else max_concurrency,
+        DEFAULT_RATE_LIMIT if rate_limit is None else rate_limit,
+    )

@@ -334,7 +334,9 @@ def describe_detail(detail: Any) -> str | None:
 def _describe(detail: Any, body: bytes) -> str:
     described = describe_detail(detail)
     if described is not None:
-        return described
+        # Server text of any size must not make the message that size (the
+        # whole detail stays on the exception's ``detail``).
+        return described if len(described) <= _SNIPPET else described[:_SNIPPET] + "…"
     return snippet(body) if body else "(empty body)"
 
 
@@ -389,6 +391,26 @@ def make_status_error(
     return cls(message, **common)
 
 
+def _refuse_error_body(body: bytes, *, status: int, method: str, path: str, secret: bytes) -> None:
+    """A 2xx object with ``detail`` and no ``items`` is an error, not an empty page
+    (a gateway or a failing backend answering 200): believed, it would end a scan."""
+    try:
+        value = msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        return  # not JSON: decode_body says so
+    if not isinstance(value, dict) or "detail" not in value or "items" in value:
+        return
+    shown = snippet(_scrub(body, secret))
+    raise ResponseDecodeError(
+        f"{method} {path}: {status} body carries an error detail and no items: not a "
+        f"page; body starts: {shown!r}",
+        status=status,
+        method=method,
+        path=path,
+        snippet=shown,
+    )
+
+
 def decipher(
     model: type[T],
     *,
@@ -404,7 +426,9 @@ def decipher(
     """One response, read: a 2xx body decoded into ``model``, or the exception the
     response stands for (raised), as gidgethub's ``sansio.decipher_response``.
 
-    * 2xx: the body decoded as ``model``; a body that does not decode raises
+    * 2xx: the body decoded as ``model``; a listing's body with an error
+      ``detail`` and no ``items`` is no page (``ResponseDecodeError``); a body
+      that does not decode raises
       ``ResponseDecodeError``, unless it was *unframed* (no Content-Length, not
       chunked: it ran to EOF, so a dropped connection looks like a clean end),
       when it raises ``APIConnectionError`` "connection closed mid-body".
@@ -415,6 +439,8 @@ def decipher(
     ``secret`` (the API key) is masked wherever the server echoes it.
     """
     if 200 <= status < 300:
+        if b'"detail"' in body and "items" in getattr(model, "__struct_fields__", ()):
+            _refuse_error_body(body, status=status, method=method, path=path, secret=secret)
         try:
             return decode_body(
                 model, body, status=status, method=method, url_path=path, secret=secret

@@ -38,10 +38,11 @@ from ._errors import (
     TLSVerificationError,
 )
 from ._protocol import Headers, Query
+from .events import path_template
 
 __all__ = ["ACCEPT_ENCODINGS", "AiohttpTransport", "ClientSession", "Response", "Transport"]
 
-log = logging.getLogger("aiobatch")
+log = logging.getLogger("aiobatch.http")
 
 #: The content codings this aiohttp can decode, sent as ``Accept-Encoding``: brotli
 #: and zstd only when their optional decoders are installed.
@@ -198,13 +199,21 @@ class AiohttpTransport:
                     "Transfer-Encoding", ""
                 ).lower().endswith("chunked")
                 if log.isEnabledFor(logging.DEBUG):
+                    ms = (time.perf_counter() - started) * 1000
                     log.debug(
                         "%s %s -> %d (%d bytes, %.1f ms)",
                         method,
                         path,
                         resp.status,
                         len(data),
-                        (time.perf_counter() - started) * 1000,
+                        ms,
+                        extra={
+                            "method": method,
+                            "url_template": path_template(path),
+                            "status": resp.status,
+                            "bytes": len(data),
+                            "duration_ms": round(ms, 3),
+                        },
                     )
                 return Response(resp.status, Headers(resp.headers), data, framed)
         except TimeoutError as exc:

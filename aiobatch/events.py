@@ -14,12 +14,27 @@ client never breaks a request or a scan.
 
 from __future__ import annotations
 
+import copy
+import functools
 import inspect
+import itertools
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+)
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Any, Concatenate, Literal, ParamSpec, TypeAlias, TypeVar
+
+import anyio
 
 from ._errors import ConfigurationError
 
@@ -30,14 +45,21 @@ __all__ = [
     "RateLimitedEvent",
     "RequestEvent",
     "ResponseEvent",
+    "ResultEvent",
     "RetryEvent",
+    "ScanEvent",
+    "WaitEvent",
+    "current_run",
     "path_template",
 ]
 
 log = logging.getLogger("aiobatch.events")
 
+P = ParamSpec("P")
+T = TypeVar("T")
 
-@dataclass(frozen=True, slots=True, eq=False)
+
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class RequestEvent:
     """An attempt is about to be sent.  ``attempt`` counts from 1 (2: first retry)."""
 
@@ -49,7 +71,8 @@ class RequestEvent:
 @dataclass(frozen=True, slots=True, eq=False)
 class ResponseEvent:
     """An attempt ended: with an answer (``status``), or without one (``status`` is
-    None and ``error`` names the exception type, e.g. ``APITimeoutError``)."""
+    None and ``error`` names the exception type, e.g. ``APITimeoutError``, or
+    ``CancelledError`` for an attempt its scan no longer needed)."""
 
     request: RequestEvent
     status: int | None
@@ -84,21 +107,146 @@ class RateLimitedEvent:
     source: Literal["retry-after-ms", "retry-after", "none"]
 
 
-Event: TypeAlias = RequestEvent | ResponseEvent | RetryEvent | RateLimitedEvent
-EventHook: TypeAlias = Callable[[Event], object]
-EventName = Literal["request", "response", "retry", "rate_limited"]
-EVENT_NAMES: frozenset[str] = frozenset({"request", "response", "retry", "rate_limited"})
+RunKind = Literal["scan", "results", "retry_failed"]
+ScanPhase = Literal["started", "page", "finished", "failed", "stopped"]
+WaitPhase = Literal["started", "status", "timed_out", "failed"]
 
-# Segments that name a resource rather than a route: anything with a digit or a
-# character outside [A-Za-z_-], and long opaque words.
-_ROUTE_WORD = re.compile(r"(?:[a-z][a-z_-]{0,39}|v[0-9])\Z")
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ScanEvent:
+    """A run of the client moved: a listing scan (``kind="scan"``), a results
+    stream (``"results"``) or a ``retry_failed`` run.  ``run`` numbers the runs
+    of the process (every event of one run carries it; ``current_run()`` in a
+    request hook says which run the request works for).  ``progress`` is a copy
+    of the run's progress (``ScanProgress`` / ``ResultsProgress``) at that
+    moment, counting what the consumer has received; ``items`` is the size of
+    the page just handed out (phase ``"page"``); ``error`` the exception's type
+    name (phase ``"failed"``).  ``parent`` is the run this one works for (the
+    item scan under a results stream), or None."""
+
+    phase: ScanPhase
+    kind: RunKind
+    run: int
+    path: str
+    progress: Any = None
+    items: int = 0
+    error: str | None = None
+    parent: int | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ResultEvent:
+    """One item's (or file's) output reached the consumer: ``ok`` with
+    ``bytes`` of content, or failed with ``error`` (the ``ItemError`` kind:
+    ``missing``, ``failed``, ``unavailable``...) and its HTTP ``status``.
+    ``position`` is the resume point just past it."""
+
+    run: int
+    ok: bool
+    bytes: int
+    position: int
+    error: str | None = None
+    status: int | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class WaitEvent:
+    """A wait on a job or batch (``noun``) began (phase ``"started"``, before
+    the first poll), its status changed (``"status"``; ``final`` on the
+    terminal one), or it gave up: ``"timed_out"``, or
+    ``"failed"`` when a poll failed for good (``error``: the exception's type
+    name).  ``status`` is the last status seen, ``polls`` the polls made so far,
+    ``elapsed`` the seconds since the first (on the retry policy's clock)."""
+
+    phase: WaitPhase
+    run: int
+    noun: str
+    status: str | None
+    final: bool
+    polls: int
+    elapsed: float
+    error: str | None = None
+    parent: int | None = None
+
+
+Event: TypeAlias = (
+    RequestEvent
+    | ResponseEvent
+    | RetryEvent
+    | RateLimitedEvent
+    | ScanEvent
+    | ResultEvent
+    | WaitEvent
+)
+EventHook: TypeAlias = Callable[[Event], object]
+EventName = Literal["request", "response", "retry", "rate_limited", "scan", "result", "wait"]
+EVENT_NAMES: frozenset[str] = frozenset(
+    {"request", "response", "retry", "rate_limited", "scan", "result", "wait"}
+)
+
+_runs = itertools.count(1)
+_current_run: ContextVar[int | None] = ContextVar("aiobatch_run", default=None)
+
+
+def current_run() -> int | None:
+    """The run (``ScanEvent.run`` / ``WaitEvent.run``) the calling task works
+    for, or None outside any: how a request hook nests a request under its scan."""
+    return _current_run.get()
+
+
+def new_run() -> int:
+    return next(_runs)
+
+
+@contextmanager
+def in_run(run: int) -> Iterator[None]:
+    """Requests made inside the block (and by tasks started there) belong to ``run``."""
+    token = _current_run.set(run)
+    try:
+        yield
+    finally:
+        _current_run.reset(token)
+
+
+def set_run(run: int) -> None:
+    """For a task of its own (a producer): the run holds until the task ends."""
+    _current_run.set(run)
+
+
+def snapshot(progress: Any) -> Any:
+    """A copy of a progress object that later updates do not change."""
+    copied = copy.copy(progress)
+    for name in ("drift", "notes"):
+        if isinstance(getattr(copied, name, None), list):
+            setattr(copied, name, list(getattr(copied, name)))
+    for name in ("fetches", "listing"):
+        inner = getattr(copied, name, None)
+        if inner is not None:
+            setattr(copied, name, snapshot(inner))
+    return copied
+
+
+# The API's own path words; any other segment is an id (or a name) and becomes
+# ``{id}``: an allowlist, so a job id made of plain letters ("bjb-events") never
+# reaches a metric label, and an unknown route costs cardinality, never a leak.
+_ROUTE_WORDS = frozenset(
+    {
+        "api", "v1", "v2", "beta", "batch-processing", "batches", "items", "cancel",
+        "processing-results", "parsing", "classifier", "job", "jobs", "result", "results",
+        "markdown", "text", "json", "files", "directories", "presigned-url", "webhooks",
+    }
+)  # fmt: skip
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}\Z")
 
 
 def path_template(path: str) -> str:
     """``/api/v1/beta/batch-processing/bjb-1f2e/items`` -> ``.../{id}/items``: the
-    low-cardinality name OpenTelemetry wants (``url.template``), free of ids."""
-    return "/".join(s if not s or _ROUTE_WORD.match(s) else "{id}" for s in path.split("/"))
+    low-cardinality name OpenTelemetry wants (``url.template``), free of ids.
+    A leading method (``"GET /api/..."``) is kept."""
+    method, space, rest = path.rpartition(" ")
+    if space:
+        return f"{method} {path_template(rest)}"
+    return "/".join(s if not s or s in _ROUTE_WORDS else "{id}" for s in path.split("/"))
 
 
 def safe_request_id(value: str | None) -> str | None:
@@ -111,7 +259,7 @@ def safe_request_id(value: str | None) -> str | None:
 class Hooks:
     """The validated hook lists; one tuple per event name, empty when unused."""
 
-    __slots__ = ("rate_limited", "request", "response", "retry")
+    __slots__ = ("rate_limited", "request", "response", "result", "retry", "scan", "wait")
 
     def __init__(self, hooks: Mapping[str, Iterable[EventHook]]) -> None:
         if not isinstance(hooks, Mapping):
@@ -143,6 +291,9 @@ class Hooks:
     response: tuple[EventHook, ...]
     retry: tuple[EventHook, ...]
     rate_limited: tuple[EventHook, ...]
+    scan: tuple[EventHook, ...]
+    result: tuple[EventHook, ...]
+    wait: tuple[EventHook, ...]
 
     def add(self, name: str, fn: EventHook) -> None:
         if name not in EVENT_NAMES:
@@ -150,7 +301,7 @@ class Hooks:
         setattr(self, name, (*getattr(self, name), fn))
 
     def __bool__(self) -> bool:
-        return bool(self.request or self.response or self.retry or self.rate_limited)
+        return any(getattr(self, name) for name in EVENT_NAMES)
 
 
 async def emit(fns: tuple[EventHook, ...], event: Event) -> None:
@@ -171,3 +322,47 @@ async def emit(fns: tuple[EventHook, ...], event: Event) -> None:
 
 async def _await(result: Awaitable[object]) -> None:
     await result
+
+
+@asynccontextmanager
+async def run_events(hooks: Hooks, kind: RunKind, path: str) -> AsyncIterator[None]:
+    """``scan`` events around a run in the caller's task (``retry_failed``):
+    started, then finished, failed or stopped (cancelled)."""
+    run, parent = new_run(), current_run()
+    await emit(hooks.scan, ScanEvent("started", kind, run, path, parent=parent))
+    phase: ScanPhase = "finished"
+    error: str | None = None
+    try:
+        with in_run(run):
+            yield
+    except BaseException as exc:
+        phase = "failed" if isinstance(exc, Exception) else "stopped"
+        error = type(exc).__name__
+        raise
+    finally:
+        with anyio.CancelScope(shield=True):
+            await emit(hooks.scan, ScanEvent(phase, kind, run, path, error=error, parent=parent))
+
+
+def observed_run(
+    kind: RunKind, path: str
+) -> Callable[
+    [Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]],
+    Callable[Concatenate[Any, P], Coroutine[Any, Any, T]],
+]:
+    """A resource method that is one run (``self._api.hooks`` hear it)."""
+
+    def wrap(
+        fn: Callable[Concatenate[Any, P], Coroutine[Any, Any, T]],
+    ) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]:
+        @functools.wraps(fn)
+        async def run(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
+            hooks: Hooks | None = self._api.hooks
+            if hooks is None:
+                return await fn(self, *args, **kwargs)
+            async with run_events(hooks, kind, path):
+                return await fn(self, *args, **kwargs)
+
+        return run
+
+    return wrap

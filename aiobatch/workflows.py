@@ -1,6 +1,7 @@
 """Workflows over the batch API: follow a job to its end (``JobWatch``, behind
 ``client.jobs.watch`` / ``client.jobs.wait``), and re-run the failed items of a
-job (``RetryPlan``, behind ``client.jobs.retry_failed``).
+job (``RetryPlan``, behind ``client.jobs.retry_failed``: the run itself lives in
+``aiobatch._rerun``; its plan types are importable from here as before).
 
 Both take their time (``sleep``, ``monotonic``) from the client's ``RetryPolicy``,
 so tests drive them with a fake clock and never sleep for real.
@@ -18,6 +19,7 @@ import anyio
 from ._errors import BatchFailedError, BatchWaitTimeoutError, JobFailedError, JobWaitTimeoutError
 from ._rerun.plan import RetryChunk, RetryPlan, plan_chunks
 from ._retry import DeadlineReached, RetryPolicy, deadline
+from .events import Hooks, WaitEvent, WaitPhase, current_run, emit, in_run, new_run
 from .models import Batch, BatchJobStatus, BatchStatus, JobStatus
 
 __all__ = [
@@ -108,6 +110,15 @@ class StatusWatch(Generic[S]):
         self._deadline: float | None = None
         self._key: tuple[object, ...] | None = None
         self._done = False
+        self._hooks: Hooks | None = None
+
+    def observe(self, hooks: Hooks | None) -> Self:
+        """Tell ``hooks`` (``"wait"`` events) each status change; the polls carry
+        this wait's run number (``events.current_run()``)."""
+        if hooks is not None:
+            self._hooks, self._run, self._parent = hooks, new_run(), current_run()
+            self._began: float | None = None
+        return self
 
     # --- what a subclass says about its status type ---
 
@@ -141,6 +152,41 @@ class StatusWatch(Generic[S]):
         )
 
     async def __anext__(self) -> S:
+        if self._hooks is None:
+            return await self._next()
+        if self._began is None:
+            self._began = self._policy.monotonic()
+            await self._tell("started", None)
+        try:
+            with in_run(self._run):
+                status = await self._next()
+        except StopAsyncIteration:
+            raise
+        except Exception as exc:
+            timed_out = isinstance(exc, JobWaitTimeoutError | BatchWaitTimeoutError)
+            await self._tell("timed_out" if timed_out else "failed", type(exc).__name__)
+            raise
+        await self._tell("status", None)
+        return status
+
+    async def _tell(self, phase: WaitPhase, error: str | None) -> None:
+        assert self._hooks is not None
+        assert self._began is not None
+        last = self.last
+        event = WaitEvent(
+            phase,
+            self._run,
+            self.noun,
+            None if last is None else self.state(last),
+            self._done,
+            self.polls,
+            self._policy.monotonic() - self._began,
+            error,
+            self._parent,
+        )
+        await emit(self._hooks.wait, event)
+
+    async def _next(self) -> S:
         if self._done:
             raise StopAsyncIteration
         policy = self._policy

@@ -12,6 +12,9 @@ loop and the consumer, for both clients.
   those past the window;
 * ``planner + pages``: the rest of recording a page with the planner and building
   the ``Page`` handed out (``_Walk._accept`` minus the duplicate check).
+
+``aiobatch+hooks`` is the same scan with a no-op hook on every event name: the
+cost of being observed (``aiobatch`` has no hooks: the cost of not being).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import msgspec
 
 from aiobatch import BatchClient, models
 from aiobatch._paging import seen, walk
+from aiobatch.events import EVENT_NAMES, Event
 from aiobatch.models import BatchItemListResponse
 
 from ._bodies import Tally, expected_id
@@ -37,6 +41,8 @@ from .scan import ServerFactory, subprocess_server
 __all__ = ["CpuPlan", "cpu_markdown", "cpu_text", "run_cpu_profile"]
 
 STEPS = ("decode", "duplicate check", "planner + pages")
+#: aiobatch as it ships, aiobatch with a no-op hook on every event, the bare loop.
+CLIENT_NAMES = ("aiobatch", "aiobatch+hooks", "bare")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,15 +101,32 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-async def _aiobatch(ep: Endpoint, page: int, conc: int, clock: _Clock) -> bool:
+def _ignore(event: Event) -> None:
+    return None
+
+
+#: A hook on every event: what a client that is observed pays (the events are
+#: built and delivered; the hook itself does nothing).
+HOOKED = {name: [_ignore] for name in EVENT_NAMES}
+
+
+async def _aiobatch(
+    ep: Endpoint, page: int, conc: int, clock: _Clock, *, hooks: bool = False
+) -> bool:
     tally = Tally(expected_id(ep.job_id), ep.total)
     with _instrumented(clock):
-        async with BatchClient(api_key=ep.api_key, base_url=ep.base_url) as client:
+        async with BatchClient(
+            api_key=ep.api_key, base_url=ep.base_url, event_hooks=HOOKED if hooks else None
+        ) as client:
             pages = client.job_items.iter_pages(ep.job_id, page_size=page, concurrency=conc)
             async for p in pages:
                 if p.items:
                     tally.page(p.items[0].item_id, p.items[-1].item_id, len(p.items))
     return bool(tally.summary()["ok"])
+
+
+async def _aiobatch_hooked(ep: Endpoint, page: int, conc: int, clock: _Clock) -> bool:
+    return await _aiobatch(ep, page, conc, clock, hooks=True)
 
 
 async def _bare(ep: Endpoint, page: int, conc: int, clock: _Clock) -> bool:
@@ -116,7 +139,8 @@ async def _profile(ep: Endpoint, page: int, plan: CpuPlan) -> dict[str, Any]:
     best: dict[str, dict[str, float]] = {}
     ok = True
     for r in range(plan.rounds):
-        for name, scan in (("aiobatch", _aiobatch), ("bare", _bare))[:: 1 if r % 2 else -1]:
+        runs = (("aiobatch", _aiobatch), ("aiobatch+hooks", _aiobatch_hooked), ("bare", _bare))
+        for name, scan in runs[:: 1 if r % 2 else -1]:
             clock = _Clock()
             gc.collect()
             c0 = _cpu()
@@ -151,10 +175,12 @@ async def run_cpu_profile(
             await scan_bare(ep, page, 32, Tally(str, ep.total))  # prime the page cache
             row = await _profile(ep, page, plan)
             a, b = row["us_per_page"]["aiobatch"], row["us_per_page"]["bare"]
+            h = row["us_per_page"]["aiobatch+hooks"]
             log(
                 f"cpu profile: page {page}: aiobatch {a['total']:.0f} µs/page (decode "
                 f"{a['decode']:.0f}, duplicate check {a['duplicate check']:.0f}, planner "
-                f"{a['planner + pages']:.0f}, rest {a['rest']:.0f}); bare {b['total']:.0f} "
+                f"{a['planner + pages']:.0f}, rest {a['rest']:.0f}); with hooks "
+                f"{h['total']:.0f}; bare {b['total']:.0f} "
                 f"(decode {b['decode']:.0f}, rest {b['rest']:.0f})"
             )
             rows.append(row)
@@ -171,13 +197,13 @@ def cpu_text(prof: dict[str, Any]) -> list[str]:
         "",
         f"WHERE THE CLIENT CPU GOES (0 ms, c={prof['concurrency']}, µs per page, least total of "
         f"{prof['rounds']} instrumented runs; rest = HTTP exchange, event loop, consumer)",
-        f"{'page':>5} {'client':<9}" + "".join(f"{c:>17}" for c in _COLUMNS),
+        f"{'page':>5} {'client':<15}" + "".join(f"{c:>17}" for c in _COLUMNS),
     ]
     for row in prof["rows"]:
-        for name in ("aiobatch", "bare"):
+        for name in CLIENT_NAMES:
             v = row["us_per_page"][name]
             out.append(
-                f"{row['page_size']:>5} {name:<9}"
+                f"{row['page_size']:>5} {name:<15}"
                 + "".join(f"{v[c]:>17.0f}" if c in v else f"{'—':>17}" for c in _COLUMNS)
             )
     return out
@@ -192,7 +218,7 @@ def cpu_markdown(prof: dict[str, Any]) -> list[str]:
         "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for row in prof["rows"]:
-        for name in ("aiobatch", "bare"):
+        for name in CLIENT_NAMES:
             v = row["us_per_page"][name]
             cells = " | ".join(f"{v[c]:,.0f}" if c in v else "—" for c in _COLUMNS)
             md.append(f"| {row['page_size']} | {name} | {cells} |")

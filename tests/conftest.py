@@ -48,6 +48,7 @@ from aiohttp.client_proto import ResponseHandler
 from aioresponses import aioresponses as _aioresponses
 
 from aiobatch import BatchClient, RetryPolicy
+from aiobatch._config import ENV_VARS
 
 API_KEY = "llx-test-SECRET-key-0123456789"
 BASE_URL = "https://api.test.invalid"
@@ -121,8 +122,8 @@ def policy(sleeps: RecordingSleep) -> RetryPolicy:
 
 @pytest.fixture
 def no_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hide any API key / base URL the developer's shell may export."""
-    for name in ("LLAMA_CLOUD_API_KEY", "LLAMA_PARSE_API_KEY", "LLAMA_CLOUD_BASE_URL"):
+    """Hide any API key / base URL / tuning the developer's shell may export."""
+    for name in ("LLAMA_CLOUD_API_KEY", "LLAMA_PARSE_API_KEY", "LLAMA_CLOUD_BASE_URL", *ENV_VARS):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -111,6 +111,7 @@ async def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     assert mine["duplicate check"] > 0
     assert mine["total"] > 0  # getrusage: coarse on a scan this small, so no sums
     assert set(prof["us_per_page"]["bare"]) == {"total", "decode", "rest"}
+    assert prof["us_per_page"]["aiobatch+hooks"]["total"] > 0  # observed: the same scan
 
     (wave,) = results["first_wave"]["cells"]
     assert wave["correct"]

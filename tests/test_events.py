@@ -147,3 +147,12 @@ def test_budget_from_the_environment() -> None:
 def test_bad_environment_value_names_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigurationError, match=name):
         resolve_budget(None, None, {name: value})
+
+
+def test_path_template_is_an_allowlist() -> None:
+    # Plain-letter ids and names are ids too; a leading method is kept.
+    assert (
+        path_template("/api/v1/beta/batch-processing/bjb-events/items")
+        == "/api/v1/beta/batch-processing/{id}/items"
+    )
+    assert path_template("GET /api/v2/batches/nightly") == "GET /api/v2/batches/{id}"

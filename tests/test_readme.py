@@ -79,12 +79,16 @@ def test_arrow_example_runs_as_written(tmp_path: Path) -> None:
     assert (tmp_path / "failed.parquet").exists()
 
 
-def test_simulator_section_pytest_example_passes(tmp_path: Path) -> None:
-    """The plugin's fixtures, as a user's test file would use them (the plugin is
-    named with -p: this environment may predate its entry point)."""
-    [code] = [b for b in python_blocks("Testing your code with the simulator") if "def test_" in b]
+def section_block(marker: str) -> str:
+    [code] = [b for b in python_blocks("Testing your code with the simulator") if marker in b]
+    return code
+
+
+def run_pytest(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """``code`` as a user's test file (the plugin is named with -p: this
+    environment may predate its entry point)."""
     (tmp_path / "test_example.py").write_text(code, encoding="utf-8")
-    result = run(
+    return run(
         [
             sys.executable,
             "-m",
@@ -102,8 +106,26 @@ def test_simulator_section_pytest_example_passes(tmp_path: Path) -> None:
         ],
         tmp_path,
     )
+
+
+def test_simulator_section_pytest_example_passes(tmp_path: Path) -> None:
+    result = run_pytest(section_block("def test_my_export_survives_a_flaky_page"), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+def test_simulator_section_service_test_passes(tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    pytest.importorskip("asgi_lifespan")
+    result = run_pytest(section_block("# service test"), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+
+
+def test_simulator_section_worker_pool_test_passes(tmp_path: Path) -> None:
+    result = run_pytest(section_block("# worker pool test"), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
 
 
 def test_simulator_section_asyncio_example_runs_as_written(tmp_path: Path) -> None:
@@ -147,6 +169,16 @@ def test_webhook_handler_example_runs_as_written(tmp_path: Path) -> None:
     result = run([sys.executable, "-W", "error", "-c", code], tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["batch.success bat-123", "204", "204", "401"]
+
+
+def test_observability_example_runs_as_written(tmp_path: Path) -> None:
+    [code] = python_blocks("Observability: events, OpenTelemetry, logs")
+    result = run([sys.executable, "-W", "error", "-c", code], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "300 started:0 page:0 page:100 page:200 finished:300",
+        "2 2",
+    ]
 
 
 def test_checkpoint_pool_example_runs_as_written(tmp_path: Path) -> None:

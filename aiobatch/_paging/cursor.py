@@ -38,7 +38,7 @@ from .walk import Failure, Finished, deliver, drop_repeats
 
 __all__ = ["produce_cursor"]
 
-log = logging.getLogger("aiobatch")
+log = logging.getLogger("aiobatch.scan")
 T = TypeVar("T")
 
 #: Empty pages in a row that still carry a token before the scan gives up: a
@@ -178,7 +178,7 @@ def _skipped(items: list[T], skip: int, options: ScanOptions, progress: ScanProg
 
 def _drift(what: str, options: ScanOptions, progress: ScanProgress) -> None:
     progress.drift.append(what)
-    log.warning("aiobatch scan drift: %s", what)
+    log.warning("aiobatch scan drift: %s", what, extra={"drift": what})
     if options.on_drift == "raise":
         raise DriftError(
             f"the listing changed during the scan ({what}); items may be skipped or "

@@ -21,6 +21,8 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._errors import PaginationError
+from ..events import Hooks, RunKind, ScanEvent, ScanPhase, current_run, emit, new_run, set_run
+from ..events import snapshot as _snapshot
 from .position import at_consumer
 from .types import FilterMode, Page, ScanProgress, ScanState
 from .walk import Failure, Finished
@@ -79,6 +81,12 @@ class StreamIterator(Generic[M]):
     buffer = 2
     #: What the error messages call it.
     what = "scan"
+    #: Set by ``observe`` when the client has hooks: no event work otherwise.
+    _hooks: Hooks | None = None
+    _run = 0
+    _kind: RunKind = "scan"
+    _path = ""
+    _parent: int | None = None
 
     def __init__(
         self,
@@ -98,12 +106,59 @@ class StreamIterator(Generic[M]):
     def __aiter__(self) -> Self:
         return self
 
+    def observe(self, hooks: Hooks | None, kind: RunKind, path: str) -> Self:
+        """Tell ``hooks`` (``"scan"`` events) how this run goes; the requests its
+        producer makes carry its run number (``events.current_run()``)."""
+        if hooks is not None:
+            self._hooks, self._kind, self._path = hooks, kind, path
+            self._run, self._parent = new_run(), current_run()
+        return self
+
+    async def _event(self, phase: ScanPhase, *, items: int = 0, error: str | None = None) -> None:
+        assert self._hooks is not None
+        event = ScanEvent(
+            phase,
+            self._kind,
+            self._run,
+            self._path,
+            _snapshot(self._progress),
+            items,
+            error,
+            self._parent,
+        )
+        await emit(self._hooks.scan, event)
+
+    def _stopped(self) -> None:
+        # Reached from sync code (``_stop``, ``__del__``): the hooks run in a task
+        # of the client's group, never lost and never awaited here.
+        hooks = self._hooks
+        if hooks is None:
+            return
+        event = ScanEvent(
+            "stopped",
+            self._kind,
+            self._run,
+            self._path,
+            _snapshot(self._progress),
+            parent=self._parent,
+        )
+
+        async def tell() -> None:
+            await emit(hooks.scan, event)
+
+        with contextlib.suppress(Exception):
+            self._spawn(tell)
+
     def _start(self) -> MemoryObjectReceiveStream[M | Failure | Finished]:
         send, recv = anyio.create_memory_object_stream[M | Failure | Finished](self.buffer)
         self._recv = recv
         scope, finished, starter = self._scope, self._finished, self._starter
 
+        run_id = self._run
+
         async def run() -> None:
+            if run_id:
+                set_run(run_id)  # this task's own context: nothing leaks out
             try:
                 with scope:
                     await starter(send)
@@ -125,6 +180,8 @@ class StreamIterator(Generic[M]):
             raise self._failure
         if self._exhausted:
             raise StopAsyncIteration
+        if self._recv is None and self._hooks is not None:
+            await self._event("started")
         recv = self._recv or self._start()
         progress = self._progress
         try:
@@ -150,11 +207,15 @@ class StreamIterator(Generic[M]):
             self._exhausted = True
             progress.state = "finished"
             progress.done = True
+            if self._hooks is not None:
+                await self._event("finished")
             raise StopAsyncIteration
         if isinstance(msg, Failure):
             self._failure = self._stamp(msg.error)
             progress.state = "failed"
             self._stop()
+            if self._hooks is not None:
+                await self._event("failed", error=type(self._failure).__name__)
             raise self._failure
         return msg
 
@@ -169,6 +230,7 @@ class StreamIterator(Generic[M]):
     def _stop(self) -> None:
         if self._progress.state == "running":
             self._progress.state = "stopped"
+            self._stopped()
         self._scope.cancel()
         if self._recv is not None:
             self._recv.close()
@@ -188,6 +250,7 @@ class StreamIterator(Generic[M]):
             progress = self._progress
             if progress.state == "running":
                 progress.state = "stopped"
+                self._stopped()
             recv.close()
             # After the loop is gone there is nothing left to cancel.
             with contextlib.suppress(RuntimeError):
@@ -237,6 +300,8 @@ class PageIterator(StreamIterator[Page[T]]):
             progress.next_offset = msg.next_offset
             progress.next_token = msg.next_token
             progress.next_skip = msg.next_skip
+        if self._hooks is not None:
+            await self._event("page", items=len(msg.items))
         return msg
 
 

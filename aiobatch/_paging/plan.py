@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .._errors import DriftError, PaginationError
+from .position import cut
 from .seen import SeenKeys
 
 __all__ = ["DriftError", "PageRequest", "Ready", "ScanPlan"]
@@ -49,6 +50,10 @@ __all__ = ["DriftError", "PageRequest", "Ready", "ScanPlan"]
 class PageRequest:
     offset: int
     limit: int
+    #: How many times this offset was asked again because its answer was in
+    #: doubt: the walker waits a retry's backoff first, so that a blip of bad
+    #: answers is not "confirmed" by re-asks a few milliseconds apart.
+    reask: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +136,9 @@ class ScanPlan:
     #: Suspect pages to ask again when the scan reaches them: offset -> limit.
     _deferred: dict[int, int] = field(init=False, default_factory=dict)
     _closed: bool = field(init=False, default=False)
+    #: Set when the scan ended short of its total with ``raise_on_drift``: the
+    #: walker raises it after the last page (a pure planner never raises it).
+    shortfall: DriftError | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         if self.page_size < 1:
@@ -194,7 +202,8 @@ class ScanPlan:
             if req is None:
                 break
             self._inflight[req.offset] = req.limit
-            out.append(req)
+            asked = self._asked.get(req.offset)
+            out.append(PageRequest(req.offset, req.limit, asked) if asked else req)
         return out
 
     def _first_wave_open(self) -> bool:
@@ -241,25 +250,30 @@ class ScanPlan:
         if self._enough_ahead_for_kept():
             return None
         total = self.total
-        if total is not None and offset >= total:
+        if (
+            total is not None
+            and offset >= total
+            and self._beyond(total) >= min(self.window, 1 << min(self._beyond_full, 16))
+        ):
             # Past the total (it may be an estimate): probe with one request, and
             # double the speculation each time a probe finds a full page.
-            beyond = sum(
-                1 for o in (*self._inflight, *self._deferred, *self._empties) if o >= total
-            )
-            if beyond >= min(self.window, 1 << min(self._beyond_full, 16)):
-                return None
+            return None
         limit = self.step
-        if total is None and not self._first_done and self.expected_end is not None:
-            total = self.expected_end  # the first wave tiles like the pages after it
-        if total is not None and offset < total:
-            # Tile exactly up to the total, so the probe at the total (sent with
-            # the last pages) proves the end without an extra round trip.
-            limit = min(limit, total - offset)
         if wanted is not None:
             limit = min(limit, wanted - offset)
         self.frontier += limit
         return PageRequest(offset, limit)
+
+    def _beyond(self, total: int) -> int:
+        """Requests out (or waiting) that reach past ``total``.
+
+        The last page is asked full-size even where the total says it is
+        partial (a total a little low is revealed by it at no extra request); it
+        then counts as the first probe past the total, and only an answer from
+        exactly the total, never one above it, proves the end.
+        """
+        pending = (self._inflight, self._deferred, self._empties)
+        return sum(1 for waiting in pending for o, lim in waiting.items() if o + lim > total)
 
     def _enough_ahead_for_kept(self) -> bool:
         """With client-side filtering and ``max_items``: plan no further than the
@@ -412,9 +426,10 @@ class ScanPlan:
         self._doubting = None
         self._empties.clear()
         if known_total is not None and offset < known_total:
+            # Said once the scan ends (``_close``): answers still out may reopen it.
             self.notes.append(
                 f"the listing ended at offset {offset}, below its total_size {known_total} "
-                "(the empty page was confirmed)"
+                f"(the empty page was asked {self._asked[offset] + 1} times)"
             )
         return False
 
@@ -484,7 +499,7 @@ class ScanPlan:
         dropped = len(keys) - (len(page) - len(repeats))
         self._drift(
             f"{dropped} item(s) at offset {offset} were already received"
-            + (f" (item {name!r}, also at offset {where})" if name is not None else "")
+            + (f" (item {cut(name)}, also at offset {where})" if name is not None else "")
             + ": the server's order is not stable (ties?) or the listing moved"
         )
         return _Accepted(frozenset(repeats), dropped)
@@ -509,7 +524,9 @@ class ScanPlan:
             return
         if self.total is not None and total != self.total:
             what = f"total_size moved from {self.total} to {total} (page at {offset})"
-            if self.total_is_exact:
+            if self.total_is_exact or total < self.total:
+                # A total that goes down means items left the listing: every
+                # offset after them shifted, so items were skipped.
                 self._drift(what)
             else:
                 self.notes.append(f"{what}; an estimate here, not drift")
@@ -589,11 +606,23 @@ class ScanPlan:
         complete = not self._halted and self.max_items is None and self.start_offset == 0
         total = self.total
         if complete and total is not None and self.delivered_unique < total:
-            self.notes.append(
+            what = (
                 f"the scan delivered {self.delivered_unique} unique items but the last "
-                f"total_size was {total}: {total - self.delivered_unique} fewer "
-                f"({self.skipped} duplicate(s) dropped); the total may be an estimate"
+                f"total_size was {total}: {total - self.delivered_unique} fewer, "
+                f"{self.skipped} duplicate(s) dropped"
             )
+            if self.skipped:
+                self.notes.append(what)  # the drift behind it was reported already
+                return
+            # Short of the total it was told: loud (the walker raises it once every
+            # page is handed out), or accepted as drift with ``on_drift='warn'``.
+            self.drift.append(f"{what}: the listing ended short of its total_size")
+            if self.raise_on_drift:
+                self.shortfall = DriftError(
+                    f"the listing ended short of its total_size ({what}); items may be "
+                    "missing. Pass on_drift='warn' to accept it",
+                    offset=self.next_emit,
+                )
 
     def _drift(self, what: str) -> None:
         self.drift.append(what)

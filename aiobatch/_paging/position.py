@@ -19,10 +19,13 @@ __all__ = ["at_consumer", "cut", "resume_hint"]
 MAX_QUOTED = 80
 
 
-def cut(text: str) -> str:
-    """``text`` quoted for a message, cut: a server's text can be any size."""
+def cut(text: str, *, instead: str | None = None) -> str:
+    """``text`` quoted for a message, cut (a server's text can be any size): a
+    long one is shown by its start, or named by ``instead``."""
     if len(text) <= MAX_QUOTED:
         return repr(text)
+    if instead is not None:
+        return f"{instead} (a {len(text)}-character token)"
     return f"{text[:MAX_QUOTED]!r}... ({len(text)} characters)"
 
 
@@ -32,19 +35,13 @@ def resume_hint(progress: ScanProgress) -> str:
         token, skip = progress.next_token, progress.next_skip
         if token is None and not skip:
             return "a new scan"
-        parts = [] if token is None else [f"start_token={_token(token)}"]
+        parts = [] if token is None else [f"start_token={cut(token, instead='error.next_token')}"]
         if skip:
             parts.append(f"start_skip={skip}")
         return ", ".join(parts)
     mode = progress.filter_mode
     hint = f", filter_mode={mode!r}" if mode in ("server", "client") else ""
     return f"start_offset={progress.next_offset}{hint}"
-
-
-def _token(token: str) -> str:
-    if len(token) <= MAX_QUOTED:
-        return repr(token)
-    return f"error.next_token (a {len(token)}-character token)"
 
 
 def where(progress: ScanProgress) -> str:

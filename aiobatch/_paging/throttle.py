@@ -16,7 +16,7 @@ from .types import ScanProgress
 
 __all__ = ["AdaptiveLimiter"]
 
-log = logging.getLogger("aiobatch")
+log = logging.getLogger("aiobatch.scan")
 
 
 class AdaptiveLimiter:
@@ -85,4 +85,9 @@ class AdaptiveLimiter:
         if tokens != before:
             self._slots.limit = tokens
             self._progress.concurrency = tokens
-            log.debug("scan concurrency %d -> %d", before, tokens)
+            log.debug(
+                "scan concurrency %d -> %d",
+                before,
+                tokens,
+                extra={"concurrency_before": before, "concurrency": tokens},
+            )

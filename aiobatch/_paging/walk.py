@@ -45,7 +45,7 @@ __all__ = [
     "produce",
 ]
 
-log = logging.getLogger("aiobatch")
+log = logging.getLogger("aiobatch.scan")
 T = TypeVar("T")
 
 
@@ -96,7 +96,7 @@ async def deliver(
             await out.send(Finished())
             finished = True  # the consumer marks the scan done when it reads this
         except anyio.BrokenResourceError:
-            log.debug("scan consumer went away; stopping")
+            log.debug("scan consumer went away; stopping", extra={"stopped": True})
         except Exception as exc:
             progress.state = "failed"
             with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
@@ -123,6 +123,8 @@ async def _drive(
         # Raised after the group exits, so the caller sees the error itself, not
         # an ExceptionGroup.
         raise walk.failure
+    if plan.shortfall is not None:
+        raise plan.shortfall  # after every page: the consumer has all there was
 
 
 def is_permanent(error: AiobatchError) -> bool:
@@ -147,10 +149,10 @@ def _limit_refused(error: AiobatchError, plan: ScanPlan, req: PageRequest) -> bo
 def _report(plan: ScanPlan, progress: ScanProgress, drift_from: int, notes_from: int) -> None:
     """Publish what the planner saw since the last page: live, for pollers and logs."""
     for what in plan.drift[drift_from:]:
-        log.warning("aiobatch scan drift: %s", what)
+        log.warning("aiobatch scan drift: %s", what, extra={"drift": what})
         progress.drift.append(what)
     for what in plan.notes[notes_from:]:
-        log.info("aiobatch scan: %s", what)
+        log.info("aiobatch scan: %s", what, extra={"note": what})
         progress.notes.append(what)
 
 
@@ -279,6 +281,10 @@ class _Walk(Generic[T]):
             self._idle -= 1
             page: Fetched[T] | None = None
             error: Exception | None = None
+            if req.reask:
+                # An answer in doubt is asked again after a retry's backoff, on
+                # the policy's clock: a blip must outlast it to be believed.
+                await policy.sleep(policy.backoff(req.reask - 1))
             await slots.acquire()
             try:
                 page = await call_with_retries(

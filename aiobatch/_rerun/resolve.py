@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from .. import _protocol as proto
-from .._errors import NotFoundError
+from .._errors import NotFoundError, PageFetchError, PermissionDeniedError
 from ..models import BatchJob
 from .plan import RetryChunk
 
@@ -97,8 +97,11 @@ async def _items_of(
             project_id=proj,
         ) as scan:
             return frozenset([i.item_id async for i in scan])
-    except NotFoundError:
-        return None
+    except (NotFoundError, PermissionDeniedError, PageFetchError) as exc:
+        cause = exc.error if isinstance(exc, PageFetchError) else exc
+        if isinstance(cause, NotFoundError | PermissionDeniedError):
+            return None  # listed, yet its items cannot be read: it might be ours
+        raise
 
 
 async def look_for_jobs(

@@ -28,7 +28,7 @@ from .._errors import (
 from .._retry import RetryPolicy
 from ..models import BatchItem
 from .plan import RetryChunk, RetryPlan, plan_chunks, with_job
-from .resolve import look_for_jobs
+from .resolve import Finding, look_for_jobs
 from .state import RetryStateStore, load_plan, one_at_a_time, save_plan
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -41,7 +41,7 @@ __all__ = ["CONFIG_PROBES", "Rerun", "maybe_created", "rerun"]
 CONFIG_PROBES = 3
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Rerun:
     """The checked arguments of one ``retry_failed`` call."""
 
@@ -127,7 +127,7 @@ async def _settle(jobs: Jobs, items: JobItems, plan: RetryPlan, r: Rerun) -> Non
     its attempt is planned again (first); the rest stay uncertain."""
     policy = r.policy
 
-    async def look(chunks: Sequence[RetryChunk]) -> list[Any]:
+    async def look(chunks: Sequence[RetryChunk]) -> list[Finding]:
         return await look_for_jobs(
             jobs,
             items,
@@ -140,7 +140,8 @@ async def _settle(jobs: Jobs, items: JobItems, plan: RetryPlan, r: Rerun) -> Non
     def unsettled(chunk: RetryChunk) -> float:
         if chunk.attempted_at is None:
             return 0.0
-        return max(0.0, chunk.attempted_at + r.settle - policy.wall_clock())
+        # At most ``settle``: a clock set back since the attempt does not stretch it.
+        return max(0.0, min(r.settle, chunk.attempted_at + r.settle - policy.wall_clock()))
 
     doubtful = list(plan.uncertain)
     findings = dict(zip((c.key for c in doubtful), await look(doubtful), strict=True))
@@ -149,12 +150,14 @@ async def _settle(jobs: Jobs, items: JobItems, plan: RetryPlan, r: Rerun) -> Non
         # The job may not be listed yet: give the server its time, look again.
         await policy.sleep(max(unsettled(c) for c in early))
         findings.update(zip((c.key for c in early), await look(early), strict=True))
+        early = []  # waited: what is still absent now was not made
+    too_soon = {c.key for c in early}
     plan.uncertain, again = [], []
     for chunk in doubtful:
         finding = findings[chunk.key]
         if finding.job_id is not None:
             plan.earlier.append(with_job(chunk, finding.job_id))
-        elif finding.absent and unsettled(chunk) == 0:
+        elif finding.absent and chunk.key not in too_soon:
             again.append(replace(chunk, attempted_at=None, candidates=()))
         else:
             plan.uncertain.append(replace(chunk, candidates=finding.candidates))

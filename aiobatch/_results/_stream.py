@@ -46,6 +46,7 @@ from .._paging.throttle import AdaptiveLimiter
 from .._paging.walk import Failure, Finished
 from .._protocol import Query
 from .._retry import call_with_retries
+from ..events import ResultEvent, emit
 from ..models import BatchFileResult, BatchItem
 from ..resources._requester import Api
 from ._resolvers import Get, Resolver
@@ -222,6 +223,8 @@ def start_results(
     scope: Mapping[str, str],
     concurrency: int,
     progress: ResultsProgress,
+    *,
+    path: str,
 ) -> ResultIterator:
     async def prepare() -> tuple[_Source, _Fetch]:
         ready = await setup()
@@ -235,7 +238,7 @@ def start_results(
         return ready.items, fetch
 
     run = _producer(api, prepare, ItemResult, concurrency, progress)
-    return ResultIterator(run, api.spawn, progress)
+    return ResultIterator(run, api.spawn, progress).observe(api.hooks, "results", path)
 
 
 def _file_result(
@@ -254,6 +257,8 @@ def start_file_results(
     concurrency: int,
     progress: ResultsProgress,
     start: int = 0,
+    *,
+    path: str,
 ) -> FileResultIterator:
     """The bounded in-order fetcher over a v2 batch's files (``FileResult``s)."""
 
@@ -270,7 +275,7 @@ def start_file_results(
         return source, fetch
 
     run = _producer(api, prepare, _file_result, concurrency, progress)
-    return FileResultIterator(run, api.spawn, progress)
+    return FileResultIterator(run, api.spawn, progress).observe(api.hooks, "results", path)
 
 
 async def _pump(
@@ -437,7 +442,22 @@ class ResultStream(StreamIterator[R]):
         listing = progress.listing
         if listing is not None:
             progress.filter_mode = listing.filter_mode
+        if self._hooks is not None:
+            await self._tell(result)
         return result
+
+    async def _tell(self, result: R) -> None:
+        assert self._hooks is not None
+        error = result.error
+        event = ResultEvent(
+            self._run,
+            error is None,
+            result.nbytes,
+            result.next_offset,
+            None if error is None else error.kind,
+            None if error is None else error.status_code,
+        )
+        await emit(self._hooks.result, event)
 
 
 class ResultIterator(ResultStream[ItemResult]):

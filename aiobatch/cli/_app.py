@@ -20,6 +20,8 @@ from typing import IO, cast
 
 from .. import __version__
 from .._config import KEY_ENV_VARS
+from .._errors import ConfigurationError
+from .._logs import env_level
 from . import _batches, _demo, _directories, _download, _export, _items, _jobs
 from ._context import (
     CliError,
@@ -99,8 +101,8 @@ def _for_stderr(text: str, secrets: Sequence[str]) -> str:
 
 
 class _RedactingFormatter(logging.Formatter):
-    def __init__(self, secrets: Sequence[str]) -> None:
-        super().__init__("aiobatch: debug: %(name)s: %(message)s")
+    def __init__(self, secrets: Sequence[str], fmt: str) -> None:
+        super().__init__(fmt)
         self._secrets = secrets
 
     def format(self, record: logging.LogRecord) -> str:
@@ -109,15 +111,23 @@ class _RedactingFormatter(logging.Formatter):
 
 @contextlib.contextmanager
 def _debug_logging(ctx: Context, secrets: Sequence[str]) -> Iterator[None]:
+    fmt = "aiobatch: debug: %(name)s: %(message)s"
+    level: int | None = logging.DEBUG
     if not ctx.debug:
+        # $LLAMA_CLOUD_LOG through the CLI's own (redacting, terminal-safe)
+        # handler; a bad value is reported when the client reads it.
+        fmt = "aiobatch: %(levelname)s: %(name)s: %(message)s"
+        with contextlib.suppress(ConfigurationError):
+            level = env_level()
+    if level is None:
         yield
         return
     handler = logging.StreamHandler(ctx.stderr)
-    handler.setFormatter(_RedactingFormatter(secrets))
+    handler.setFormatter(_RedactingFormatter(secrets, fmt))
     logger = logging.getLogger("aiobatch")
     old_level = logger.level
     logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
+    logger.setLevel(level)
     try:
         yield
     finally:

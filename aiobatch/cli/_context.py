@@ -4,6 +4,7 @@ and the shared option groups (named as in the official ``llamacloud`` CLI)."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 from collections.abc import Callable
@@ -11,7 +12,8 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from .._client import BatchClient
-from .._config import KEY_ENV_VARS
+from .._config import KEY_ENV_VARS, env_int
+from .._errors import ConfigurationError
 from .._paging import ScanProgress
 from ..models import ItemStatus
 from ._output import Progress, is_tty, terminal_safe
@@ -198,6 +200,14 @@ def general_options() -> argparse.ArgumentParser:
 
 
 def scan_options(page_size: int = 500, concurrency: int = 8) -> argparse.ArgumentParser:
+    # The library's defaults from the environment; a bad value is reported when
+    # the client reads it, as one error naming the variable.
+    with contextlib.suppress(ConfigurationError):
+        page_size = env_int(os.environ, "LLAMA_CLOUD_PAGE_SIZE", minimum=1) or page_size
+        concurrency = (
+            env_int(os.environ, "LLAMA_CLOUD_SCAN_CONCURRENCY", minimum=1, maximum=MAX_CONCURRENCY)
+            or concurrency
+        )
     p = argparse.ArgumentParser(add_help=False)
     g = p.add_argument_group("streaming")
     g.add_argument(

@@ -256,7 +256,10 @@ def retry_doc(plan: RetryPlan) -> dict[str, Any]:
         "chunk_size": plan.chunk_size,
         "created": [{"job_id": c.job_id, "items": c.size} for c in plan.created],
         "planned": [c.size for c in plan.pending] if plan.dry_run else [],
-        "uncertain": [{"chunk": c.index, "items": c.size} for c in plan.uncertain],
+        "uncertain": [
+            {"chunk": c.index, "items": c.size, "candidates": list(c.candidates)}
+            for c in plan.uncertain
+        ],
         "not_submitted": len(plan.not_submitted) if not plan.dry_run else 0,
         "config_source": plan.config_source,
     }

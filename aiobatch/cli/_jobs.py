@@ -196,13 +196,24 @@ async def cmd_retry_failed(ctx: Context) -> int:
                 on_created=created,
             )
         except RetryFailedError as exc:
+            _found(ctx, earlier, exc.plan)
             write_stdout(ctx, RETRY, [exc.plan])
             raise
+    _found(ctx, earlier, plan)
     write_stdout(ctx, RETRY, [plan])
     if plan.uncertain and not a.dry_run:
         ctx.warn(_uncertain(plan))
         return EXIT_API
     return 0
+
+
+def _found(ctx: Context, earlier: RetryPlan | None, plan: RetryPlan) -> None:
+    """Say which uncertain creates of an earlier run turned out to have made a job."""
+    doubt = {c.key for c in earlier.uncertain} if earlier is not None else set()
+    for chunk in plan.earlier:
+        if chunk.key in doubt:
+            made = f"the earlier create of {chunk.size:,} items made it"
+            ctx.note(f"found job {chunk.job_id}: {made}")
 
 
 def _uncertain(plan: RetryPlan) -> str:

@@ -25,6 +25,7 @@ from .._paging import (
     start_scan,
 )
 from .._paging.iterators import items_of
+from ..events import path_template
 from ._requester import Api
 
 if TYPE_CHECKING:
@@ -141,6 +142,9 @@ class Declared(Generic[T]):
             # Read when the scan starts: acks until then move the watermark.
             opts = resume_from(cp, opts, self.listing, self.endpoint.style)
         pages = start_scan(self.endpoint, self.resolve, opts, self.api, spawn)
+        hooks = self.api.hooks
+        if hooks is not None:
+            pages.observe(hooks, "scan", path_template(self.endpoint.path))
         if cp is not None:
             pages.tap = cp._tap(
                 self.listing,

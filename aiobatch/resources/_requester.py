@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import IO, Protocol, TypeVar
 
+from .._paging.types import ScanOptions
 from .._protocol import Params, Query
 from .._retry import RetryPolicy
+from ..events import Hooks
 from ._sizes import KnownSizes
 
 T = TypeVar("T")
@@ -17,6 +19,16 @@ class Api(Protocol):
 
     @property
     def policy(self) -> RetryPolicy: ...
+
+    @property
+    def scan_defaults(self) -> ScanOptions:
+        """Item scans' default options (the environment's page size, concurrency)."""
+        ...
+
+    @property
+    def hooks(self) -> Hooks | None:
+        """The client's event hooks, or None when nothing listens."""
+        ...
 
     @property
     def sizes(self) -> KnownSizes:

@@ -239,7 +239,7 @@ class Batches:
             poll_interval=poll_interval,
             max_interval=max_interval,
             timeout=timeout,
-        )
+        ).observe(self._api.hooks)
 
     async def wait(
         self,
@@ -381,7 +381,10 @@ class Batches:
             tap = cp._tap(listing, "offset", _file_key)
             return FileSetup(resolver, kind, files, start, tap)
 
-        return start_file_results(self._api, setup, scope, concurrency, progress, start_offset)
+        where = V2_BATCHES + "/{id}"
+        return start_file_results(
+            self._api, setup, scope, concurrency, progress, start_offset, path=where
+        )
 
     async def cancel(
         self,

@@ -26,6 +26,7 @@ from .._results import (
     UnsupportedJobTypeError,
     start_results,
 )
+from ..events import path_template
 from ..models import (
     BatchItem,
     BatchItemListResponse,
@@ -126,7 +127,7 @@ class JobItems:
         return self._declare(job_id, kw).scan()
 
     def _declare(self, job_id: str, kw: ItemScanKw) -> Declared[BatchItem]:
-        opts = options_of(ScanOptions(), kw, _ITEM_ARGS)
+        opts = options_of(self._api.scan_defaults, kw, _ITEM_ARGS)
         scope = self._api.scope(kw.get("organization_id"), kw.get("project_id"))
         proto.check_id("job_id", job_id)
         wanted = proto.check_status(kw.get("status"), ItemStatus)
@@ -285,7 +286,8 @@ class JobItems:
                 )
             return Setup(resolver, kind, self._declare(job_id, listing).items())
 
-        return start_results(self._api, setup, scope, concurrency, progress)
+        where = path_template(proto.path("/{job_id}/items", job_id=job_id))
+        return start_results(self._api, setup, scope, concurrency, progress, path=where)
 
     async def get_processing_results(
         self,

@@ -14,6 +14,7 @@ from .._paging import Endpoint, ItemIterator, PageIterator, Resolved, Scan, Scan
 from .._rerun.plan import RetryChunk, RetryPlan
 from .._rerun.run import Rerun, rerun
 from .._rerun.state import RetryStateStore, state_store
+from ..events import observed_run
 from ..models import (
     BatchJob,
     BatchJobList,
@@ -185,7 +186,7 @@ class Jobs:
             poll_interval=poll_interval,
             max_interval=max_interval,
             timeout=timeout,
-        )
+        ).observe(self._api.hooks)
 
     async def wait(
         self,
@@ -277,6 +278,7 @@ class Jobs:
             BatchJob, "POST", proto.path(""), params=params, body=encode(payload), idempotent=False
         )
 
+    @observed_run("retry_failed", "/api/v1/beta/batch-processing/{id}")
     async def retry_failed(
         self,
         job_id: str,
@@ -331,17 +333,17 @@ class Jobs:
         if state is not None and already_created is not None:
             raise ValueError("pass state= or already_created=, not both")
         run = Rerun(
-            job_id,
-            wanted,
-            chunk_size,
-            dry_run,
-            job_config,
-            float(settle),
-            self._api.policy,
-            None if state is None else state_store(state),
-            on_created,
-            organization_id,
-            project_id,
+            job_id=job_id,
+            statuses=wanted,
+            chunk_size=chunk_size,
+            dry_run=dry_run,
+            job_config=job_config,
+            settle=float(settle),
+            policy=self._api.policy,
+            store=None if state is None else state_store(state),
+            on_created=on_created,
+            organization_id=organization_id,
+            project_id=project_id,
         )
         return await rerun(self, JobItems(self._api), run, already_created)
 

@@ -15,7 +15,7 @@ from typing import Any
 from ._batches import BatchStore, SimBatch
 from ._cli import add_arguments, build_parser, run_simulator, serve
 from ._faults import Faults, Trigger
-from ._jobs import SimClock, SimJob
+from ._jobs import SimClock, SimItem, SimJob
 from ._layout import DEFAULT_MIX
 from ._process import SimulatorProcess
 from ._registry import CreateRecord
@@ -31,6 +31,7 @@ __all__ = [
     "RequestRecord",
     "SimBatch",
     "SimClock",
+    "SimItem",
     "SimJob",
     "Simulator",
     "SimulatorProcess",
@@ -38,6 +39,7 @@ __all__ = [
     "Trigger",
     "WebhookDelivery",
     "add_arguments",
+    "batch_client",
     "batch_simulator",
     "batch_simulator_factory",
     "build_parser",
@@ -45,7 +47,7 @@ __all__ = [
     "serve",
 ]
 
-_FIXTURES = ("batch_simulator", "batch_simulator_factory")
+_FIXTURES = ("batch_client", "batch_simulator", "batch_simulator_factory")
 
 
 def __getattr__(name: str) -> Any:

@@ -23,7 +23,7 @@ from ._results import (
     parse_job_body,
     parse_result_body,
 )
-from ._stats import Stats
+from ._stats import RequestRecord, Stats
 from ._storage import ObjectStore
 from ._validate import ApiError, Errors, create_body, page_token
 
@@ -351,8 +351,8 @@ async def get_classify_job(request: web.Request) -> web.StreamResponse:
 
 
 async def get_classify_results(request: web.Request) -> web.StreamResponse:
-    # The endpoint takes no paging parameters (FastAPI ignores unknown ones): one
-    # answer holds every result of the job.
+    # One answer per job: the request takes no paging parameters (FastAPI ignores
+    # unknown ones), whatever the list envelope's next_page_token suggests.
     host = request.app[SIM]
     job_id = request.match_info["job_id"]
     state, index, result = _processing_job(host, job_id, "classify")
@@ -408,7 +408,7 @@ def _not_reached(host: SimHost, request: web.Request, endpoint: str) -> frozense
 
 
 async def _serve(
-    host: SimHost, request: web.Request, handler: Handler
+    host: SimHost, request: web.Request, handler: Handler, record: RequestRecord
 ) -> tuple[web.StreamResponse, str | None]:
     if not _authorized(host, request):
         return _error(401, "Invalid API key", {"WWW-Authenticate": "Bearer"}), None
@@ -425,9 +425,14 @@ async def _serve(
         fault = faults.decide(endpoint, _query_offset(request), host.stats.in_flight, skip)
     if fault is not None:
         request[FAULT] = fault
+        # Recorded now: a client that gives up (a stall, a trickle) may cancel
+        # the rest of this handler.
+        record.fault = fault
     delay = faults.latency()
     if delay:
         await host.sleep(delay)
+    if fault == "stall":
+        return await _wire.stall(request), fault
     if fault == "reset":
         _wire.reset(request)
         return _wire.gone(), fault
@@ -456,6 +461,7 @@ async def _serve(
     if fault in _BROKEN and isinstance(resp, web.Response):
         return await _wire.deliver_broken(request, fault, resp, f.cut_fraction), fault
     if fault == "trickle" and isinstance(resp, web.Response):
+        record.status = resp.status  # the status line goes out first
         return await _wire.trickle(request, resp, f.trickle_bytes_per_sec, host.sleep), fault
     return resp, fault
 
@@ -466,9 +472,9 @@ async def _simulate(request: web.Request, handler: Handler) -> web.StreamRespons
     stats = host.stats  # the same object ends the record, even across reset_stats()
     record = stats.begin(request.method, request.path, dict(request.query))
     try:
-        resp, fault = await _serve(host, request, handler)
+        resp, fault = await _serve(host, request, handler, record)
         record.fault = fault
-        record.status = None if fault == "reset" else resp.status
+        record.status = None if fault in ("reset", "stall") else resp.status
         return resp
     finally:
         stats.end(record)

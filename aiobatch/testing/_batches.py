@@ -490,6 +490,23 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
+#: The event names a webhook configuration may ask for (the official SDK 2.19's
+#: ``webhook_events`` literal); any other is refused with a 422.
+WEBHOOK_EVENTS = frozenset(
+    f"{product}.{event}"
+    for product, events in {
+        "batch": ("cancelled", "error", "pending", "running", "success"),
+        "classify": ("cancelled", "error", "partial_success", "pending", "running", "success"),
+        "extract": ("cancelled", "error", "partial_success", "pending", "success"),
+        "parse": ("cancelled", "error", "partial_success", "pending", "running", "success"),
+        "sheets": ("cancelled", "error", "partial_success", "pending", "success"),
+        "split": ("cancelled", "error", "pending", "processing", "success"),
+        "verify": ("cancelled", "error", "pending", "running", "success"),
+    }.items()
+    for event in events
+)
+
+
 def _check_hook(errors: Errors, loc: list[str | int], hook: dict[str, Any]) -> None:
     # Any URL is accepted, as the API would; the simulator only ever *sends* to
     # loopback ones (others are recorded as refused deliveries).
@@ -499,6 +516,11 @@ def _check_hook(errors: Errors, loc: list[str | int], hook: dict[str, Any]) -> N
     ):
         msg = "Input should be a valid list of strings"
         errors.add("list_type", [*loc, "webhook_events"], msg, events)
+    elif events is not None:
+        for k, name in enumerate(events):
+            if name not in WEBHOOK_EVENTS:
+                msg = "Input should be one of " + ", ".join(map(repr, sorted(WEBHOOK_EVENTS)))
+                errors.add("literal_error", [*loc, "webhook_events", k], msg, name)
     headers = hook.get("webhook_headers")
     if headers is not None and (
         not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values())

@@ -28,6 +28,7 @@ _TRIGGERS = {
     "rate_limit": "429 with Retry-After",
     "server_error": "a 5xx (see --error-status)",
     "html": "200 with an HTML body",
+    "stall": "no answer until the client gives up",
     "reset": "connection reset before the response",
     "reset_mid_body": "connection reset mid-body",
     "truncate": "body shorter than its Content-Length",

@@ -128,6 +128,18 @@ class ItemEncoder:
         self._jitter = JITTER_MS if not job.running else 0  # a live job's schedule stays exact
         self._seconds = _Seconds()
         self._hostile: list[str] | None = None
+        # Items described one by one: their names, errors and job ids as JSON
+        # pieces (None where the generated one stands).
+        self._names_of: list[str | None] | None = None
+        self._errors_of: list[str | None] | None = None
+        self._jobs_of: list[str | None] | None = None
+        if state.explicit is not None:
+            items = state.explicit
+            self._names_of = [None if i.name is None else _frag(i.name) for i in items]
+            self._errors_of = [
+                None if i.error is None else msgspec.json.encode(i.error).decode() for i in items
+            ]
+            self._jobs_of = [None if i.job_id is None else _frag(i.job_id) for i in items]
         if job.hostile_names:
             from ._results import HOSTILE_NAMES
 
@@ -142,6 +154,9 @@ class ItemEncoder:
 
     def job_id(self, i: int) -> str:
         """The id of item ``i``'s processing job (as items carry it)."""
+        explicit = self.state.explicit
+        if explicit is not None and explicit[i].job_id is not None:
+            return str(explicit[i].job_id)
         h = self._hash(i)
         return f"{self.key}-{self._mids[h >> 10 & 1023]}00000{i:07d}"
 
@@ -166,6 +181,9 @@ class ItemEncoder:
         sources = self.state.sources
         if sources is not None:
             return sources[i][1]
+        named = self._names_of[i] if self._names_of is not None else None
+        if named is not None:
+            return named
         hostile = self._hostile_json(i)
         if hostile is not None:
             return hostile[1:-1]  # the literal without its quotes
@@ -198,6 +216,7 @@ class ItemEncoder:
         block = layout.block
         hostile = self._hostile
         sources = view.state.sources  # a job made of other jobs' items keeps their ids
+        names_of, errors_of, jobs_of = self._names_of, self._errors_of, self._jobs_of
         out: list[str] = []
         append = out.append
         for i, code in entries:
@@ -214,6 +233,8 @@ class ItemEncoder:
             if sources is not None:
                 sid, sname = sources[i]
                 lead = f'{{"item_id":"{sid}","item_name":"{sname}","status":"{st}"'
+            elif names_of is not None and names_of[i] is not None:
+                lead = f'{{"item_id":"itm_{key}_{num}","item_name":"{names_of[i]}","status":"{st}"'
             elif hostile is not None and not i % 3:
                 name = hostile[(i // 3) % len(hostile)]
                 lead = f'{{"item_id":"itm_{key}_{num}","item_name":{name},"status":"{st}"'
@@ -240,10 +261,11 @@ class ItemEncoder:
                 append(f'{lead},"effective_at":"{cancelled if late else started}"{tail}}}')
                 continue
             # Decimal digits are valid hex: the id stays UUID-shaped without hex formatting.
-            job_ref = (
-                f'"job_id":"{key}-{mids[h >> 10 & 1023]}00000{num}",'
-                f'"job_record_id":"rec_{key}{num}"'
-            )
+            job_id = f"{key}-{mids[h >> 10 & 1023]}00000{num}"
+            if jobs_of is not None and jobs_of[i] is not None:
+                job_id = str(jobs_of[i])
+            job_ref = f'"job_id":"{job_id}","job_record_id":"rec_{key}{num}"'
+
             if code == PROCESSING:
                 append(
                     f'{lead},"effective_at":"{started}",{job_ref},"started_at":"{started}"{tail}}}'
@@ -254,7 +276,10 @@ class ItemEncoder:
             error = ""
             if code == FAILED:
                 # Half the failures carry the non-ASCII message: pages exercise UTF-8.
-                error = f',"error_message":{errors[(h >> 20) % 6 if h & 0x100000 else 0]}'
+                message = errors[(h >> 20) % 6 if h & 0x100000 else 0]
+                if errors_of is not None and errors_of[i] is not None:
+                    message = str(errors_of[i])
+                error = f',"error_message":{message}'
             append(
                 f'{lead},"completed_at":"{ended}","effective_at":"{ended}"{error},'
                 f'{job_ref},"started_at":"{started}"{tail}}}'

@@ -69,6 +69,7 @@ EMPTY_STYLES: tuple[EmptyStyle, ...] = ("empty", "null", "missing")
 
 #: Faults that replace or break a response, in the order they are tried.
 FAULT_ORDER = (
+    "stall",
     "reset",
     "rate_limit",
     "server_error",
@@ -179,6 +180,9 @@ class Faults:
     html: Trigger | None = None
 
     # -- broken transport / framing --------------------------------------
+    #: No answer at all: the request hangs until the client gives up (closes
+    #: the connection, e.g. on its timeout) or the simulator stops.
+    stall: Trigger | None = None
     #: Connection reset (RST) before any response byte.  aiohttp clients replay
     #: an idempotent request once after a disconnect: fire twice to surface one.
     reset: Trigger | None = None
@@ -262,6 +266,8 @@ class Faults:
     #: Every N-th delivery is sent twice (the same body, event id and
     #: signature), as a server that retries a delivery would.  0 is off.
     webhook_duplicate_every: int = 0
+    #: POSTs of one event at most: a non-2xx answer is redelivered until then.
+    webhook_attempts: int = 3
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0 or self.jitter_ms < 0:
@@ -284,6 +290,8 @@ class Faults:
             raise ValueError("inline_over_limit must be 'error' or 'empty'")
         if self.webhook_duplicate_every < 0:
             raise ValueError("webhook_duplicate_every must be >= 0")
+        if self.webhook_attempts < 1:
+            raise ValueError("webhook_attempts must be >= 1")
         for name in PAGE_FAULTS:
             trig = getattr(self, name)
             if trig is not None and trig.on not in ("items", "*"):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,11 +24,12 @@ from ._layout import (
     PENDING,
     PROCESSING,
     STATUSES,
+    ExplicitLayout,
     StatusLayout,
     mix_weights,
 )
 
-__all__ = ["DEFAULT_EPOCH", "JobState", "SimClock", "SimJob", "View"]
+__all__ = ["DEFAULT_EPOCH", "JobState", "SimClock", "SimItem", "SimJob", "View"]
 
 #: Where the timestamps of jobs that are not running start: 2024-09-01T08:00:00Z.
 DEFAULT_EPOCH = 1725177600.0
@@ -36,6 +37,51 @@ JOB_TYPES = ("parse", "extract", "classify")
 #: Largest extra delay (ms) of an item's completion in a job that is not running.
 JITTER_MS = 0x3FFF
 JOB_STATUSES = ("pending", "running", "dispatched", "completed", "failed", "cancelled")
+
+
+#: Statuses whose items have a processing job (so a ``job_id``).
+_WITH_JOB = ("processing", "completed", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class SimItem:
+    """One item of a job described item by item (``SimJob(items=[...])``).
+
+    ``name`` (None: a generated one), ``error`` (the ``error_message`` of a
+    ``failed`` item; None: a generated one) and ``job_id`` (the processing job
+    of a ``processing``, ``completed`` or ``failed`` item; None: a generated
+    one).  A processing job is a parse job like any other: its result is served
+    (``sim.parse_result(job_id)``), or fails as the job's knobs say."""
+
+    status: str = "completed"
+    name: str | None = None
+    error: str | None = None
+    job_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"item status must be one of {STATUSES}, got {self.status!r}")
+        if self.error is not None and self.status != "failed":
+            raise ValueError(f"only a failed item has an error (this one is {self.status})")
+        if self.job_id is not None:
+            if self.status not in _WITH_JOB:
+                raise ValueError(
+                    f"a {self.status} item has no processing job; job_id needs one of {_WITH_JOB}"
+                )
+            if not self.job_id or not self.job_id.isprintable() or "/" in self.job_id:
+                raise ValueError(f"job_id must be printable, without '/': {self.job_id!r}")
+        if self.name is not None and not isinstance(self.name, str):
+            raise ValueError("name must be a string")
+
+
+def _explicit_items(items: Sequence[SimItem | str]) -> tuple[SimItem, ...]:
+    out = tuple(SimItem(status=i) if isinstance(i, str) else i for i in items)
+    if not all(isinstance(i, SimItem) for i in out):
+        raise ValueError("items must be SimItem objects or status names")
+    ids = [i.job_id for i in out if i.job_id is not None]
+    if len(ids) != len(set(ids)):
+        raise ValueError("two items share a job_id")
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,9 +130,20 @@ class SimJob:
     #: About one item in this many has no parse job record at all: 404 (0: none).
     result_missing_every: int = 50
 
+    #: The items one by one (``SimItem``s, or status names: ``["completed",
+    #: "failed"]``), in server order, instead of ``mix``; ``total_items`` is then
+    #: their number.  Not for a running job (its progress decides statuses).
+    items: Sequence[SimItem | str] | None = None
+
     def __post_init__(self) -> None:
         if not self.job_id or "/" in self.job_id:
             raise ValueError("job_id must be a non-empty string without '/'")
+        if self.items is not None:
+            if self.running:
+                raise ValueError("a running job cannot have explicit items")
+            items = _explicit_items(self.items)
+            object.__setattr__(self, "items", items)
+            object.__setattr__(self, "total_items", len(items))
         if self.total_items < 0:
             raise ValueError("total_items must be >= 0")
         if self.job_type not in JOB_TYPES:
@@ -160,8 +217,14 @@ class JobState:
     def __init__(self, job: SimJob, *, now: float) -> None:
         self.job = job
         self.key = job_key(job.job_id)
-        self.layout = StatusLayout(
-            job.total_items, mix_weights(job.mix, final_only=job.running), job.seed
+        #: The job's items one by one, when it was described so (``SimJob.items``).
+        self.explicit: tuple[SimItem, ...] | None = (
+            None if job.items is None else tuple(job.items)  # type: ignore[arg-type]
+        )
+        self.layout = (
+            StatusLayout(job.total_items, mix_weights(job.mix, final_only=job.running), job.seed)
+            if job.items is None
+            else ExplicitLayout(bytes(CODE[i.status] for i in self.explicit or ()))
         )
         self.created_at = (
             job.created_at

@@ -28,6 +28,7 @@ __all__ = [
     "PROCESSING",
     "SKIPPED",
     "STATUSES",
+    "ExplicitLayout",
     "StatusLayout",
     "apportion",
     "mix_weights",
@@ -167,4 +168,40 @@ class StatusLayout:
             b, r = b + 1, 0
             if not per and b < self.full_blocks:
                 b = self.full_blocks  # no full block holds this status: skip to the tail
+        return out
+
+
+class ExplicitLayout(StatusLayout):
+    """The status codes of a job described item by item (``SimJob(items=...)``):
+    small by nature, so counting is a prefix sum per status mask."""
+
+    def __init__(self, codes: bytes, block: int = BLOCK) -> None:
+        super().__init__(len(codes), (1.0,), 0, block)
+        self._all = codes
+        self._prefix: dict[int, array[int]] = {}
+
+    def codes(self, b: int) -> bytes:
+        return self._all[b * self.block : (b + 1) * self.block]
+
+    def _sums(self, mask: int) -> array[int]:
+        sums = self._prefix.get(mask)
+        if sums is None:
+            sums = array("q", [0])
+            for c in self._all:
+                sums.append(sums[-1] + (mask >> c & 1))
+            self._prefix[mask] = sums
+        return sums
+
+    def count_before(self, mask: int, n: int) -> int:
+        return self._sums(mask)[min(max(n, 0), self.total)]
+
+    def select(self, mask: int, rank: int, limit: int, below: int) -> list[int]:
+        out: list[int] = []
+        sums = self._sums(mask)
+        # The first index whose count-before reaches rank holds the rank-th match.
+        i = bisect_left(sums, rank + 1) - 1
+        while 0 <= i < min(below, self.total) and len(out) < limit:
+            if mask >> self._all[i] & 1:
+                out.append(i)
+            i += 1
         return out

@@ -90,6 +90,8 @@ class Registry:
         self._states: dict[str, JobState] = {}
         self._by_key: dict[str, JobState] = {}
         self._encoders: dict[str, ItemEncoder] = {}
+        #: Processing job ids given by ``SimItem.job_id``: (job, item index).
+        self._explicit_jobs: dict[str, tuple[JobState, int]] = {}
         self._created = 0
         #: Every accepted create, in order (``sim.creates``).
         self.creates: list[CreateRecord] = []
@@ -106,6 +108,11 @@ class Registry:
         self._states[job.job_id] = state
         self._by_key[state.key] = state
         self._encoders[job.job_id] = ItemEncoder(state)
+        for index, item in enumerate(state.explicit or ()):
+            if item.job_id is not None:
+                if item.job_id in self._explicit_jobs:
+                    raise ValueError(f"two items share the processing job {item.job_id!r}")
+                self._explicit_jobs[item.job_id] = (state, index)
         return state
 
     def get(self, job_id: str) -> JobState | None:
@@ -136,7 +143,7 @@ class Registry:
         """The batch job and item index behind an item's processing ``job_id``."""
         from ._results import locate_job
 
-        return locate_job(self._by_key, self._encoders, job_id)
+        return self._explicit_jobs.get(job_id) or locate_job(self._by_key, self._encoders, job_id)
 
     def unknown_items(self, item_ids: Sequence[str]) -> list[tuple[int, str]]:
         """``(position, id)`` of each id that names no item (or repeats one)."""

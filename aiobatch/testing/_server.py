@@ -6,11 +6,15 @@ import asyncio
 import ssl
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Any, Self
 
+import msgspec
 from aiohttp import web
 
 from .. import models
+from .._results._models import ParseJsonResult, ParseMarkdownResult, ParseTextResult
+from .._results._types import ResultContent
+from .._retry import RetryPolicy
 from ._app import make_app
 from ._batches import BATCHES, BatchStore
 from ._data import job_object, progress_percentage
@@ -23,7 +27,16 @@ from ._storage import ObjectStore, StorageRequest
 from ._v2jobs import storage_resolver
 from ._webhooks import WebhookDelivery, WebhookDispatcher
 
+if TYPE_CHECKING:
+    from .._client import BatchClient
+
 __all__ = ["Simulator"]
+
+_PARSE_MODELS: dict[str, type[Any]] = {
+    "markdown": ParseMarkdownResult,
+    "text": ParseTextResult,
+    "json": ParseJsonResult,
+}
 
 
 class Simulator:
@@ -289,6 +302,46 @@ class Simulator:
             return None
         name = self.registry.encoder(state).name(index)
         return parse_result_body(processing_job_id, name, kind, result.size)
+
+    def result_content(
+        self, processing_job_id: str, kind: str = "markdown"
+    ) -> ResultContent | None:
+        """What ``iter_results`` yields for that parse job now, in the client's
+        form (``ItemResult.content``: the bytes to store and the metadata), or
+        None where ``parse_result`` is None (the item gets an ``ItemError``)."""
+        if kind not in _PARSE_MODELS:
+            raise ValueError(f"kind must be one of {', '.join(_PARSE_MODELS)}, got {kind!r}")
+        body = self.parse_result(processing_job_id, kind)
+        if body is None:
+            return None
+        wire = msgspec.json.decode(body, type=_PARSE_MODELS[kind])
+        data = bytes(wire.pages) if kind == "json" else getattr(wire, kind).encode("utf-8")
+        return ResultContent(kind, data, wire.job_metadata)
+
+    # --- a client for it ---------------------------------------------------------
+
+    def retry_policy(self, **kwargs: Any) -> RetryPolicy:
+        """A ``RetryPolicy`` that sleeps on this simulator's clock: a backoff or a
+        ``Retry-After`` pause advances ``sim.clock`` and returns at once, so fault
+        tests take no real time (and running jobs progress meanwhile)."""
+
+        async def sleep(delay: float) -> None:
+            if delay > 0:
+                self.clock.advance(delay)
+            await asyncio.sleep(0)
+
+        kwargs.setdefault("random", lambda: 0.5)
+        return RetryPolicy(
+            sleep=sleep, monotonic=self.clock.now, wall_clock=self.clock.now, **kwargs
+        )
+
+    def client(self, **kwargs: Any) -> BatchClient:
+        """A ``BatchClient`` for this simulator (its URL and key, and
+        ``retry=sim.retry_policy()`` unless given); open it with ``async with``."""
+        from .._client import BatchClient
+
+        kwargs.setdefault("retry", self.retry_policy())
+        return BatchClient(api_key=self.api_key, base_url=self.base_url, **kwargs)
 
     def item_id(self, job_id: str, index: int) -> str:
         """The id of item ``index`` of a job."""

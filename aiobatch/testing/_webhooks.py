@@ -12,7 +12,9 @@ Status changes happen on the simulator's clock, so a background task of the
 running simulator wakes whenever the clock is advanced (or a batch created or
 cancelled, or, on a real-time clock, when the next change is due) and sends
 what became due, one round at a time.  ``Faults.webhook_shuffle`` and
-``Faults.webhook_duplicate_every`` make the order and the count hostile.
+``Faults.webhook_duplicate_every`` make the order and the count hostile.  A
+receiver that answers anything but 2xx gets the event again at once
+(``WebhookDelivery.attempt`` counts), up to ``Faults.webhook_attempts`` POSTs.
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ class WebhookDelivery:
     error: str | None = None
     #: True for a repeat sent by ``webhook_duplicate_every``.
     duplicate: bool = False
+    #: 1 for the first POST of an event; 2, 3... for redeliveries after a non-2xx answer.
+    attempt: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +212,16 @@ class WebhookDispatcher:
                 await self._send(out, duplicate=True)
 
     async def _send(self, out: _Outgoing, *, duplicate: bool) -> None:
+        """POST one event; a non-2xx answer is redelivered at once, up to
+        ``Faults.webhook_attempts`` POSTs in all (a request that fails, a refused
+        URL, is not: the receiver is the test's own server)."""
+        attempts = self._fault_state().faults.webhook_attempts
+        for attempt in range(1, attempts + 1):
+            status = await self._post(out, duplicate=duplicate, attempt=attempt)
+            if status is None or 200 <= status < 300:
+                return
+
+    async def _post(self, out: _Outgoing, *, duplicate: bool, attempt: int) -> int | None:
         status: int | None = None
         error: str | None = None
         if not is_loopback_url(out.url):
@@ -232,10 +246,12 @@ class WebhookDispatcher:
             status=status,
             error=error,
             duplicate=duplicate,
+            attempt=attempt,
         )
         async with self._progress:
             self.deliveries.append(record)
             self._progress.notify_all()
+        return status
 
 
 def _outgoing(state: _BatchState, status: str, at: float) -> list[_Outgoing]:

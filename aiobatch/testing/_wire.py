@@ -18,7 +18,7 @@ from http import HTTPStatus
 from aiohttp import web
 from aiohttp.abc import AbstractStreamWriter
 
-__all__ = ["deliver_broken", "gone", "trickle"]
+__all__ = ["deliver_broken", "gone", "stall", "trickle"]
 
 
 class _Gone(web.StreamResponse):
@@ -102,3 +102,15 @@ async def trickle(
     except ConnectionError:
         return gone(resp.status)  # the client gave up waiting; nothing left to send
     return out
+
+
+async def stall(request: web.BaseRequest) -> web.StreamResponse:
+    """Answer nothing until the client closes the connection (or the server stops).
+
+    Polled on the loop's own clock: aiohttp does not wake a handler whose client
+    left, and the simulator's ``sleep`` may be a fake that never waits."""
+    transport = request.transport
+    # No event says the client left: poll.
+    while transport is not None and not transport.is_closing():  # noqa: ASYNC110
+        await asyncio.sleep(0.005)
+    return gone()

@@ -15,19 +15,31 @@ loads quietly, and a test that asks for a fixture fails saying what to install.
   (``DEFAULT_TEST_JOB``), key ``test-key`` and a frozen clock.
 - ``batch_simulator_factory``: ``await factory(jobs, **Simulator kwargs)`` starts
   more, all stopped at teardown.
+- ``batch_client``: an open ``BatchClient`` on ``batch_simulator``
+  (``sim.client()``: its retry policy sleeps on the simulator's clock, so
+  retries and 429 pauses take no real time), closed at teardown.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 
 from ._jobs import SimClock, SimJob
 from ._server import Simulator
 
-__all__ = ["DEFAULT_TEST_JOB", "SimulatorFactory", "batch_simulator", "batch_simulator_factory"]
+if TYPE_CHECKING:
+    from .._client import BatchClient
+
+__all__ = [
+    "DEFAULT_TEST_JOB",
+    "SimulatorFactory",
+    "batch_client",
+    "batch_simulator",
+    "batch_simulator_factory",
+]
 
 DEFAULT_TEST_JOB = SimJob(job_id="bjb-test-0001", total_items=250, seed=1)
 
@@ -61,6 +73,13 @@ async def _default(batch_simulator_factory: SimulatorFactory) -> Simulator:
     return await batch_simulator_factory()
 
 
+async def _client(batch_simulator: Simulator) -> AsyncIterator[BatchClient]:
+    """An open ``BatchClient`` on ``batch_simulator`` whose retry policy sleeps on
+    the simulator's clock (``sim.client()``); closed at teardown."""
+    async with batch_simulator.client() as client:
+        yield client
+
+
 try:
     import pytest_asyncio
 except ImportError:  # the plugin loads wherever aiobatch is installed: stay quiet
@@ -79,6 +98,7 @@ except ImportError:  # the plugin loads wherever aiobatch is installed: stay qui
 
     batch_simulator_factory = _needs_pytest_asyncio("batch_simulator_factory")
     batch_simulator = _needs_pytest_asyncio("batch_simulator")
+    batch_client = _needs_pytest_asyncio("batch_client")
 else:
     # Function-scoped on the test's own loop, whatever the project's default loop scope.
     batch_simulator_factory = pytest_asyncio.fixture(
@@ -87,3 +107,4 @@ else:
     batch_simulator = pytest_asyncio.fixture(
         _default, name="batch_simulator", loop_scope="function"
     )
+    batch_client = pytest_asyncio.fixture(_client, name="batch_client", loop_scope="function")

@@ -40,6 +40,8 @@ class Job:
     item_ids: list[str]
     created_at: float
     directory_id: str | None = None
+    #: Listed, but its items answer 404.
+    unreadable: bool = False
 
     def doc(self, status: str) -> dict[str, Any]:
         return {
@@ -126,6 +128,8 @@ class CreateServer:
     async def items(self, request: web.Request) -> web.Response:
         job = self._find(request.match_info["job_id"])
         self.item_reads.append(job.id)
+        if job.unreadable:
+            raise web.HTTPNotFound(text=json.dumps({"detail": "Job not found"}))
         limit = int(request.query.get("limit", "100"))
         offset = int(request.query.get("offset", "0"))
         wanted = request.query.get("status")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -33,13 +34,14 @@ async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[CreateServer]
         yield srv
 
 
-async def command(server: CreateServer, *extra: str) -> tuple[int | None, str]:
-    """The documented command once; ``None`` when interrupted mid-create."""
+async def command(server: CreateServer, *extra: str) -> tuple[int | None, str, str]:
+    """The documented command once: the exit code (``None`` when interrupted
+    mid-create), stderr and stdout."""
     argv = ["jobs", "retry-failed", "--job-id", SRC, "--chunk-size", "10", *extra]
     argv += ["--base-url", server.url, "--api-key", "sk-hostile", "--timeout", "1"]
-    argv += ["--project-id", "prj-1"]  # item-ids jobs need a project
-    err = io.StringIO()
-    call = asyncio.ensure_future(run(argv, stdout=io.StringIO(), stderr=err))
+    argv += ["--project-id", "prj-hostile"]  # item-ids jobs are made in a project
+    out, err = io.StringIO(), io.StringIO()
+    call = asyncio.ensure_future(run(argv, stdout=out, stderr=err))
     blocked = asyncio.ensure_future(server.blocked.wait())
     await asyncio.wait([call, blocked], return_when=asyncio.FIRST_COMPLETED)
     blocked.cancel()
@@ -48,35 +50,43 @@ async def command(server: CreateServer, *extra: str) -> tuple[int | None, str]:
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
             await call
-        return None, err.getvalue()
-    return call.result(), err.getvalue()
+        return None, err.getvalue(), out.getvalue()
+    return call.result(), err.getvalue(), out.getvalue()
 
 
 async def test_the_same_command_again_finishes_after_every_kind_of_failure(
     server: CreateServer,
 ) -> None:
     server.script = ["ok", *FAILS]
-    codes = []
+    codes, found = [], 0
     for _ in range(len(FAILS) + 1):
-        code, err = await command(server)
+        code, err, _ = await command(server)
         codes.append(code)
+        found += err.count("the earlier create of 10 items made it")
         if code == 0:
             break
         assert code is None or "run the same command again" in err
     assert codes[-1] == 0
     assert len(codes) == len(FAILS) + 1
+    # The creates that made their job unheard of (error, hang, reset, Ctrl-C after
+    # making it), less the one found by the run that was interrupted before saying so.
+    assert found == 3
     assert server.per_item() == dict.fromkeys(server.failed(), 1)  # every item, once
     assert len(server.created) == 7  # 70 failed items in chunks of 10
 
 
 async def test_an_ambiguous_chunk_names_the_jobs_to_look_at(server: CreateServer) -> None:
     server.script = ["error_before"]
-    code, _ = await command(server)
+    code, _, _ = await command(server)
     assert code == 1
     mine = server.failed()[:10]  # the first chunk, the one that failed
     ids = [*mine[:5], *(f"other-{n}" for n in range(5))]
     server.old.append(Job("bjb-someone", ids, server.clock()))
-    code, err = await command(server)
+    code, err, _ = await command(server)
     assert code == 1
     assert "look at job(s) bjb-someone" in err
+    code, _, out = await command(server, "--format", "json")
+    assert code == 1
+    [doubt] = json.loads(out)["uncertain"]
+    assert (doubt["items"], doubt["candidates"]) == (10, ["bjb-someone"])
     assert not any(set(j.item_ids) == set(mine) for j in server.created)

@@ -39,7 +39,7 @@ def client(server: CreateServer, clock: FakeTime) -> BatchClient:
     return BatchClient(
         api_key="sk-hostile",
         base_url=server.url,
-        project_id="prj-1",  # item-ids jobs need a project
+        project_id="prj-hostile",  # item-ids jobs are made in a project
         retry=clock.policy(),
         timeout=Timeout(total=1.0, read=1.0),  # a hung create is given up quickly
     )
@@ -121,16 +121,18 @@ async def test_old_jobs_are_not_read_in_any_listing_order(
     assert set(server.item_reads) - {SRC} == {server.created[1].id}
 
 
+@pytest.mark.parametrize("other", ["half_ours", "unreadable"])
 async def test_an_ambiguous_job_keeps_the_chunk_uncertain_and_names_it(
-    server: CreateServer, clock: FakeTime, tmp_path: Path
+    other: str, server: CreateServer, clock: FakeTime, tmp_path: Path
 ) -> None:
     server.script = ["error_before"]
     state = tmp_path / "s.json"
     assert await one_run(server, clock, state) is None
     doubt = RetryPlan.from_json(json.loads(state.read_text())).uncertain[0]
-    # Someone made a job of the chunk's size, half of it the chunk's items: ours?
+    # Someone made a job of the chunk's size, half of it the chunk's items (or
+    # its items answer 404): ours?
     ids = [*doubt.item_ids[:5], *(f"other-{n}" for n in range(5))]
-    server.old.append(Job("bjb-someone", ids, clock.wall_clock()))
+    server.old.append(Job("bjb-someone", ids, clock.wall_clock(), unreadable=other != "half_ours"))
     async with client(server, clock) as c:
         plan = await c.jobs.retry_failed(SRC, chunk_size=10, state=state)
     assert not plan.complete
@@ -256,3 +258,20 @@ async def test_the_record_is_saved_before_the_create_leaves(
     [doubt] = saved.uncertain
     assert doubt.attempted_at == clock.wall_clock()
     assert sorted(doubt.item_ids) == sorted(server.created[0].item_ids)
+
+
+async def test_a_clock_set_back_does_not_stretch_the_settle_time(
+    server: CreateServer, clock: FakeTime, tmp_path: Path
+) -> None:
+    server.script = ["error_before"]
+    state = tmp_path / "s.json"
+    await one_run(server, clock, state)
+    data = json.loads(state.read_text())
+    data["uncertain"][0]["attempted_at"] += 3600.0  # "an hour from now"
+    state.write_text(json.dumps(data))
+    waited = len(clock.sleeps)
+    async with client(server, clock) as c:
+        plan = await c.jobs.retry_failed(SRC, chunk_size=10, state=state)
+    assert plan.complete
+    assert clock.sleeps[waited:] == [60.0]  # the settle time once, not an hour
+    exactly_once(server)

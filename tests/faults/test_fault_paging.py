@@ -4,7 +4,7 @@ ignores ``offset``, and items changing status under a status-filtered scan."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import anyio
 import pytest
@@ -52,11 +52,11 @@ async def test_case17_lying_total_size(faults: Faults, page_size: int, concurren
         simulator([SimJob(job_id=JOB, total_items=3000, seed=5)], faults=faults) as sim,
         client(sim.base_url, clock) as c,
     ):
-        with anyio.fail_after(20):  # no infinite loop
-            got = [
-                i.item_id
-                async for i in c.job_items.iter(JOB, page_size=page_size, concurrency=concurrency)
-            ]
+        # A total too high: every item, then a typed error (issue 20 case 3).
+        short = faults.total_size_delta > 0 or faults.total_size_factor > 1
+        got = await items_then_shortfall(
+            c.job_items.iter(JOB, page_size=page_size, concurrency=concurrency), short=short
+        )
         assert_exact(got, sim.item_ids(JOB))
         # No runaway: at most a few requests beyond one per page actually needed
         # (and two confirmations of an empty page that is not at the total).
@@ -72,8 +72,27 @@ async def test_case17_early_empty_page_on_small_jobs(n: int) -> None:
         simulator([SimJob(job_id=JOB, total_items=n, seed=5)], faults=faults) as sim,
         client(sim.base_url, clock) as c,
     ):
-        got = [i.item_id async for i in c.job_items.iter(JOB, page_size=500, concurrency=4)]
+        got = await items_then_shortfall(
+            c.job_items.iter(JOB, page_size=500, concurrency=4), short=True
+        )
         assert_exact(got, sim.item_ids(JOB))
+
+
+async def items_then_shortfall(items: AsyncIterator[BatchItem], *, short: bool) -> list[str]:
+    """Every item id; a listing ending short of its total raises once all are in."""
+    got: list[str] = []
+    error: DriftError | None = None
+    with anyio.fail_after(20):  # no infinite loop
+        try:
+            async for item in items:
+                got.append(item.item_id)
+        except DriftError as exc:
+            error = exc
+    assert (error is not None) is short, str(error)
+    if error is not None:
+        assert "short of its total_size" in str(error)
+        assert error.offset == len(got)
+    return got
 
 
 # --- 18. A server that ignores offset -------------------------------------------------------

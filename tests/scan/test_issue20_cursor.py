@@ -12,7 +12,7 @@ import pytest
 from _servers import unused_port
 from edge_server import Clock, CursorServer
 
-from aiobatch import APIConnectionError, BatchClient, PaginationError
+from aiobatch import APIConnectionError, BatchClient, PageFetchError, PaginationError
 
 
 async def batch_ids(c: BatchClient, **kw: Any) -> list[str]:
@@ -156,3 +156,13 @@ async def test_an_unreachable_service_raises_the_connection_error_itself(listing
         with anyio.fail_after(10), pytest.raises(APIConnectionError, match="cannot connect"):
             async for _ in scan:
                 pass
+
+
+async def test_a_huge_error_detail_is_cut_in_the_scan_error() -> None:
+    server = CursorServer(10, per_page=5, fail_from=5, fail_detail="x" * 1_000_000)
+    async with server.run() as url, Clock().client(url, max_retries=0) as c:
+        with pytest.raises(PageFetchError) as info:
+            async for _ in c.batches.iter():
+                pass
+    assert len(str(info.value)) < 1_000
+    assert len(getattr(info.value.error, "detail", "")) == 1_000_000  # kept whole there

@@ -8,7 +8,6 @@ Each misbehaves only in the ways a test switches on.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator, Callable
@@ -17,8 +16,9 @@ from typing import Any
 
 from _servers import serve
 from aiohttp import web
+from faults.fault_support import VirtualClock
 
-from aiobatch import BatchClient, RetryPolicy
+from aiobatch import BatchClient
 
 JOB = "bjb-edge"
 ITEMS_PATH = f"/api/v1/beta/batch-processing/{JOB}/items"
@@ -58,7 +58,8 @@ class CursorServer:
     cycle: int | None = None
     pad: int = 0
     repeat_token_at: int | None = None
-    fail_from: int | None = None  #: positions at or after it answer 503
+    fail_from: int | None = None  #: positions at or after it answer 503 ...
+    fail_detail: str = "unavailable"  #: ... with this detail
     requests: list[dict[str, str]] = field(default_factory=list)
 
     def token(self, pos: int) -> str:
@@ -69,7 +70,7 @@ class CursorServer:
         self.requests.append({k: v[:40] for k, v in query.items()})  # not the padding
         pos = int(query["page_token"].split(":")[0]) if "page_token" in query else 0
         if self.fail_from is not None and pos >= self.fail_from:
-            return _json({"detail": "unavailable"}, 503)
+            return _json({"detail": self.fail_detail}, 503)
         size = self.per_page or int(query["page_size"])
         stop = min(self.n, pos + size)
         ids = [p % self.cycle if self.cycle else p for p in range(pos, stop)]
@@ -132,21 +133,9 @@ class OffsetServer:
             yield url
 
 
-class Clock:
-    """The retry policy's clock: ``sleep`` moves it forward, never waits."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    async def sleep(self, delay: float) -> None:
-        self.sleeps.append(delay)
-        self.now += max(0.0, delay)
-        await asyncio.sleep(0)
-
-    def policy(self, **kw: Any) -> RetryPolicy:
-        kw.setdefault("random", lambda: 0.0)
-        return RetryPolicy(sleep=self.sleep, monotonic=lambda: self.now, **kw)
+class Clock(VirtualClock):
+    """The retry policy's clock (``sleep`` moves it forward, never waits), and a
+    client on it."""
 
     def client(self, url: str, **kw: Any) -> BatchClient:
         return BatchClient(api_key="llx-edge-secret", base_url=url, retry=self.policy(**kw))
