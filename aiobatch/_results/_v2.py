@@ -102,20 +102,40 @@ class ParseV2Resolver:
             body = await _get_v2(get, ParseV2Job, "parse", path, params)
         except ResponseTooLargeError:  # over Limits.max_body_bytes: its stored file
             return await fetch_stored(get, job_id, kind, field, path, scope)
+        except APIStatusError as exc:
+            if exc.status_code == 413:  # "too large to return inline": its stored file
+                return await fetch_stored(get, job_id, kind, field, path, scope)
+            raise
         except ItemFailure as failure:
             if field in _NOT_FAST and failure.status_code in (400, 422):
                 await _check_tier(get, job_id, kind, path, scope, failure)
-            if failure.status_code == 413 or "too large" in str(failure).lower():
+            if "too large" in str(failure).lower():
                 return await fetch_stored(get, job_id, kind, field, path, scope)
             raise
         job = body.job
         _check_v2_status("parse", job_id, str(job.status), job.error_message)
         value = getattr(body, field)
-        if value is None or (isinstance(value, msgspec.Raw) and bytes(value) in (b"", b"null")):
-            # COMPLETED with nothing inline: a document too large to come inline
+        if _empty(value):  # COMPLETED with nothing inline: too large to come inline
             return await fetch_stored(get, job_id, kind, field, path, scope)
         data = bytes(value) if isinstance(value, msgspec.Raw) else value.encode("utf-8")
         return ResultContent(kind, data, body.job_metadata)
+
+
+def _empty(value: str | msgspec.Raw | None) -> bool:
+    """Nothing inline: absent, null, ``""``, or pages without a page (no parsed
+    document has none)."""
+    if value is None or isinstance(value, str):
+        return not value
+    raw = bytes(value)
+    if raw in (b"", b"null"):
+        return True
+    if len(raw) > 64:
+        return False
+    try:
+        decoded = msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        return False
+    return isinstance(decoded, dict) and not decoded.get("pages")
 
 
 #: Inline field -> its ``*_content_metadata`` expand, and the names its stored
@@ -165,8 +185,8 @@ def _stored_url(
     if pick is None or pick.presigned_url is None:
         raise ItemFailure(
             "too_large",
-            f"parse job {job_id}: its {field} is too large to come inline and the server "
-            "gave no presigned URL for it",
+            f"parse job {job_id}: its {field} did not come inline (too large) and the "
+            "server gave no presigned URL for a stored copy",
         )
     return pick.presigned_url
 

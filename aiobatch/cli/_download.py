@@ -173,7 +173,7 @@ def file_as_item(r: FileResult, names: Mapping[str, str] | None = None) -> _File
     """A ``FileResult`` in the shape the download writers take: ``item_id`` the
     source file id, ``item_name`` its ``display_name`` from ``names`` (else the
     id), from which the safe file name is made."""
-    name = (names or {}).get(r.file_id) or r.file_id
+    name = (names or {}).get(r.file_id, r.file_id)
     return _FileAsItem(
         _FileItem(r.file_id, name), r.content, r.error, r.nbytes, r.ok, r.next_offset
     )

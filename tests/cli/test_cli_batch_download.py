@@ -16,11 +16,11 @@ from cli_support import Gate, clear_env, cli, wait_for
 from aiobatch.cli._download import INDEX_NAME, STATE_NAME
 from aiobatch.cli._result_files import safe_name
 from aiobatch.testing import Faults, SimBatch, SimClock, Simulator
-from aiobatch.testing._directories import display_name_of
+from aiobatch.testing._directories import _display_name
 from aiobatch.testing._v2jobs import job_outcome
 
 T0 = 1_800_000_000.0
-PARSE = SimBatch(batch_id="bat-p", files=60, error_every=9, created_at=T0 - 600)
+PARSE = SimBatch(batch_id="bat-p", files=60, error_every=9, created_at=T0 - 600, hostile_names=True)
 EXTRACT = SimBatch(batch_id="bat-x", files=20, job_type="extract_v2", created_at=T0 - 600)
 LIVE = SimBatch(batch_id="bat-live", files=5, created_at=T0, start_delay=100)
 
@@ -63,10 +63,12 @@ def check_files(sim: Simulator, batch_id: str, root: Path, ext: str = ".md") -> 
     on_disk = {p.name for p in root.iterdir()} - {INDEX_NAME}
     assert on_disk == {r["file"] for r in rows if r["file"]}
     used: set[str] = set()
-    for row, f in zip(rows, files, strict=True):
+    state = sim.batches.get(batch_id)
+    assert state is not None
+    for i, (row, f) in enumerate(zip(rows, files, strict=True)):
         assert row["error_kind"] == expected_kind(f)
         # Named after the source directory's display_name (made safe), not the id.
-        name = display_name_of(f["source_directory_file_id"])
+        name = _display_name(state.batch, i)
         assert row["item_name"] == name
         if row["status"] == "ok":
             assert row["file"] == safe_name(name, row["item_id"], ext, used)

@@ -4,11 +4,13 @@ results after the end, one classify answer, v1 error fields."""
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import AsyncIterator
 
 import pytest
 from _contract import Contract, ParseV1, Seen, app, storage
 from _servers import serve
+from aiohttp import web
 
 from aiobatch import (
     BatchClient,
@@ -17,7 +19,7 @@ from aiobatch import (
     Limits,
     RetryPolicy,
 )
-from aiobatch._storage import PresignedURLError, check_download_url
+from aiobatch._storage import PresignedURLError, StorageTransport, check_download_url
 
 
 @pytest.fixture
@@ -237,3 +239,27 @@ def test_presigned_urls_are_https_unless_the_api_itself_is_plain_http(
     else:
         with pytest.raises(PresignedURLError, match="presigned URL"):
             check_download_url(url, base)
+
+
+async def test_a_presigned_redirect_to_another_scheme_is_refused(no_env: None) -> None:
+    async def hop(request: web.Request) -> web.Response:
+        if request.path == "/same":
+            raise web.HTTPFound("/data")
+        if request.path == "/data":
+            return web.Response(body=b"stored bytes")
+        raise web.HTTPFound("https://127.0.0.1:9/elsewhere")  # http -> https: another scheme
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", hop)
+    async with serve(app) as url:
+        config = BatchClient("k", base_url=url).config  # a plain-http base URL
+        storage_transport = StorageTransport(config)
+        try:
+            with tempfile.TemporaryFile() as sink:
+                assert await storage_transport.fetch(url + "/same", sink) == 12
+                sink.seek(0)
+                assert sink.read() == b"stored bytes"
+                with pytest.raises(PresignedURLError, match="redirected from http to https"):
+                    await storage_transport.fetch(url + "/other", sink)
+        finally:
+            await storage_transport.aclose()

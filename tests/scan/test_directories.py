@@ -10,19 +10,20 @@ from aiohttp import web
 from aiobatch import BatchClient, RetryPolicy
 from aiobatch.testing import SimBatch, Simulator
 from aiobatch.testing._batches import file_id_of
-from aiobatch.testing._directories import display_name_of
+from aiobatch.testing._directories import _display_name
 
 
 async def test_every_file_of_a_directory_with_its_display_name(policy: RetryPolicy) -> None:
     async with Simulator() as sim:
-        sim.batches.add(SimBatch(batch_id="bat-a", files=250, source_directory_id="dir-1"))
+        a = SimBatch(batch_id="bat-a", files=250, source_directory_id="dir-1", hostile_names=True)
+        sim.batches.add(a)
         sim.batches.add(SimBatch(batch_id="bat-b", files=5, source_directory_id="dir-2"))
         async with BatchClient(sim.api_key, base_url=sim.base_url, retry=policy) as c:
             files = [f async for f in c.directories.iter_files("dir-1", page_size=100)]
             page = await c.directories.list_files("dir-2")
         log = [r for r in sim.stats.log if "/directories/" in r.path]
     assert [f.id for f in files] == [file_id_of("bat-a", i) for i in range(250)]
-    assert all(f.display_name == display_name_of(f.id) for f in files)
+    assert [f.display_name for f in files] == [_display_name(a, i) for i in range(250)]
     assert {f.directory_id for f in files} == {"dir-1"}
     assert [f.id for f in page.items] == [file_id_of("bat-b", i) for i in range(5)]
     assert page.next_page_token is None
