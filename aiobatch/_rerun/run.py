@@ -157,6 +157,8 @@ async def _settle(jobs: Jobs, items: JobItems, plan: RetryPlan, r: Rerun) -> Non
         finding = findings[chunk.key]
         if finding.job_id is not None:
             plan.earlier.append(with_job(chunk, finding.job_id))
+            # Told now: a run interrupted later must not have kept it to itself.
+            await _tell(r, plan.earlier[-1])
         elif finding.absent and chunk.key not in too_soon:
             again.append(replace(chunk, attempted_at=None, candidates=()))
         else:
@@ -189,10 +191,14 @@ async def _create_all(jobs: Jobs, plan: RetryPlan, config: Mapping[str, Any], r:
         plan.uncertain.remove(chunk)
         chunk = plan.chunks[n] = with_job(chunk, job.id)
         await save_plan(r.store, plan)
-        if r.on_created is not None:
-            result = r.on_created(chunk)
-            if inspect.isawaitable(result):
-                await result
+        await _tell(r, chunk)
+
+
+async def _tell(r: Rerun, chunk: RetryChunk) -> None:
+    if r.on_created is not None:
+        result = r.on_created(chunk)
+        if inspect.isawaitable(result):
+            await result
 
 
 def _failed(

@@ -27,8 +27,12 @@ def _cwd(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[CreateServer]:
-    clock = fake_time(monkeypatch, FakeTime())
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
+    return fake_time(monkeypatch, FakeTime())
+
+
+@pytest.fixture
+async def server(clock: FakeTime) -> AsyncIterator[CreateServer]:
     srv = CreateServer(clock=clock.wall_clock, statuses=["failed", "completed"] * 70)
     async with running(srv):
         yield srv
@@ -69,8 +73,9 @@ async def test_the_same_command_again_finishes_after_every_kind_of_failure(
     assert codes[-1] == 0
     assert len(codes) == len(FAILS) + 1
     # The creates that made their job unheard of (error, hang, reset, Ctrl-C after
-    # making it), less the one found by the run that was interrupted before saying so.
-    assert found == 3
+    # making it), each said by the run that found it, even the run that was then
+    # interrupted mid-create (it says so as soon as it knows).
+    assert found == 4
     assert server.per_item() == dict.fromkeys(server.failed(), 1)  # every item, once
     assert len(server.created) == 7  # 70 failed items in chunks of 10
 
@@ -90,3 +95,26 @@ async def test_an_ambiguous_chunk_names_the_jobs_to_look_at(server: CreateServer
     [doubt] = json.loads(out)["uncertain"]
     assert (doubt["items"], doubt["candidates"]) == (10, ["bjb-someone"])
     assert not any(set(j.item_ids) == set(mine) for j in server.created)
+
+
+@pytest.mark.parametrize("settle", [None, "5", "0"])
+async def test_settle_is_how_long_an_unknown_create_is_given(
+    settle: str | None, server: CreateServer, clock: FakeTime
+) -> None:
+    server.script = ["error_before"]  # the outcome is unknown: no job was made
+    assert (await command(server))[0] == 1
+    waited = len(clock.sleeps)
+    extra = () if settle is None else ("--settle", settle)
+    code, err, _ = await command(server, *extra)
+    assert code == 0
+    seconds = 60.0 if settle is None else float(settle)
+    assert f"waiting until {seconds:g} s after each attempt" in err
+    assert sum(clock.sleeps[waited:]) == seconds  # on the fake clock: nothing slept for real
+    assert server.per_item() == dict.fromkeys(server.failed(), 1)
+
+
+async def test_settle_must_be_a_number_of_seconds(server: CreateServer) -> None:
+    code, err, _ = await command(server, "--settle", "-1")
+    assert code == 2
+    assert "--settle: must be >= 0" in err
+    assert server.created == []

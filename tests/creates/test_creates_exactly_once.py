@@ -14,7 +14,7 @@ import pytest
 from _clock import FakeTime
 from create_server import FAILS, CreateServer, Job, running
 
-from aiobatch import BatchClient, RetryFailedError, RetryPlan, Timeout
+from aiobatch import BatchClient, RetryChunk, RetryFailedError, RetryPlan, Timeout
 
 SRC = "bjb-hostile-src"
 
@@ -275,3 +275,23 @@ async def test_a_clock_set_back_does_not_stretch_the_settle_time(
     assert plan.complete
     assert clock.sleeps[waited:] == [60.0]  # the settle time once, not an hour
     exactly_once(server)
+
+
+async def test_a_found_job_is_told_at_once_even_if_the_run_is_then_interrupted(
+    server: CreateServer, clock: FakeTime, tmp_path: Path
+) -> None:
+    server.script = ["error_after", "block_after"]
+    state = tmp_path / "s.json"
+    assert await one_run(server, clock, state) is None  # the 503 made chunk 0's job
+    heard: list[RetryChunk] = []
+    async with client(server, clock) as c:
+        call = asyncio.ensure_future(
+            c.jobs.retry_failed(SRC, chunk_size=10, state=state, on_created=heard.append)
+        )
+        await server.blocked.wait()  # chunk 1's create is in flight: Ctrl-C now
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+    [found] = heard
+    assert (found.index, found.job_id) == (0, server.created[0].id)
+    assert found.item_ids == tuple(server.created[0].item_ids)
