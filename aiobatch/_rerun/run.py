@@ -156,7 +156,7 @@ async def _settle(jobs: Jobs, items: JobItems, plan: RetryPlan, r: Rerun) -> Non
     for chunk in doubtful:
         finding = findings[chunk.key]
         if finding.job_id is not None:
-            plan.earlier.append(with_job(chunk, finding.job_id))
+            plan.earlier.append(with_job(chunk, finding.job_id, found=True))
             # Told now: a run interrupted later must not have kept it to itself.
             await _tell(r, plan.earlier[-1])
         elif finding.absent and chunk.key not in too_soon:

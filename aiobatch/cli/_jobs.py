@@ -184,7 +184,7 @@ async def cmd_retry_failed(ctx: Context) -> int:
     config = _job_config(ctx)
 
     def created(chunk: RetryChunk) -> None:
-        if chunk.key in doubt:
+        if chunk.found:
             made = f"the earlier create of {chunk.size:,} items made it"
             ctx.note(f"found job {chunk.job_id}: {made}")
         else:

@@ -317,8 +317,8 @@ class Jobs:
         out the rest); when jobs it cannot tell apart exist, the chunk stays
         uncertain, naming them (``chunk.candidates``).  ``on_created`` (a
         function or coroutine function) hears each chunk as soon as its job is
-        known: made by this call, or found by it (an earlier uncertain create
-        that made its job).
+        known: made by this call, or found by it (``chunk.found``: an earlier
+        uncertain create made its job).
         """
         proto.check_id("job_id", job_id)
         if isinstance(statuses, str) or not statuses:

@@ -7,7 +7,9 @@ fails creates the way real servers do, each by a scripted ``Fail``:
 * ``error_after`` / ``error_before``: a status (5xx) after making the job, or
   without making it;
 * ``hang_after`` / ``hang_before``: no answer at all (the client times out);
-* ``reset_after``: the job is made, then the connection is dropped;
+* ``reset_after`` / ``reset_before``: the connection is dropped, after making
+  the job or without making it;
+* ``garbled_after``: the job is made, and the 201 that says so cannot be read;
 * ``block_after``: the job is made, ``blocked`` is set, and the answer never
   comes (the test interrupts the client there).
 
@@ -31,7 +33,16 @@ from aiohttp import web
 
 ROOT = "/api/v1/beta/batch-processing"
 CONFIG = {"type": "parse", "parameters": {"tier": "agentic"}}
-FAILS = ("error_after", "error_before", "hang_after", "hang_before", "reset_after", "block_after")
+FAILS = (
+    "error_after",
+    "error_before",
+    "hang_after",
+    "hang_before",
+    "reset_after",
+    "block_after",
+    "garbled_after",
+    "reset_before",
+)
 
 
 @dataclass
@@ -175,7 +186,9 @@ class CreateServer:
         if fail in ("error_after", "error_before"):
             detail = {"detail": "upstream timed out"}
             return web.json_response(detail, status=self.error_status)
-        if fail == "reset_after":
+        if fail == "garbled_after":
+            return web.Response(status=201, text='{"id": "bjb-', content_type="application/json")
+        if fail in ("reset_after", "reset_before"):
             assert request.transport is not None
             request.transport.abort()
             return web.Response()

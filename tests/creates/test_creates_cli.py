@@ -72,10 +72,11 @@ async def test_the_same_command_again_finishes_after_every_kind_of_failure(
         assert code is None or "run the same command again" in err
     assert codes[-1] == 0
     assert len(codes) == len(FAILS) + 1
-    # The creates that made their job unheard of (error, hang, reset, Ctrl-C after
-    # making it), each said by the run that found it, even the run that was then
-    # interrupted mid-create (it says so as soon as it knows).
-    assert found == 4
+    # The creates that made their job unheard of (error, hang, reset, Ctrl-C, an
+    # unreadable 201, after making it), each said by the run that found it, even the
+    # run that was then interrupted mid-create (it says so as soon as it knows); a
+    # chunk submitted again is "created", not "found".
+    assert found == 5
     assert server.per_item() == dict.fromkeys(server.failed(), 1)  # every item, once
     assert len(server.created) == 7  # 70 failed items in chunks of 10
 
@@ -118,3 +119,15 @@ async def test_settle_must_be_a_number_of_seconds(server: CreateServer) -> None:
     assert code == 2
     assert "--settle: must be >= 0" in err
     assert server.created == []
+
+
+async def test_the_failure_says_which_items_may_be_in_a_job(server: CreateServer) -> None:
+    server.script = ["ok", "error_after"]
+    code, err, _ = await command(server)
+    assert code == 1
+    said = "1 new job(s) created, 50 item(s) not submitted, 10 in a create that may have made"
+    assert said in err
+    server.script, server.error_status = ["error_before"], 409  # refused: surely not made
+    code, err, _ = await command(server)
+    assert code == 1
+    assert "2 new job(s) created, 50 item(s) not submitted: run the same command" in err

@@ -293,5 +293,8 @@ async def test_a_found_job_is_told_at_once_even_if_the_run_is_then_interrupted(
         with pytest.raises(asyncio.CancelledError):
             await call
     [found] = heard
-    assert (found.index, found.job_id) == (0, server.created[0].id)
+    assert (found.index, found.job_id, found.found) == (0, server.created[0].id, True)
     assert found.item_ids == tuple(server.created[0].item_ids)
+    saved = RetryPlan.from_json(json.loads(state.read_text()))
+    assert saved.earlier == [found]  # "found" kept, as every field
+    assert [c.found for c in (*saved.chunks, *saved.uncertain)] == [False, False, False]
