@@ -32,7 +32,12 @@ from _servers import serve
 from aiohttp import web
 
 ROOT = "/api/v1/beta/batch-processing"
-CONFIG = {"type": "parse", "parameters": {"tier": "agentic"}}
+#: As the original job had it: fields the client does not know, nulls, odd text.
+CONFIG = {
+    "type": "parse",
+    "parameters": {"tier": "agentic", "future_knob": [1, None, {"\u00e9": "a\u2028b"}]},
+    "webhook": None,
+}
 FAILS = (
     "error_after",
     "error_before",
@@ -81,6 +86,8 @@ class CreateServer:
     created: list[Job] = field(default_factory=list)
     old: list[Job] = field(default_factory=list)
     item_reads: list[str] = field(default_factory=list)
+    #: Every create's body, as received.
+    bodies: list[dict[str, Any]] = field(default_factory=list)
     blocked: asyncio.Event = field(default_factory=asyncio.Event)
     #: Set on shutdown: hanging answers end (the clients are gone by then).
     stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -177,6 +184,7 @@ class CreateServer:
 
     async def create(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
+        self.bodies.append(body)
         item_ids = list(body["item_ids"])
         fail = self.script.pop(0) if self.script else "ok"
         if fail.endswith("_after") or fail == "ok":

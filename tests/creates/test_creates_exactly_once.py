@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from _clock import FakeTime
-from create_server import FAILS, CreateServer, Job, running
+from create_server import CONFIG, FAILS, CreateServer, Job, running
 
 from aiobatch import BatchClient, RetryChunk, RetryFailedError, RetryPlan, Timeout
 
@@ -84,6 +84,17 @@ async def test_each_failure_then_the_rerun_makes_every_item_once(
     assert runs == 2
     exactly_once(server)
     assert len(server.created) == 3  # three chunks, three jobs: none twice
+
+
+async def test_the_original_configuration_is_sent_as_the_job_had_it(
+    server: CreateServer, clock: FakeTime
+) -> None:
+    async with client(server, clock) as c:
+        plan = await c.jobs.retry_failed(SRC, chunk_size=10)
+    assert plan.complete
+    assert plan.config_source == f"item {server.failed()[0]}"
+    assert [set(b) for b in server.bodies] == [{"job_config", "item_ids"}] * 3
+    assert all(b["job_config"] == CONFIG for b in server.bodies)
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 524])
