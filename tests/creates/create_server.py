@@ -10,8 +10,9 @@ fails creates the way real servers do, each by a scripted ``Fail``:
 * ``reset_after`` / ``reset_before``: the connection is dropped, after making
   the job or without making it;
 * ``garbled_after``: the job is made, and the 201 that says so cannot be read;
-* ``block_after``: the job is made, ``blocked`` is set, and the answer never
-  comes (the test interrupts the client there).
+* ``block_after`` / ``block_before``: ``blocked`` is set, after making the
+  job or without making it, and the answer never comes (the test interrupts
+  the client there).
 
 It keeps its own record of the jobs it made (``created``) to check the client
 against, and of whose items were read (``item_reads``).
@@ -47,6 +48,7 @@ FAILS = (
     "block_after",
     "garbled_after",
     "reset_before",
+    "block_before",
 )
 
 
@@ -200,9 +202,9 @@ class CreateServer:
             assert request.transport is not None
             request.transport.abort()
             return web.Response()
-        if fail == "block_after":
+        if fail.startswith("block_"):
             self.blocked.set()
-        await self.stop.wait()  # hang_* / block_after: no answer while a client waits
+        await self.stop.wait()  # hang_* / block_*: no answer while a client waits
         return web.json_response({"detail": "shutting down"}, status=503)
 
     def per_item(self) -> dict[str, int]:
