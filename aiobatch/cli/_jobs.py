@@ -177,9 +177,10 @@ async def cmd_retry_failed(ctx: Context) -> int:
         ctx.note(f"resuming from {state}: {len(earlier.created)} new job(s) created before")
     doubt = {c.key for c in earlier.uncertain} if earlier is not None else set()
     if doubt:
+        then = f"waiting until {a.settle:g} s after each attempt" if a.settle else "at once"
         ctx.note(
             f"looking for the jobs of {len(doubt)} create(s) whose outcome is unknown "
-            f"(waiting until {a.settle:g} s after each attempt if none shows)"
+            f"(submitting the items again, {then}, if none shows)"
         )
     config = _job_config(ctx)
 

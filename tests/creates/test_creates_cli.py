@@ -109,7 +109,8 @@ async def test_settle_is_how_long_an_unknown_create_is_given(
     code, err, _ = await command(server, *extra)
     assert code == 0
     seconds = 60.0 if settle is None else float(settle)
-    assert f"waiting until {seconds:g} s after each attempt" in err
+    then = f"waiting until {seconds:g} s after each attempt" if seconds else "at once"
+    assert f"(submitting the items again, {then}, if none shows)" in err
     assert sum(clock.sleeps[waited:]) == seconds  # on the fake clock: nothing slept for real
     assert server.per_item() == dict.fromkeys(server.failed(), 1)
 

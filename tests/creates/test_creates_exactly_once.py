@@ -199,6 +199,42 @@ async def test_a_second_library_call_with_the_same_store_resumes(
     exactly_once(server)
 
 
+class SyncStore:
+    """A store with plain methods (a dict a service keeps in memory)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] | None = None
+
+    def load(self) -> Mapping[str, Any] | None:
+        return self.data
+
+    def save(self, data: dict[str, Any]) -> None:
+        self.data = json.loads(json.dumps(data))
+
+
+async def test_a_plain_store_resumes_after_an_interruption(
+    server: CreateServer, clock: FakeTime
+) -> None:
+    store = SyncStore()
+    server.script = ["ok", "block_after"]
+    assert await one_run(server, clock, store) is None  # Ctrl-C mid-create
+    assert store.data is not None
+    assert len(RetryPlan.from_json(store.data).uncertain) == 1  # written ahead
+    assert await until_complete(server, clock, store) == 1
+    assert len(server.created) == 3
+    exactly_once(server)
+
+
+async def test_a_state_that_is_no_store_is_refused_before_any_request(
+    server: CreateServer, clock: FakeTime
+) -> None:
+    async with client(server, clock) as c:
+        with pytest.raises(TypeError, match="state must be a path or an object with load"):
+            await c.jobs.retry_failed(SRC, state=object())  # type: ignore[arg-type]
+    assert server.item_reads == []
+    assert server.created == []
+
+
 async def test_a_store_from_another_job_is_refused(server: CreateServer, clock: FakeTime) -> None:
     store = DictStore()
     store.data = RetryPlan("bjb-other", ("failed",), 10).to_json()
