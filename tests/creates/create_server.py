@@ -88,6 +88,8 @@ class CreateServer:
     created: list[Job] = field(default_factory=list)
     old: list[Job] = field(default_factory=list)
     item_reads: list[str] = field(default_factory=list)
+    #: The ``limit`` of each of those reads.
+    item_limits: list[int] = field(default_factory=list)
     #: Every create's body, as received.
     bodies: list[dict[str, Any]] = field(default_factory=list)
     blocked: asyncio.Event = field(default_factory=asyncio.Event)
@@ -148,9 +150,10 @@ class CreateServer:
     async def items(self, request: web.Request) -> web.Response:
         job = self._find(request.match_info["job_id"])
         self.item_reads.append(job.id)
+        limit = int(request.query.get("limit", "100"))
+        self.item_limits.append(limit)
         if job.unreadable:
             raise web.HTTPNotFound(text=json.dumps({"detail": "Job not found"}))
-        limit = int(request.query.get("limit", "100"))
         offset = int(request.query.get("offset", "0"))
         wanted = request.query.get("status")
         if job.id == self.source:

@@ -132,3 +132,13 @@ async def test_the_failure_says_which_items_may_be_in_a_job(server: CreateServer
     code, err, _ = await command(server)
     assert code == 1
     assert "2 new job(s) created, 50 item(s) not submitted: run the same command" in err
+
+
+async def test_item_ids_no_path_could_hold_are_re_run(server: CreateServer) -> None:
+    # They travel in the create's JSON body: nothing to refuse, nothing to blame the user for.
+    server.ids = ["..", "a\nb", "\u2028", "  ", ".", "dfl-plain"]
+    server.statuses = ["failed"] * len(server.ids)
+    code, err, _ = await command(server)
+    assert (code, err.count("\n")) == (0, 1), err  # one line: "created job ..."
+    [job] = server.created
+    assert sorted(job.item_ids) == sorted(server.ids)
