@@ -131,9 +131,10 @@ async def test_old_jobs_are_not_read_in_any_listing_order(
     # the chunk's size, nor the jobs the plan already knows.
     assert set(server.item_reads) - {SRC} == {server.created[1].id}
     # ...and one page of it: the chunk's size and one more, to see a larger job
-    # (then the scan's check that the short page was the end: one item).
+    # (and at most the scan's check that the short page was the end: one item).
     looked = [n for j, n in zip(server.item_reads, server.item_limits, strict=True) if j != SRC]
-    assert looked == [11, 1]
+    assert looked[0] == 11
+    assert sum(looked) <= 12
 
 
 @pytest.mark.parametrize("other", ["half_ours", "unreadable"])
