@@ -167,6 +167,7 @@ async def _settle(jobs: Jobs, items: JobItems, plan: RetryPlan, r: Rerun) -> Non
 
 
 async def _create_all(jobs: Jobs, plan: RetryPlan, config: Mapping[str, Any], r: Rerun) -> None:
+    _check_sendable(plan)
     wall_clock = r.policy.wall_clock
     for n, chunk in enumerate(plan.chunks):
         if chunk.job_id is not None:
@@ -199,6 +200,20 @@ async def _tell(r: Rerun, chunk: RetryChunk) -> None:
         result = r.on_created(chunk)
         if inspect.isawaitable(result):
             await result
+
+
+def _check_sendable(plan: RetryPlan) -> None:
+    """Before any write-ahead: an id no create can carry would otherwise be
+    recorded as maybe sent (and be waited for by every rerun)."""
+    for chunk in plan.chunks:
+        for item_id in chunk.item_ids:
+            try:
+                proto.check_body_id("item_ids[]", item_id)
+            except ValueError as exc:
+                raise AiobatchError(
+                    f"job {plan.source_job_id} lists an item whose id cannot be sent in a "
+                    f"create ({item_id!r}: {exc}); nothing was created"
+                ) from None
 
 
 def _failed(

@@ -142,3 +142,17 @@ async def test_item_ids_no_path_could_hold_are_re_run(server: CreateServer) -> N
     assert (code, err.count("\n")) == (0, 1), err  # one line: "created job ..."
     [job] = server.created
     assert sorted(job.item_ids) == sorted(server.ids)
+
+
+async def test_an_item_id_no_create_can_carry_is_named_and_nothing_is_recorded(
+    server: CreateServer, clock: FakeTime
+) -> None:
+    server.ids = ["", "dfl-a"]  # listed by the server, yet refused by jobs.create
+    server.statuses = ["failed"] * 2
+    for _ in range(2):
+        code, err, _ = await command(server)
+        assert code == 1  # the server's data, not the command line: not a usage error
+        assert "lists an item whose id cannot be sent in a create ('':" in err
+        assert "unknown" not in err  # no create was recorded as maybe sent...
+    assert clock.sleeps == []  # ...so no rerun waits for one
+    assert server.created == []
