@@ -221,11 +221,14 @@ class StatusWatch(Generic[S]):
 
     async def _poll(self) -> S:
         """One poll, its retries included, cut at the deadline: the poll in
-        flight is cancelled there, and no retry sleeps past it.  A deadline
-        already passed (``timeout=0``) still allows one attempt, not retried."""
+        flight is cancelled there, and no retry sleeps past it.  ``timeout=0``
+        allows its first poll one attempt, not retried; a later poll reached at
+        the deadline (its sleep ended there) is not sent: nothing would bound it."""
         if self._deadline is None:
             return await self._fetch()
         left = self._deadline - self._policy.monotonic()
+        if left <= 0 and self.polls:
+            raise self._timed_out()
         cause: BaseException | None = None
         try:
             with deadline(self._deadline):
