@@ -156,3 +156,13 @@ async def test_an_item_id_no_create_can_carry_is_named_and_nothing_is_recorded(
         assert "unknown" not in err  # no create was recorded as maybe sent...
     assert clock.sleeps == []  # ...so no rerun waits for one
     assert server.created == []
+
+
+async def test_json_tells_a_found_job_from_a_created_one(server: CreateServer) -> None:
+    server.script = ["error_after"]  # the first create makes its job, then fails
+    assert (await command(server))[0] == 1
+    code, _, out = await command(server, "--format", "json")
+    assert code == 0
+    created = json.loads(out)["created"]
+    assert [c["found"] for c in created] == [True] + [False] * (len(created) - 1)
+    assert len(server.created) == len(created)  # the found one was not made twice
