@@ -109,7 +109,7 @@ class RateLimitedEvent:
 
 RunKind = Literal["scan", "results", "retry_failed"]
 ScanPhase = Literal["started", "page", "finished", "failed", "stopped"]
-WaitPhase = Literal["started", "status", "timed_out", "failed"]
+WaitPhase = Literal["started", "status", "timed_out", "failed", "stopped"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -153,9 +153,10 @@ class ResultEvent:
 class WaitEvent:
     """A wait on a job or batch (``noun``) began (phase ``"started"``, before
     the first poll), its status changed (``"status"``; ``final`` on the
-    terminal one), or it gave up: ``"timed_out"``, or
+    terminal one), or it gave up: ``"timed_out"``,
     ``"failed"`` when a poll failed for good (``error``: the exception's type
-    name).  ``status`` is the last status seen, ``polls`` the polls made so far,
+    name), or ``"stopped"`` when it was cancelled, closed or dropped before its
+    end.  ``status`` is the last status seen, ``polls`` the polls made so far,
     ``elapsed`` the seconds since the first (on the retry policy's clock)."""
 
     phase: WaitPhase

@@ -17,8 +17,9 @@ is not instrumented.  What it records:
   and ``aiobatch.bytes`` (delivered to the consumer), ``aiobatch.results.failed``
   (by ``aiobatch.error_kind``).
 
-A watch left before its end (a ``break`` out of ``jobs.watch``) leaves its wait
-span unended, so never exported; ``jobs.wait`` always ends it.
+A wait span always ends: with the last status, a timeout or failure, or
+``aiobatch.outcome="stopped"`` for a watch cancelled, closed or left before its
+end (a ``break`` out of ``jobs.watch``: ended as the watch is dropped).
 
 ``opentelemetry-instrumentation-aiohttp-client`` would add a second span per
 request (with the full URL): use one or the other for aiobatch's session (see

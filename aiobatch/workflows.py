@@ -9,9 +9,10 @@ so tests drive them with a fake clock and never sleep for real.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, Self, TypeVar
 
 import anyio
@@ -74,6 +75,11 @@ class StatusWatch(Generic[S]):
     ``timeout`` seconds without a terminal status, the poll in flight is cut,
     no retry sleeps past it, and the error ``timeout_error`` builds is raised.
     Cancelling the consumer stops at once: there is no background task.
+
+    Observed (``event_hooks``), a watch's ``wait`` events end with its last
+    status, a timeout, a failure, or ``"stopped"``: when it is cancelled, closed
+    (``aclose()``, ``async with``) or dropped unfinished (a ``break`` out of a
+    plain ``async for``), so a trace never keeps a wait span open.
     """
 
     #: What is followed, for messages ("job", "batch").
@@ -111,13 +117,22 @@ class StatusWatch(Generic[S]):
         self._key: tuple[object, ...] | None = None
         self._done = False
         self._hooks: Hooks | None = None
+        self._began: float | None = None
+        self._ended = False
+        self._spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], object] | None = None
 
-    def observe(self, hooks: Hooks | None) -> Self:
+    def observe(
+        self,
+        hooks: Hooks | None,
+        *,
+        spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], object] | None = None,
+    ) -> Self:
         """Tell ``hooks`` (``"wait"`` events) each status change; the polls carry
-        this wait's run number (``events.current_run()``)."""
+        this wait's run number (``events.current_run()``).  ``spawn`` (the
+        client's task group) tells a watch dropped unfinished as ``"stopped"``."""
         if hooks is not None:
             self._hooks, self._run, self._parent = hooks, new_run(), current_run()
-            self._began: float | None = None
+            self._spawn = spawn
         return self
 
     # --- what a subclass says about its status type ---
@@ -152,7 +167,7 @@ class StatusWatch(Generic[S]):
         )
 
     async def __anext__(self) -> S:
-        if self._hooks is None:
+        if self._hooks is None or self._ended:
             return await self._next()
         if self._began is None:
             self._began = self._policy.monotonic()
@@ -166,14 +181,52 @@ class StatusWatch(Generic[S]):
             timed_out = isinstance(exc, JobWaitTimeoutError | BatchWaitTimeoutError)
             await self._tell("timed_out" if timed_out else "failed", type(exc).__name__)
             raise
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._tell("stopped", None)
+            raise
         await self._tell("status", None)
         return status
 
+    async def aclose(self) -> None:
+        """Stop following: an observed watch not at its end tells ``"stopped"``."""
+        if self._began is not None and not self._ended:
+            with anyio.CancelScope(shield=True):
+                await self._tell("stopped", None)
+        self._done = True
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        # A `break` out of a plain `async for` drops the watch: its hooks hear
+        # it in a task of the client's group (never awaited from here).
+        spawn = getattr(self, "_spawn", None)
+        if spawn is None or self._began is None or self._ended:
+            return
+        event = self._event("stopped", None)
+        hooks = self._hooks
+        assert hooks is not None
+
+        async def tell() -> None:
+            await emit(hooks.wait, event)
+
+        with contextlib.suppress(Exception):
+            spawn(tell)
+
     async def _tell(self, phase: WaitPhase, error: str | None) -> None:
         assert self._hooks is not None
+        await emit(self._hooks.wait, self._event(phase, error))
+
+    def _event(self, phase: WaitPhase, error: str | None) -> WaitEvent:
         assert self._began is not None
+        if phase != "started" and (phase != "status" or self._done):
+            self._ended = True
         last = self.last
-        event = WaitEvent(
+        return WaitEvent(
             phase,
             self._run,
             self.noun,
@@ -184,7 +237,6 @@ class StatusWatch(Generic[S]):
             error,
             self._parent,
         )
-        await emit(self._hooks.wait, event)
 
     async def _next(self) -> S:
         if self._done:
@@ -246,11 +298,14 @@ class StatusWatch(Generic[S]):
         """Run the watch to its end; the final status.  ``on_progress`` (a function
         or a coroutine function) gets every status yielded; ``raise_on_failure``
         raises ``failure_error`` for a terminal status that is not a success."""
-        async for status in self:
-            if on_progress is not None:
-                result = on_progress(status)
-                if inspect.isawaitable(result):
-                    await result
+        try:
+            async for status in self:
+                if on_progress is not None:
+                    result = on_progress(status)
+                    if inspect.isawaitable(result):
+                        await result
+        finally:
+            await self.aclose()  # an ``on_progress`` that raised leaves it unfinished
         final = self.last
         assert final is not None  # the watch ends only after a terminal status
         if raise_on_failure and not self.succeeded(final):

@@ -8,6 +8,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 
 from aiobatch import BatchClient, RetryPolicy, ScanProgress
@@ -224,3 +226,44 @@ async def test_result_events_of_a_v2_batch(policy: RetryPolicy) -> None:
     assert (started.phase, finished.phase) == ("started", "finished")
     assert started.path == "/api/v2/batches/{id}"
     assert finished.progress.items == len(got) == 30
+
+
+async def test_a_watch_left_with_break_is_stopped(sim: Simulator) -> None:
+    clock = Clock()
+    policy = RetryPolicy(sleep=clock.sleep, monotonic=clock.monotonic, random=lambda: 0.0)
+    rec = Recorder()
+    async with client(sim, policy, rec) as c:
+        async for _ in c.jobs.watch("bjb-moving", poll_interval=1):
+            break
+        await anyio.lowlevel.checkpoint()  # the dropped watch tells its hooks in its group
+        waits: list[WaitEvent] = rec.of(WaitEvent)
+        assert [e.phase for e in waits] == ["started", "status", "stopped"]
+        assert waits[-1].status == "running"
+        assert not waits[-1].final
+        # aclose() on a watch held by name says so at once, and only once.
+        watch = c.jobs.watch("bjb-moving", poll_interval=1)
+        async for _ in watch:
+            break
+        await watch.aclose()
+        await watch.aclose()
+    second = [e for e in rec.of(WaitEvent) if e.run != waits[0].run]
+    assert [e.phase for e in second] == ["started", "status", "stopped"]
+
+
+async def test_a_wait_cancelled_or_broken_by_its_callback_is_stopped(sim: Simulator) -> None:
+    clock = Clock()
+    policy = RetryPolicy(sleep=clock.sleep, monotonic=clock.monotonic, random=lambda: 0.0)
+    rec = Recorder()
+    async with client(sim, policy, rec) as c:
+        with anyio.CancelScope() as scope:
+            await c.jobs.wait("bjb-moving", poll_interval=1, on_progress=lambda _: scope.cancel())
+
+        def broken(_: object) -> None:
+            raise RuntimeError("callback bug")
+
+        with pytest.raises(RuntimeError, match="callback bug"):
+            await c.jobs.wait("bjb-moving", poll_interval=1, on_progress=broken)
+    runs: dict[int, list[str]] = {}
+    for e in rec.of(WaitEvent):
+        runs.setdefault(e.run, []).append(e.phase)
+    assert list(runs.values()) == [["started", "status", "stopped"]] * 2

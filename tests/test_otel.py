@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -208,3 +210,22 @@ async def test_retry_failed_is_a_span_over_its_scan(
     assert {s.parent.span_id for s in scans if s.parent} == {run.context.span_id}
     assert all(s.parent is not None for s in scans)
     assert attrs(run)["aiobatch.outcome"] == "finished"
+
+
+async def test_a_watch_left_early_ends_its_wait_span(otel: Otel) -> None:
+    moving = SimJob(job_id="bjb-otel-run", total_items=50, running=True, rate=0.001)
+    policy = RetryPolicy(sleep=_no_sleep, random=lambda: 0.0)
+    async with Simulator(jobs=[moving]) as sim, client(sim, policy, otel) as c:
+        async for _ in c.jobs.watch("bjb-otel-run", poll_interval=1):
+            break
+        await anyio.lowlevel.checkpoint()  # the dropped watch tells its hooks in its group
+        with anyio.CancelScope() as scope:
+            await c.jobs.wait("bjb-otel-run", poll_interval=1, on_progress=lambda _: scope.cancel())
+    waits = by_name(otel.spans.get_finished_spans(), "aiobatch wait")
+    assert [attrs(w)["aiobatch.outcome"] for w in waits] == ["stopped", "stopped"]
+    assert all(w.status.status_code is StatusCode.UNSET for w in waits)
+    assert otel.total("http.client.active_requests") == 0
+
+
+async def _no_sleep(delay: float) -> None:
+    pass
