@@ -277,7 +277,8 @@ class BatchClient:
                     time.perf_counter() - started,
                     len(resp.body),
                     safe_request_id(
-                        resp.headers.get("x-request-id") or resp.headers.get("request-id")
+                        resp.headers.get("x-request-id") or resp.headers.get("request-id"),
+                        secret=self._config.api_key.reveal(),
                     ),
                 ),
             )

@@ -156,7 +156,8 @@ class WaitEvent:
     terminal one), or it gave up: ``"timed_out"``,
     ``"failed"`` when a poll failed for good (``error``: the exception's type
     name), or ``"stopped"`` when it was cancelled, closed or dropped before its
-    end.  ``status`` is the last status seen, ``polls`` the polls made so far,
+    end.  ``status`` is the last status seen (a value the API lists, or
+    ``"unknown"``), ``polls`` the polls made so far,
     ``elapsed`` the seconds since the first (on the retry policy's clock)."""
 
     phase: WaitPhase
@@ -250,11 +251,14 @@ def path_template(path: str) -> str:
     return "/".join(s if not s or s in _ROUTE_WORDS else "{id}" for s in path.split("/"))
 
 
-def safe_request_id(value: str | None) -> str | None:
-    """A server's request id, if it is a short run of plain characters."""
-    if value is not None and _SAFE_ID.match(value):
-        return value
-    return None
+def safe_request_id(value: str | None, *, secret: str) -> str | None:
+    """A server's request id, if it is a short run of plain characters and does
+    not echo the API key (or a piece of it long enough to matter)."""
+    if value is None or not _SAFE_ID.match(value):
+        return None
+    if secret in value or (len(value) >= 8 and value in secret):
+        return None
+    return value
 
 
 class Hooks:

@@ -149,6 +149,11 @@ class StatusWatch(Generic[S]):
     def succeeded(self, status: S) -> bool:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def label(self, status: S) -> str:  # pragma: no cover - abstract
+        """The status as a ``WaitEvent`` says it: a value the API lists, or
+        ``"unknown"`` (server text never reaches a hook or a span)."""
+        raise NotImplementedError
+
     def timeout_error(self, message: str) -> Exception:  # pragma: no cover - abstract
         raise NotImplementedError
 
@@ -230,7 +235,7 @@ class StatusWatch(Generic[S]):
             phase,
             self._run,
             self.noun,
-            None if last is None else self.state(last),
+            None if last is None else self.label(last),
             self._done,
             self.polls,
             self._policy.monotonic() - self._began,
@@ -336,6 +341,9 @@ class JobWatch(StatusWatch[BatchJobStatus]):
     def state(self, status: BatchJobStatus) -> str:
         return str(status.job.status)
 
+    def label(self, status: BatchJobStatus) -> str:
+        return _label(status.job.status)
+
     def succeeded(self, status: BatchJobStatus) -> bool:
         return status.job.status == JobStatus.COMPLETED
 
@@ -375,6 +383,9 @@ class BatchWatch(StatusWatch[Batch]):
     def state(self, status: Batch) -> str:
         return str(status.status)
 
+    def label(self, status: Batch) -> str:
+        return _label(status.status)
+
     def succeeded(self, status: Batch) -> bool:
         return status.status == BatchStatus.COMPLETED
 
@@ -400,6 +411,10 @@ class BatchResultsWatch(BatchWatch):
 
     def state(self, status: Batch) -> str:
         return results_state(status)
+
+
+def _label(status: JobStatus | BatchStatus) -> str:
+    return str(status) if status.known else "unknown"
 
 
 def results_state(batch: Batch) -> str:
