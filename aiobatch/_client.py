@@ -252,8 +252,9 @@ class BatchClient:
         try:
             resp = await self._transport.send(method, path, params=dict(params), body=body)
         except BaseException as exc:
-            if isinstance(exc, AiobatchError):
-                counters.count_error(type(exc).__name__)
+            # Cancelled too: an attempt sent and never answered (the metrics'
+            # ``error.type``), so responses and errors add up to the requests.
+            counters.count_error(type(exc).__name__)
             if request is not None and hooks is not None:
                 # Cancelled too: every request event gets its response event.
                 await self._emit_failure(hooks, request, started, exc)
@@ -347,6 +348,10 @@ class _Api:
     @property
     def scan_defaults(self) -> ScanOptions:
         return self._client._config.scan_defaults
+
+    @property
+    def counters(self) -> Counters:
+        return self._client._counters
 
     def send(self, model: type[T], path: str, params: proto.Query) -> Awaitable[T]:
         return self._client._send(model, "GET", path, params)

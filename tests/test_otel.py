@@ -229,3 +229,37 @@ async def test_a_watch_left_early_ends_its_wait_span(otel: Otel) -> None:
 
 async def _no_sleep(delay: float) -> None:
     pass
+
+
+async def test_stats_are_the_metrics_counts(
+    sim: Simulator, policy: RetryPolicy, otel: Otel
+) -> None:
+    async with client(sim, policy, otel) as c:
+        # A scan through 429s and 500s, a results stream, and a scan left early.
+        assert len([i async for i in c.job_items.iter("bjb-otel-1", page_size=100)]) == 300
+        sim.faults = Faults()
+        got = [r async for r in c.job_items.iter_results("bjb-otel-1", concurrency=4)]
+        scan = c.job_items.iter("bjb-otel-1", page_size=50)
+        async for _ in scan:
+            break
+        await scan.aclose()
+    stats = c.stats()
+    failed: dict[str, int] = {}
+    for r in got:
+        if r.error is not None:
+            failed[r.error.kind] = failed.get(r.error.kind, 0) + 1
+    assert stats.requests == otel.total("aiobatch.client.requests")
+    assert stats.retries == otel.total("aiobatch.client.retries") == 3
+    assert stats.rate_limited == otel.total("aiobatch.client.rate_limited") == 2
+    assert stats.in_flight == otel.total("http.client.active_requests") == 0
+    assert sum(stats.responses.values()) + sum(stats.errors.values()) == stats.requests
+    assert stats.pages == otel.total("aiobatch.pages")
+    # Items of listing scans: 300, the results stream's own scan, 1 taken.
+    listed = otel.total("aiobatch.items", **{"aiobatch.run.kind": "scan"})
+    assert stats.items == listed == 300 + got[-1].next_offset + 1
+    assert stats.results == otel.total("aiobatch.items", **{"aiobatch.run.kind": "results"})
+    assert stats.results == len(got)
+    assert stats.bytes_delivered == otel.total("aiobatch.bytes") == sum(r.nbytes for r in got)
+    assert stats.results_failed == failed
+    for kind, n in failed.items():
+        assert otel.total("aiobatch.results.failed", **{"aiobatch.error_kind": kind}) == n

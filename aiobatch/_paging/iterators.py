@@ -21,6 +21,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._errors import PaginationError
+from .._stats import Counters
 from ..events import Hooks, RunKind, ScanEvent, ScanPhase, current_run, emit, new_run, set_run
 from ..events import snapshot as _snapshot
 from .position import at_consumer
@@ -87,6 +88,8 @@ class StreamIterator(Generic[M]):
     _kind: RunKind = "scan"
     _path = ""
     _parent: int | None = None
+    #: Set by ``count``: the client's ``stats()`` counters.
+    _counters: Counters | None = None
 
     def __init__(
         self,
@@ -113,6 +116,14 @@ class StreamIterator(Generic[M]):
             self._hooks, self._kind, self._path = hooks, kind, path
             self._run, self._parent = new_run(), current_run()
         return self
+
+    def count(self, counters: Counters) -> Self:
+        """Add what the consumer takes to the client's ``stats()``."""
+        self._counters = counters
+        return self
+
+    def _settle(self) -> None:
+        """Bring the counters up to what the consumer has received (per page)."""
 
     async def _event(self, phase: ScanPhase, *, items: int = 0, error: str | None = None) -> None:
         assert self._hooks is not None
@@ -205,12 +216,14 @@ class StreamIterator(Generic[M]):
             raise
         if isinstance(msg, Finished):
             self._exhausted = True
+            self._settle()
             progress.state = "finished"
             progress.done = True
             if self._hooks is not None:
                 await self._event("finished")
             raise StopAsyncIteration
         if isinstance(msg, Failure):
+            self._settle()
             self._failure = self._stamp(msg.error)
             progress.state = "failed"
             self._stop()
@@ -228,6 +241,7 @@ class StreamIterator(Generic[M]):
         return error
 
     def _stop(self) -> None:
+        self._settle()
         if self._progress.state == "running":
             self._progress.state = "stopped"
             self._stopped()
@@ -247,6 +261,7 @@ class StreamIterator(Generic[M]):
         # Reached on `break` / error / cancellation in a plain `async for`.
         recv = getattr(self, "_recv", None)
         if recv is not None:
+            self._settle()
             progress = self._progress
             if progress.state == "running":
                 progress.state = "stopped"
@@ -275,6 +290,14 @@ class PageIterator(StreamIterator[Page[T]]):
         self._by_item = False
         #: Set with ``checkpoint=``: drops what is acknowledged, records the rest.
         self.tap: Tap[T] | None = None
+        self._counted = 0  # items already added to the client's counters
+
+    def _settle(self) -> None:
+        counters = self._counters
+        if counters is not None:
+            items = self.progress.items
+            counters.items += items - self._counted
+            self._counted = items
 
     def _stamp(self, error: Exception) -> Exception:
         return at_consumer(error, self.progress)
@@ -300,6 +323,9 @@ class PageIterator(StreamIterator[Page[T]]):
             progress.next_offset = msg.next_offset
             progress.next_token = msg.next_token
             progress.next_skip = msg.next_skip
+        if self._counters is not None:
+            self._counters.pages += 1
+            self._settle()
         if self._hooks is not None:
             await self._event("page", items=len(msg.items))
         return msg

@@ -238,7 +238,8 @@ def start_results(
         return ready.items, fetch
 
     run = _producer(api, prepare, ItemResult, concurrency, progress)
-    return ResultIterator(run, api.spawn, progress).observe(api.hooks, "results", path)
+    stream = ResultIterator(run, api.spawn, progress).count(api.counters)
+    return stream.observe(api.hooks, "results", path)
 
 
 def _file_result(
@@ -275,7 +276,8 @@ def start_file_results(
         return source, fetch
 
     run = _producer(api, prepare, _file_result, concurrency, progress)
-    return FileResultIterator(run, api.spawn, progress).observe(api.hooks, "results", path)
+    stream = FileResultIterator(run, api.spawn, progress).count(api.counters)
+    return stream.observe(api.hooks, "results", path)
 
 
 async def _pump(
@@ -438,6 +440,9 @@ class ResultStream(StreamIterator[R]):
             progress.bytes += result.nbytes
         else:
             progress.failed += 1
+        if self._counters is not None:
+            error = result.error
+            self._counters.count_result(result.nbytes, None if error is None else error.kind)
         progress.next_offset = result.next_offset
         listing = progress.listing
         if listing is not None:
