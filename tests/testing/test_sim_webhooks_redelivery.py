@@ -138,3 +138,13 @@ async def test_unknown_event_names_are_refused() -> None:
 def test_webhook_attempts_is_checked() -> None:
     with pytest.raises(ValueError, match="webhook_attempts"):
         Faults(webhook_attempts=0)
+
+
+def test_the_simulator_cli_sets_webhook_attempts() -> None:
+    from aiobatch.testing._cli import build_parser, faults_from_args
+
+    ns = build_parser().parse_args(["--webhook-attempts", "5"])
+    assert faults_from_args(ns).webhook_attempts == 5
+    assert faults_from_args(build_parser().parse_args([])).webhook_attempts == 3
+    with pytest.raises(ValueError, match="webhook_attempts"):
+        faults_from_args(build_parser().parse_args(["--webhook-attempts", "0"]))
