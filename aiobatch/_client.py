@@ -18,7 +18,13 @@ from ._config import ClientConfig, Limits, Timeout, resolve_budget
 from ._errors import AiobatchError, ClientClosedError, ConfigurationError
 from ._paging.supervisor import Supervisor
 from ._paging.types import ScanOptions
-from ._retry import RetryPolicy, call_with_retries, current_attempt, parse_retry_after
+from ._retry import (
+    RetryPolicy,
+    call_with_retries,
+    current_attempt,
+    finite_non_negative,
+    parse_retry_after,
+)
 from ._stats import ClientStats, Counters
 from ._storage import StorageTransport
 from ._transport import AiohttpTransport, ClientSession, Transport
@@ -370,5 +376,7 @@ def _rate_limited(
 ) -> RateLimitedEvent:
     source: Literal["retry-after-ms", "retry-after", "none"] = "none"
     if pause is not None:
-        source = "retry-after-ms" if "retry-after-ms" in headers else "retry-after"
+        # The header the pause came from: an unusable retry-after-ms is ignored.
+        usable_ms = finite_non_negative(headers.get("retry-after-ms")) is not None
+        source = "retry-after-ms" if usable_ms else "retry-after"
     return RateLimitedEvent(method, path_template(path), pause, source)

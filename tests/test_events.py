@@ -156,3 +156,27 @@ def test_path_template_is_an_allowlist() -> None:
         == "/api/v1/beta/batch-processing/{id}/items"
     )
     assert path_template("GET /api/v2/batches/nightly") == "GET /api/v2/batches/{id}"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after-ms": "1500", "Retry-After": "9"}, (1.5, "retry-after-ms")),
+        ({"retry-after-ms": "soon", "Retry-After": "2"}, (2.0, "retry-after")),
+        ({"retry-after-ms": "-1"}, (None, "none")),
+    ],
+)
+async def test_a_429_names_the_header_its_pause_came_from(
+    aioresponses: Mock,
+    make_client: MakeClient,
+    headers: dict[str, str],
+    expected: tuple[float | None, str],
+) -> None:
+    aioresponses.get(ANY, status=429, headers=headers)
+    aioresponses.get(ANY, payload={"job": JOB, "progress_percentage": 1})
+    got: list[Event] = []
+    async with make_client(event_hooks={"rate_limited": [got.append]}) as client:
+        await client.jobs.get("bjb-1")
+    (limited,) = got
+    assert isinstance(limited, RateLimitedEvent)
+    assert (limited.pause, limited.source) == expected
