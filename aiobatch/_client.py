@@ -244,18 +244,17 @@ class BatchClient:
         attempt = current_attempt()
         if attempt > 1:
             counters.retries += 1
+        # Events begin once the budget lets the attempt go: the shared 429 pause
+        # and the queue are not the request's duration, and an attempt cancelled
+        # while it waits was never sent (no span, nothing in flight).
+        await budget.acquire()
         request: RequestEvent | None = None
-        if hooks is not None:
-            request = RequestEvent(method, path_template(path), attempt)
-            await emit(hooks.request, request)
-        started = time.perf_counter() if hooks is not None else 0.0
+        started = 0.0
         try:
-            await budget.acquire()
-        except BaseException as exc:  # cancelled while waiting for the budget
-            if request is not None and hooks is not None:
-                await self._emit_failure(hooks, request, started, exc)
-            raise
-        try:
+            if hooks is not None:
+                request = RequestEvent(method, path_template(path), attempt)
+                await emit(hooks.request, request)
+                started = time.perf_counter()
             resp = await self._transport.send(method, path, params=dict(params), body=body)
         except BaseException as exc:
             # Cancelled too: an attempt sent and never answered (the metrics'

@@ -61,7 +61,9 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class RequestEvent:
-    """An attempt is about to be sent.  ``attempt`` counts from 1 (2: first retry)."""
+    """An attempt is about to be sent: the client's budget has let it go (an
+    attempt cancelled while it queued was never sent and has no events).
+    ``attempt`` counts from 1 (2: first retry)."""
 
     method: str
     path: str
@@ -72,7 +74,9 @@ class RequestEvent:
 class ResponseEvent:
     """An attempt ended: with an answer (``status``), or without one (``status`` is
     None and ``error`` names the exception type, e.g. ``APITimeoutError``, or
-    ``CancelledError`` for an attempt its scan no longer needed)."""
+    ``CancelledError`` for an attempt its scan no longer needed).  ``duration``
+    is the exchange's seconds, from the request event on (not the wait for the
+    budget nor a 429's shared pause)."""
 
     request: RequestEvent
     status: int | None

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable
 
+import anyio
+import anyio.lowlevel
 import pytest
 from _servers import RecordingSleep
+from aioresponses import CallbackResult
 from aioresponses import aioresponses as Mock
 from conftest import API_KEY
 
@@ -180,3 +184,41 @@ async def test_a_429_names_the_header_its_pause_came_from(
     (limited,) = got
     assert isinstance(limited, RateLimitedEvent)
     assert (limited.pause, limited.source) == expected
+
+
+async def test_an_attempt_cancelled_while_queued_was_never_sent(
+    aioresponses: Mock, make_client: MakeClient
+) -> None:
+    release = asyncio.Event()
+
+    async def slow(url: object, **kw: object) -> CallbackResult:
+        await release.wait()
+        return CallbackResult(payload={"job": JOB, "progress_percentage": 1})
+
+    aioresponses.get(ANY, callback=slow, repeat=True)
+    seen: list[Event] = []
+    hooks = {"request": [seen.append], "response": [seen.append]}
+    async with make_client(max_concurrency=1, event_hooks=hooks) as client:
+        queued = anyio.CancelScope()
+
+        async def second() -> None:
+            with queued:
+                await client.jobs.get("bjb-1")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.jobs.get, "bjb-1")
+            for _ in range(20):  # the first takes the only place, the second queues
+                await anyio.lowlevel.checkpoint()
+            tg.start_soon(second)
+            for _ in range(20):
+                await anyio.lowlevel.checkpoint()
+            assert client.budget.in_flight == 1
+            queued.cancel()
+            for _ in range(5):
+                await anyio.lowlevel.checkpoint()
+            release.set()
+        stats = client.stats()
+    # The queued attempt never left: no request event, no span, nothing counted.
+    assert [type(e).__name__ for e in seen] == ["RequestEvent", "ResponseEvent"]
+    assert stats.requests == 1
+    assert stats.errors == {}
