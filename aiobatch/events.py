@@ -288,7 +288,12 @@ class Hooks:
                 raise ConfigurationError(
                     f"event_hooks[{name!r}] must be a list of callables, not a single value"
                 )
-            fns = tuple(given)
+            try:
+                fns = tuple(given)
+            except TypeError:
+                raise ConfigurationError(
+                    f"event_hooks[{name!r}] must be a list of callables, got {type(given).__name__}"
+                ) from None
             for fn in fns:
                 if not callable(fn):
                     raise ConfigurationError(

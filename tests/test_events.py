@@ -124,7 +124,14 @@ async def test_no_answer_is_a_response_event_with_the_error(
 
 @pytest.mark.parametrize(
     "hooks",
-    [{"requests": [print]}, {"request": print}, {"request": [1]}, ["request"]],
+    [
+        {"requests": [print]},
+        {"request": print},
+        {"request": [1]},
+        ["request"],
+        {"request": None},
+        {"scan": 3},
+    ],
 )
 def test_bad_event_hooks_are_refused(hooks: object) -> None:
     with pytest.raises(ConfigurationError, match="event_hooks"):
