@@ -164,7 +164,9 @@ class BatchClient:
 
         async def observer(what: str, exc: AiobatchError, delay: float, attempt: int) -> None:
             event = RetryEvent(
-                operation=path_template(what),
+                # A request's path is templated; a scan's own words ("page at
+                # offset 500", "GET presigned URL") hold no id and stay as they are.
+                operation=path_template(what) if "/" in what else what,
                 cause=type(exc).__name__,
                 status=getattr(exc, "status_code", None),
                 delay=delay,

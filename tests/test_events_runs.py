@@ -17,11 +17,12 @@ from aiobatch.events import (
     Event,
     RequestEvent,
     ResultEvent,
+    RetryEvent,
     ScanEvent,
     WaitEvent,
     current_run,
 )
-from aiobatch.testing import SimJob, Simulator
+from aiobatch.testing import Faults, SimJob, Simulator, Trigger
 
 JOB = SimJob(job_id="bjb-events", total_items=230, seed=5)
 RUNNING = SimJob(job_id="bjb-moving", total_items=50, running=True, rate=0.001)
@@ -267,3 +268,20 @@ async def test_a_wait_cancelled_or_broken_by_its_callback_is_stopped(sim: Simula
     for e in rec.of(WaitEvent):
         runs.setdefault(e.run, []).append(e.phase)
     assert list(runs.values()) == [["started", "status", "stopped"]] * 2
+
+
+async def test_retry_events_say_what_was_retried(sim: Simulator, policy: RetryPolicy) -> None:
+    sim.faults = Faults(server_error=Trigger(first=1, on="*"))
+    got: list[Event] = []
+    hooks = {"retry": [got.append]}
+    async with BatchClient(
+        api_key=sim.api_key, base_url=sim.base_url, retry=policy, event_hooks=hooks
+    ) as c:
+        await c.jobs.get("bjb-events")
+        sim.faults = Faults(server_error=Trigger(first=1, on="items"))
+        [i async for i in c.job_items.iter("bjb-events", page_size=100, concurrency=1)]
+    retries: list[RetryEvent] = [e for e in got if isinstance(e, RetryEvent)]
+    assert [e.operation for e in retries] == [
+        "GET /api/v1/beta/batch-processing/{id}",
+        "page at offset 0",
+    ]
