@@ -29,7 +29,7 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Concatenate, Literal, ParamSpec, TypeAlias, TypeVar
@@ -326,16 +326,59 @@ async def emit(fns: tuple[EventHook, ...], event: Event) -> None:
             if inspect.isawaitable(result):
                 await _await(result)
         except Exception:
-            log.exception(
-                "event hook %r raised on %s; ignored",
-                getattr(fn, "__qualname__", type(fn).__name__),
-                type(event).__name__,
-                extra={"hook_event": type(event).__name__},
-            )
+            _hook_failed(fn, event)
 
 
 async def _await(result: Awaitable[object]) -> None:
     await result
+
+
+def _hook_failed(fn: EventHook, event: Event) -> None:
+    log.exception(
+        "event hook %r raised on %s; ignored",
+        getattr(fn, "__qualname__", type(fn).__name__),
+        type(event).__name__,
+        extra={"hook_event": type(event).__name__},
+    )
+
+
+def emit_now(
+    fns: tuple[EventHook, ...],
+    event: Event,
+    spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], object],
+) -> None:
+    """``emit`` from sync code (a ``__del__``, a stop): a plain hook runs at once,
+    so it hears the event even if the client closes next; ``async def`` hooks
+    run in a task ``spawn`` starts (none when it cannot: a closed client)."""
+    later: list[EventHook] = []
+    for fn in fns:
+        if _is_async(fn):
+            later.append(fn)
+            continue
+        try:
+            result = fn(event)
+        except Exception:
+            _hook_failed(fn, event)
+            continue
+        if inspect.isawaitable(result):  # a plain function handing back an awaitable
+            later.append(functools.partial(_returned, result))
+    if later:
+
+        async def tell() -> None:
+            await emit(tuple(later), event)
+
+        with suppress(Exception):
+            spawn(tell)
+
+
+def _is_async(fn: object) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 (an object with an async __call__)
+    )
+
+
+def _returned(result: Awaitable[object], event: Event) -> Awaitable[object]:
+    return result
 
 
 @asynccontextmanager

@@ -17,9 +17,10 @@ is not instrumented.  What it records:
   and ``aiobatch.bytes`` (delivered to the consumer), ``aiobatch.results.failed``
   (by ``aiobatch.error_kind``).
 
-A wait span always ends: with the last status, a timeout or failure, or
-``aiobatch.outcome="stopped"`` for a watch cancelled, closed or left before its
-end (a ``break`` out of ``jobs.watch``: ended as the watch is dropped).
+Every run span ends (``aiobatch.outcome``): ``finished``, ``failed`` /
+``timed_out``, or ``stopped`` for a scan or watch cancelled, closed or left
+before its end (a ``break``: ended as the iterator is dropped, even after the
+client closed, since this hook is a plain function).
 
 ``opentelemetry-instrumentation-aiohttp-client`` would add a second span per
 request (with the full URL): use one or the other for aiobatch's session (see

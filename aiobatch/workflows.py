@@ -9,7 +9,6 @@ so tests drive them with a fake clock and never sleep for real.
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import math
 from collections.abc import Awaitable, Callable, Coroutine
@@ -20,7 +19,7 @@ import anyio
 from ._errors import BatchFailedError, BatchWaitTimeoutError, JobFailedError, JobWaitTimeoutError
 from ._rerun.plan import RetryChunk, RetryPlan, plan_chunks
 from ._retry import DeadlineReached, RetryPolicy, deadline
-from .events import Hooks, WaitEvent, WaitPhase, current_run, emit, in_run, new_run
+from .events import Hooks, WaitEvent, WaitPhase, current_run, emit, emit_now, in_run, new_run
 from .models import Batch, BatchJobStatus, BatchStatus, JobStatus
 
 __all__ = [
@@ -207,20 +206,12 @@ class StatusWatch(Generic[S]):
         await self.aclose()
 
     def __del__(self) -> None:
-        # A `break` out of a plain `async for` drops the watch: its hooks hear
-        # it in a task of the client's group (never awaited from here).
+        # A `break` out of a plain `async for` drops the watch: a plain hook
+        # hears it at once, an async one in a task of the client's group.
         spawn = getattr(self, "_spawn", None)
-        if spawn is None or self._began is None or self._ended:
+        if spawn is None or self._hooks is None or self._began is None or self._ended:
             return
-        event = self._event("stopped", None)
-        hooks = self._hooks
-        assert hooks is not None
-
-        async def tell() -> None:
-            await emit(hooks.wait, event)
-
-        with contextlib.suppress(Exception):
-            spawn(tell)
+        emit_now(self._hooks.wait, self._event("stopped", None), spawn)
 
     async def _tell(self, phase: WaitPhase, error: str | None) -> None:
         assert self._hooks is not None

@@ -263,3 +263,24 @@ async def test_stats_are_the_metrics_counts(
     assert stats.results_failed == failed
     for kind, n in failed.items():
         assert otel.total("aiobatch.results.failed", **{"aiobatch.error_kind": kind}) == n
+
+
+async def test_runs_dropped_after_the_client_closed_still_end(otel: Otel) -> None:
+    moving = SimJob(job_id="bjb-otel-run", total_items=500, running=True, rate=0.001)
+    policy = RetryPolicy(sleep=_no_sleep, random=lambda: 0.0)
+    async with Simulator(jobs=[moving, JOB]) as sim:
+        async with client(sim, policy, otel) as c:
+            # Held by name past the client's end: dropped when the client can
+            # no longer run a task for their hooks.
+            scan = c.job_items.iter("bjb-otel-1", page_size=10)
+            async for _ in scan:
+                break
+            watch = c.jobs.watch("bjb-otel-run", poll_interval=1)
+            async for _ in watch:
+                break
+        del scan, watch
+    spans = otel.spans.get_finished_spans()
+    outcomes = {
+        s.name: attrs(s)["aiobatch.outcome"] for s in spans if s.name.startswith("aiobatch")
+    }
+    assert outcomes == {"aiobatch scan": "stopped", "aiobatch wait": "stopped"}

@@ -22,7 +22,17 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .._errors import PaginationError
 from .._stats import Counters
-from ..events import Hooks, RunKind, ScanEvent, ScanPhase, current_run, emit, new_run, set_run
+from ..events import (
+    Hooks,
+    RunKind,
+    ScanEvent,
+    ScanPhase,
+    current_run,
+    emit,
+    emit_now,
+    new_run,
+    set_run,
+)
 from ..events import snapshot as _snapshot
 from .position import at_consumer
 from .types import FilterMode, Page, ScanProgress, ScanState
@@ -90,6 +100,8 @@ class StreamIterator(Generic[M]):
     _parent: int | None = None
     #: Set by ``count``: the client's ``stats()`` counters.
     _counters: Counters | None = None
+    #: The run's last event (finished, failed, stopped) was told.
+    _ended = False
 
     def __init__(
         self,
@@ -127,6 +139,8 @@ class StreamIterator(Generic[M]):
 
     async def _event(self, phase: ScanPhase, *, items: int = 0, error: str | None = None) -> None:
         assert self._hooks is not None
+        if phase in ("finished", "failed"):
+            self._ended = True
         event = ScanEvent(
             phase,
             self._kind,
@@ -140,11 +154,13 @@ class StreamIterator(Generic[M]):
         await emit(self._hooks.scan, event)
 
     def _stopped(self) -> None:
-        # Reached from sync code (``_stop``, ``__del__``): the hooks run in a task
-        # of the client's group, never lost and never awaited here.
+        # Reached from sync code (``_stop``, ``__del__``): a plain hook hears it
+        # at once (even if the client closes next), an async one in a task of
+        # the client's group; never awaited here.
         hooks = self._hooks
-        if hooks is None:
+        if hooks is None or self._ended or self._recv is None:
             return
+        self._ended = True
         event = ScanEvent(
             "stopped",
             self._kind,
@@ -153,12 +169,7 @@ class StreamIterator(Generic[M]):
             _snapshot(self._progress),
             parent=self._parent,
         )
-
-        async def tell() -> None:
-            await emit(hooks.scan, event)
-
-        with contextlib.suppress(Exception):
-            self._spawn(tell)
+        emit_now(hooks.scan, event, self._spawn)
 
     def _start(self) -> MemoryObjectReceiveStream[M | Failure | Finished]:
         send, recv = anyio.create_memory_object_stream[M | Failure | Finished](self.buffer)
@@ -226,6 +237,7 @@ class StreamIterator(Generic[M]):
             self._settle()
             self._failure = self._stamp(msg.error)
             progress.state = "failed"
+            self._ended = True  # told as "failed" below, not "stopped"
             self._stop()
             if self._hooks is not None:
                 await self._event("failed", error=type(self._failure).__name__)
@@ -244,7 +256,9 @@ class StreamIterator(Generic[M]):
         self._settle()
         if self._progress.state == "running":
             self._progress.state = "stopped"
-            self._stopped()
+        # Told whatever the state: the producer marks it "stopped" itself when
+        # the client's close cancels it, and the run must still end.
+        self._stopped()
         self._scope.cancel()
         if self._recv is not None:
             self._recv.close()
@@ -265,7 +279,7 @@ class StreamIterator(Generic[M]):
             progress = self._progress
             if progress.state == "running":
                 progress.state = "stopped"
-                self._stopped()
+            self._stopped()
             recv.close()
             # After the loop is gone there is nothing left to cancel.
             with contextlib.suppress(RuntimeError):
