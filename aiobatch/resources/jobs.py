@@ -195,7 +195,7 @@ class Jobs:
             poll_interval=poll_interval,
             max_interval=max_interval,
             timeout=timeout,
-        ).observe(self._api.hooks)
+        ).observe(self._api.hooks, spawn=self._api.spawn)
 
     async def wait(
         self,
