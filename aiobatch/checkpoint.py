@@ -76,6 +76,9 @@ class _Entry:
     #: token of its page (None: the first page).
     pos: int | str | None
     acked: bool = False
+    #: Offset listings: where the page this entry ends stops (its items passed
+    #: by, filtered out on the client, are done once this one is).
+    end: int = 0
 
 
 class Checkpoint:
@@ -176,6 +179,16 @@ class Checkpoint:
         """Items handed out past the watermark (acknowledged or not)."""
         return len(self._entries)
 
+    @property
+    def offset(self) -> int:
+        """The watermark of an offset listing: every item before it is done."""
+        return self._offset
+
+    @property
+    def filter_mode(self) -> FilterMode | None:
+        """The filter mode the offsets are counted in (None: not known yet)."""
+        return self._filter_mode
+
     def __repr__(self) -> str:
         where = f"token={self._token[:40]!r}" if self._kind == "cursor" and self._token else ""
         where = where or f"offset={self._offset}"
@@ -260,7 +273,7 @@ class Checkpoint:
             moved = True
             if not cursor:
                 assert isinstance(e.pos, int)
-                self._offset = max(self._offset, e.pos + 1)
+                self._offset = max(self._offset, e.pos + 1, e.end)
                 continue
             assert not isinstance(e.pos, int)
             if e.pos != self._token:
@@ -273,6 +286,15 @@ class Checkpoint:
         if moved and self._room is not None:
             self._room.set()
             self._room = None
+
+    def _page_end(self, next_offset: int) -> None:
+        """An offset page was handed out up to ``next_offset``: the items it
+        passed by (not matching a client-side filter) need no ack."""
+        if self._entries:
+            tail = self._entries[-1]
+            tail.end = max(tail.end, next_offset)
+        else:
+            self._offset = max(self._offset, next_offset)
 
     def _retire(self, key: str) -> None:
         retired = self._retired
@@ -338,6 +360,16 @@ class _Tap(Generic[T]):
             where = [token] * len(items)
         else:
             where = page.positions or range(page.offset, page.offset + len(items))
+        kept = self._keep(cp, page, keys, where)
+        if cp._kind != "cursor":
+            cp._page_end(page.next_offset)
+        return kept
+
+    def _keep(
+        self, cp: Checkpoint, page: Page[T], keys: list[str], where: Sequence[int | str | None]
+    ) -> Page[T]:
+        """``page`` without the items done already, the rest recorded."""
+        items = page.items
         if cp._all_new(keys, where):
             return page
         keep = [cp._hand(k, p) for k, p in zip(keys, where, strict=True)]
