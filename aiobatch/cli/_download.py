@@ -11,10 +11,10 @@ checkpoint in ``FILE.aiobatch-state.json``.
 
 Resume: results arrive in item order, and for each item the data is written
 first (file renamed into place, or line flushed), then the index line, then the
-checkpoint (``next_offset`` just past the item, and the length of the index or
-output file).  A kill at any instant leaves the checkpoint at or behind what is
-on disk: ``--resume`` cuts the index (or output) back to the recorded length
-and continues at ``next_offset``; an item whose file was renamed in but not yet
+item is acked on the state's ``Checkpoint`` and the state saved (with the length
+of the index or output file).  A kill at any instant leaves the checkpoint at or
+behind what is on disk: ``--resume`` cuts the index (or output) back to the
+recorded length and continues with ``checkpoint=``; an item whose file was renamed in but not yet
 indexed is fetched again and written under the same name.
 """
 

@@ -4,17 +4,18 @@ Resume design
 -------------
 Beside the output lives a small state file (``<output>.aiobatch-state.json``)
 holding the export's identity (job id, status filter, format, organization,
-project), the filter mode the scan ran with, and a checkpoint: ``next_offset``
-(the resume point of the scanned listing: with client-side filtering it counts
-every item, not just the matching ones, so the filter mode is recorded and
-reused), the number of rows written and the file's length in bytes.
+project), a ``Checkpoint`` (the library's record of what is done: its offset
+is the resume point of the scanned listing, and with client-side filtering it
+counts every item, not just the matching ones, so it also holds the filter
+mode the scan ran with), the number of rows written and the file's length in
+bytes.
 
 JSON Lines and CSV: each page is written as whole records and flushed, *then*
-the state is replaced atomically (write a temporary file, ``os.replace``).  A
-kill at any instant leaves the checkpoint at or behind the data: ``--resume``
-truncates the file to the recorded length (dropping a half-written line or a
-page written after the last checkpoint) and scans on from ``next_offset``, so
-no item is duplicated or skipped.
+acked on the checkpoint, *then* the state is replaced atomically (write a
+temporary file, ``os.replace``).  A kill at any instant leaves the checkpoint
+at or behind the data: ``--resume`` truncates the file to the recorded length
+(dropping a half-written line or a page written after the last checkpoint) and
+scans on with ``checkpoint=``, so no item is duplicated or skipped.
 
 Parquet cannot be appended to once its footer is written, so the file is
 written as ``<output>.partial`` and moved over ``<output>`` when the writer
