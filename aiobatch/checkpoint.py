@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -148,7 +149,7 @@ class Checkpoint:
             self._token,
             self._filter_mode,
             sorted(acked),
-            list(self._retired)[-_RECENT:],
+            list(itertools.islice(reversed(self._retired), _RECENT))[::-1],
         )
         return msgspec.json.encode(state).decode()
 
