@@ -224,12 +224,17 @@ async def cmd_export(ctx: Context) -> int:
             f"resuming {out}: {state.rows:,} items kept, continuing at {state.checkpoint.offset:,}"
         )
 
+    # A stream is never resumed: nothing to record.
+    checkpoint = None if stateless else state.checkpoint
+
     def on_page(page: Page[BatchItem], progress: ScanProgress) -> None:
         writer.write(page.items)
-        # Only once the page is flushed does the checkpoint move past it.
-        state.checkpoint.ack(page)
         state.rows, state.bytes = writer.rows, writer.bytes
-        if form.appendable and not stateless:
+        if checkpoint is None:
+            return
+        # Only once the page is flushed does the checkpoint move past it.
+        checkpoint.ack(page)
+        if form.appendable:
             state.save(state_path)
 
     started = time.monotonic()
@@ -241,7 +246,7 @@ async def cmd_export(ctx: Context) -> int:
                 a.job_id,
                 status=a.status,
                 on_page=on_page,
-                checkpoint=state.checkpoint,
+                checkpoint=checkpoint,
                 description=f"exporting {a.status or 'all'} items",
             )
         writer.close()
