@@ -9,6 +9,9 @@ before which everything is done, the acknowledged keys past it, and the last
 128 keys behind it (a stale or clamped page at the resume point repeats them).
 A scan started from a checkpoint begins at the watermark and hands out every
 item not acknowledged, never one that was (by key: the item, batch or file id).
+An offset watermark counts the scanned listing: once a page's items are all
+acknowledged it passes the page's end, the items a client-side filter skipped
+included (the CLI's export and download state is such a checkpoint).
 
 ``to_json()`` is small and bounded: the watermark moves as acks fill the gap,
 and a scan waits (``max_pending``) rather than hand out more items than that
