@@ -5,7 +5,9 @@ requests to send next, which received pages can be emitted (strictly in offset
 order), and when the scan is complete.  It never trusts a single signal:
 
 * The first page goes out alone; the rest are planned from its ``total_size``,
-  tiled exactly up to it, with one probe at the total sent alongside.  The total
+  tiled exactly up to it, with one probe at the total sent alongside.  Without a
+  total, the look-ahead grows as pages come back full (slow start: each full
+  page admits two more requests, up to the window), never a fixed burst.  The total
   is a plan, not a verdict (it "may be an estimate"): only an empty page at
   exactly the end of the data ends a scan, never the total, never a short page.
 * An empty page is the end only when nothing contradicts it: one with items
@@ -122,6 +124,8 @@ class ScanPlan:
     _held: dict[int, tuple[int, int]] = field(init=False, default_factory=dict)
     _first_done: bool = field(init=False, default=False)
     _beyond_full: int = field(init=False, default=0)
+    #: Full pages received: how far a scan without a total may look ahead.
+    _full_seen: int = field(init=False, default=0)
     _cap_known: bool = field(init=False, default=False)
     _halted: bool = field(init=False, default=False)
     _nonempty_beyond: int | None = field(init=False, default=None)
@@ -249,6 +253,10 @@ class ScanPlan:
             return None
         if self._enough_ahead_for_kept():
             return None
+        if self._doubting is not None or self._ramp_full(offset):
+            # Past an empty page in doubt, more pages would only be empty too:
+            # its re-ask decides whether the listing goes on.
+            return None
         total = self.total
         if (
             total is not None
@@ -263,6 +271,16 @@ class ScanPlan:
             limit = min(limit, wanted - offset)
         self.frontier += limit
         return PageRequest(offset, limit)
+
+    def _ramp_full(self, offset: int) -> bool:
+        """Without a total (or the job's counts) to plan from, look ahead no
+        further than the full pages already received: each full page admits two
+        more requests (slow start), so a small job wastes little past its end
+        and a large one reaches the whole window in a few round trips."""
+        if self.total is not None or self.expected_end is not None:
+            return False
+        ahead = min(self.window, max(1, self._full_seen))
+        return offset - self.next_emit >= ahead * self.step
 
     def _beyond(self, total: int) -> int:
         """Requests out (or waiting) that reach past ``total``.
@@ -339,8 +357,10 @@ class ScanPlan:
                 count, page = 0, set()
         self._first_done = True
         self._observe_total(total, offset)
-        if count == limit and self.total is not None and offset >= self.total:
-            self._beyond_full += 1
+        if count == limit:
+            self._full_seen += 1
+            if self.total is not None and offset >= self.total:
+                self._beyond_full += 1
         suspect = self._suspect_caps.pop(offset, None)
         held = self._held.pop(offset, None)
         if count > 0:
