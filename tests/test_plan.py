@@ -125,17 +125,6 @@ def test_without_a_total_the_look_ahead_grows_as_pages_come_back_full() -> None:
     assert [r.offset for r in plan.next_requests()] == [1200]  # the window is 6
 
 
-def test_without_a_total_nothing_is_asked_past_an_empty_page_in_doubt() -> None:
-    plan = ScanPlan(start_offset=0, page_size=10, window=8)
-    plan.next_requests()
-    for k in range(4):
-        plan.record(k * 10, 10, total=None, first_key=f"k{k}", last_key=f"k{k}z")
-        plan.next_requests()
-    plan.record(40, 0, total=None, first_key=None, last_key=None)
-    # only the re-ask of the empty page: a page past it would be empty too
-    assert [r.offset for r in plan.next_requests()] == [40]
-
-
 def test_total_too_low_still_reaches_the_end() -> None:
     server = ModelServer(10_000, total=lambda n: 100)
     plan = ScanPlan(start_offset=0, page_size=100, window=8)
