@@ -1,9 +1,11 @@
 """Where a scan's client CPU goes, per page: aiobatch against the bare loop.
 
 Separate, instrumented runs (the timed scan table is never instrumented): the
-synchronous steps of a page are timed with ``perf_counter`` as they run (they
-never await, so their wall time is their CPU time), and the process's user +
-system CPU over the whole scan is read from ``getrusage``.  What is left after
+synchronous steps of a page are timed with ``thread_time`` as they run (the
+thread's CPU clock: on a shared machine a wall clock also counted the time the
+process was preempted, and the steps of one client could add up to more than
+its whole CPU), and the process's user + system CPU over the whole scan is
+read from ``getrusage``.  What is left after
 the named steps is the HTTP exchange (aiohttp, the socket calls), the event
 loop and the consumer, for both clients.
 
@@ -71,11 +73,11 @@ class _Clock:
         spent = self.spent
 
         def run(*args: Any, **kwargs: Any) -> Any:
-            t0 = time.perf_counter()
+            t0 = time.thread_time()
             try:
                 return fn(*args, **kwargs)
             finally:
-                spent[name] = spent.get(name, 0.0) + time.perf_counter() - t0
+                spent[name] = spent.get(name, 0.0) + time.thread_time() - t0
 
         return run
 

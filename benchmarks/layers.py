@@ -4,10 +4,11 @@ One scan per client runs under ``cProfile`` with a CPU clock
 (``time.process_time``), and every function's own time is charged to the layer
 of the file it lives in; a C function (``socket.send``, ``set.update``) is
 charged to the layers that called it, in proportion to the time of each call
-site.  The profiler inflates Python calls more than C calls, so the shares are
-scaled to the same scan's uninstrumented CPU (least of the cpu profile's runs):
-the layer figures add up to that total, and rank the layers honestly, but a
-single figure is only as exact as the profiler's overhead is even.
+site.  The profiler inflates Python calls, not the time inside C calls, so the
+C time is kept as measured and the Python time is scaled into what is left of
+the same scan's uninstrumented CPU (least of the cpu profile's runs): the layer
+figures add up to that total and rank the layers honestly, but a single figure
+is only as exact as the profiler's overhead is even across Python code.
 """
 
 from __future__ import annotations
@@ -54,24 +55,26 @@ def layer_of(path: str) -> str:
     return "other"
 
 
-def _charge(stats: dict[Any, Any]) -> Counter[str]:
-    spent: Counter[str] = Counter()
+def _charge(stats: dict[Any, Any]) -> tuple[Counter[str], Counter[str]]:
+    """Own time by layer: (Python functions, C functions)."""
+    py: Counter[str] = Counter()
+    c: Counter[str] = Counter()
     for (path, _, name), (_, _, own, _, callers) in stats.items():
         if path != "~":
-            spent[layer_of(path)] += own
+            py[layer_of(path)] += own
             continue
         # A C function: charged to its callers' layers, by each call site's time.
         if "msgspec" in name or "decode" in name:
-            spent["decode"] += own
+            c["decode"] += own
             continue
-        sites = {c: v[2] for c, v in callers.items()}
+        sites = {k: v[2] for k, v in callers.items()}
         weight = sum(sites.values())
         if not weight:
-            spent[layer_of(name)] += own
+            c[layer_of(name)] += own
             continue
         for (cpath, _, _), t in sites.items():
-            spent[layer_of(cpath)] += own * t / weight
-    return spent
+            c[layer_of(cpath)] += own * t / weight
+    return py, c
 
 
 async def profile_layers(
@@ -85,7 +88,8 @@ async def profile_layers(
         await scan()
     finally:
         prof.disable()
-    spent = _charge(pstats.Stats(prof).stats)  # type: ignore[attr-defined]
-    total = sum(spent.values()) or 1.0
-    scale = cpu_s / total / pages * 1e6
-    return {name: spent.get(name, 0.0) * scale for name in LAYERS}
+    py, c = _charge(pstats.Stats(prof).stats)  # type: ignore[attr-defined]
+    in_c = sum(c.values())
+    scale = max(0.0, cpu_s - in_c) / (sum(py.values()) or 1.0)
+    us = 1e6 / pages
+    return {name: (py.get(name, 0.0) * scale + c.get(name, 0.0)) * us for name in LAYERS}
