@@ -475,13 +475,17 @@ def decipher(
     ``secret`` (the API key) is masked wherever the server echoes it.
     """
     if 200 <= status < 300:
-        if b'"detail"' in body and "items" in getattr(model, "__struct_fields__", ()):
-            _refuse_error_body(body, status=status, method=method, path=path, secret=secret)
+        # A page that decoded with items had an "items" key: never an error body.
+        # So the search for "detail" (a third of a 1,000-item page's decoding time)
+        # runs only for a listing's body that came back without items.
+        listing = "items" in getattr(model, "__struct_fields__", ())
         try:
-            return decode_body(
+            value = decode_body(
                 model, body, status=status, method=method, url_path=path, secret=secret
             )
         except ResponseDecodeError as exc:
+            if listing and b'"detail"' in body:
+                _refuse_error_body(body, status=status, method=method, path=path, secret=secret)
             if framed:
                 raise
             raise APIConnectionError(
@@ -490,6 +494,9 @@ def decipher(
                 method=method,
                 path=path,
             ) from exc
+        if listing and not getattr(value, "items", None) and b'"detail"' in body:
+            _refuse_error_body(body, status=status, method=method, path=path, secret=secret)
+        return value
     raise make_status_error(
         status=status,
         headers=headers,

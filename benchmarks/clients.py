@@ -1,6 +1,8 @@
 """The clients raced in the end-to-end scans, each consuming a whole job.
 
 * ``aiobatch``: ``client.job_items.iter_pages`` (the library under test);
+* ``aiobatch-iter``: the same scan item by item (``client.job_items.iter``), the
+  consumer tallying every ``page_size`` items as one page (the same tally work);
 * ``aiobatch-defaults``: the same with no scan options at all (its default page
   size and concurrency), as a user who passes nothing gets it;
 * ``sdk-httpx`` / ``sdk-aiohttp``: the official SDK's auto-pagination
@@ -78,6 +80,22 @@ async def scan_aiobatch(ep: Endpoint, page_size: int, concurrency: int, tally: T
             items = page.items
             if items:
                 tally.page(items[0].item_id, items[-1].item_id, len(items))
+
+
+async def scan_aiobatch_iter(ep: Endpoint, page_size: int, concurrency: int, tally: Tally) -> None:
+    async with BatchClient(api_key=ep.api_key, base_url=ep.base_url) as client:
+        items = client.job_items.iter(ep.job_id, page_size=page_size, concurrency=concurrency)
+        n, first, last = 0, "", ""
+        async for item in items:
+            last = item.item_id
+            if not n:
+                first = last
+            n += 1
+            if n == page_size:
+                tally.page(first, last, n)
+                n = 0
+        if n:
+            tally.page(first, last, n)
 
 
 async def scan_aiobatch_defaults(
@@ -170,6 +188,7 @@ CLIENTS: dict[str, Client] = {
     c.name: c
     for c in (
         Client("aiobatch", "aiobatch iter_pages", scan_aiobatch, warm_aiobatch),
+        Client("aiobatch-iter", "aiobatch iter, item by item", scan_aiobatch_iter, warm_aiobatch),
         Client(
             "aiobatch-defaults",
             f"aiobatch iter_pages, no options (page {DEFAULTS.page_size}, "

@@ -1,9 +1,11 @@
 """Where a scan's client CPU goes, per page: aiobatch against the bare loop.
 
 Separate, instrumented runs (the timed scan table is never instrumented): the
-synchronous steps of a page are timed with ``perf_counter`` as they run (they
-never await, so their wall time is their CPU time), and the process's user +
-system CPU over the whole scan is read from ``getrusage``.  What is left after
+synchronous steps of a page are timed with ``thread_time`` as they run (the
+thread's CPU clock: on a shared machine a wall clock also counted the time the
+process was preempted, and the steps of one client could add up to more than
+its whole CPU), and the process's user + system CPU over the whole scan is
+read from ``getrusage``.  What is left after
 the named steps is the HTTP exchange (aiohttp, the socket calls), the event
 loop and the consumer, for both clients.
 
@@ -35,10 +37,20 @@ from aiobatch.events import EVENT_NAMES, Event
 from aiobatch.models import BatchItemListResponse
 
 from ._bodies import Tally, expected_id
-from .clients import Endpoint, scan_bare
+from .clients import Endpoint, scan_aiobatch, scan_bare
+from .layers import LAYERS, profile_layers
 from .scan import ServerFactory, subprocess_server
 
-__all__ = ["CpuPlan", "cpu_markdown", "cpu_text", "run_cpu_profile"]
+__all__ = ["COUNTS", "CpuPlan", "cpu_markdown", "cpu_text", "run_cpu_profile"]
+
+#: What "client CPU" is, everywhere the bench reports it.
+COUNTS = (
+    "client CPU = user + sys CPU of the client process over the whole scan (getrusage / "
+    "process_time; the simulator runs in its own process): opening and closing the client, "
+    "every request the scan sends (pages, the end probe, any confirmation of an empty page, "
+    "the job's counts when the listing has no total), decoding, the duplicate check, the "
+    "planner, the consumer's tally, and the thread that drains the simulator's output"
+)
 
 STEPS = ("decode", "duplicate check", "planner + pages")
 #: aiobatch as it ships, aiobatch with a no-op hook on every event, the bare loop.
@@ -61,11 +73,11 @@ class _Clock:
         spent = self.spent
 
         def run(*args: Any, **kwargs: Any) -> Any:
-            t0 = time.perf_counter()
+            t0 = time.thread_time()
             try:
                 return fn(*args, **kwargs)
             finally:
-                spent[name] = spent.get(name, 0.0) + time.perf_counter() - t0
+                spent[name] = spent.get(name, 0.0) + time.thread_time() - t0
 
         return run
 
@@ -160,7 +172,21 @@ async def _profile(ep: Endpoint, page: int, plan: CpuPlan) -> dict[str, Any]:
             best[name] = {"total": total, **steps, "rest": total - sum(steps.values())}
     pages = -(-ep.total // page)
     per_page = {n: {k: v / pages * 1e6 for k, v in b.items()} for n, b in best.items()}
-    return {"page_size": page, "pages": pages, "correct": ok, "us_per_page": per_page}
+    layers = {
+        name: await profile_layers(
+            lambda fn=fn: fn(ep, page, plan.concurrency, Tally(str, ep.total)),  # type: ignore[misc]
+            pages=pages,
+            cpu_s=best[name]["total"],
+        )
+        for name, fn in (("aiobatch", scan_aiobatch), ("bare", scan_bare))
+    }
+    return {
+        "page_size": page,
+        "pages": pages,
+        "correct": ok,
+        "us_per_page": per_page,
+        "layers_us_per_page": layers,
+    }
 
 
 async def run_cpu_profile(
@@ -184,7 +210,7 @@ async def run_cpu_profile(
                 f"(decode {b['decode']:.0f}, rest {b['rest']:.0f})"
             )
             rows.append(row)
-    return {**asdict(plan), "rows": rows}
+    return {**asdict(plan), "counts": COUNTS, "rows": rows}
 
 
 # --- report ------------------------------------------------------------------------
@@ -206,7 +232,31 @@ def cpu_text(prof: dict[str, Any]) -> list[str]:
                 f"{row['page_size']:>5} {name:<15}"
                 + "".join(f"{v[c]:>17.0f}" if c in v else f"{'—':>17}" for c in _COLUMNS)
             )
+    return [*out, f"({prof.get('counts', COUNTS)})", *_layers_text(prof)]
+
+
+def _layers_text(prof: dict[str, Any]) -> list[str]:
+    rows = [r for r in prof["rows"] if "layers_us_per_page" in r]
+    if not rows:
+        return []
+    out = [
+        "",
+        "BY LAYER (µs per page, cProfile on a CPU clock, shares scaled to the least "
+        "uninstrumented CPU above)",
+        f"{'layer':<32}" + "".join(f"{_head(r, n):>15}" for r in rows for n in _PAIR),
+    ]
+    for layer in LAYERS:
+        cells = [r["layers_us_per_page"][n][layer] for r in rows for n in _PAIR]
+        if any(c >= 0.5 for c in cells):
+            out.append(f"{layer:<32}" + "".join(f"{c:>15.0f}" for c in cells))
     return out
+
+
+_PAIR = ("aiobatch", "bare")
+
+
+def _head(row: dict[str, Any], name: str) -> str:
+    return f"{row['page_size']} {name}"
 
 
 def cpu_markdown(prof: dict[str, Any]) -> list[str]:
@@ -222,4 +272,20 @@ def cpu_markdown(prof: dict[str, Any]) -> list[str]:
             v = row["us_per_page"][name]
             cells = " | ".join(f"{v[c]:,.0f}" if c in v else "—" for c in _COLUMNS)
             md.append(f"| {row['page_size']} | {name} | {cells} |")
+    md += ["", f"*{prof.get('counts', COUNTS)}.*", ""]
+    rows = [r for r in prof["rows"] if "layers_us_per_page" in r]
+    if rows:
+        md += [
+            "**By layer** (µs per page; cProfile on a CPU clock, shares scaled to the "
+            "uninstrumented CPU)",
+            "",
+            "| layer | "
+            + " | ".join(f"page {r['page_size']} {n}" for r in rows for n in _PAIR)
+            + " |",
+            "|---|" + "---:|" * (len(rows) * len(_PAIR)),
+        ]
+        for layer in LAYERS:
+            vals = [r["layers_us_per_page"][n][layer] for r in rows for n in _PAIR]
+            if any(c >= 0.5 for c in vals):
+                md.append(f"| {layer} | " + " | ".join(f"{c:,.0f}" for c in vals) + " |")
     return [*md, ""]

@@ -37,6 +37,9 @@ class RequestPlan:
         10 * DEFAULTS.page_size,
         1_000 * DEFAULTS.page_size,
     )
+    #: Job sizes scanned with ``page_size`` and ``concurrency`` against a server that
+    #: sends no ``total_size``: one page, 10 pages.
+    no_total_items: tuple[int, ...] = (100, 1_000)
     timeout_s: float = 300.0
 
 
@@ -87,10 +90,23 @@ async def run_requests(
     """Every job of ``plan`` scanned once; one row each, JSON-ready."""
     given: Given = (plan.page_size, plan.concurrency)
     runs = [(n, given) for n in plan.items] + [(n, None) for n in plan.default_items]
+    rows = await _rows(plan, runs, total_size=True, log=log)
+    runs = [(n, given) for n in plan.no_total_items]
+    rows += await _rows(plan, runs, total_size=False, log=log)
+    return {**asdict(plan), "rows": rows}
+
+
+async def _rows(
+    plan: RequestPlan,
+    runs: list[tuple[int, Given]],
+    *,
+    total_size: bool,
+    log: Callable[[str], None],
+) -> list[dict[str, Any]]:
     jobs = [SimJob(job_id=f"bjb-bench-req-{k}-{n}", total_items=n) for k, (n, _) in enumerate(runs)]
     rows: list[dict[str, Any]] = []
     async with (
-        Simulator(jobs, clock=SimClock.frozen_at()) as sim,
+        Simulator(jobs, clock=SimClock.frozen_at(), total_size=total_size) as sim,
         BatchClient(api_key=sim.api_key or "", base_url=sim.base_url) as client,
     ):
         for job, (n, opts) in zip(jobs, runs, strict=True):
@@ -100,10 +116,12 @@ async def run_requests(
                     f"none (page {page_size}, c={DEFAULTS.concurrency})"
                     if opts is None
                     else f"page_size={page_size}, concurrency={opts[1]}"
-                ),
+                )
+                + ("" if total_size else ", no total_size"),
                 "page_size": page_size,
                 "items": n,
                 "pages": pages_of(n, page_size),
+                "total_size": total_size,
                 **await _count(sim, client, job, opts, plan.timeout_s),
             }
             log(
@@ -111,4 +129,4 @@ async def run_requests(
                 f"{row['pages']:,} pages ({'ok' if row['ok'] else row['problems']})"
             )
             rows.append(row)
-    return {**asdict(plan), "rows": rows}
+    return rows

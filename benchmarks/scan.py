@@ -62,9 +62,16 @@ class ScanPlan:
     latencies_ms: tuple[float, ...] = (0.0, 20.0, 50.0)
     page_sizes: tuple[int, ...] = (100, 1000)
     concurrencies: tuple[int, ...] = (1, 4, 16, 32)
-    clients: tuple[str, ...] = ("aiobatch", "aiobatch-defaults", "bare", "sdk-httpx", "sdk-aiohttp")
+    clients: tuple[str, ...] = (
+        "aiobatch",
+        "aiobatch-iter",
+        "aiobatch-defaults",
+        "bare",
+        "sdk-httpx",
+        "sdk-aiohttp",
+    )
     #: These run again against a server that omits ``total_size`` (empty: skip).
-    no_total_clients: tuple[str, ...] = ("aiobatch", "aiobatch-defaults", "bare")
+    no_total_clients: tuple[str, ...] = ("aiobatch", "aiobatch-iter", "aiobatch-defaults", "bare")
     #: At most this many runs per cell; fewer once a cell spent ``budget_s``.
     rounds: int = 5
     budget_s: float = 6.0

@@ -26,8 +26,16 @@ VS_BARE_CELLS = tuple(
     (lat, page, conc) for lat in (0.0, 20.0, 50.0) for page in (100, 1000) for conc in (16, 32)
 )
 VS_BARE = 0.95
-#: Client CPU per item, aiobatch / bare, at 0 ms latency, c=16: at most this.
-CPU_VS_BARE = 1.2
+#: Client CPU per item, aiobatch / bare, at 0 ms latency, c=16: at most this, by page size.
+CPU_VS_BARE = {100: 1.5, 1000: 1.3}
+#: A scan of a server that sends no total_size vs the same scan with it (issue 26).
+NO_TOTAL_CELLS = tuple(
+    (lat, page, conc) for lat in (20.0, 50.0) for page in (100, 1000) for conc in (16, 32)
+)
+NO_TOTAL_VS_TOTAL = 0.9
+#: iter() (item by item) vs iter_pages() on the same scan: at least this.
+ITER_CELLS = tuple((lat, page, 16) for lat in (0.0, 20.0, 50.0) for page in (100, 1000))
+ITER_VS_PAGES = 0.95
 #: No options at all vs the SDK at its CLI's default page size (100), 50 ms: at least.
 DEFAULTS_VS_SDK = 40.0
 #: Slow-consumer memory: slack over the read-ahead bound, and allowed growth with size.
@@ -114,9 +122,44 @@ def find_cell(
     return None
 
 
-def _rate(results: dict[str, Any], client: str, lat: float, page: int, conc: int) -> float | None:
-    c = find_cell(results, client, lat, page, conc)
+def _rate(
+    results: dict[str, Any],
+    client: str,
+    lat: float,
+    page: int,
+    conc: int,
+    *,
+    total_size: bool = True,
+) -> float | None:
+    c = find_cell(results, client, lat, page, conc, total_size=total_size)
     return None if c is None else c["items_per_s"]
+
+
+def _path_targets(results: dict[str, Any]) -> Iterable[Target]:
+    """Issue 26: a scan without a total, and item by item, against the headline scan."""
+    if "scan" not in results:
+        return
+    for lat, page, conc in NO_TOTAL_CELLS:
+        mine = _rate(results, "aiobatch", lat, page, conc, total_size=False)
+        told = _rate(results, "aiobatch", lat, page, conc)
+        yield Target(
+            f"no total_size, {lat:g} ms, page {page}, c={conc}: aiobatch vs the same scan with it",
+            _ratio(mine, told),
+            NO_TOTAL_VS_TOTAL,
+            ">=",
+            "×",
+            f"{_fmt(mine)} vs {_fmt(told)} items/s",
+        )
+    for lat, page, conc in ITER_CELLS:
+        mine, pages = (_rate(results, n, lat, page, conc) for n in ("aiobatch-iter", "aiobatch"))
+        yield Target(
+            f"item by item, {lat:g} ms, page {page}, c={conc}: iter() vs iter_pages()",
+            _ratio(mine, pages),
+            ITER_VS_PAGES,
+            ">=",
+            "×",
+            f"{_fmt(mine)} vs {_fmt(pages)} items/s (with total_size)",
+        )
 
 
 def _cpu_per_m(
@@ -192,7 +235,7 @@ def _scan_targets(results: dict[str, Any]) -> Iterable[Target]:
         yield Target(
             f"client CPU per 1M items, 0 ms, page {page}, c=16: aiobatch / the bare loop",
             _ratio(mine, bare),
-            CPU_VS_BARE,
+            CPU_VS_BARE[page],
             "<=",
             "×",
             f"user + sys CPU s per 1M items, least of the runs: aiobatch {_fmt(mine, '.2f')}, "
@@ -215,20 +258,24 @@ def _defaults_shown(results: dict[str, Any]) -> str:
     return "(defaults)" if not d else f"(page {d['page_size']}, c={d['concurrency']})"
 
 
-def request_budget(pages: int) -> int:
+def request_budget(pages: int, *, total_size: bool = True) -> int:
     """Requests a scan of ``pages`` pages may send: one page is one request plus the
-    end probe; more pages may cost one more (a probe sent before the end was seen)."""
+    end probe; more pages may cost one more (a probe sent before the end was seen).
+    Without a total, the job's counts are read once instead (issue 26)."""
+    if not total_size:
+        return pages + 2
     return 2 if pages <= 1 else pages + 2
 
 
 def _request_targets(results: dict[str, Any]) -> Iterable[Target]:
     for row in results.get("requests", {}).get("rows", ()):
-        pages = row["pages"]
+        pages, told = row["pages"], row.get("total_size", True)
         yield Target(
             f"requests, {row['items']:,} items = {pages:,} page{'s' if pages > 1 else ''} of "
-            f"{row['page_size']} ({row['options']}): requests per scan",
+            f"{row['page_size']} ({row['options']}): "
+            "requests per scan",
             row["requests"],
-            request_budget(pages),
+            request_budget(pages, total_size=told),
             "<=",
             "",
             f"server saw {row['requests']}, client counted {row['client_requests']}; "
@@ -333,6 +380,7 @@ def targets(results: dict[str, Any]) -> list[Target]:
     return [
         *_decode_targets(results),
         *_scan_targets(results),
+        *_path_targets(results),
         *_first_wave_targets(results),
         *_request_targets(results),
         *_memory_targets(results),

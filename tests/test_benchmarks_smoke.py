@@ -77,11 +77,13 @@ async def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     # Every client with total_size; those that can do without it, without it too.
     assert {(c["client"], c["concurrency"], c["total_size"]) for c in cells} == {
         ("aiobatch", 16, True),
+        ("aiobatch-iter", 16, True),
         ("aiobatch-defaults", DEFAULTS.concurrency, True),
         ("bare", 16, True),
         ("sdk-httpx", 1, True),
         ("sdk-aiohttp", 1, True),
         ("aiobatch", 16, False),
+        ("aiobatch-iter", 16, False),
         ("aiobatch-defaults", DEFAULTS.concurrency, False),
         ("bare", 16, False),
     }
@@ -92,7 +94,14 @@ async def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
         assert c["client_cpu_s_per_m_items"] > 0
 
     rows = results["requests"]["rows"]
-    assert [(r["items"], r["pages"]) for r in rows] == [(37, 1), (100, 1), (1000, 10), (500, 1)]
+    assert [(r["items"], r["pages"], r["total_size"]) for r in rows] == [
+        (37, 1, True),
+        (100, 1, True),
+        (1000, 10, True),
+        (500, 1, True),
+        (100, 1, False),
+        (1000, 10, False),
+    ]
     for r in rows:
         assert r["ok"], r["problems"]
         assert r["pages"] <= r["item_requests"] <= r["requests"]
@@ -112,6 +121,10 @@ async def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
     assert mine["total"] > 0  # getrusage: coarse on a scan this small, so no sums
     assert set(prof["us_per_page"]["bare"]) == {"total", "decode", "rest"}
     assert prof["us_per_page"]["aiobatch+hooks"]["total"] > 0  # observed: the same scan
+    layers = prof["layers_us_per_page"]
+    assert layers["aiobatch"]["planner"] > 0
+    assert layers["aiobatch"]["duplicate check"] > 0
+    assert layers["bare"]["planner"] == 0
 
     (wave,) = results["first_wave"]["cells"]
     assert wave["correct"]
@@ -119,9 +132,9 @@ async def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
 
     assert results["correctness_failures"] == []
     statuses = {t["name"]: t["status"] for t in results["targets"]}
-    # 2 decode; scan: 2 vs the SDK, 12 vs bare, 2 CPU, 1 defaults; 1 first wave;
-    # 4 requests; 1 memory
-    assert len(statuses) == 2 + 2 + 12 + 2 + 1 + 1 + 4 + 1
+    # 2 decode; scan: 2 vs the SDK, 12 vs bare, 2 CPU, 1 defaults, 8 no total, 6 item by
+    # item; 1 first wave; 6 requests; 1 memory
+    assert len(statuses) == 2 + 2 + 12 + 2 + 1 + 8 + 6 + 1 + 6 + 1
     measured = {n for n, s in statuses.items() if s != "N/A"}
     # Measured here: 0 ms, page 100, c=16 only (no 50 ms, no page 1000, no c=32).
     assert sorted(
@@ -130,10 +143,11 @@ async def test_every_benchmark_runs_and_reports(tmp_path: Path) -> None:
         if not n.startswith(("decode", "req", "mem")) and "size known" not in n
     ) == [
         "client CPU per 1M items, 0 ms, page 100, c=16",
+        "item by item, 0 ms, page 100, c=16",
         "scan 0 ms, page 100, c=16",  # vs the bare loop
         "scan 0 ms, page 100, c=16",  # vs the SDK
     ]
-    assert sum(n.startswith("requests") for n in measured) == 4
+    assert sum(n.startswith("requests") for n in measured) == 6
     assert sum("size known" in n for n in measured) == 1
     text = render(results)
     assert "PASS  correctness" in text

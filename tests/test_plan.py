@@ -104,11 +104,25 @@ def test_first_page_alone_then_plan_from_the_total() -> None:
     assert [r.offset for r in plan.next_requests()] == [100, 200, 300]
 
 
-def test_without_a_total_speculate_a_window() -> None:
+def test_without_a_total_the_look_ahead_grows_as_pages_come_back_full() -> None:
+    # Issue 26: not a fixed burst of a window (a one-page job cost 16 extra
+    # requests): each full page admits two more, up to the window.
     plan = ScanPlan(start_offset=0, page_size=100, window=6)
     plan.next_requests()
     plan.record(0, 100, total=None, first_key="k0", last_key="k99")
-    assert [r.offset for r in plan.next_requests()] == [100, 200, 300, 400, 500, 600]
+    assert [r.offset for r in plan.next_requests()] == [100]
+    plan.record(100, 100, total=None, first_key="k100", last_key="k199")
+    assert [r.offset for r in plan.next_requests()] == [200, 300]
+    plan.record(200, 100, total=None, first_key="k200", last_key="k299")
+    assert [r.offset for r in plan.next_requests()] == [400, 500]
+    plan.record(300, 100, total=None, first_key="k300", last_key="k399")
+    assert [r.offset for r in plan.next_requests()] == [600, 700]
+    plan.record(400, 100, total=None, first_key="k400", last_key="k499")
+    assert [r.offset for r in plan.next_requests()] == [800, 900]
+    plan.record(500, 100, total=None, first_key="k500", last_key="k599")
+    assert [r.offset for r in plan.next_requests()] == [1000, 1100]
+    plan.record(600, 100, total=None, first_key="k600", last_key="k699")
+    assert [r.offset for r in plan.next_requests()] == [1200]  # the window is 6
 
 
 def test_total_too_low_still_reaches_the_end() -> None:
@@ -177,7 +191,9 @@ def test_an_empty_page_with_items_beyond_it_is_asked_again_then_fails() -> None:
     plan = ScanPlan(start_offset=0, page_size=10, window=3)
     plan.next_requests()
     plan.record(0, 10, total=None, first_key="a", last_key="b")
-    assert [r.offset for r in plan.next_requests()] == [10, 20, 30]
+    assert [r.offset for r in plan.next_requests()] == [10]
+    plan.record(10, 10, total=None, first_key="c", last_key="d")
+    assert [r.offset for r in plan.next_requests()] == [20, 30]
     plan.record(30, 10, total=None, first_key="x", last_key="y")
     plan.record(20, 0, total=None, first_key=None, last_key=None)  # items at 30: a glitch?
     assert plan.end is None
@@ -209,10 +225,11 @@ def test_items_beyond_a_believed_end_reopen_the_scan() -> None:
 
 def test_a_short_page_ending_at_a_wrong_total_is_not_the_end() -> None:
     # A server that caps at block boundaries, and a total that happens to agree.
-    plan = ScanPlan(start_offset=0, page_size=10, window=3)
-    plan.next_requests()
+    # (the job's counts said 40: three pages out at once, no total to ramp from)
+    plan = ScanPlan(start_offset=0, page_size=10, window=3, expected_end=40)
+    assert [r.offset for r in plan.next_requests()] == [0, 10, 20]
     plan.record(0, 10, total=None, first_key="k0", last_key="k9")
-    assert [r.offset for r in plan.next_requests()] == [10, 20, 30]
+    assert [r.offset for r in plan.next_requests()] == [30]
     plan.record(10, 4, total=14, first_key="k10", last_key="k13")  # looks like the end
     assert plan.end is None
     plan.record(20, 10, total=14, first_key="k20", last_key="k29")  # ...and it was not
@@ -291,14 +308,16 @@ def test_over_delivery_is_trimmed_to_the_limit() -> None:
 def test_window_bounds_outstanding_pages() -> None:
     plan = ScanPlan(start_offset=0, page_size=10, window=5)
     plan.next_requests()
-    plan.record(0, 10, total=None, first_key="k0", last_key="k9")
-    assert len(plan.next_requests()) == 5
+    for k in range(5):  # without a total, the look-ahead grows to the window first
+        plan.record(k * 10, 10, total=None, first_key=f"k{k}", last_key=f"k{k}z")
+        plan.next_requests()
+    assert sorted(plan._inflight) == [50, 60, 70, 80, 90]
     assert plan.next_requests() == []
     # An out-of-order page stays buffered and still counts against the window.
-    plan.record(50, 10, total=None, first_key="k50", last_key="k59")
+    plan.record(90, 10, total=None, first_key="k90", last_key="k99")
     assert plan.next_requests() == []
-    plan.record(10, 10, total=None, first_key="k10", last_key="k19")
-    assert [r.offset for r in plan.next_requests()] == [60]
+    plan.record(50, 10, total=None, first_key="k50", last_key="k59")
+    assert [r.offset for r in plan.next_requests()] == [100]
 
 
 @pytest.mark.parametrize(

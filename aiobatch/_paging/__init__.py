@@ -85,6 +85,7 @@ def start_scan(
                 endpoint.by_offset(client.send, resolved.query),
                 endpoint.key,
                 resolved.keep,
+                resolved.sizing,
             )
             filtered = resolved.keep is not None
             plan = ScanPlan(

@@ -5,7 +5,9 @@ requests to send next, which received pages can be emitted (strictly in offset
 order), and when the scan is complete.  It never trusts a single signal:
 
 * The first page goes out alone; the rest are planned from its ``total_size``,
-  tiled exactly up to it, with one probe at the total sent alongside.  The total
+  tiled exactly up to it, with one probe at the total sent alongside.  Without a
+  total, the look-ahead grows as pages come back full (slow start: each full
+  page admits two more requests, up to the window), never a fixed burst.  The total
   is a plan, not a verdict (it "may be an estimate"): only an empty page at
   exactly the end of the data ends a scan, never the total, never a short page.
 * An empty page is the end only when nothing contradicts it: one with items
@@ -122,6 +124,13 @@ class ScanPlan:
     _held: dict[int, tuple[int, int]] = field(init=False, default_factory=dict)
     _first_done: bool = field(init=False, default=False)
     _beyond_full: int = field(init=False, default=0)
+    #: Full pages received: how far a scan without a total may look ahead.
+    _full_seen: int = field(init=False, default=0)
+    #: The job's counts are being read (the listing sent no total): empty pages
+    #: wait for them (offset -> limit) instead of being asked again.
+    _sizing: bool = field(init=False, default=False)
+    _sizing_asked: bool = field(init=False, default=False)
+    _parked: dict[int, int] = field(init=False, default_factory=dict)
     _cap_known: bool = field(init=False, default=False)
     _halted: bool = field(init=False, default=False)
     _nonempty_beyond: int | None = field(init=False, default=None)
@@ -173,13 +182,13 @@ class ScanPlan:
 
     @property
     def outstanding(self) -> int:
-        waiting = len(self._deferred) + len(self._empties)
+        waiting = len(self._deferred) + len(self._empties) + len(self._parked)
         return len(self._inflight) + len(self._received) + waiting
 
     @property
     def stalled(self) -> bool:
         """Not finished, nothing in flight, nothing to ask: a planner bug, never a hang."""
-        return not self.finished and not self._inflight
+        return not self.finished and not self._inflight and not self._sizing
 
     @property
     def delivered_unique(self) -> int:
@@ -249,7 +258,9 @@ class ScanPlan:
             return None
         if self._enough_ahead_for_kept():
             return None
-        total = self.total
+        if self._ramp_full(offset):
+            return None
+        total = self._known_end()
         if (
             total is not None
             and offset >= total
@@ -263,6 +274,50 @@ class ScanPlan:
             limit = min(limit, wanted - offset)
         self.frontier += limit
         return PageRequest(offset, limit)
+
+    def _known_end(self) -> int | None:
+        """Where the listing should end: its total, else the job's counts."""
+        return self.total if self.total is not None else self.expected_end
+
+    def wants_size(self) -> bool:
+        """The first page came back without a total and the job's counts are not
+        known: reading them (one request) saves the confirmations of the end."""
+        return (
+            self._first_done
+            and self.total is None
+            and self.expected_end is None
+            and not self._sizing_asked
+            and not self.finished
+        )
+
+    def sizing(self) -> None:
+        """The job's counts were asked for: hold any empty page until they come."""
+        self._sizing = self._sizing_asked = True
+
+    def sized(self, expected: int | None) -> list[Ready]:
+        """The job's counts came (None: not to be had); the held empty pages are
+        judged now, as though they had just come back."""
+        self._sizing = False
+        if expected is not None and self.total is None and self.expected_end is None:
+            self.expected_end = expected
+        parked, self._parked = self._parked, {}
+        out: list[Ready] = []
+        for offset, limit in sorted(parked.items()):
+            if self.finished:
+                break
+            self._inflight[offset] = limit
+            out += self.record(offset, 0, total=None, first_key=None, last_key=None, keys=())
+        return out
+
+    def _ramp_full(self, offset: int) -> bool:
+        """Without a total (or the job's counts) to plan from, look ahead no
+        further than the full pages already received: each full page admits two
+        more requests (slow start), so a small job wastes little past its end
+        and a large one reaches the whole window in a few round trips."""
+        if self.total is not None or self.expected_end is not None:
+            return False
+        ahead = min(self.window, max(1, self._full_seen))
+        return offset - self.next_emit >= ahead * self.step
 
     def _beyond(self, total: int) -> int:
         """Requests out (or waiting) that reach past ``total``.
@@ -324,7 +379,7 @@ class ScanPlan:
         count = min(count, limit)  # the caller trims a page that returned too many
         if keys is None:
             keys = list(dict.fromkeys(k for k in (first_key, last_key) if k is not None))
-        known_total = total if total is not None else self.total
+        known_total = total if total is not None else self._known_end()
         page: set[int] | None = None  # None: remembered by the fast path
         accepted: _Accepted | None = _CLEAN
         if count == 0:
@@ -339,8 +394,11 @@ class ScanPlan:
                 count, page = 0, set()
         self._first_done = True
         self._observe_total(total, offset)
-        if count == limit and self.total is not None and offset >= self.total:
-            self._beyond_full += 1
+        if count == limit:
+            self._full_seen += 1
+            end = self._known_end()
+            if end is not None and offset >= end:
+                self._beyond_full += 1
         suspect = self._suspect_caps.pop(offset, None)
         held = self._held.pop(offset, None)
         if count > 0:
@@ -412,6 +470,9 @@ class ScanPlan:
             )
         if offset == known_total or (self.end is not None and offset > self.end):
             return False
+        if self._sizing and (beyond is None or beyond < offset):
+            self._parked[offset] = limit
+            return True
         doubting = self._doubting
         if doubting is not None and offset > doubting:
             # It agrees with the lower empty page being confirmed: decided with

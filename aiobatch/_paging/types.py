@@ -4,7 +4,7 @@ what it reports while it runs (``ScanProgress``)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, Literal, TypedDict, TypeVar
 
@@ -170,6 +170,9 @@ class Resolved(Generic[T]):
     #: The listing's expected length (the job's own counts), if known: the
     #: first wave is planned from it.  A hint; the scan still proves its end.
     expected: int | None = None
+    #: One attempt at ``expected`` (the job's counts) when it is unknown and the
+    #: listing sends no total: an empty page at it is then the end, as at a total.
+    sizing: Callable[[], Awaitable[int | None]] | None = None
 
 
 @dataclass(slots=True)

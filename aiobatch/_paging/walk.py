@@ -30,7 +30,7 @@ from .._errors import (
 )
 from .._retry import call_with_retries
 from .endpoint import Fetched
-from .plan import PageRequest, ScanPlan
+from .plan import PageRequest, Ready, ScanPlan
 from .position import page_failed
 from .throttle import AdaptiveLimiter
 from .types import Page, ScanProgress
@@ -57,6 +57,9 @@ class Listing(Generic[T]):
     key: Callable[[T], str]
     #: Client-side filter (``None``: keep every item).
     keep: Callable[[T], bool] | None = None
+    #: One attempt at the listing's expected length (the job's counts), asked
+    #: only when the first page carries no total (``None``: nothing to ask).
+    sizing: Callable[[], Awaitable[int | None]] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,6 +348,35 @@ class _Walk(Generic[T]):
                 _report(plan, progress, drift_before, notes_before)
         pages[req.offset] = page
         progress.total = plan.total
+        sizing = listing.sizing
+        if sizing is not None and plan.wants_size():
+            plan.sizing()
+            self._tg.start_soon(self._size, sizing)
+        return self._pages_of(ready)
+
+    async def _size(self, sizing: Callable[[], Awaitable[int | None]]) -> None:
+        """Read the job's counts once, beside the pages; a hint, so a failure
+        only means the end is confirmed the slow way."""
+        try:
+            expected = await sizing()
+        except AiobatchError as exc:
+            log.debug("the job's counts could not be read: %s", exc)
+            expected = None
+        plan = self._plan
+        drift_before, notes_before = len(plan.drift), len(plan.notes)
+        try:
+            ready = plan.sized(expected)
+            _report(plan, self._progress, drift_before, notes_before)
+            await self._ship(self._pages_of(ready))
+        except Exception as exc:
+            self.fail(exc)
+            return
+        if not self._shipping:
+            self.launch()
+
+    def _pages_of(self, ready: list[Ready]) -> list[Page[T]]:
+        """The pages the planner released, as the consumer gets them."""
+        listing, plan, progress, pages = self._listing, self._plan, self._progress, self._pages
         out: list[Page[T]] = []
         for r in ready:
             fetched = pages.pop(r.offset)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import operator
 import sys
-from collections.abc import Collection
+from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
 from .. import _protocol as proto
@@ -145,11 +145,20 @@ class JobItems:
                 "error message): 'server' or 'client', not 'auto'"
             )
 
-        sizes = self._api.sizes
+        sizes, api = self._api.sizes, self._api
+
+        def sizing(status: str | None) -> Callable[[], Awaitable[int | None]]:
+            async def read() -> int | None:
+                # One attempt (no retries): the counts are a hint for the end.
+                path = proto.path("/{job_id}", job_id=job_id)
+                sizes.job((await api.send(BatchJobStatus, path, scope)).job)
+                return sizes.items(job_id, status)
+
+            return read
 
         async def resolve() -> Resolved[BatchItem]:
             if wanted is None:
-                return Resolved(scope, expected=sizes.items(job_id))
+                return Resolved(scope, expected=sizes.items(job_id), sizing=sizing(None))
             mode = await self._filter_mode(job_id, opts.filter_mode, scope)
             if mode == "client":
                 return Resolved(
@@ -157,11 +166,19 @@ class JobItems:
                     lambda item: item.status == wanted,
                     "client",
                     expected=sizes.items(job_id),
+                    sizing=sizing(None),
                 )
             # Only a server-filtered listing has an exact total worth watching.
             query = {**scope, **proto.query(status=wanted)}
             expected = sizes.items(job_id, str(wanted))
-            return Resolved(query, None, "server", total_is_exact=True, expected=expected)
+            return Resolved(
+                query,
+                None,
+                "server",
+                total_is_exact=True,
+                expected=expected,
+                sizing=sizing(str(wanted)),
+            )
 
         listing = items_listing(job_id, wanted)
         return Declared(self._api, items_endpoint(job_id), resolve, opts, cp, listing)
