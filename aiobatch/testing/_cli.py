@@ -20,6 +20,7 @@ from ._faults import EMPTY_STYLES, Faults, Trigger
 from ._jobs import SimJob
 from ._layout import DEFAULT_MIX, STATUSES
 from ._server import Simulator
+from ._webhook_bodies import ENVELOPES
 
 __all__ = ["add_arguments", "build_parser", "main", "run_simulator", "serve", "simulator_from_args"]
 
@@ -144,6 +145,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="v2 batch webhooks: every N-th delivery is sent twice",
     )
+    f.add_argument(
+        "--webhook-envelope",
+        choices=("drawn", *ENVELOPES),
+        default="drawn",
+        help="v2 batch webhooks: the body's shape (the real one is unpublished); "
+        "drawn: one per event from the seed",
+    )
     parser.epilog = (
         f"Trigger syntax: {_TRIGGER_HELP}; terms are OR-ed, plus times=N and on=ENDPOINT."
     )
@@ -183,6 +191,7 @@ def faults_from_args(ns: argparse.Namespace) -> Faults:
         unstable_ties=ns.unstable_ties,
         webhook_shuffle=getattr(ns, "webhook_shuffle", False),
         webhook_duplicate_every=getattr(ns, "webhook_duplicate_every", 0),
+        webhook_envelope=getattr(ns, "webhook_envelope", "drawn"),
         **{name: getattr(ns, name) for name in _TRIGGERS},
         **{name: getattr(ns, name) for name in _CURSOR_TRIGGERS},
     )
