@@ -1,7 +1,7 @@
-"""``--format jsonl`` of a download streams each result into its line: a result
-read through a presigned URL (spooled) is never read whole, a line break in
-the JSON as stored never splits a line, and a failure part-way leaves whole
-lines only (issue 22 case 2)."""
+"""A download streams each result: ``--format jsonl`` into its line (a result
+read through a presigned URL, spooled, is never read whole), ``files`` into its
+file; a line break in the JSON as stored never splits a line, and a failure
+part-way leaves whole lines only (issue 22 case 2)."""
 
 from __future__ import annotations
 
@@ -126,3 +126,19 @@ async def test_a_batch_download_from_storage_equals_the_inline_one(
         assert sim.storage_requests  # the second run read the stored copies
     assert got[0] == got[1]
     assert any(v for v in got[1].values())
+
+
+async def test_files_from_storage_are_written_in_pieces_too(tmp_path: Path) -> None:
+    async with Simulator(clock=SimClock.frozen_at(T0)) as sim:
+        sim.batches.add(SimBatch(batch_id="bat-big", files=6, created_at=T0 - 600))
+        trees = []
+        for n, faults in enumerate([Faults(), Faults(inline_result_limit=64)]):
+            sim.faults = faults
+            out = tmp_path / f"d{n}"
+            argv = ["batches", "download", "--batch-id", "bat-big", "-o", str(out)]
+            res = await cli(*argv, sim=sim)
+            assert res.code in (0, 1), res.err
+            trees.append({p.name: p.read_bytes() for p in out.iterdir()})
+        assert sim.storage_requests
+    assert trees[0] == trees[1]
+    assert len(trees[1]) > 1
