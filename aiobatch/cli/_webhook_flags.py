@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from .._webhook_setup import OUTPUT_FORMATS, WebhookConfiguration, WebhookEventType
+from .._webhook_setup import OUTPUT_FORMATS, WEBHOOK_EVENTS, WebhookConfiguration
 from ._context import Context, UsageError
 
 __all__ = ["SECRET_ENV_VAR", "add_webhook_options", "webhook_configurations"]
@@ -28,8 +28,10 @@ def add_webhook_options(p: argparse.ArgumentParser) -> None:
     w.add_argument(
         "--webhook-event",
         action="append",
-        choices=[e.value for e in WebhookEventType],
-        help="an event to deliver (repeatable; default: the server's)",
+        choices=WEBHOOK_EVENTS,
+        metavar="EVENT",
+        help="an event to deliver (repeatable; batch.pending, batch.running, batch.success, "
+        "batch.error, batch.cancelled, or a job's: parse.success...; default: the server's)",
     )
     w.add_argument(
         "--webhook-header",
