@@ -9,7 +9,9 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import msgspec
 import pytest
 from cli_support import clear_env, cli
 
@@ -17,7 +19,7 @@ from aiobatch._results import ItemResult, ResultContent
 from aiobatch.cli import _result_files
 from aiobatch.cli._result_files import JsonlResultsWriter
 from aiobatch.models import BatchItem, ItemStatus
-from aiobatch.testing import Faults, SimBatch, SimClock, Simulator
+from aiobatch.testing import Faults, SimBatch, SimClock, Simulator, Trigger
 
 T0 = 1_800_000_000.0
 TEXT = 'héllo ✓ ファイル \u2028 "quoted"\n\ttab 𝄞 end' * 3
@@ -142,3 +144,44 @@ async def test_files_from_storage_are_written_in_pieces_too(tmp_path: Path) -> N
         assert sim.storage_requests
     assert trees[0] == trees[1]
     assert len(trees[1]) > 1
+
+
+async def test_only_failed_rewrites_a_jsonl_file_without_holding_its_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiobatch.cli import _refetch
+
+    real = msgspec.json.decode
+    decoded: list[int] = []
+
+    def decode(data: bytes, **kw: Any) -> Any:
+        if kw.get("type") is _refetch._Line:
+            decoded.append(len(data))
+        return real(data, **kw)
+
+    out = tmp_path / "out.jsonl"
+    argv = ["batches", "download", "--batch-id", "bat-big", "--format", "jsonl", "-o", str(out)]
+    async with Simulator(clock=SimClock.frozen_at(T0)) as sim:
+        sim.batches.add(SimBatch(batch_id="bat-big", files=12, created_at=T0 - 600))
+        sim.faults = Faults(server_error=Trigger(every=3, on="parse_v2_job"), error_status=503)
+        first = await cli(*argv, "--max-retries", "0", sim=sim)
+        assert first.code == 1, first.err
+        before = out.read_bytes().splitlines(keepends=True)
+        sim.faults = Faults()
+        monkeypatch.setattr(_refetch, "_HEAD", 300, raising=False)  # results are longer
+        monkeypatch.setattr(msgspec.json, "decode", decode)
+        again = await cli(*argv, "--only-failed", sim=sim)
+        assert again.code in (0, 1), again.err
+    after = out.read_bytes().splitlines(keepends=True)
+    assert len(after) == len(before)
+    assert decoded
+    assert max(len(line) for line in before) > 1000
+    assert max(decoded) <= 301  # heads only, never a whole long line
+    for old, new in zip(before, after, strict=True):
+        o, n = json.loads(old), json.loads(new)
+        assert o["item_id"] == n["item_id"]
+        if o["status"] == "ok":
+            assert new == old  # copied byte for byte
+        else:
+            assert n["error_kind"] != "unavailable"
+    assert any(json.loads(line)["status"] == "failed" for line in before)
