@@ -18,7 +18,13 @@ from ._config import ClientConfig, Limits, Timeout, resolve_budget
 from ._errors import AiobatchError, ClientClosedError, ConfigurationError
 from ._paging.supervisor import Supervisor
 from ._paging.types import ScanOptions
-from ._retry import RetryPolicy, call_with_retries, current_attempt, parse_retry_after
+from ._retry import (
+    RetryPolicy,
+    call_with_retries,
+    current_attempt,
+    finite_non_negative,
+    parse_retry_after,
+)
 from ._stats import ClientStats, Counters
 from ._storage import StorageTransport
 from ._transport import AiohttpTransport, ClientSession, Transport
@@ -158,7 +164,9 @@ class BatchClient:
 
         async def observer(what: str, exc: AiobatchError, delay: float, attempt: int) -> None:
             event = RetryEvent(
-                operation=path_template(what),
+                # A request's path is templated; a scan's own words ("page at
+                # offset 500", "GET presigned URL") hold no id and stay as they are.
+                operation=path_template(what) if "/" in what else what,
                 cause=type(exc).__name__,
                 status=getattr(exc, "status_code", None),
                 delay=delay,
@@ -238,22 +246,22 @@ class BatchClient:
         attempt = current_attempt()
         if attempt > 1:
             counters.retries += 1
+        # Events begin once the budget lets the attempt go: the shared 429 pause
+        # and the queue are not the request's duration, and an attempt cancelled
+        # while it waits was never sent (no span, nothing in flight).
+        await budget.acquire()
         request: RequestEvent | None = None
-        if hooks is not None:
-            request = RequestEvent(method, path_template(path), attempt)
-            await emit(hooks.request, request)
-        started = time.perf_counter() if hooks is not None else 0.0
+        started = 0.0
         try:
-            await budget.acquire()
-        except BaseException as exc:  # cancelled while waiting for the budget
-            if request is not None and hooks is not None:
-                await self._emit_failure(hooks, request, started, exc)
-            raise
-        try:
+            if hooks is not None:
+                request = RequestEvent(method, path_template(path), attempt)
+                await emit(hooks.request, request)
+                started = time.perf_counter()
             resp = await self._transport.send(method, path, params=dict(params), body=body)
         except BaseException as exc:
-            if isinstance(exc, AiobatchError):
-                counters.count_error(type(exc).__name__)
+            # Cancelled too: an attempt sent and never answered (the metrics'
+            # ``error.type``), so responses and errors add up to the requests.
+            counters.count_error(type(exc).__name__)
             if request is not None and hooks is not None:
                 # Cancelled too: every request event gets its response event.
                 await self._emit_failure(hooks, request, started, exc)
@@ -277,7 +285,8 @@ class BatchClient:
                     time.perf_counter() - started,
                     len(resp.body),
                     safe_request_id(
-                        resp.headers.get("x-request-id") or resp.headers.get("request-id")
+                        resp.headers.get("x-request-id") or resp.headers.get("request-id"),
+                        secret=self._config.api_key.reveal(),
                     ),
                 ),
             )
@@ -347,6 +356,10 @@ class _Api:
     def scan_defaults(self) -> ScanOptions:
         return self._client._config.scan_defaults
 
+    @property
+    def counters(self) -> Counters:
+        return self._client._counters
+
     def send(self, model: type[T], path: str, params: proto.Query) -> Awaitable[T]:
         return self._client._send(model, "GET", path, params)
 
@@ -367,5 +380,7 @@ def _rate_limited(
 ) -> RateLimitedEvent:
     source: Literal["retry-after-ms", "retry-after", "none"] = "none"
     if pause is not None:
-        source = "retry-after-ms" if "retry-after-ms" in headers else "retry-after"
+        # The header the pause came from: an unusable retry-after-ms is ignored.
+        usable_ms = finite_non_negative(headers.get("retry-after-ms")) is not None
+        source = "retry-after-ms" if usable_ms else "retry-after"
     return RateLimitedEvent(method, path_template(path), pause, source)

@@ -58,8 +58,8 @@ ENV_VARS = {
     "LLAMA_CLOUD_MAX_RETRIES": "retries of a failed request (RetryPolicy.max_retries)",
     "LLAMA_CLOUD_MAX_CONCURRENCY": "requests of the client in flight at most",
     "LLAMA_CLOUD_RATE_LIMIT": "requests per second at most",
-    "LLAMA_CLOUD_PAGE_SIZE": "items per page of an item scan (ScanOptions.page_size)",
-    "LLAMA_CLOUD_SCAN_CONCURRENCY": "page requests in flight per item scan",
+    "LLAMA_CLOUD_PAGE_SIZE": "items per page of a job's item scans (ScanOptions.page_size)",
+    "LLAMA_CLOUD_SCAN_CONCURRENCY": "page requests in flight per item scan of a job",
     "LLAMA_CLOUD_CUSTOM_HEADERS": "extra headers for the API host, one `Name: value` a line",
     "LLAMA_CLOUD_LOG": "level of the aiobatch loggers: debug, info, warning or error",
 }

@@ -36,6 +36,7 @@ __all__ = [
     "call_with_retries",
     "current_attempt",
     "deadline",
+    "finite_non_negative",
     "parse_retry_after",
 ]
 
@@ -211,13 +212,13 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float) -> float | None
     ``retry-after-ms`` wins over ``Retry-After``; the latter may be seconds or an
     HTTP-date.  Negative, NaN, infinite and unparsable values count as absent.
     """
-    ms = _finite_non_negative(headers.get("retry-after-ms"))
+    ms = finite_non_negative(headers.get("retry-after-ms"))
     if ms is not None:
         return ms / 1000.0
     raw = headers.get("retry-after")
     if raw is None:
         return None
-    seconds = _finite_non_negative(raw)
+    seconds = finite_non_negative(raw)
     if seconds is not None:
         return seconds
     try:
@@ -229,7 +230,7 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float) -> float | None
     return max(0.0, when.timestamp() - now)
 
 
-def _finite_non_negative(raw: str | None) -> float | None:
+def finite_non_negative(raw: str | None) -> float | None:
     if raw is None:
         return None
     try:

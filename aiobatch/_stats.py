@@ -23,7 +23,14 @@ class ClientStats:
     attempts that were retries, ``responses`` the answers by status code,
     ``errors`` the attempts that got no answer, by error type; ``bytes_received``
     the (decoded) body bytes read.  ``in_flight`` and ``concurrency_limit`` are
-    the moment's values."""
+    the moment's values.
+
+    What reached the consumer (``aiobatch.otel``'s ``aiobatch.pages``,
+    ``aiobatch.items``, ``aiobatch.bytes`` and ``aiobatch.results.failed``):
+    ``pages`` and ``items`` of every listing scan (an item iterator's items are
+    added as it takes its next page and when it ends), ``results`` of every
+    results stream, their content ``bytes_delivered``, and ``results_failed`` by
+    ``ItemError`` kind."""
 
     requests: int
     retries: int
@@ -33,18 +40,38 @@ class ClientStats:
     responses: dict[int, int] = field(default_factory=dict)
     errors: dict[str, int] = field(default_factory=dict)
     concurrency_limit: int = 0
+    pages: int = 0
+    items: int = 0
+    results: int = 0
+    bytes_delivered: int = 0
+    results_failed: dict[str, int] = field(default_factory=dict)
 
 
 class Counters:
     """What the budget does not count already (it counts requests and 429s)."""
 
-    __slots__ = ("bytes_received", "errors", "responses", "retries")
+    __slots__ = (
+        "bytes_delivered",
+        "bytes_received",
+        "errors",
+        "items",
+        "pages",
+        "responses",
+        "results",
+        "results_failed",
+        "retries",
+    )
 
     def __init__(self) -> None:
         self.retries = 0
         self.bytes_received = 0
         self.responses: dict[int, int] = {}
         self.errors: dict[str, int] = {}
+        self.pages = 0
+        self.items = 0
+        self.results = 0
+        self.bytes_delivered = 0
+        self.results_failed: dict[str, int] = {}
 
     def count_response(self, status: int, size: int) -> None:
         responses = self.responses
@@ -53,6 +80,13 @@ class Counters:
 
     def count_error(self, kind: str) -> None:
         self.errors[kind] = self.errors.get(kind, 0) + 1
+
+    def count_result(self, size: int, error: str | None) -> None:
+        self.results += 1
+        if error is None:
+            self.bytes_delivered += size
+        else:
+            self.results_failed[error] = self.results_failed.get(error, 0) + 1
 
     def snapshot(self, budget: RequestBudget) -> ClientStats:
         return ClientStats(
@@ -64,4 +98,9 @@ class Counters:
             responses=dict(self.responses),
             errors=dict(self.errors),
             concurrency_limit=budget.limit,
+            pages=self.pages,
+            items=self.items,
+            results=self.results,
+            bytes_delivered=self.bytes_delivered,
+            results_failed=dict(self.results_failed),
         )

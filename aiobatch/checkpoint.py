@@ -9,6 +9,9 @@ before which everything is done, the acknowledged keys past it, and the last
 128 keys behind it (a stale or clamped page at the resume point repeats them).
 A scan started from a checkpoint begins at the watermark and hands out every
 item not acknowledged, never one that was (by key: the item, batch or file id).
+An offset watermark counts the scanned listing: once a page's items are all
+acknowledged it passes the page's end, the items a client-side filter skipped
+included (the CLI's export and download state is such a checkpoint).
 
 ``to_json()`` is small and bounded: the watermark moves as acks fill the gap,
 and a scan waits (``max_pending``) rather than hand out more items than that
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
@@ -76,6 +80,9 @@ class _Entry:
     #: token of its page (None: the first page).
     pos: int | str | None
     acked: bool = False
+    #: Offset listings: where the page this entry ends stops (its items passed
+    #: by, filtered out on the client, are done once this one is).
+    end: int = 0
 
 
 class Checkpoint:
@@ -145,7 +152,7 @@ class Checkpoint:
             self._token,
             self._filter_mode,
             sorted(acked),
-            list(self._retired)[-_RECENT:],
+            list(itertools.islice(reversed(self._retired), _RECENT))[::-1],
         )
         return msgspec.json.encode(state).decode()
 
@@ -175,6 +182,16 @@ class Checkpoint:
     def pending(self) -> int:
         """Items handed out past the watermark (acknowledged or not)."""
         return len(self._entries)
+
+    @property
+    def offset(self) -> int:
+        """The watermark of an offset listing: every item before it is done."""
+        return self._offset
+
+    @property
+    def filter_mode(self) -> FilterMode | None:
+        """The filter mode the offsets are counted in (None: not known yet)."""
+        return self._filter_mode
 
     def __repr__(self) -> str:
         where = f"token={self._token[:40]!r}" if self._kind == "cursor" and self._token else ""
@@ -260,7 +277,7 @@ class Checkpoint:
             moved = True
             if not cursor:
                 assert isinstance(e.pos, int)
-                self._offset = max(self._offset, e.pos + 1)
+                self._offset = max(self._offset, e.pos + 1, e.end)
                 continue
             assert not isinstance(e.pos, int)
             if e.pos != self._token:
@@ -273,6 +290,15 @@ class Checkpoint:
         if moved and self._room is not None:
             self._room.set()
             self._room = None
+
+    def _page_end(self, next_offset: int) -> None:
+        """An offset page was handed out up to ``next_offset``: the items it
+        passed by (not matching a client-side filter) need no ack."""
+        if self._entries:
+            tail = self._entries[-1]
+            tail.end = max(tail.end, next_offset)
+        else:
+            self._offset = max(self._offset, next_offset)
 
     def _retire(self, key: str) -> None:
         retired = self._retired
@@ -338,6 +364,16 @@ class _Tap(Generic[T]):
             where = [token] * len(items)
         else:
             where = page.positions or range(page.offset, page.offset + len(items))
+        kept = self._keep(cp, page, keys, where)
+        if cp._kind != "cursor":
+            cp._page_end(page.next_offset)
+        return kept
+
+    def _keep(
+        self, cp: Checkpoint, page: Page[T], keys: list[str], where: Sequence[int | str | None]
+    ) -> Page[T]:
+        """``page`` without the items done already, the rest recorded."""
+        items = page.items
         if cp._all_new(keys, where):
             return page
         keep = [cp._hand(k, p) for k, p in zip(keys, where, strict=True)]

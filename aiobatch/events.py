@@ -29,7 +29,7 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Concatenate, Literal, ParamSpec, TypeAlias, TypeVar
@@ -61,7 +61,9 @@ T = TypeVar("T")
 
 @dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class RequestEvent:
-    """An attempt is about to be sent.  ``attempt`` counts from 1 (2: first retry)."""
+    """An attempt is about to be sent: the client's budget has let it go (an
+    attempt cancelled while it queued was never sent and has no events).
+    ``attempt`` counts from 1 (2: first retry)."""
 
     method: str
     path: str
@@ -72,7 +74,9 @@ class RequestEvent:
 class ResponseEvent:
     """An attempt ended: with an answer (``status``), or without one (``status`` is
     None and ``error`` names the exception type, e.g. ``APITimeoutError``, or
-    ``CancelledError`` for an attempt its scan no longer needed)."""
+    ``CancelledError`` for an attempt its scan no longer needed).  ``duration``
+    is the exchange's seconds, from the request event on (not the wait for the
+    budget nor a 429's shared pause)."""
 
     request: RequestEvent
     status: int | None
@@ -109,7 +113,7 @@ class RateLimitedEvent:
 
 RunKind = Literal["scan", "results", "retry_failed"]
 ScanPhase = Literal["started", "page", "finished", "failed", "stopped"]
-WaitPhase = Literal["started", "status", "timed_out", "failed"]
+WaitPhase = Literal["started", "status", "timed_out", "failed", "stopped"]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -153,9 +157,11 @@ class ResultEvent:
 class WaitEvent:
     """A wait on a job or batch (``noun``) began (phase ``"started"``, before
     the first poll), its status changed (``"status"``; ``final`` on the
-    terminal one), or it gave up: ``"timed_out"``, or
+    terminal one), or it gave up: ``"timed_out"``,
     ``"failed"`` when a poll failed for good (``error``: the exception's type
-    name).  ``status`` is the last status seen, ``polls`` the polls made so far,
+    name), or ``"stopped"`` when it was cancelled, closed or dropped before its
+    end.  ``status`` is the last status seen (a value the API lists, or
+    ``"unknown"``), ``polls`` the polls made so far,
     ``elapsed`` the seconds since the first (on the retry policy's clock)."""
 
     phase: WaitPhase
@@ -249,11 +255,14 @@ def path_template(path: str) -> str:
     return "/".join(s if not s or s in _ROUTE_WORDS else "{id}" for s in path.split("/"))
 
 
-def safe_request_id(value: str | None) -> str | None:
-    """A server's request id, if it is a short run of plain characters."""
-    if value is not None and _SAFE_ID.match(value):
-        return value
-    return None
+def safe_request_id(value: str | None, *, secret: str) -> str | None:
+    """A server's request id, if it is a short run of plain characters and does
+    not echo the API key (or a piece of it long enough to matter)."""
+    if value is None or not _SAFE_ID.match(value):
+        return None
+    if secret in value or (len(value) >= 8 and value in secret):
+        return None
+    return value
 
 
 class Hooks:
@@ -279,7 +288,12 @@ class Hooks:
                 raise ConfigurationError(
                     f"event_hooks[{name!r}] must be a list of callables, not a single value"
                 )
-            fns = tuple(given)
+            try:
+                fns = tuple(given)
+            except TypeError:
+                raise ConfigurationError(
+                    f"event_hooks[{name!r}] must be a list of callables, got {type(given).__name__}"
+                ) from None
             for fn in fns:
                 if not callable(fn):
                     raise ConfigurationError(
@@ -312,16 +326,59 @@ async def emit(fns: tuple[EventHook, ...], event: Event) -> None:
             if inspect.isawaitable(result):
                 await _await(result)
         except Exception:
-            log.exception(
-                "event hook %r raised on %s; ignored",
-                getattr(fn, "__qualname__", type(fn).__name__),
-                type(event).__name__,
-                extra={"hook_event": type(event).__name__},
-            )
+            _hook_failed(fn, event)
 
 
 async def _await(result: Awaitable[object]) -> None:
     await result
+
+
+def _hook_failed(fn: EventHook, event: Event) -> None:
+    log.exception(
+        "event hook %r raised on %s; ignored",
+        getattr(fn, "__qualname__", type(fn).__name__),
+        type(event).__name__,
+        extra={"hook_event": type(event).__name__},
+    )
+
+
+def emit_now(
+    fns: tuple[EventHook, ...],
+    event: Event,
+    spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], object],
+) -> None:
+    """``emit`` from sync code (a ``__del__``, a stop): a plain hook runs at once,
+    so it hears the event even if the client closes next; ``async def`` hooks
+    run in a task ``spawn`` starts (none when it cannot: a closed client)."""
+    later: list[EventHook] = []
+    for fn in fns:
+        if _is_async(fn):
+            later.append(fn)
+            continue
+        try:
+            result = fn(event)
+        except Exception:
+            _hook_failed(fn, event)
+            continue
+        if inspect.isawaitable(result):  # a plain function handing back an awaitable
+            later.append(functools.partial(_returned, result))
+    if later:
+
+        async def tell() -> None:
+            await emit(tuple(later), event)
+
+        with suppress(Exception):
+            spawn(tell)
+
+
+def _is_async(fn: object) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 (an object with an async __call__)
+    )
+
+
+def _returned(result: Awaitable[object], event: Event) -> Awaitable[object]:
+    return result
 
 
 @asynccontextmanager

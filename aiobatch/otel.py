@@ -17,8 +17,10 @@ is not instrumented.  What it records:
   and ``aiobatch.bytes`` (delivered to the consumer), ``aiobatch.results.failed``
   (by ``aiobatch.error_kind``).
 
-A watch left before its end (a ``break`` out of ``jobs.watch``) leaves its wait
-span unended, so never exported; ``jobs.wait`` always ends it.
+Every run span ends (``aiobatch.outcome``): ``finished``, ``failed`` /
+``timed_out``, or ``stopped`` for a scan or watch cancelled, closed or left
+before its end (a ``break``: ended as the iterator is dropped, even after the
+client closed, since this hook is a plain function).
 
 ``opentelemetry-instrumentation-aiohttp-client`` would add a second span per
 request (with the full URL): use one or the other for aiobatch's session (see

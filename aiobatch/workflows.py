@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, Self, TypeVar
 
 import anyio
@@ -19,7 +19,7 @@ import anyio
 from ._errors import BatchFailedError, BatchWaitTimeoutError, JobFailedError, JobWaitTimeoutError
 from ._rerun.plan import RetryChunk, RetryPlan, plan_chunks
 from ._retry import DeadlineReached, RetryPolicy, deadline
-from .events import Hooks, WaitEvent, WaitPhase, current_run, emit, in_run, new_run
+from .events import Hooks, WaitEvent, WaitPhase, current_run, emit, emit_now, in_run, new_run
 from .models import Batch, BatchJobStatus, BatchStatus, JobStatus
 
 __all__ = [
@@ -74,6 +74,11 @@ class StatusWatch(Generic[S]):
     ``timeout`` seconds without a terminal status, the poll in flight is cut,
     no retry sleeps past it, and the error ``timeout_error`` builds is raised.
     Cancelling the consumer stops at once: there is no background task.
+
+    Observed (``event_hooks``), a watch's ``wait`` events end with its last
+    status, a timeout, a failure, or ``"stopped"``: when it is cancelled, closed
+    (``aclose()``, ``async with``) or dropped unfinished (a ``break`` out of a
+    plain ``async for``), so a trace never keeps a wait span open.
     """
 
     #: What is followed, for messages ("job", "batch").
@@ -111,13 +116,22 @@ class StatusWatch(Generic[S]):
         self._key: tuple[object, ...] | None = None
         self._done = False
         self._hooks: Hooks | None = None
+        self._began: float | None = None
+        self._ended = False
+        self._spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], object] | None = None
 
-    def observe(self, hooks: Hooks | None) -> Self:
+    def observe(
+        self,
+        hooks: Hooks | None,
+        *,
+        spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], object] | None = None,
+    ) -> Self:
         """Tell ``hooks`` (``"wait"`` events) each status change; the polls carry
-        this wait's run number (``events.current_run()``)."""
+        this wait's run number (``events.current_run()``).  ``spawn`` (the
+        client's task group) tells a watch dropped unfinished as ``"stopped"``."""
         if hooks is not None:
             self._hooks, self._run, self._parent = hooks, new_run(), current_run()
-            self._began: float | None = None
+            self._spawn = spawn
         return self
 
     # --- what a subclass says about its status type ---
@@ -132,6 +146,11 @@ class StatusWatch(Generic[S]):
         raise NotImplementedError
 
     def succeeded(self, status: S) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def label(self, status: S) -> str:  # pragma: no cover - abstract
+        """The status as a ``WaitEvent`` says it: a value the API lists, or
+        ``"unknown"`` (server text never reaches a hook or a span)."""
         raise NotImplementedError
 
     def timeout_error(self, message: str) -> Exception:  # pragma: no cover - abstract
@@ -152,7 +171,7 @@ class StatusWatch(Generic[S]):
         )
 
     async def __anext__(self) -> S:
-        if self._hooks is None:
+        if self._hooks is None or self._ended:
             return await self._next()
         if self._began is None:
             self._began = self._policy.monotonic()
@@ -166,25 +185,54 @@ class StatusWatch(Generic[S]):
             timed_out = isinstance(exc, JobWaitTimeoutError | BatchWaitTimeoutError)
             await self._tell("timed_out" if timed_out else "failed", type(exc).__name__)
             raise
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._tell("stopped", None)
+            raise
         await self._tell("status", None)
         return status
 
+    async def aclose(self) -> None:
+        """Stop following: an observed watch not at its end tells ``"stopped"``."""
+        if self._began is not None and not self._ended:
+            with anyio.CancelScope(shield=True):
+                await self._tell("stopped", None)
+        self._done = True
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        # A `break` out of a plain `async for` drops the watch: a plain hook
+        # hears it at once, an async one in a task of the client's group.
+        spawn = getattr(self, "_spawn", None)
+        if spawn is None or self._hooks is None or self._began is None or self._ended:
+            return
+        emit_now(self._hooks.wait, self._event("stopped", None), spawn)
+
     async def _tell(self, phase: WaitPhase, error: str | None) -> None:
         assert self._hooks is not None
+        await emit(self._hooks.wait, self._event(phase, error))
+
+    def _event(self, phase: WaitPhase, error: str | None) -> WaitEvent:
         assert self._began is not None
+        if phase != "started" and (phase != "status" or self._done):
+            self._ended = True
         last = self.last
-        event = WaitEvent(
+        return WaitEvent(
             phase,
             self._run,
             self.noun,
-            None if last is None else self.state(last),
+            None if last is None else self.label(last),
             self._done,
             self.polls,
             self._policy.monotonic() - self._began,
             error,
             self._parent,
         )
-        await emit(self._hooks.wait, event)
 
     async def _next(self) -> S:
         if self._done:
@@ -221,11 +269,14 @@ class StatusWatch(Generic[S]):
 
     async def _poll(self) -> S:
         """One poll, its retries included, cut at the deadline: the poll in
-        flight is cancelled there, and no retry sleeps past it.  A deadline
-        already passed (``timeout=0``) still allows one attempt, not retried."""
+        flight is cancelled there, and no retry sleeps past it.  ``timeout=0``
+        allows its first poll one attempt, not retried; a later poll reached at
+        the deadline (its sleep ended there) is not sent: nothing would bound it."""
         if self._deadline is None:
             return await self._fetch()
         left = self._deadline - self._policy.monotonic()
+        if left <= 0 and self.polls:
+            raise self._timed_out()
         cause: BaseException | None = None
         try:
             with deadline(self._deadline):
@@ -246,11 +297,14 @@ class StatusWatch(Generic[S]):
         """Run the watch to its end; the final status.  ``on_progress`` (a function
         or a coroutine function) gets every status yielded; ``raise_on_failure``
         raises ``failure_error`` for a terminal status that is not a success."""
-        async for status in self:
-            if on_progress is not None:
-                result = on_progress(status)
-                if inspect.isawaitable(result):
-                    await result
+        try:
+            async for status in self:
+                if on_progress is not None:
+                    result = on_progress(status)
+                    if inspect.isawaitable(result):
+                        await result
+        finally:
+            await self.aclose()  # an ``on_progress`` that raised leaves it unfinished
         final = self.last
         assert final is not None  # the watch ends only after a terminal status
         if raise_on_failure and not self.succeeded(final):
@@ -280,6 +334,9 @@ class JobWatch(StatusWatch[BatchJobStatus]):
 
     def state(self, status: BatchJobStatus) -> str:
         return str(status.job.status)
+
+    def label(self, status: BatchJobStatus) -> str:
+        return _label(status.job.status)
 
     def succeeded(self, status: BatchJobStatus) -> bool:
         return status.job.status == JobStatus.COMPLETED
@@ -320,6 +377,9 @@ class BatchWatch(StatusWatch[Batch]):
     def state(self, status: Batch) -> str:
         return str(status.status)
 
+    def label(self, status: Batch) -> str:
+        return _label(status.status)
+
     def succeeded(self, status: Batch) -> bool:
         return status.status == BatchStatus.COMPLETED
 
@@ -345,6 +405,10 @@ class BatchResultsWatch(BatchWatch):
 
     def state(self, status: Batch) -> str:
         return results_state(status)
+
+
+def _label(status: JobStatus | BatchStatus) -> str:
+    return str(status) if status.known else "unknown"
 
 
 def results_state(batch: Batch) -> str:

@@ -99,3 +99,19 @@ async def test_an_item_scan_uses_the_environment_page_size(
         wide = [p async for p in c.job_items.iter_pages("bjb-env", page_size=100)]
     assert [len(p.items) for p in pages] == [40, 40, 20]
     assert [len(p.items) for p in wide] == [100]
+
+
+async def test_the_item_scan_under_a_results_stream_uses_it_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LLAMA_CLOUD_PAGE_SIZE", "40")
+    sim = Simulator(jobs=[SimJob(job_id="bjb-env", total_items=100, seed=3)])
+    async with sim, BatchClient(api_key=sim.api_key, base_url=sim.base_url) as c:
+        got = [r async for r in c.job_items.iter_results("bjb-env", status=None)]
+        listing = {r.query.get("limit", "0") for r in sim.stats.log if r.path.endswith("/items")}
+        sim.reset_stats()
+        [r async for r in c.job_items.iter_results("bjb-env", status=None, page_size=100)]
+        wide = {r.query.get("limit", "0") for r in sim.stats.log if r.path.endswith("/items")}
+    assert len(got) == 100
+    assert max(int(limit) for limit in listing) == 40
+    assert max(int(limit) for limit in wide) == 100  # the argument wins

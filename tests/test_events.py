@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Callable
 
+import anyio
+import anyio.lowlevel
 import pytest
 from _servers import RecordingSleep
+from aioresponses import CallbackResult
 from aioresponses import aioresponses as Mock
 from conftest import API_KEY
 
@@ -120,7 +124,14 @@ async def test_no_answer_is_a_response_event_with_the_error(
 
 @pytest.mark.parametrize(
     "hooks",
-    [{"requests": [print]}, {"request": print}, {"request": [1]}, ["request"]],
+    [
+        {"requests": [print]},
+        {"request": print},
+        {"request": [1]},
+        ["request"],
+        {"request": None},
+        {"scan": 3},
+    ],
 )
 def test_bad_event_hooks_are_refused(hooks: object) -> None:
     with pytest.raises(ConfigurationError, match="event_hooks"):
@@ -156,3 +167,65 @@ def test_path_template_is_an_allowlist() -> None:
         == "/api/v1/beta/batch-processing/{id}/items"
     )
     assert path_template("GET /api/v2/batches/nightly") == "GET /api/v2/batches/{id}"
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"retry-after-ms": "1500", "Retry-After": "9"}, (1.5, "retry-after-ms")),
+        ({"retry-after-ms": "soon", "Retry-After": "2"}, (2.0, "retry-after")),
+        ({"retry-after-ms": "-1"}, (None, "none")),
+    ],
+)
+async def test_a_429_names_the_header_its_pause_came_from(
+    aioresponses: Mock,
+    make_client: MakeClient,
+    headers: dict[str, str],
+    expected: tuple[float | None, str],
+) -> None:
+    aioresponses.get(ANY, status=429, headers=headers)
+    aioresponses.get(ANY, payload={"job": JOB, "progress_percentage": 1})
+    got: list[Event] = []
+    async with make_client(event_hooks={"rate_limited": [got.append]}) as client:
+        await client.jobs.get("bjb-1")
+    (limited,) = got
+    assert isinstance(limited, RateLimitedEvent)
+    assert (limited.pause, limited.source) == expected
+
+
+async def test_an_attempt_cancelled_while_queued_was_never_sent(
+    aioresponses: Mock, make_client: MakeClient
+) -> None:
+    release = asyncio.Event()
+
+    async def slow(url: object, **kw: object) -> CallbackResult:
+        await release.wait()
+        return CallbackResult(payload={"job": JOB, "progress_percentage": 1})
+
+    aioresponses.get(ANY, callback=slow, repeat=True)
+    seen: list[Event] = []
+    hooks = {"request": [seen.append], "response": [seen.append]}
+    async with make_client(max_concurrency=1, event_hooks=hooks) as client:
+        queued = anyio.CancelScope()
+
+        async def second() -> None:
+            with queued:
+                await client.jobs.get("bjb-1")
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(client.jobs.get, "bjb-1")
+            for _ in range(20):  # the first takes the only place, the second queues
+                await anyio.lowlevel.checkpoint()
+            tg.start_soon(second)
+            for _ in range(20):
+                await anyio.lowlevel.checkpoint()
+            assert client.budget.in_flight == 1
+            queued.cancel()
+            for _ in range(5):
+                await anyio.lowlevel.checkpoint()
+            release.set()
+        stats = client.stats()
+    # The queued attempt never left: no request event, no span, nothing counted.
+    assert [type(e).__name__ for e in seen] == ["RequestEvent", "ResponseEvent"]
+    assert stats.requests == 1
+    assert stats.errors == {}

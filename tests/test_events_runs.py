@@ -8,6 +8,8 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 
 from aiobatch import BatchClient, RetryPolicy, ScanProgress
@@ -15,11 +17,12 @@ from aiobatch.events import (
     Event,
     RequestEvent,
     ResultEvent,
+    RetryEvent,
     ScanEvent,
     WaitEvent,
     current_run,
 )
-from aiobatch.testing import SimJob, Simulator
+from aiobatch.testing import Faults, SimJob, Simulator, Trigger
 
 JOB = SimJob(job_id="bjb-events", total_items=230, seed=5)
 RUNNING = SimJob(job_id="bjb-moving", total_items=50, running=True, rate=0.001)
@@ -224,3 +227,61 @@ async def test_result_events_of_a_v2_batch(policy: RetryPolicy) -> None:
     assert (started.phase, finished.phase) == ("started", "finished")
     assert started.path == "/api/v2/batches/{id}"
     assert finished.progress.items == len(got) == 30
+
+
+async def test_a_watch_left_with_break_is_stopped(sim: Simulator) -> None:
+    clock = Clock()
+    policy = RetryPolicy(sleep=clock.sleep, monotonic=clock.monotonic, random=lambda: 0.0)
+    rec = Recorder()
+    async with client(sim, policy, rec) as c:
+        async for _ in c.jobs.watch("bjb-moving", poll_interval=1):
+            break
+        await anyio.lowlevel.checkpoint()  # the dropped watch tells its hooks in its group
+        waits: list[WaitEvent] = rec.of(WaitEvent)
+        assert [e.phase for e in waits] == ["started", "status", "stopped"]
+        assert waits[-1].status == "running"
+        assert not waits[-1].final
+        # aclose() on a watch held by name says so at once, and only once.
+        watch = c.jobs.watch("bjb-moving", poll_interval=1)
+        async for _ in watch:
+            break
+        await watch.aclose()
+        await watch.aclose()
+    second = [e for e in rec.of(WaitEvent) if e.run != waits[0].run]
+    assert [e.phase for e in second] == ["started", "status", "stopped"]
+
+
+async def test_a_wait_cancelled_or_broken_by_its_callback_is_stopped(sim: Simulator) -> None:
+    clock = Clock()
+    policy = RetryPolicy(sleep=clock.sleep, monotonic=clock.monotonic, random=lambda: 0.0)
+    rec = Recorder()
+    async with client(sim, policy, rec) as c:
+        with anyio.CancelScope() as scope:
+            await c.jobs.wait("bjb-moving", poll_interval=1, on_progress=lambda _: scope.cancel())
+
+        def broken(_: object) -> None:
+            raise RuntimeError("callback bug")
+
+        with pytest.raises(RuntimeError, match="callback bug"):
+            await c.jobs.wait("bjb-moving", poll_interval=1, on_progress=broken)
+    runs: dict[int, list[str]] = {}
+    for e in rec.of(WaitEvent):
+        runs.setdefault(e.run, []).append(e.phase)
+    assert list(runs.values()) == [["started", "status", "stopped"]] * 2
+
+
+async def test_retry_events_say_what_was_retried(sim: Simulator, policy: RetryPolicy) -> None:
+    sim.faults = Faults(server_error=Trigger(first=1, on="*"))
+    got: list[Event] = []
+    hooks = {"retry": [got.append]}
+    async with BatchClient(
+        api_key=sim.api_key, base_url=sim.base_url, retry=policy, event_hooks=hooks
+    ) as c:
+        await c.jobs.get("bjb-events")
+        sim.faults = Faults(server_error=Trigger(first=1, on="items"))
+        [i async for i in c.job_items.iter("bjb-events", page_size=100, concurrency=1)]
+    retries: list[RetryEvent] = [e for e in got if isinstance(e, RetryEvent)]
+    assert [e.operation for e in retries] == [
+        "GET /api/v1/beta/batch-processing/{id}",
+        "page at offset 0",
+    ]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -208,3 +210,77 @@ async def test_retry_failed_is_a_span_over_its_scan(
     assert {s.parent.span_id for s in scans if s.parent} == {run.context.span_id}
     assert all(s.parent is not None for s in scans)
     assert attrs(run)["aiobatch.outcome"] == "finished"
+
+
+async def test_a_watch_left_early_ends_its_wait_span(otel: Otel) -> None:
+    moving = SimJob(job_id="bjb-otel-run", total_items=50, running=True, rate=0.001)
+    policy = RetryPolicy(sleep=_no_sleep, random=lambda: 0.0)
+    async with Simulator(jobs=[moving]) as sim, client(sim, policy, otel) as c:
+        async for _ in c.jobs.watch("bjb-otel-run", poll_interval=1):
+            break
+        await anyio.lowlevel.checkpoint()  # the dropped watch tells its hooks in its group
+        with anyio.CancelScope() as scope:
+            await c.jobs.wait("bjb-otel-run", poll_interval=1, on_progress=lambda _: scope.cancel())
+    waits = by_name(otel.spans.get_finished_spans(), "aiobatch wait")
+    assert [attrs(w)["aiobatch.outcome"] for w in waits] == ["stopped", "stopped"]
+    assert all(w.status.status_code is StatusCode.UNSET for w in waits)
+    assert otel.total("http.client.active_requests") == 0
+
+
+async def _no_sleep(delay: float) -> None:
+    pass
+
+
+async def test_stats_are_the_metrics_counts(
+    sim: Simulator, policy: RetryPolicy, otel: Otel
+) -> None:
+    async with client(sim, policy, otel) as c:
+        # A scan through 429s and 500s, a results stream, and a scan left early.
+        assert len([i async for i in c.job_items.iter("bjb-otel-1", page_size=100)]) == 300
+        sim.faults = Faults()
+        got = [r async for r in c.job_items.iter_results("bjb-otel-1", concurrency=4)]
+        scan = c.job_items.iter("bjb-otel-1", page_size=50)
+        async for _ in scan:
+            break
+        await scan.aclose()
+    stats = c.stats()
+    failed: dict[str, int] = {}
+    for r in got:
+        if r.error is not None:
+            failed[r.error.kind] = failed.get(r.error.kind, 0) + 1
+    assert stats.requests == otel.total("aiobatch.client.requests")
+    assert stats.retries == otel.total("aiobatch.client.retries") == 3
+    assert stats.rate_limited == otel.total("aiobatch.client.rate_limited") == 2
+    assert stats.in_flight == otel.total("http.client.active_requests") == 0
+    assert sum(stats.responses.values()) + sum(stats.errors.values()) == stats.requests
+    assert stats.pages == otel.total("aiobatch.pages")
+    # Items of listing scans: 300, the results stream's own scan, 1 taken.
+    listed = otel.total("aiobatch.items", **{"aiobatch.run.kind": "scan"})
+    assert stats.items == listed == 300 + got[-1].next_offset + 1
+    assert stats.results == otel.total("aiobatch.items", **{"aiobatch.run.kind": "results"})
+    assert stats.results == len(got)
+    assert stats.bytes_delivered == otel.total("aiobatch.bytes") == sum(r.nbytes for r in got)
+    assert stats.results_failed == failed
+    for kind, n in failed.items():
+        assert otel.total("aiobatch.results.failed", **{"aiobatch.error_kind": kind}) == n
+
+
+async def test_runs_dropped_after_the_client_closed_still_end(otel: Otel) -> None:
+    moving = SimJob(job_id="bjb-otel-run", total_items=500, running=True, rate=0.001)
+    policy = RetryPolicy(sleep=_no_sleep, random=lambda: 0.0)
+    async with Simulator(jobs=[moving, JOB]) as sim:
+        async with client(sim, policy, otel) as c:
+            # Held by name past the client's end: dropped when the client can
+            # no longer run a task for their hooks.
+            scan = c.job_items.iter("bjb-otel-1", page_size=10)
+            async for _ in scan:
+                break
+            watch = c.jobs.watch("bjb-otel-run", poll_interval=1)
+            async for _ in watch:
+                break
+        del scan, watch
+    spans = otel.spans.get_finished_spans()
+    outcomes = {
+        s.name: attrs(s)["aiobatch.outcome"] for s in spans if s.name.startswith("aiobatch")
+    }
+    assert outcomes == {"aiobatch scan": "stopped", "aiobatch wait": "stopped"}

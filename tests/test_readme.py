@@ -111,7 +111,7 @@ def run_pytest(code: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
 def test_simulator_section_pytest_example_passes(tmp_path: Path) -> None:
     result = run_pytest(section_block("def test_my_export_survives_a_flaky_page"), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "2 passed" in result.stdout
+    assert "3 passed" in result.stdout
 
 
 def test_simulator_section_service_test_passes(tmp_path: Path) -> None:

@@ -21,7 +21,18 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._errors import PaginationError
-from ..events import Hooks, RunKind, ScanEvent, ScanPhase, current_run, emit, new_run, set_run
+from .._stats import Counters
+from ..events import (
+    Hooks,
+    RunKind,
+    ScanEvent,
+    ScanPhase,
+    current_run,
+    emit,
+    emit_now,
+    new_run,
+    set_run,
+)
 from ..events import snapshot as _snapshot
 from .position import at_consumer
 from .types import FilterMode, Page, ScanProgress, ScanState
@@ -87,6 +98,10 @@ class StreamIterator(Generic[M]):
     _kind: RunKind = "scan"
     _path = ""
     _parent: int | None = None
+    #: Set by ``count``: the client's ``stats()`` counters.
+    _counters: Counters | None = None
+    #: The run's last event (finished, failed, stopped) was told.
+    _ended = False
 
     def __init__(
         self,
@@ -114,8 +129,18 @@ class StreamIterator(Generic[M]):
             self._run, self._parent = new_run(), current_run()
         return self
 
+    def count(self, counters: Counters) -> Self:
+        """Add what the consumer takes to the client's ``stats()``."""
+        self._counters = counters
+        return self
+
+    def _settle(self) -> None:
+        """Bring the counters up to what the consumer has received (per page)."""
+
     async def _event(self, phase: ScanPhase, *, items: int = 0, error: str | None = None) -> None:
         assert self._hooks is not None
+        if phase in ("finished", "failed"):
+            self._ended = True
         event = ScanEvent(
             phase,
             self._kind,
@@ -129,11 +154,13 @@ class StreamIterator(Generic[M]):
         await emit(self._hooks.scan, event)
 
     def _stopped(self) -> None:
-        # Reached from sync code (``_stop``, ``__del__``): the hooks run in a task
-        # of the client's group, never lost and never awaited here.
+        # Reached from sync code (``_stop``, ``__del__``): a plain hook hears it
+        # at once (even if the client closes next), an async one in a task of
+        # the client's group; never awaited here.
         hooks = self._hooks
-        if hooks is None:
+        if hooks is None or self._ended or self._recv is None:
             return
+        self._ended = True
         event = ScanEvent(
             "stopped",
             self._kind,
@@ -142,12 +169,7 @@ class StreamIterator(Generic[M]):
             _snapshot(self._progress),
             parent=self._parent,
         )
-
-        async def tell() -> None:
-            await emit(hooks.scan, event)
-
-        with contextlib.suppress(Exception):
-            self._spawn(tell)
+        emit_now(hooks.scan, event, self._spawn)
 
     def _start(self) -> MemoryObjectReceiveStream[M | Failure | Finished]:
         send, recv = anyio.create_memory_object_stream[M | Failure | Finished](self.buffer)
@@ -205,14 +227,17 @@ class StreamIterator(Generic[M]):
             raise
         if isinstance(msg, Finished):
             self._exhausted = True
+            self._settle()
             progress.state = "finished"
             progress.done = True
             if self._hooks is not None:
                 await self._event("finished")
             raise StopAsyncIteration
         if isinstance(msg, Failure):
+            self._settle()
             self._failure = self._stamp(msg.error)
             progress.state = "failed"
+            self._ended = True  # told as "failed" below, not "stopped"
             self._stop()
             if self._hooks is not None:
                 await self._event("failed", error=type(self._failure).__name__)
@@ -228,9 +253,12 @@ class StreamIterator(Generic[M]):
         return error
 
     def _stop(self) -> None:
+        self._settle()
         if self._progress.state == "running":
             self._progress.state = "stopped"
-            self._stopped()
+        # Told whatever the state: the producer marks it "stopped" itself when
+        # the client's close cancels it, and the run must still end.
+        self._stopped()
         self._scope.cancel()
         if self._recv is not None:
             self._recv.close()
@@ -247,10 +275,11 @@ class StreamIterator(Generic[M]):
         # Reached on `break` / error / cancellation in a plain `async for`.
         recv = getattr(self, "_recv", None)
         if recv is not None:
+            self._settle()
             progress = self._progress
             if progress.state == "running":
                 progress.state = "stopped"
-                self._stopped()
+            self._stopped()
             recv.close()
             # After the loop is gone there is nothing left to cancel.
             with contextlib.suppress(RuntimeError):
@@ -275,6 +304,14 @@ class PageIterator(StreamIterator[Page[T]]):
         self._by_item = False
         #: Set with ``checkpoint=``: drops what is acknowledged, records the rest.
         self.tap: Tap[T] | None = None
+        self._counted = 0  # items already added to the client's counters
+
+    def _settle(self) -> None:
+        counters = self._counters
+        if counters is not None:
+            items = self.progress.items
+            counters.items += items - self._counted
+            self._counted = items
 
     def _stamp(self, error: Exception) -> Exception:
         return at_consumer(error, self.progress)
@@ -292,6 +329,9 @@ class PageIterator(StreamIterator[Page[T]]):
             progress.next_offset = msg.next_offset
             progress.next_token = msg.next_token
             progress.next_skip = msg.next_skip
+        if self._counters is not None:
+            self._counters.pages += 1
+            self._settle()
         if self._hooks is not None:
             await self._event("page", items=len(msg.items))
         return msg

@@ -34,7 +34,8 @@ class RetryChunk:
     ``attempted_at`` (wall clock, epoch seconds) is when its create was last
     sent: recorded *before* the request leaves, so a run interrupted mid-create
     still knows that the job may exist.  ``candidates`` names the jobs a later
-    run could not tell apart from this chunk's job (look at them).
+    run could not tell apart from this chunk's job (look at them).  ``found``:
+    its job was found by looking (a create whose answer was lost had made it).
     """
 
     index: int
@@ -43,6 +44,7 @@ class RetryChunk:
     job_id: str | None = None
     attempted_at: float | None = None
     candidates: tuple[str, ...] = ()
+    found: bool = False
 
     @property
     def size(self) -> int:
@@ -59,6 +61,8 @@ class RetryChunk:
             data["attempted_at"] = self.attempted_at
         if self.candidates:
             data["candidates"] = list(self.candidates)
+        if self.found:
+            data["found"] = True
         return data
 
     @classmethod
@@ -80,6 +84,9 @@ class RetryChunk:
         candidates = data.get("candidates", [])
         if not isinstance(candidates, list) or not all(isinstance(c, str) for c in candidates):
             raise ValueError(f"retry chunk {index}: candidates must be a list of job ids")
+        found = data.get("found", False)
+        if not isinstance(found, bool) or (found and job_id is None):
+            raise ValueError(f"retry chunk {index}: found must be true (with a job_id) or false")
         chunk = cls(
             index,
             tuple(ids),
@@ -87,6 +94,7 @@ class RetryChunk:
             job_id,
             None if at is None else float(at),
             tuple(candidates),
+            found,
         )
         if data.get("key") not in (None, chunk.key):
             raise ValueError(f"retry chunk {index}: its key does not match its item ids (edited?)")
@@ -229,5 +237,5 @@ def plan_chunks(
     return chunks, earlier, doubtful
 
 
-def with_job(chunk: RetryChunk, job_id: str) -> RetryChunk:
-    return replace(chunk, job_id=job_id, candidates=())
+def with_job(chunk: RetryChunk, job_id: str, *, found: bool = False) -> RetryChunk:
+    return replace(chunk, job_id=job_id, candidates=(), found=found)

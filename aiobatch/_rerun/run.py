@@ -156,7 +156,9 @@ async def _settle(jobs: Jobs, items: JobItems, plan: RetryPlan, r: Rerun) -> Non
     for chunk in doubtful:
         finding = findings[chunk.key]
         if finding.job_id is not None:
-            plan.earlier.append(with_job(chunk, finding.job_id))
+            plan.earlier.append(with_job(chunk, finding.job_id, found=True))
+            # Told now: a run interrupted later must not have kept it to itself.
+            await _tell(r, plan.earlier[-1])
         elif finding.absent and chunk.key not in too_soon:
             again.append(replace(chunk, attempted_at=None, candidates=()))
         else:
@@ -165,6 +167,7 @@ async def _settle(jobs: Jobs, items: JobItems, plan: RetryPlan, r: Rerun) -> Non
 
 
 async def _create_all(jobs: Jobs, plan: RetryPlan, config: Mapping[str, Any], r: Rerun) -> None:
+    _check_sendable(plan)
     wall_clock = r.policy.wall_clock
     for n, chunk in enumerate(plan.chunks):
         if chunk.job_id is not None:
@@ -189,10 +192,28 @@ async def _create_all(jobs: Jobs, plan: RetryPlan, config: Mapping[str, Any], r:
         plan.uncertain.remove(chunk)
         chunk = plan.chunks[n] = with_job(chunk, job.id)
         await save_plan(r.store, plan)
-        if r.on_created is not None:
-            result = r.on_created(chunk)
-            if inspect.isawaitable(result):
-                await result
+        await _tell(r, chunk)
+
+
+async def _tell(r: Rerun, chunk: RetryChunk) -> None:
+    if r.on_created is not None:
+        result = r.on_created(chunk)
+        if inspect.isawaitable(result):
+            await result
+
+
+def _check_sendable(plan: RetryPlan) -> None:
+    """Before any write-ahead: an id no create can carry would otherwise be
+    recorded as maybe sent (and be waited for by every rerun)."""
+    for chunk in plan.chunks:
+        for item_id in chunk.item_ids:
+            try:
+                proto.check_body_id("item_ids[]", item_id)
+            except ValueError as exc:
+                raise AiobatchError(
+                    f"job {plan.source_job_id} lists an item whose id cannot be sent in a "
+                    f"create ({item_id!r}: {exc}); nothing was created"
+                ) from None
 
 
 def _failed(

@@ -243,7 +243,8 @@ def start_results(
 
     keep = None if only is None else lambda item: item.item_id in only
     run = _producer(api, prepare, ItemResult, concurrency, progress, keep)
-    return ResultIterator(run, api.spawn, progress).observe(api.hooks, "results", path)
+    stream = ResultIterator(run, api.spawn, progress).count(api.counters)
+    return stream.observe(api.hooks, "results", path)
 
 
 def _file_result(
@@ -282,7 +283,8 @@ def start_file_results(
 
     keep = None if only is None else lambda item: item[1].source_directory_file_id in only
     run = _producer(api, prepare, _file_result, concurrency, progress, keep)
-    return FileResultIterator(run, api.spawn, progress).observe(api.hooks, "results", path)
+    stream = FileResultIterator(run, api.spawn, progress).count(api.counters)
+    return stream.observe(api.hooks, "results", path)
 
 
 async def _pump(
@@ -449,6 +451,9 @@ class ResultStream(StreamIterator[R]):
             progress.bytes += result.nbytes
         else:
             progress.failed += 1
+        if self._counters is not None:
+            error = result.error
+            self._counters.count_result(result.nbytes, None if error is None else error.kind)
         progress.next_offset = result.next_offset
         listing = progress.listing
         if listing is not None:

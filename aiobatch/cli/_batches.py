@@ -146,9 +146,9 @@ async def cmd_download(ctx: Context) -> int:
             a.batch_id,
             result=a.result,
             concurrency=a.concurrency,
-            start_offset=state.next_offset,
             wait=a.wait,
             only=only,
+            checkpoint=None if only else state.checkpoint,
         )
 
     names: dict[str, str] = {}

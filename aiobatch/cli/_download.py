@@ -11,10 +11,10 @@ checkpoint in ``FILE.aiobatch-state.json``.
 
 Resume: results arrive in item order, and for each item the data is written
 first (file renamed into place, or line flushed), then the index line, then the
-checkpoint (``next_offset`` just past the item, and the length of the index or
-output file).  A kill at any instant leaves the checkpoint at or behind what is
-on disk: ``--resume`` cuts the index (or output) back to the recorded length
-and continues at ``next_offset``; an item whose file was renamed in but not yet
+item is acked on the state's ``Checkpoint`` and the state saved (with the length
+of the index or output file).  A kill at any instant leaves the checkpoint at or
+behind what is on disk: ``--resume`` cuts the index (or output) back to the
+recorded length and continues with ``checkpoint=``; an item whose file was renamed in but not yet
 indexed is fetched again and written under the same name.
 """
 
@@ -134,20 +134,17 @@ async def cmd_download(ctx: Context) -> int:
     def open_results(
         client: BatchClient, state: DownloadState, only: frozenset[str] | None
     ) -> ResultStream[Any]:
-        mode: FilterMode = "auto"
-        if state.filter_mode in ("server", "client"):
-            mode = "server" if state.filter_mode == "server" else "client"
-        elif a.filter_mode != "auto":
-            mode = a.filter_mode
+        # The recorded mode wins: the checkpoint's offsets count its listing.
+        mode: FilterMode = "auto" if state.checkpoint.filter_mode is not None else a.filter_mode
         return client.job_items.iter_results(
             a.job_id,
             result=a.result,
             status=status,
             concurrency=a.concurrency,
             page_size=a.page_size,
-            start_offset=state.next_offset,
             filter_mode=mode,
             only=only,
+            checkpoint=None if only else state.checkpoint,
         )
 
     return await run_download(ctx, want, open_results, lambda r: r)
@@ -208,7 +205,7 @@ async def run_download(
     if resumed is not None:
         ctx.note(
             f"resuming {out}: {state.items:,} items done, continuing at offset "
-            f"{state.next_offset:,}"
+            f"{state.checkpoint.offset:,}"
         )
     started = time.monotonic()
     new = 0
@@ -226,8 +223,7 @@ async def run_download(
                         state.ok += r.ok
                         state.failed += not r.ok
                         state.bytes += r.nbytes
-                        state.next_offset = r.next_offset
-                        state.filter_mode = results.progress.filter_mode or "none"
+                        state.checkpoint.ack(r)
                         state.save(state_path)
                         new += 1
                         listing = results.progress.listing

@@ -4,17 +4,18 @@ Resume design
 -------------
 Beside the output lives a small state file (``<output>.aiobatch-state.json``)
 holding the export's identity (job id, status filter, format, organization,
-project), the filter mode the scan ran with, and a checkpoint: ``next_offset``
-(the resume point of the scanned listing: with client-side filtering it counts
-every item, not just the matching ones, so the filter mode is recorded and
-reused), the number of rows written and the file's length in bytes.
+project), a ``Checkpoint`` (the library's record of what is done: its offset
+is the resume point of the scanned listing, and with client-side filtering it
+counts every item, not just the matching ones, so it also holds the filter
+mode the scan ran with), the number of rows written and the file's length in
+bytes.
 
 JSON Lines and CSV: each page is written as whole records and flushed, *then*
-the state is replaced atomically (write a temporary file, ``os.replace``).  A
-kill at any instant leaves the checkpoint at or behind the data: ``--resume``
-truncates the file to the recorded length (dropping a half-written line or a
-page written after the last checkpoint) and scans on from ``next_offset``, so
-no item is duplicated or skipped.
+acked on the checkpoint, *then* the state is replaced atomically (write a
+temporary file, ``os.replace``).  A kill at any instant leaves the checkpoint
+at or behind the data: ``--resume`` truncates the file to the recorded length
+(dropping a half-written line or a page written after the last checkpoint) and
+scans on with ``checkpoint=``, so no item is duplicated or skipped.
 
 Parquet cannot be appended to once its footer is written, so the file is
 written as ``<output>.partial`` and moved over ``<output>`` when the writer
@@ -45,13 +46,14 @@ import argparse
 import contextlib
 import stat
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-from .._paging import FilterMode, Page, ScanProgress
+from .._paging import Page, ScanProgress
+from ..checkpoint import Checkpoint
 from ..models import BatchItem
 from ._context import (
     ITEM_STATUSES,
@@ -62,21 +64,21 @@ from ._context import (
     add_status_option,
     identifier,
 )
-from ._durable import check_same, check_unedited, holds_no_data, save_atomically, seal
+from ._durable import check_same, holds_no_data
 from ._failures import is_permanent
 from ._formats import FORMATS, ITEM_CSV_FIELDS, ITEMS, Options, add_format_option, infer_format
 from ._items import CSV_RAW_HELP, scan_items
+from ._state import VERSION, load_fields, save_fields
 from ._writers import Csv, Writer
 
 __all__ = ["STATE_SUFFIX", "ExportState", "cmd_export", "register"]
 
 STATE_SUFFIX = ".aiobatch-state.json"
-_VERSION = 1
 
 _Count = Annotated[int, msgspec.Meta(ge=0)]
 
 
-class _StateFile(msgspec.Struct):
+class _Fields(msgspec.Struct, kw_only=True):
     """What ``ExportState.load`` accepts: the file as ``save`` writes it."""
 
     job_id: str
@@ -84,13 +86,20 @@ class _StateFile(msgspec.Struct):
     format: Literal["jsonl", "csv", "parquet"]
     organization_id: str | None
     project_id: str | None
-    filter_mode: Literal["", "none", "server", "client"]
-    next_offset: _Count
     rows: _Count
     bytes: _Count
     version: int
     csv_raw: bool = False  # absent from state files of earlier releases
     check: dict[str, str] | None = None  # (the same)
+
+
+class _StateFile(_Fields, kw_only=True, forbid_unknown_fields=True):
+    checkpoint: dict[str, Any]
+
+
+class _StateFileV1(_Fields, kw_only=True):
+    filter_mode: Literal["", "none", "server", "client"]
+    next_offset: _Count
 
 
 @dataclass
@@ -101,40 +110,22 @@ class ExportState:
     organization_id: str | None = None
     project_id: str | None = None
     csv_raw: bool = False  #: CSV cells written without the formula guard
-    filter_mode: str = ""  #: "", "none", "server" or "client"
-    next_offset: int = 0
+    #: What is done: each page's items are acked once they are flushed.
+    checkpoint: Checkpoint = field(default_factory=Checkpoint)
     rows: int = 0
     bytes: int = 0
-    version: int = _VERSION
+    version: int = VERSION
 
     IDENTITY = ("job_id", "status", "format", "organization_id", "project_id", "csv_raw")
 
     def save(self, path: Path) -> None:
         """Replace the state file atomically: readers see the old or the new one."""
-        fields = asdict(self)
-        save_atomically(path, msgspec.json.encode({**fields, "check": seal(fields)}))
+        save_fields(self, path)
 
     @classmethod
     def load(cls, path: Path) -> ExportState:
         """The state in ``path``, checked field by field (it may have been edited)."""
-        fix = "; use --force to start over"
-        try:
-            raw = msgspec.json.decode(path.read_bytes())
-        except OSError as exc:
-            raise UsageError(f"cannot resume: cannot read {path}: {exc.strerror}") from None
-        except msgspec.DecodeError:
-            raise UsageError(f"cannot resume: state file {path} is not valid JSON{fix}") from None
-        if not isinstance(raw, dict):
-            raise UsageError(f"cannot resume: state file {path} is not a JSON object{fix}")
-        if "version" in raw and raw["version"] != _VERSION:
-            raise UsageError(f"cannot resume: {path} was written by another aiobatch version")
-        try:
-            doc = msgspec.convert(raw, _StateFile)
-        except msgspec.ValidationError as exc:  # names the field: "... - at `$.bytes`"
-            raise UsageError(f"cannot resume: invalid state file {path}: {exc}{fix}") from None
-        fields = msgspec.structs.asdict(doc)
-        check_unedited(path, fields, fields.pop("check"), fix)
-        return cls(**fields)
+        return cls(**load_fields(path, {1: _StateFileV1, VERSION: _StateFile}))
 
     def check_same_export(self, want: ExportState, path: Path) -> None:
         check_same(self, want, self.IDENTITY, path, what="export")
@@ -175,9 +166,8 @@ def _prepare(
         if state_path.exists():
             state = ExportState.load(state_path)
             state.check_same_export(want, state_path)
-            forced = a.filter_mode
-            recorded = state.filter_mode
-            if forced not in ("auto", recorded) and recorded in ("server", "client"):
+            forced, recorded = a.filter_mode, state.checkpoint.filter_mode
+            if recorded is not None and forced not in ("auto", recorded):
                 raise UsageError(
                     f"cannot resume with --filter-mode {forced}: the export started "
                     f"with {recorded} and its offsets count that listing"
@@ -230,20 +220,23 @@ async def cmd_export(ctx: Context) -> int:
     if not stateless:
         _first_save(writer, state, out, state_path, fresh=resumed is None)
     if resumed is not None:
-        ctx.note(f"resuming {out}: {state.rows:,} items kept, continuing at {state.next_offset:,}")
+        ctx.note(
+            f"resuming {out}: {state.rows:,} items kept, continuing at {state.checkpoint.offset:,}"
+        )
+
+    # A stream is never resumed: nothing to record.
+    checkpoint = None if stateless else state.checkpoint
 
     def on_page(page: Page[BatchItem], progress: ScanProgress) -> None:
         writer.write(page.items)
-        # Only once the page is flushed does the checkpoint move past it.
-        state.next_offset = page.next_offset
-        state.filter_mode = progress.filter_mode or "none"
         state.rows, state.bytes = writer.rows, writer.bytes
-        if form.appendable and not stateless:
+        if checkpoint is None:
+            return
+        # Only once the page is flushed does the checkpoint move past it.
+        checkpoint.ack(page)
+        if form.appendable:
             state.save(state_path)
 
-    mode: FilterMode | None = None
-    if state.filter_mode in ("server", "client"):
-        mode = "server" if state.filter_mode == "server" else "client"
     started = time.monotonic()
     try:
         async with client:
@@ -253,8 +246,7 @@ async def cmd_export(ctx: Context) -> int:
                 a.job_id,
                 status=a.status,
                 on_page=on_page,
-                start_offset=state.next_offset,
-                filter_mode=mode,
+                checkpoint=checkpoint,
                 description=f"exporting {a.status or 'all'} items",
             )
         writer.close()

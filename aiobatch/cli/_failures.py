@@ -85,10 +85,12 @@ def describe(exc: BaseException, ctx: Context) -> tuple[str, int]:
     if isinstance(exc, RetryFailedError):
         message, code = describe(exc.error, ctx)
         plan = exc.plan
+        unknown = sum(c.size for c in plan.uncertain)
+        doubt = f", {unknown:,} in a create that may have made its job" if unknown else ""
         return (
             f"{message}; {len(plan.created)} new job(s) created, "
-            f"{len(plan.not_submitted):,} item(s) not submitted: run the same command "
-            "again to create only what is missing",
+            f"{sum(c.size for c in plan.pending):,} item(s) not submitted{doubt}: run the "
+            "same command again to create only what is missing",
             code,
         )
     if isinstance(exc, BatchWaitTimeoutError):

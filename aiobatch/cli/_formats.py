@@ -256,7 +256,8 @@ def retry_doc(plan: RetryPlan) -> dict[str, Any]:
         "dry_run": plan.dry_run,
         "found": plan.found,
         "chunk_size": plan.chunk_size,
-        "created": [{"job_id": c.job_id, "items": c.size} for c in plan.created],
+        # found: an uncertain create settled by finding the job it had made
+        "created": [{"job_id": c.job_id, "items": c.size, "found": c.found} for c in plan.created],
         "planned": [c.size for c in plan.pending] if plan.dry_run else [],
         "uncertain": [
             {"chunk": c.index, "items": c.size, "candidates": list(c.candidates)}

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .._client import BatchClient
-from .._paging import FilterMode, Page, ScanProgress
+from .._paging import Page, ScanProgress
+from ..checkpoint import Checkpoint
 from ..models import BatchItem
 from ._context import (
     ITEM_STATUSES,
@@ -45,21 +46,21 @@ async def scan_items(
     *,
     status: str | None,
     on_page: Callable[[Page[BatchItem], ScanProgress], None],
-    start_offset: int = 0,
-    filter_mode: FilterMode | None = None,
+    checkpoint: Checkpoint | None = None,
     description: str | None = None,
 ) -> ScanProgress:
     """Stream every page of a job's items through ``on_page(page, progress)``, in
     order, with a progress bar on stderr when it is a terminal.  Returns the
-    scan's counters."""
+    scan's counters.  ``checkpoint``: where to start, and the filter mode its
+    offsets are counted in (``on_page`` acks what it wrote)."""
     a = ctx.args
     pages = client.job_items.iter_pages(
         job_id,
         status=status,
         page_size=a.page_size,
         concurrency=a.concurrency,
-        start_offset=start_offset,
-        filter_mode=filter_mode or a.filter_mode,
+        filter_mode=a.filter_mode,
+        checkpoint=checkpoint,
     )
     ctx.scan = pages.progress  # what a failure report may need (the drift seen)
     label = description or (f"{status} items" if status else "items")

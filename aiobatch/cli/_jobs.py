@@ -22,6 +22,7 @@ from ._context import (
     add_status_option,
     connection_options,
     identifier,
+    non_negative_float,
     non_negative_int,
     positive_int,
 )
@@ -176,15 +177,21 @@ async def cmd_retry_failed(ctx: Context) -> int:
     earlier = _read_state(state, a.job_id)  # checked here to name the file and the option
     if earlier is not None and (earlier.created or earlier.uncertain):
         ctx.note(f"resuming from {state}: {len(earlier.created)} new job(s) created before")
-    if earlier is not None and earlier.uncertain:
+    doubt = {c.key for c in earlier.uncertain} if earlier is not None else set()
+    if doubt:
+        then = f"waiting until {a.settle:g} s after each attempt" if a.settle else "at once"
         ctx.note(
-            f"looking for the jobs of {len(earlier.uncertain)} create(s) whose outcome is "
-            f"unknown (waiting until {DEFAULT_SETTLE:g} s after each attempt if none shows)"
+            f"looking for the jobs of {len(doubt)} create(s) whose outcome is unknown "
+            f"(submitting the items again, {then}, if none shows)"
         )
     config = _job_config(ctx)
 
     def created(chunk: RetryChunk) -> None:
-        ctx.note(f"created job {chunk.job_id} ({chunk.size:,} items)")
+        if chunk.found:
+            made = f"the earlier create of {chunk.size:,} items made it"
+            ctx.note(f"found job {chunk.job_id}: {made}")
+        else:
+            ctx.note(f"created job {chunk.job_id} ({chunk.size:,} items)")
 
     async with ctx.client() as client:
         try:
@@ -195,27 +202,17 @@ async def cmd_retry_failed(ctx: Context) -> int:
                 chunk_size=a.chunk_size,
                 dry_run=a.dry_run,
                 state=state,  # saved before each create; a dry run only reads it
-                on_created=created,
+                settle=a.settle,
+                on_created=created,  # and each job found: said at once, even if interrupted later
             )
         except RetryFailedError as exc:
-            _found(ctx, earlier, exc.plan)
             write_stdout(ctx, RETRY, [exc.plan])
             raise
-    _found(ctx, earlier, plan)
     write_stdout(ctx, RETRY, [plan])
     if plan.uncertain and not a.dry_run:
         ctx.warn(_uncertain(plan))
         return EXIT_API
     return 0
-
-
-def _found(ctx: Context, earlier: RetryPlan | None, plan: RetryPlan) -> None:
-    """Say which uncertain creates of an earlier run turned out to have made a job."""
-    doubt = {c.key for c in earlier.uncertain} if earlier is not None else set()
-    for chunk in plan.earlier:
-        if chunk.key in doubt:
-            made = f"the earlier create of {chunk.size:,} items made it"
-            ctx.note(f"found job {chunk.job_id}: {made}")
 
 
 def _uncertain(plan: RetryPlan) -> str:
@@ -347,8 +344,11 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         "create fails or the command is interrupted, run the same command again and it "
         "creates only what is missing, never an item twice.  A create whose outcome is "
         "unknown (a timeout, a 5xx, a lost connection) is settled by looking for its job "
-        "among the jobs created since; with none found 60 s after the attempt, the items "
-        "are submitted again (the command waits out the rest of the minute).",
+        "among the jobs created since (a job is that chunk's when its items are exactly "
+        "the chunk's); with none found --settle seconds (default 60) after the attempt, "
+        "the items are submitted again (the command waits out the rest of that time "
+        "first).  A chunk that jobs of its size partly hold stays unsettled: exit 1, "
+        "naming the jobs to look at.",
         parents=common,
         formatter_class=_RAW,
         epilog="""examples:
@@ -381,6 +381,14 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         "--state",
         metavar="FILE",
         help="where the created jobs are recorded (default: ./.aiobatch-retry-JOB.json)",
+    )
+    p.add_argument(
+        "--settle",
+        type=non_negative_float,
+        default=DEFAULT_SETTLE,
+        metavar="SECONDS",
+        help="how long after an uncertain create its job must be listed, if it was made, "
+        f"before its items are submitted again (default: {DEFAULT_SETTLE:g})",
     )
     add_format_option(p, RETRY, default="table")
     p.set_defaults(handler=cmd_retry_failed, status=None)

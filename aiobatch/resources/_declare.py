@@ -143,6 +143,7 @@ class Declared(Generic[T]):
             # Read when the scan starts: acks until then move the watermark.
             opts = resume_from(cp, opts, self.listing, self.endpoint.style)
         pages = start_scan(self.endpoint, self.resolve, opts, self.api, spawn)
+        pages.count(self.api.counters)
         hooks = self.api.hooks
         if hooks is not None:
             pages.observe(hooks, "scan", path_template(self.endpoint.path))

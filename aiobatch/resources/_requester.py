@@ -8,6 +8,7 @@ from typing import IO, Protocol, TypeVar
 from .._paging.types import ScanOptions
 from .._protocol import Params, Query
 from .._retry import RetryPolicy
+from .._stats import Counters
 from ..events import Hooks
 from ._sizes import KnownSizes
 
@@ -28,6 +29,11 @@ class Api(Protocol):
     @property
     def hooks(self) -> Hooks | None:
         """The client's event hooks, or None when nothing listens."""
+        ...
+
+    @property
+    def counters(self) -> Counters:
+        """The client's ``stats()`` counters (what its consumers received)."""
         ...
 
     @property

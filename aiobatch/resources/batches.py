@@ -239,7 +239,7 @@ class Batches:
             poll_interval=poll_interval,
             max_interval=max_interval,
             timeout=timeout,
-        ).observe(self._api.hooks)
+        ).observe(self._api.hooks, spawn=self._api.spawn)
 
     async def wait(
         self,

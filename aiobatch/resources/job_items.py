@@ -184,7 +184,7 @@ class JobItems:
         concurrency: int = 8,
         start_offset: int = 0,
         max_items: int | None = None,
-        page_size: int = 500,
+        page_size: int | None = None,
         filter_mode: FilterMode = "auto",
         job_type: JobType | str | None = None,
         wait: bool = False,
@@ -236,7 +236,6 @@ class JobItems:
             filter_mode = cp._filter_mode
         listing: ItemScanKw = {
             "status": status,
-            "page_size": page_size,
             "start_offset": start_offset,
             "max_items": max_items,
             "filter_mode": filter_mode,
@@ -244,6 +243,8 @@ class JobItems:
             "project_id": project_id,
             "checkpoint": cp,
         }
+        if page_size is not None:  # else the item scans' default (LLAMA_CLOUD_PAGE_SIZE)
+            listing["page_size"] = page_size
         declared = self._declare(job_id, listing)  # the listing's arguments, checked now
         progress = ResultsProgress(next_offset=declared.start_offset())
 

@@ -195,7 +195,7 @@ class Jobs:
             poll_interval=poll_interval,
             max_interval=max_interval,
             timeout=timeout,
-        ).observe(self._api.hooks)
+        ).observe(self._api.hooks, spawn=self._api.spawn)
 
     async def wait(
         self,
@@ -325,8 +325,9 @@ class Jobs:
         no job holds its items ``settle`` seconds after the attempt (it waits
         out the rest); when jobs it cannot tell apart exist, the chunk stays
         uncertain, naming them (``chunk.candidates``).  ``on_created`` (a
-        function or coroutine function) hears each chunk as soon as its job
-        exists.
+        function or coroutine function) hears each chunk as soon as its job is
+        known: made by this call, or found by it (``chunk.found``: an earlier
+        uncertain create made its job).
         """
         proto.check_id("job_id", job_id)
         if isinstance(statuses, str) or not statuses:

@@ -146,6 +146,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="v2 batch webhooks: every N-th delivery is sent twice",
     )
     f.add_argument(
+        "--webhook-attempts",
+        type=int,
+        default=3,
+        metavar="N",
+        help="v2 batch webhooks: POSTs of one event at most while the receiver answers "
+        "non-2xx or cannot be reached (default: 3)",
+    )
+    f.add_argument(
         "--webhook-envelope",
         choices=("drawn", *ENVELOPES),
         default="drawn",
@@ -191,6 +199,7 @@ def faults_from_args(ns: argparse.Namespace) -> Faults:
         unstable_ties=ns.unstable_ties,
         webhook_shuffle=getattr(ns, "webhook_shuffle", False),
         webhook_duplicate_every=getattr(ns, "webhook_duplicate_every", 0),
+        webhook_attempts=getattr(ns, "webhook_attempts", 3),
         webhook_envelope=getattr(ns, "webhook_envelope", "drawn"),
         **{name: getattr(ns, name) for name in _TRIGGERS},
         **{name: getattr(ns, name) for name in _CURSOR_TRIGGERS},

@@ -13,7 +13,8 @@ running simulator wakes whenever the clock is advanced (or a batch created or
 cancelled, or, on a real-time clock, when the next change is due) and sends
 what became due, one round at a time.  ``Faults.webhook_shuffle`` and
 ``Faults.webhook_duplicate_every`` make the order and the count hostile.  A
-receiver that answers anything but 2xx gets the event again at once
+receiver that answers anything but 2xx, or cannot be reached (a refused or
+dropped connection, a timeout), gets the event again at once
 (``WebhookDelivery.attempt`` counts), up to ``Faults.webhook_attempts`` POSTs.
 """
 
@@ -216,20 +217,23 @@ class WebhookDispatcher:
                 await self._send(out, duplicate=True)
 
     async def _send(self, out: _Outgoing, *, duplicate: bool) -> None:
-        """POST one event; a non-2xx answer is redelivered at once, up to
-        ``Faults.webhook_attempts`` POSTs in all (a request that fails, a refused
-        URL, is not: the receiver is the test's own server)."""
+        """POST one event; a non-2xx answer or a failed request (as a real
+        sender would, since a receiver restarting drops connections) is
+        redelivered at once, up to ``Faults.webhook_attempts`` POSTs in all.  A
+        URL the simulator refuses to send to is not: it was never tried."""
         attempts = self._fault_state().faults.webhook_attempts
         for attempt in range(1, attempts + 1):
-            status = await self._post(out, duplicate=duplicate, attempt=attempt)
-            if status is None or 200 <= status < 300:
+            if await self._post(out, duplicate=duplicate, attempt=attempt):
                 return
 
-    async def _post(self, out: _Outgoing, *, duplicate: bool, attempt: int) -> int | None:
+    async def _post(self, out: _Outgoing, *, duplicate: bool, attempt: int) -> bool:
+        """One POST, recorded; True when it settles the event (2xx, or refused)."""
         status: int | None = None
         error: str | None = None
+        settled = False
         if not is_loopback_url(out.url):
             error = "refused: the simulator only sends webhooks to loopback URLs"
+            settled = True
         else:
             if self._session is None:
                 timeout = aiohttp.ClientTimeout(total=self._timeout)
@@ -238,6 +242,7 @@ class WebhookDispatcher:
                 async with self._session.post(out.url, data=out.body, headers=out.headers) as r:
                     await r.read()
                     status = r.status
+                settled = 200 <= status < 300
             except (aiohttp.ClientError, TimeoutError) as exc:
                 error = f"{type(exc).__name__}: {exc}"
         record = WebhookDelivery(
@@ -256,7 +261,7 @@ class WebhookDispatcher:
         async with self._progress:
             self.deliveries.append(record)
             self._progress.notify_all()
-        return status
+        return settled
 
 
 def _outgoing(state: _BatchState, status: str, at: float, faults: Faults) -> list[_Outgoing]:

@@ -28,7 +28,7 @@ async def _interrupted(argv: list[str], state: Path, *, allow: int) -> Simulator
     await sim.start()
     task = asyncio.create_task(cli(*argv, sim=sim))
     await asyncio.wait_for(gate.blocked.wait(), 10)
-    await wait_for(lambda: state.exists() and json.loads(state.read_text())["next_offset"] > 0)
+    await wait_for(lambda: state.exists() and _offset(state) > 0)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -43,14 +43,24 @@ def _export(tmp_path: Path) -> tuple[Path, Path, list[str]]:
     return out, tmp_path / "items.jsonl.aiobatch-state.json", [*argv, "--page-size", "25"]
 
 
+def _offset(state: Path) -> int:
+    offset: int = json.loads(state.read_text())["checkpoint"]["offset"]
+    return offset
+
+
 def _edit(state: Path, field: str, change: int) -> None:
+    """Add ``change`` to ``field`` (``checkpoint.offset``: the resume position)."""
     doc = json.loads(state.read_text())
-    doc[field] += change
+    *outer, name = field.split(".")
+    inner = doc
+    for key in outer:
+        inner = inner[key]
+    inner[name] += change
     state.write_text(json.dumps(doc))
 
 
 @pytest.mark.parametrize(
-    ("field", "change"), [("next_offset", 25), ("next_offset", -1), ("rows", 1)]
+    ("field", "change"), [("checkpoint.offset", 25), ("checkpoint.offset", -1), ("rows", 1)]
 )
 async def test_an_edited_export_state_is_refused(tmp_path: Path, field: str, change: int) -> None:
     _, state, argv = _export(tmp_path)
@@ -61,7 +71,7 @@ async def test_an_edited_export_state_is_refused(tmp_path: Path, field: str, cha
     finally:
         await sim.stop()
     assert r.code == 2, r.err
-    assert f"field {field} of state file {state} was edited" in r.err
+    assert f"field {field.split('.')[0]} of state file {state} was edited" in r.err
     assert "--force" in r.err
 
 
@@ -73,12 +83,12 @@ async def test_an_edited_download_state_is_refused(tmp_path: Path, fmt: str) -> 
     argv += ["--page-size", "10", "--concurrency", "1", "--status", "all"]
     sim = await _interrupted(argv, state, allow=12)
     try:
-        _edit(state, "next_offset", 7)
+        _edit(state, "checkpoint.offset", 7)
         r = await cli(*argv, "--resume", sim=sim)
     finally:
         await sim.stop()
     assert r.code == 2, r.err
-    assert f"field next_offset of state file {state} was edited" in r.err
+    assert f"field checkpoint of state file {state} was edited" in r.err
 
 
 async def test_an_unedited_state_still_resumes(tmp_path: Path) -> None:

@@ -66,6 +66,19 @@ def state_of(out: Path) -> dict[str, object]:
     return data
 
 
+def checkpoint_of(state: dict[str, object]) -> dict[str, object]:
+    """The resume position a state file holds: a ``Checkpoint.to_json()`` object."""
+    cp = state["checkpoint"]
+    assert isinstance(cp, dict)
+    return cp
+
+
+def offset_of(state: dict[str, object]) -> int:
+    offset = checkpoint_of(state)["offset"]
+    assert isinstance(offset, int)
+    return offset
+
+
 def export(out: Path, *extra: str) -> list[str]:
     return ["items", "export", "--job-id", JOB, "-o", str(out), "--page-size", "250", *extra]
 
@@ -131,7 +144,7 @@ async def test_resume_after_a_failed_page(sim: Simulator, tmp_path: Path, fmt: s
     assert "503" in r.err
     assert "--resume" in r.err
     state = state_of(out)
-    assert (state["next_offset"], state["rows"]) == (1500, 1500)
+    assert (offset_of(state), state["rows"]) == (1500, 1500)
     sim.faults = Faults()
     r = await cli(*export(out, "--resume"), sim=sim)
     assert r.code == 0, r.err
@@ -180,7 +193,7 @@ async def test_resume_after_cancellation_mid_scan(sim: Simulator, tmp_path: Path
         await task
     gate.release()
     assert jsonl_ids(out) == sim.item_ids(JOB)[:1000]
-    assert state_of(out)["next_offset"] == 1000
+    assert offset_of(state_of(out)) == 1000
     sim.faults = Faults()
     r = await cli(*export(out, "--resume"), sim=sim)
     assert r.code == 0, r.err
@@ -201,8 +214,8 @@ async def test_resume_of_a_running_job_keeps_client_side_offsets(tmp_path: Path)
         r = await cli(*export(out, "--status", "failed", "--max-retries", "0"), sim=sim)
         assert r.code == 1
         state = state_of(out)
-        assert state["filter_mode"] == "client"
-        assert state["next_offset"] == 1000  # in the coordinates of all items
+        assert checkpoint_of(state)["filter_mode"] == "client"
+        assert offset_of(state) == 1000  # in the coordinates of all items
         sim.advance(60.0)
         assert sim.job(JOB).job.status.terminal
         sim.faults = Faults()
@@ -412,7 +425,7 @@ async def test_a_transient_failure_before_the_first_page_is_resumable(
     ("edit", "needle"),
     [
         ({"bytes": -1}, "`$.bytes`"),
-        ({"next_offset": "250"}, "`$.next_offset`"),
+        ({"checkpoint": "250"}, "`$.checkpoint`"),
         ({"rows": 1.5}, "`$.rows`"),
         ({"format": "xlsx"}, "`$.format`"),
         ({"rows": None}, "`$.rows`"),

@@ -7,9 +7,12 @@ fails creates the way real servers do, each by a scripted ``Fail``:
 * ``error_after`` / ``error_before``: a status (5xx) after making the job, or
   without making it;
 * ``hang_after`` / ``hang_before``: no answer at all (the client times out);
-* ``reset_after``: the job is made, then the connection is dropped;
-* ``block_after``: the job is made, ``blocked`` is set, and the answer never
-  comes (the test interrupts the client there).
+* ``reset_after`` / ``reset_before``: the connection is dropped, after making
+  the job or without making it;
+* ``garbled_after``: the job is made, and the 201 that says so cannot be read;
+* ``block_after`` / ``block_before``: ``blocked`` is set, after making the
+  job or without making it, and the answer never comes (the test interrupts
+  the client there).
 
 It keeps its own record of the jobs it made (``created``) to check the client
 against, and of whose items were read (``item_reads``).
@@ -30,8 +33,23 @@ from _servers import serve
 from aiohttp import web
 
 ROOT = "/api/v1/beta/batch-processing"
-CONFIG = {"type": "parse", "parameters": {"tier": "agentic"}}
-FAILS = ("error_after", "error_before", "hang_after", "hang_before", "reset_after", "block_after")
+#: As the original job had it: fields the client does not know, nulls, odd text.
+CONFIG = {
+    "type": "parse",
+    "parameters": {"tier": "agentic", "future_knob": [1, None, {"\u00e9": "a\u2028b"}]},
+    "webhook": None,
+}
+FAILS = (
+    "error_after",
+    "error_before",
+    "hang_after",
+    "hang_before",
+    "reset_after",
+    "block_after",
+    "garbled_after",
+    "reset_before",
+    "block_before",
+)
 
 
 @dataclass
@@ -70,6 +88,10 @@ class CreateServer:
     created: list[Job] = field(default_factory=list)
     old: list[Job] = field(default_factory=list)
     item_reads: list[str] = field(default_factory=list)
+    #: The ``limit`` of each of those reads.
+    item_limits: list[int] = field(default_factory=list)
+    #: Every create's body, as received.
+    bodies: list[dict[str, Any]] = field(default_factory=list)
     blocked: asyncio.Event = field(default_factory=asyncio.Event)
     #: Set on shutdown: hanging answers end (the clients are gone by then).
     stop: asyncio.Event = field(default_factory=asyncio.Event)
@@ -128,9 +150,10 @@ class CreateServer:
     async def items(self, request: web.Request) -> web.Response:
         job = self._find(request.match_info["job_id"])
         self.item_reads.append(job.id)
+        limit = int(request.query.get("limit", "100"))
+        self.item_limits.append(limit)
         if job.unreadable:
             raise web.HTTPNotFound(text=json.dumps({"detail": "Job not found"}))
-        limit = int(request.query.get("limit", "100"))
         offset = int(request.query.get("offset", "0"))
         wanted = request.query.get("status")
         if job.id == self.source:
@@ -166,6 +189,7 @@ class CreateServer:
 
     async def create(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
+        self.bodies.append(body)
         item_ids = list(body["item_ids"])
         fail = self.script.pop(0) if self.script else "ok"
         if fail.endswith("_after") or fail == "ok":
@@ -175,13 +199,15 @@ class CreateServer:
         if fail in ("error_after", "error_before"):
             detail = {"detail": "upstream timed out"}
             return web.json_response(detail, status=self.error_status)
-        if fail == "reset_after":
+        if fail == "garbled_after":
+            return web.Response(status=201, text='{"id": "bjb-', content_type="application/json")
+        if fail in ("reset_after", "reset_before"):
             assert request.transport is not None
             request.transport.abort()
             return web.Response()
-        if fail == "block_after":
+        if fail.startswith("block_"):
             self.blocked.set()
-        await self.stop.wait()  # hang_* / block_after: no answer while a client waits
+        await self.stop.wait()  # hang_* / block_*: no answer while a client waits
         return web.json_response({"detail": "shutting down"}, status=503)
 
     def per_item(self) -> dict[str, int]:

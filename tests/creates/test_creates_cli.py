@@ -27,8 +27,12 @@ def _cwd(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
-async def server(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[CreateServer]:
-    clock = fake_time(monkeypatch, FakeTime())
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeTime:
+    return fake_time(monkeypatch, FakeTime())
+
+
+@pytest.fixture
+async def server(clock: FakeTime) -> AsyncIterator[CreateServer]:
     srv = CreateServer(clock=clock.wall_clock, statuses=["failed", "completed"] * 70)
     async with running(srv):
         yield srv
@@ -68,9 +72,11 @@ async def test_the_same_command_again_finishes_after_every_kind_of_failure(
         assert code is None or "run the same command again" in err
     assert codes[-1] == 0
     assert len(codes) == len(FAILS) + 1
-    # The creates that made their job unheard of (error, hang, reset, Ctrl-C after
-    # making it), less the one found by the run that was interrupted before saying so.
-    assert found == 3
+    # The creates that made their job unheard of (error, hang, reset, Ctrl-C, an
+    # unreadable 201, after making it), each said by the run that found it, even the
+    # run that was then interrupted mid-create (it says so as soon as it knows); a
+    # chunk submitted again is "created", not "found".
+    assert found == 5
     assert server.per_item() == dict.fromkeys(server.failed(), 1)  # every item, once
     assert len(server.created) == 7  # 70 failed items in chunks of 10
 
@@ -90,3 +96,73 @@ async def test_an_ambiguous_chunk_names_the_jobs_to_look_at(server: CreateServer
     [doubt] = json.loads(out)["uncertain"]
     assert (doubt["items"], doubt["candidates"]) == (10, ["bjb-someone"])
     assert not any(set(j.item_ids) == set(mine) for j in server.created)
+
+
+@pytest.mark.parametrize("settle", [None, "5", "0"])
+async def test_settle_is_how_long_an_unknown_create_is_given(
+    settle: str | None, server: CreateServer, clock: FakeTime
+) -> None:
+    server.script = ["error_before"]  # the outcome is unknown: no job was made
+    assert (await command(server))[0] == 1
+    waited = len(clock.sleeps)
+    extra = () if settle is None else ("--settle", settle)
+    code, err, _ = await command(server, *extra)
+    assert code == 0
+    seconds = 60.0 if settle is None else float(settle)
+    then = f"waiting until {seconds:g} s after each attempt" if seconds else "at once"
+    assert f"(submitting the items again, {then}, if none shows)" in err
+    assert sum(clock.sleeps[waited:]) == seconds  # on the fake clock: nothing slept for real
+    assert server.per_item() == dict.fromkeys(server.failed(), 1)
+
+
+async def test_settle_must_be_a_number_of_seconds(server: CreateServer) -> None:
+    code, err, _ = await command(server, "--settle", "-1")
+    assert code == 2
+    assert "--settle: must be >= 0" in err
+    assert server.created == []
+
+
+async def test_the_failure_says_which_items_may_be_in_a_job(server: CreateServer) -> None:
+    server.script = ["ok", "error_after"]
+    code, err, _ = await command(server)
+    assert code == 1
+    said = "1 new job(s) created, 50 item(s) not submitted, 10 in a create that may have made"
+    assert said in err
+    server.script, server.error_status = ["error_before"], 409  # refused: surely not made
+    code, err, _ = await command(server)
+    assert code == 1
+    assert "2 new job(s) created, 50 item(s) not submitted: run the same command" in err
+
+
+async def test_item_ids_no_path_could_hold_are_re_run(server: CreateServer) -> None:
+    # They travel in the create's JSON body: nothing to refuse, nothing to blame the user for.
+    server.ids = ["..", "a\nb", "\u2028", "  ", ".", "dfl-plain"]
+    server.statuses = ["failed"] * len(server.ids)
+    code, err, _ = await command(server)
+    assert (code, err.count("\n")) == (0, 1), err  # one line: "created job ..."
+    [job] = server.created
+    assert sorted(job.item_ids) == sorted(server.ids)
+
+
+async def test_an_item_id_no_create_can_carry_is_named_and_nothing_is_recorded(
+    server: CreateServer, clock: FakeTime
+) -> None:
+    server.ids = ["", "dfl-a"]  # listed by the server, yet refused by jobs.create
+    server.statuses = ["failed"] * 2
+    for _ in range(2):
+        code, err, _ = await command(server)
+        assert code == 1  # the server's data, not the command line: not a usage error
+        assert "lists an item whose id cannot be sent in a create ('':" in err
+        assert "unknown" not in err  # no create was recorded as maybe sent...
+    assert clock.sleeps == []  # ...so no rerun waits for one
+    assert server.created == []
+
+
+async def test_json_tells_a_found_job_from_a_created_one(server: CreateServer) -> None:
+    server.script = ["error_after"]  # the first create makes its job, then fails
+    assert (await command(server))[0] == 1
+    code, _, out = await command(server, "--format", "json")
+    assert code == 0
+    created = json.loads(out)["created"]
+    assert [c["found"] for c in created] == [True] + [False] * (len(created) - 1)
+    assert len(server.created) == len(created)  # the found one was not made twice

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 from _clock import FakeTime
-from create_server import FAILS, CreateServer, Job, running
+from create_server import CONFIG, FAILS, CreateServer, Job, running
 
-from aiobatch import BatchClient, RetryFailedError, RetryPlan, Timeout
+from aiobatch import BatchClient, RetryChunk, RetryFailedError, RetryPlan, Timeout
 
 SRC = "bjb-hostile-src"
 
@@ -86,6 +86,17 @@ async def test_each_failure_then_the_rerun_makes_every_item_once(
     assert len(server.created) == 3  # three chunks, three jobs: none twice
 
 
+async def test_the_original_configuration_is_sent_as_the_job_had_it(
+    server: CreateServer, clock: FakeTime
+) -> None:
+    async with client(server, clock) as c:
+        plan = await c.jobs.retry_failed(SRC, chunk_size=10)
+    assert plan.complete
+    assert plan.config_source == f"item {server.failed()[0]}"
+    assert [set(b) for b in server.bodies] == [{"job_config", "item_ids"}] * 3
+    assert all(b["job_config"] == CONFIG for b in server.bodies)
+
+
 @pytest.mark.parametrize("status", [500, 502, 503, 504, 524])
 async def test_every_5xx_after_the_job_was_made_is_found(
     status: int, server: CreateServer, clock: FakeTime, tmp_path: Path
@@ -119,6 +130,11 @@ async def test_old_jobs_are_not_read_in_any_listing_order(
     # Only the job made by the failed create is looked into: not the old jobs of
     # the chunk's size, nor the jobs the plan already knows.
     assert set(server.item_reads) - {SRC} == {server.created[1].id}
+    # ...and one page of it: the chunk's size and one more, to see a larger job
+    # (and at most the scan's check that the short page was the end: one item).
+    looked = [n for j, n in zip(server.item_reads, server.item_limits, strict=True) if j != SRC]
+    assert looked[0] == 11
+    assert sum(looked) <= 12
 
 
 @pytest.mark.parametrize("other", ["half_ours", "unreadable"])
@@ -186,6 +202,42 @@ async def test_a_second_library_call_with_the_same_store_resumes(
     assert second.job_ids == first.job_ids
     assert len(server.created) == 3
     exactly_once(server)
+
+
+class SyncStore:
+    """A store with plain methods (a dict a service keeps in memory)."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] | None = None
+
+    def load(self) -> Mapping[str, Any] | None:
+        return self.data
+
+    def save(self, data: dict[str, Any]) -> None:
+        self.data = json.loads(json.dumps(data))
+
+
+async def test_a_plain_store_resumes_after_an_interruption(
+    server: CreateServer, clock: FakeTime
+) -> None:
+    store = SyncStore()
+    server.script = ["ok", "block_after"]
+    assert await one_run(server, clock, store) is None  # Ctrl-C mid-create
+    assert store.data is not None
+    assert len(RetryPlan.from_json(store.data).uncertain) == 1  # written ahead
+    assert await until_complete(server, clock, store) == 1
+    assert len(server.created) == 3
+    exactly_once(server)
+
+
+async def test_a_state_that_is_no_store_is_refused_before_any_request(
+    server: CreateServer, clock: FakeTime
+) -> None:
+    async with client(server, clock) as c:
+        with pytest.raises(TypeError, match="state must be a path or an object with load"):
+            await c.jobs.retry_failed(SRC, state=object())  # type: ignore[arg-type]
+    assert server.item_reads == []
+    assert server.created == []
 
 
 async def test_a_store_from_another_job_is_refused(server: CreateServer, clock: FakeTime) -> None:
@@ -275,3 +327,26 @@ async def test_a_clock_set_back_does_not_stretch_the_settle_time(
     assert plan.complete
     assert clock.sleeps[waited:] == [60.0]  # the settle time once, not an hour
     exactly_once(server)
+
+
+async def test_a_found_job_is_told_at_once_even_if_the_run_is_then_interrupted(
+    server: CreateServer, clock: FakeTime, tmp_path: Path
+) -> None:
+    server.script = ["error_after", "block_after"]
+    state = tmp_path / "s.json"
+    assert await one_run(server, clock, state) is None  # the 503 made chunk 0's job
+    heard: list[RetryChunk] = []
+    async with client(server, clock) as c:
+        call = asyncio.ensure_future(
+            c.jobs.retry_failed(SRC, chunk_size=10, state=state, on_created=heard.append)
+        )
+        await server.blocked.wait()  # chunk 1's create is in flight: Ctrl-C now
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+    [found] = heard
+    assert (found.index, found.job_id, found.found) == (0, server.created[0].id, True)
+    assert found.item_ids == tuple(server.created[0].item_ids)
+    saved = RetryPlan.from_json(json.loads(state.read_text()))
+    assert saved.earlier == [found]  # "found" kept, as every field
+    assert [c.found for c in (*saved.chunks, *saved.uncertain)] == [False, False, False]

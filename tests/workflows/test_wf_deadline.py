@@ -26,17 +26,34 @@ JOB, BATCH = "bjb-deadline", "bat-deadline"
 GUARD = 20.0  # seconds: only so that a broken build fails instead of hanging
 
 
+RUNNING_JOB = {"id": JOB, "job_type": "parse", "project_id": "p", "status": "running"}
+RUNNING_BATCH = {
+    "id": BATCH,
+    "config": {"job": {"type": "parse_v2", "configuration_id": "cfg-1"}},
+    "project_id": "p",
+    "source_directory_id": "dir-1",
+    "status": "RUNNING",
+}
+
+
 class Slow:
-    """Status endpoints that answer 503 + ``Retry-After: 2``, or never answer."""
+    """Status endpoints that answer 503 + ``Retry-After: 2``, or never answer;
+    ``then_*``: the first poll of each path says "running", the later ones do that."""
 
     def __init__(self, mode: str) -> None:
         self.mode = mode
         self.polls = 0
+        self.answered: set[str] = set()
         self.stop = asyncio.Event()
 
     async def status(self, request: web.Request) -> web.Response:
         self.polls += 1
-        if self.mode == "hang":
+        if self.mode.startswith("then_") and request.path not in self.answered:
+            self.answered.add(request.path)
+            batch = request.path.startswith("/api/v2/")
+            job = {"job": {**RUNNING_JOB, "total_items": 9}, "progress_percentage": 10.0}
+            return web.json_response(RUNNING_BATCH if batch else job)
+        if self.mode.endswith("hang"):
             await self.stop.wait()
         return web.json_response({"detail": "busy"}, status=503, headers={"Retry-After": "2"})
 
@@ -47,7 +64,10 @@ class Slow:
         return app
 
 
-@pytest.fixture(params=["retry_after", "hang"])
+MODES = ["retry_after", "hang", "then_retry_after", "then_hang"]
+
+
+@pytest.fixture(params=MODES)
 async def slow(request: pytest.FixtureRequest) -> AsyncIterator[tuple[Slow, str]]:
     server = Slow(request.param)
     async with serve(server.app()) as url:
@@ -68,7 +88,7 @@ async def test_jobs_wait_ends_at_its_deadline(slow: tuple[Slow, str]) -> None:
         with pytest.raises(JobWaitTimeoutError) as caught:
             await c.jobs.wait(JOB, timeout=1.0)
     assert sum(clock.sleeps) <= 1.0  # no retry slept past the deadline
-    assert caught.value.status is None
+    assert (caught.value.status is None) == (not server.mode.startswith("then_"))
     if server.mode == "retry_after":
         assert isinstance(caught.value.__cause__, InternalServerError)
         assert clock.sleeps == [1.0]  # the rest of the time, not the 2 s asked
@@ -87,6 +107,19 @@ async def test_jobs_watch_and_batches_wait_end_at_their_deadline(slow: tuple[Slo
             async for _ in c.batches.watch(BATCH, timeout=0.5):
                 pass
     assert sum(clock.sleeps) <= 1.5
+
+
+async def test_iter_results_wait_ends_at_its_deadline(slow: tuple[Slow, str]) -> None:
+    _, url = slow
+    clock = FakeTime()
+    async with asyncio.timeout(GUARD), client(url, clock) as c:
+        with pytest.raises(JobWaitTimeoutError):
+            async for _ in c.job_items.iter_results(JOB, wait=True, timeout=1.0):
+                pass
+        with pytest.raises(BatchWaitTimeoutError):
+            async for _ in c.batches.iter_results(BATCH, wait=True, timeout=1.0):
+                pass
+    assert sum(clock.sleeps) <= 2.0
 
 
 async def test_timeout_zero_is_one_attempt_not_retried() -> None:

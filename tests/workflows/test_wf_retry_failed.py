@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 from wf_support import FakeTime
@@ -20,6 +21,7 @@ from aiobatch import (
     RetryPlan,
     UnprocessableEntityError,
 )
+from aiobatch._rerun.plan import chunk_key
 from aiobatch.testing import Faults, SimClock, SimJob, Simulator, Trigger
 
 BIG = "bjb-retry-big"
@@ -189,3 +191,33 @@ def test_a_plan_file_that_was_edited_is_refused() -> None:
     data = {"source_job_id": "j", "created": [chunk.to_json()]}
     with pytest.raises(ValueError, match="does not match"):
         RetryPlan.from_json(data)
+
+
+def test_every_field_of_a_plan_round_trips() -> None:
+    def chunk(index: int, *ids: str, **kw: object) -> RetryChunk:
+        return replace(RetryChunk(index, ids, chunk_key(ids)), **kw)  # type: ignore[arg-type]
+
+    plan = RetryPlan(
+        "bjb-src",
+        ("failed", "cancelled"),
+        2,
+        dry_run=True,
+        chunks=[chunk(2, "e", "f", attempted_at=1.8e9 + 0.5), chunk(3, "g")],
+        earlier=[chunk(0, "a", "b", job_id="bjb-0"), chunk(1, "c", job_id="bjb-1", found=True)],
+        uncertain=[chunk(2, "e", "f", attempted_at=1.8e9 + 0.5, candidates=("bjb-x", "bjb-y"))],
+        found=7,
+        config_source="item a",
+    )
+    back = RetryPlan.from_json(json.loads(json.dumps(plan.to_json())))
+    assert back == plan
+    assert [c.found for c in back.earlier] == [False, True]
+    assert back.uncertain[0].candidates == ("bjb-x", "bjb-y")
+
+
+@pytest.mark.parametrize("found", ["yes", 1])
+def test_a_chunk_found_must_say_so_with_a_boolean_and_a_job(found: object) -> None:
+    data = RetryChunk(0, ("a",), chunk_key(("a",)), "bjb-1", found=True).to_json()
+    with pytest.raises(ValueError, match="found must be"):
+        RetryChunk.from_json({**data, "found": found})
+    with pytest.raises(ValueError, match="found must be"):
+        RetryChunk.from_json({**data, "job_id": None})
