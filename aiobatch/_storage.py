@@ -97,7 +97,9 @@ class StorageTransport:
                     target, allow_redirects=False, raise_for_status=False
                 ) as resp:
                     if resp.status in (301, 302, 303, 307, 308):
-                        target = _redirect(target, resp.headers.get("Location", ""))
+                        nxt = _redirect(target, resp.headers.get("Location", ""))
+                        # A hop is checked as the first URL was: no credentials in it.
+                        target = check_download_url(str(nxt), self._config.base_url)
                         continue
                     if resp.status == 429 or resp.status >= 500:  # retried, as the API's
                         raise APIConnectionError(

@@ -18,7 +18,13 @@ from .models import _OpenStrEnum
 if TYPE_CHECKING:  # pragma: no cover
     from .webhooks import WebhookEvent
 
-__all__ = ["OUTPUT_FORMATS", "SeenEvents", "WebhookConfiguration", "WebhookEventType"]
+__all__ = [
+    "OUTPUT_FORMATS",
+    "WEBHOOK_EVENTS",
+    "SeenEvents",
+    "WebhookConfiguration",
+    "WebhookEventType",
+]
 
 #: ``webhook_output_format`` values (the SDK's; what each sends is not published).
 OUTPUT_FORMATS = ("string", "json")
@@ -35,16 +41,32 @@ class WebhookEventType(_OpenStrEnum):
     BATCH_CANCELLED = "batch.cancelled"
 
 
-_KNOWN_EVENTS = tuple(m.value for m in WebhookEventType.__members__.values())
+#: Every event a configuration may subscribe to: the official SDK 2.19's
+#: ``webhook_events`` literal (a batch's product jobs report too: ``parse.success``...).
+_JOB_EVENTS = {
+    "classify": "cancelled error partial_success pending running success",
+    "extract": "cancelled error partial_success pending success",
+    "parse": "cancelled error partial_success pending running success",
+    "sheets": "cancelled error partial_success pending success",
+    "split": "cancelled error pending processing success",
+    "verify": "cancelled error pending running success",
+}
+WEBHOOK_EVENTS = (
+    *(m.value for m in WebhookEventType.__members__.values()),
+    *(f"{job}.{event}" for job, events in _JOB_EVENTS.items() for event in events.split()),
+    "unmapped_event",
+)
+_KNOWN_EVENTS = frozenset(WEBHOOK_EVENTS)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WebhookConfiguration:
     """One entry of ``batches.create(webhook_configurations=[...])``, checked
     when built: ``webhook_url`` an http(s) URL with a host, ``webhook_events``
-    known batch events, ``webhook_headers`` header lines that cannot smuggle
-    another, ``webhook_output_format`` ``"string"`` or ``"json"``.  Every field
-    is optional, as in the API's schema; unset ones are not sent.  The signing
+    known events (``WEBHOOK_EVENTS``: the batch's and its jobs'),
+    ``webhook_headers`` header lines that cannot smuggle another,
+    ``webhook_output_format`` ``"string"`` or ``"json"``.  Every field is
+    optional, as in the API's schema; unset ones are not sent.  The signing
     secret stays out of the repr."""
 
     webhook_url: str | None = None
@@ -62,9 +84,10 @@ class WebhookConfiguration:
                 raise TypeError("webhook_events must be a sequence of event names")
             unknown = [e for e in events if str(e) not in _KNOWN_EVENTS]
             if unknown:
+                batch = ", ".join(m.value for m in WebhookEventType.__members__.values())
                 raise ValueError(
-                    f"webhook_events: unknown event {str(unknown[0])[:60]!r}; "
-                    f"known: {', '.join(_KNOWN_EVENTS)}"
+                    f"webhook_events: unknown event {str(unknown[0])[:60]!r}; known: "
+                    f"{batch}, and parse.*, extract.*... (aiobatch.webhooks.WEBHOOK_EVENTS)"
                 )
             object.__setattr__(self, "webhook_events", tuple(str(e) for e in events))
         if self.webhook_headers is not None:

@@ -44,10 +44,11 @@ from typing import Any
 import msgspec
 
 from ._errors import WebhookPayloadError, WebhookVerificationError
-from ._webhook_setup import SeenEvents, WebhookConfiguration, WebhookEventType
+from ._webhook_setup import WEBHOOK_EVENTS, SeenEvents, WebhookConfiguration, WebhookEventType
 
 __all__ = [
     "SIGNATURE_HEADER",
+    "WEBHOOK_EVENTS",
     "SeenEvents",
     "WebhookConfiguration",
     "WebhookEvent",

@@ -298,3 +298,18 @@ def test_webhook_configuration_is_checked_and_encoded() -> None:
 def test_webhook_configuration_refuses_bad_fields(kw: dict[str, object], message: str) -> None:
     with pytest.raises((ValueError, TypeError), match=message):
         webhooks.WebhookConfiguration(**kw)  # type: ignore[arg-type]
+
+
+def test_a_configuration_may_subscribe_to_the_jobs_events_too() -> None:
+    # The API's literal (SDK 2.19) has the product jobs' events beside the batch's.
+    hook = webhooks.WebhookConfiguration(
+        webhook_url="https://hooks.example.com/x",
+        webhook_events=["parse.success", "extract.partial_success", "batch.success"],
+    )
+    assert hook.to_json()["webhook_events"] == [
+        "parse.success",
+        "extract.partial_success",
+        "batch.success",
+    ]
+    assert "unmapped_event" in webhooks.WEBHOOK_EVENTS
+    assert len(set(webhooks.WEBHOOK_EVENTS)) == len(webhooks.WEBHOOK_EVENTS) == 38

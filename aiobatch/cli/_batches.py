@@ -9,13 +9,11 @@ from typing import Any
 
 from .._client import BatchClient
 from .._results import ResultStream
-from .._webhook_setup import OUTPUT_FORMATS, WebhookConfiguration, WebhookEventType
 from ..models import Batch, BatchJobType, BatchStatus
 from ._context import (
     MAX_POLL_INTERVAL,
     Context,
     HelpFormatter,
-    UsageError,
     add_poll_options,
     add_status_option,
     concurrency_int,
@@ -37,6 +35,7 @@ from ._formats import (
     write_stdout,
 )
 from ._items import CSV_RAW_HELP
+from ._webhook_flags import add_webhook_options, webhook_configurations
 
 __all__ = ["register"]
 
@@ -100,36 +99,11 @@ async def cmd_create(ctx: Context) -> int:
             job_type=a.job_type,
             configuration_id=a.configuration_id,
             source_directory_id=a.source_directory_id,
-            webhook_configurations=_webhook(ctx),
+            webhook_configurations=webhook_configurations(ctx),
             webhook_configuration_ids=a.webhook_configuration_id or None,
         )
     write_stdout(ctx, BATCH, [batch])
     return 0
-
-
-def _webhook(ctx: Context) -> list[WebhookConfiguration] | None:
-    """One webhook configuration from the --webhook-* flags (checked before any request)."""
-    a = ctx.args
-    headers: dict[str, str] = {}
-    for line in a.webhook_header or ():
-        name, sep, value = line.partition(":")
-        if not sep:
-            raise UsageError(f"--webhook-header {line[:40]!r}: expected 'Name: value'")
-        headers[name.strip()] = value.strip()
-    flags = (a.webhook_url, a.webhook_event, headers, a.webhook_signing_secret)
-    if not any(flags) and a.webhook_output_format is None:
-        return None
-    try:
-        hook = WebhookConfiguration(
-            webhook_url=a.webhook_url,
-            webhook_events=a.webhook_event,
-            webhook_headers=headers or None,
-            webhook_signing_secret=a.webhook_signing_secret,
-            webhook_output_format=a.webhook_output_format,
-        )
-    except (TypeError, ValueError) as exc:
-        raise UsageError(str(exc)) from None
-    return [hook]
 
 
 async def cmd_wait(ctx: Context) -> int:
@@ -295,28 +269,7 @@ def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:
         metavar="ID",
         help="a saved webhook configuration to notify (repeatable)",
     )
-    w = p.add_argument_group(
-        "webhook", "a webhook configuration of this batch (aiobatch.webhooks.WebhookConfiguration)"
-    )
-    w.add_argument("--webhook-url", metavar="URL", help="where deliveries are POSTed")
-    w.add_argument(
-        "--webhook-event",
-        action="append",
-        choices=[e.value for e in WebhookEventType],
-        help="an event to deliver (repeatable; default: the server's)",
-    )
-    w.add_argument(
-        "--webhook-header",
-        action="append",
-        metavar="'NAME: VALUE'",
-        help="a header sent with each delivery (repeatable)",
-    )
-    w.add_argument(
-        "--webhook-signing-secret",
-        metavar="SECRET",
-        help="signs each delivery (LC-Signature); visible to other local users in the process list",
-    )
-    w.add_argument("--webhook-output-format", choices=list(OUTPUT_FORMATS))
+    add_webhook_options(p)
     add_format_option(p, BATCH, default="table")
     p.set_defaults(handler=cmd_create)
 

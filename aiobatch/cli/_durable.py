@@ -49,18 +49,25 @@ def write_error(path: Path, exc: OSError) -> CliError:
 _os_write = os.write
 
 
-def append_whole(fd: int, data: bytes, length: int, path: Path) -> int:
-    """Append ``data`` to the file open on ``fd`` (``O_APPEND``), now ``length``
-    bytes long: all of it, or none of it.  A failure part-way (a full disk) cuts
-    the file back to ``length``, so it holds whole records only, and names it.
-    Unbuffered: no remainder is left to be flushed at close.  The new length."""
+def append_whole(fd: int, data: bytes | Iterable[bytes], length: int, path: Path) -> int:
+    """Append ``data`` (bytes, or pieces of one record, so a large one is never
+    whole in memory) to the file open on ``fd`` (``O_APPEND``), now ``length``
+    bytes long: all of it, or none of it.  A failure part-way (a full disk, or
+    the pieces raising) cuts the file back to ``length``, so it holds whole
+    records only, and names it.  Unbuffered: no remainder is left to be flushed
+    at close.  The new length."""
+    written = 0
     try:
-        _write_all(fd, data)
-    except OSError as exc:
+        for piece in (data,) if isinstance(data, bytes) else data:
+            _write_all(fd, piece)
+            written += len(piece)
+    except BaseException as exc:
         with contextlib.suppress(OSError):  # a FIFO or a device: nothing to cut
             os.ftruncate(fd, length)
-        raise write_error(path, exc) from exc
-    return length + len(data)
+        if isinstance(exc, OSError):
+            raise write_error(path, exc) from exc
+        raise
+    return length + written
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -6,16 +6,19 @@ The old index stays as it is until the end: new result files are written
 (atomically) first, then a new index is written beside the old one, synced,
 and moved over it.  A kill at any moment leaves the old index (a file fetched
 again but not yet indexed is written under the same rules again next time),
-so running the command again is always safe.
+so running the command again is always safe.  No line is held whole (a JSON
+Lines result may be the size of a document): each is known by its head, the
+new ones wait in a temporary file, and the rewrite copies a piece at a time.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, cast
+from typing import IO, Any, NamedTuple, Protocol, cast
 
 import msgspec
 
@@ -50,41 +53,93 @@ class _LineWriter(Protocol):
     def close(self) -> None: ...
 
 
-_Rows = list[tuple[str, str, bytes]]
+class _Row(NamedTuple):
+    item_id: str
+    status: str
+    start: int  #: where the line starts in its file
+    length: int  #: its bytes, the newline included
+
+
+_Rows = list[_Row]
+#: Bytes of a line read to know its item: a JSON Lines result after them is
+#: skipped over, never held (it may be the size of a document).
+_HEAD = 64 * 1024
+_COPY = 1 << 20
+_RESULT = b',"result":'
+
+
+def _head(line: bytes, whole: bool) -> bytes:
+    """What ``_Line`` is decoded from: the line, or the fields before a result
+    too long to hold (the download writes ``result`` last)."""
+    if whole:
+        return line
+    cut = line.find(_RESULT)
+    return line[:cut] + b"}" if cut >= 0 else line
 
 
 def _read(path: Path) -> _Rows:
-    """``(item_id, status, line)`` of every line of ``path``."""
-    rows = []
+    """Each line of ``path``: its item, status and place (never a whole line)."""
+    rows: _Rows = []
     with open(path, "rb") as f:
-        for n, line in enumerate(f, 1):
+        start, n = 0, 0
+        while head := f.readline(_HEAD):
+            n += 1
+            length, piece = len(head), head
+            while not piece.endswith(b"\n") and (piece := f.readline(_HEAD)):
+                length += len(piece)
+                if _RESULT not in head and len(head) < 16 * _HEAD:  # long names first
+                    head += piece
             try:
-                head = msgspec.json.decode(line, type=_Line)
+                line = msgspec.json.decode(_head(head, length == len(head)), type=_Line)
             except msgspec.DecodeError as exc:
                 raise UsageError(
                     f"cannot fetch again: line {n} of {path} is not a download line ({exc})"
                 ) from None
-            rows.append((head.item_id, head.status, line))
+            rows.append(_Row(line.item_id, line.status, start, length))
+            start += length
     return rows
 
 
+def _copy(src: IO[bytes], start: int, length: int, dst: IO[bytes]) -> None:
+    src.seek(start)
+    while length > 0:
+        piece = src.read(min(length, _COPY))
+        if not piece:
+            raise OSError(5, "the file was cut while it was being rewritten")
+        dst.write(piece)
+        length -= len(piece)
+
+
 def _replace_lines(
-    path: Path, rows: list[tuple[str, str, bytes]], new: Mapping[str, bytes]
+    path: Path, rows: _Rows, new: Mapping[str, tuple[int, int]], spool: IO[bytes]
 ) -> None:
-    """``path`` rewritten with ``new`` lines in place of the old ones (by item
-    id), then moved over it: readers see the old file or the new one."""
+    """``path`` rewritten with the ``new`` lines (their place in ``spool``) in
+    place of the old ones (by item id), then moved over it: readers see the
+    old file or the new one.  Copied a piece at a time."""
     tmp = path.with_name(path.name + ".tmp")
-    lines: Iterator[bytes] = (new.get(item_id, line) for item_id, _, line in rows)
     try:
-        with open(tmp, "wb") as f:
-            for line in lines:
-                f.write(line)
+        with open(path, "rb") as old, open(tmp, "wb") as f:
+            for row in rows:
+                fresh = new.get(row.item_id)
+                if fresh is None:
+                    _copy(old, row.start, row.length, f)
+                else:
+                    _copy(spool, *fresh, f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
         raise write_error(path, exc) from exc
+
+
+def _spooled(sink: _LineWriter, record: Any, spool: IO[bytes]) -> tuple[int, int]:
+    """``record``'s new line appended to ``spool``; its place there."""
+    start = spool.seek(0, os.SEEK_END)
+    pieces = sink.pieces(record) if hasattr(sink, "pieces") else (sink.line(record),)
+    for piece in pieces:
+        spool.write(piece)
+    return start, spool.tell() - start
 
 
 def _open(ctx: Context, fmt: str, out: Path, state_path: Path) -> tuple[Path, _LineWriter, _Rows]:
@@ -118,12 +173,14 @@ async def refetch(
     """Fetch again the failed items of the finished download at ``out``."""
     client = ctx.client()  # a missing key is reported before any file is touched
     index, sink, rows = _open(ctx, fmt, out, state_path)
+    # The new lines wait on the disk, not in memory: a result may be huge.
+    spool = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
     try:
-        failed = frozenset(item_id for item_id, status, _ in rows if status != "ok")
+        failed = frozenset(row.item_id for row in rows if row.status != "ok")
         if not failed:
             ctx.note(f"no failed items in {index}: nothing to fetch again")
             return 0
-        started, new, ok = time.monotonic(), dict[str, bytes](), 0
+        started, new, ok = time.monotonic(), dict[str, tuple[int, int]](), 0
         async with client:
             if before is not None:  # as the download did (a batch's source names)
                 await before(client)
@@ -132,15 +189,16 @@ async def refetch(
                 async with results:
                     async for r in results:
                         record = adapt(r)
-                        new[record.item.item_id] = sink.line(record)
+                        new[record.item.item_id] = _spooled(sink, record, spool)
                         ok += r.ok
                         bar.update(len(new), len(failed))
-        _replace_lines(index, rows, new)
+        _replace_lines(index, rows, new, spool)
     except BaseException:
         ctx.note(f"{index} is unchanged: run the same command again to fetch its failed items")
         raise
     finally:
         sink.close()
+        spool.close()
     still = len(failed) - ok
     ctx.note(
         f"fetched {len(new):,} of {len(failed):,} failed items again in "

@@ -12,12 +12,13 @@ checkpoint a resumed download cuts back to.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import os
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Literal
 
 import msgspec
 
@@ -127,9 +128,35 @@ class _IndexRow(msgspec.Struct, omit_defaults=False):
 
 
 _encode = msgspec.json.Encoder().encode
+_NULL_END = b"null}"
+#: Bytes of a result read at a time into a JSON Lines line.
+_PIECE = 1 << 20
+#: JSON's whitespace between tokens may hold line breaks (a pretty-printed
+#: answer, a stored file); inside a string they are escaped, so a raw one is
+#: always such whitespace, and a space keeps the line one line.
+_NO_BREAKS = bytes.maketrans(b"\r\n", b"  ")
 
 
-def _append(f: IO[bytes], line: bytes, length: int, path: Path) -> int:
+def _json_pieces(content: ResultContent) -> Iterator[bytes]:
+    empty = True
+    for piece in content.chunks(_PIECE):
+        empty = empty and not piece.strip()
+        yield piece.translate(_NO_BREAKS)
+    if empty:  # no JSON value at all: the line must still be one
+        yield b"null"
+
+
+def _text_pieces(content: ResultContent) -> Iterator[bytes]:
+    """The text as one JSON string, escaped a piece at a time (a character cut
+    between two pieces is decoded whole, as the text of the whole would be)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    yield b'"'
+    for piece in content.chunks(_PIECE):
+        yield _encode(decoder.decode(piece))[1:-1]
+    yield _encode(decoder.decode(b"", final=True))[1:-1] + b'"'
+
+
+def _append(f: IO[bytes], line: bytes | Iterable[bytes], length: int, path: Path) -> int:
     """``line`` appended whole (or not at all) and on the disk; the new length."""
     length = append_whole(f.fileno(), line, length, path)
     try:
@@ -257,7 +284,9 @@ class FilesWriter:
 
 class JsonlResultsWriter:
     """One JSON object per item in one file: item_id, item_name, status, error,
-    error_kind, bytes, result (text, or the JSON as sent)."""
+    error_kind, bytes, result (text, or the JSON as sent).  A result is written
+    a piece at a time (a spooled one is never whole in memory), the line all or
+    nothing."""
 
     def __init__(self, path: Path, resume: Checkpoint | None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -272,18 +301,16 @@ class JsonlResultsWriter:
             self.rows += 1
 
     def _write(self, r: ItemResult) -> int:
-        return _append(self.out, self.line(r), self.bytes, self.path)
+        return _append(self.out, self.pieces(r), self.bytes, self.path)
 
     def line(self, r: ItemResult) -> bytes:
-        """``r``'s line, not yet appended."""
+        """``r``'s line, not yet appended (whole: for a rewrite of the file)."""
+        return b"".join(self.pieces(r))
+
+    def pieces(self, r: ItemResult) -> Iterator[bytes]:
+        """``r``'s line in pieces: the fields, then the result streamed from the
+        content, last so that nothing follows what cannot be held whole."""
         item, err, content = r.item, r.error, r.content
-        value: Any = None
-        if content is not None:
-            value = (
-                msgspec.Raw(content.data)
-                if content.kind in ("json", "classification")
-                else content.text
-            )
         row = {
             "item_id": item.item_id,
             "item_name": item.item_name,
@@ -291,9 +318,18 @@ class JsonlResultsWriter:
             "error": err.message if err is not None else None,
             "error_kind": err.kind if err is not None else None,
             "bytes": r.nbytes,
-            "result": value,
+            "result": None,
         }
-        return _encode(row) + b"\n"
+        head = _encode(row)
+        if content is None:
+            yield head + b"\n"
+            return
+        yield head[: -len(_NULL_END)]
+        if content.kind in ("json", "classification"):
+            yield from _json_pieces(content)
+        else:
+            yield from _text_pieces(content)
+        yield b"}\n"
 
     def close(self) -> None:
         self.out.close()

@@ -21,10 +21,15 @@ from ._process import SimulatorProcess
 from ._registry import CreateRecord
 from ._server import Simulator
 from ._stats import RequestRecord, Stats
+from ._webhook_bodies import ENVELOPES as _ENVELOPES
 from ._webhooks import WebhookDelivery
+
+#: The shapes ``Faults.webhook_envelope`` may name (besides ``"drawn"``).
+WEBHOOK_ENVELOPES = tuple(_ENVELOPES)
 
 __all__ = [
     "DEFAULT_MIX",
+    "WEBHOOK_ENVELOPES",
     "BatchStore",
     "CreateRecord",
     "Faults",

@@ -504,7 +504,7 @@ WEBHOOK_EVENTS = frozenset(
         "verify": ("cancelled", "error", "pending", "running", "success"),
     }.items()
     for event in events
-)
+) | {"unmapped_event"}
 
 
 def _check_hook(errors: Errors, loc: list[str | int], hook: dict[str, Any]) -> None:

@@ -20,6 +20,7 @@ from ._faults import EMPTY_STYLES, Faults, Trigger
 from ._jobs import SimJob
 from ._layout import DEFAULT_MIX, STATUSES
 from ._server import Simulator
+from ._webhook_bodies import ENVELOPES
 
 __all__ = ["add_arguments", "build_parser", "main", "run_simulator", "serve", "simulator_from_args"]
 
@@ -152,6 +153,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="v2 batch webhooks: POSTs of one event at most while the receiver answers "
         "non-2xx or cannot be reached (default: 3)",
     )
+    f.add_argument(
+        "--webhook-envelope",
+        choices=("drawn", *ENVELOPES),
+        default="drawn",
+        help="v2 batch webhooks: the body's shape (the real one is unpublished); "
+        "drawn: one per event from the seed",
+    )
     parser.epilog = (
         f"Trigger syntax: {_TRIGGER_HELP}; terms are OR-ed, plus times=N and on=ENDPOINT."
     )
@@ -192,6 +200,7 @@ def faults_from_args(ns: argparse.Namespace) -> Faults:
         webhook_shuffle=getattr(ns, "webhook_shuffle", False),
         webhook_duplicate_every=getattr(ns, "webhook_duplicate_every", 0),
         webhook_attempts=getattr(ns, "webhook_attempts", 3),
+        webhook_envelope=getattr(ns, "webhook_envelope", "drawn"),
         **{name: getattr(ns, name) for name in _TRIGGERS},
         **{name: getattr(ns, name) for name in _CURSOR_TRIGGERS},
     )

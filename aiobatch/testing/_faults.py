@@ -20,6 +20,8 @@ from collections.abc import Container, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
+from ._webhook_bodies import ENVELOPES
+
 __all__ = [
     "CURSOR_FAULTS",
     "EMPTY_STYLES",
@@ -268,6 +270,10 @@ class Faults:
     webhook_duplicate_every: int = 0
     #: POSTs of one event at most: a non-2xx answer is redelivered until then.
     webhook_attempts: int = 3
+    #: The shape of each delivery's body (the real one is not published): a key
+    #: of ``aiobatch.testing.WEBHOOK_ENVELOPES``, or ``"drawn"``, one per event
+    #: from the seed (JSON objects only for ``webhook_output_format="json"``).
+    webhook_envelope: str = "drawn"
 
     def __post_init__(self) -> None:
         if self.latency_ms < 0 or self.jitter_ms < 0:
@@ -292,6 +298,8 @@ class Faults:
             raise ValueError("webhook_duplicate_every must be >= 0")
         if self.webhook_attempts < 1:
             raise ValueError("webhook_attempts must be >= 1")
+        if self.webhook_envelope != "drawn" and self.webhook_envelope not in ENVELOPES:
+            raise ValueError(f"webhook_envelope must be 'drawn' or one of {', '.join(ENVELOPES)}")
         for name in PAGE_FAULTS:
             trig = getattr(self, name)
             if trig is not None and trig.on not in ("items", "*"):

@@ -28,13 +28,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
-import msgspec
 
 from .. import webhooks
 from ._batches import BatchStore, _BatchState, is_loopback_url
+from ._webhook_bodies import body_of, pick
 
 if TYPE_CHECKING:
-    from ._faults import FaultState
+    from ._faults import Faults, FaultState
 
 __all__ = ["EVENT_OF_STATUS", "WebhookDelivery", "WebhookDispatcher"]
 
@@ -66,6 +66,8 @@ class WebhookDelivery:
     duplicate: bool = False
     #: 1 for the first POST of an event; 2, 3... for redeliveries after a non-2xx answer.
     attempt: int = 1
+    #: The body's shape (a key of ``ENVELOPES``): the real one is not published.
+    envelope: str = "event_type"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,7 @@ class _Outgoing:
     batch_id: str
     event_type: str
     event_id: str
+    envelope: str
     url: str
     headers: dict[str, str]
     body: bytes
@@ -190,13 +193,14 @@ class WebhookDispatcher:
 
     def _due(self) -> list[_Outgoing]:
         now = self.store.clock.now()
+        faults = self._fault_state().faults
         out: list[_Outgoing] = []
         for state in self.store.hooked():
             for t, status in state.transitions():
                 if t > now + 1e-9 or status in state.emitted:
                     continue
                 state.emitted.add(status)
-                out.extend(_outgoing(state, status, t))
+                out.extend(_outgoing(state, status, t, faults))
         return out
 
     async def _send_round(self, round_: list[_Outgoing]) -> None:
@@ -252,6 +256,7 @@ class WebhookDispatcher:
             error=error,
             duplicate=duplicate,
             attempt=attempt,
+            envelope=out.envelope,
         )
         async with self._progress:
             self.deliveries.append(record)
@@ -259,7 +264,7 @@ class WebhookDispatcher:
         return settled
 
 
-def _outgoing(state: _BatchState, status: str, at: float) -> list[_Outgoing]:
+def _outgoing(state: _BatchState, status: str, at: float, faults: Faults) -> list[_Outgoing]:
     event_type = EVENT_OF_STATUS[status]
     batch_id = state.batch.batch_id
     out: list[_Outgoing] = []
@@ -269,20 +274,21 @@ def _outgoing(state: _BatchState, status: str, at: float) -> list[_Outgoing]:
             continue
         key = f"{batch_id}/{k}/{event_type}".encode()
         event_id = "evt-" + hashlib.blake2b(key, digest_size=8).hexdigest()
-        data: dict[str, Any] = state.body(at, expand_results=False)
-        data["status"] = status
-        data["batch_id"] = batch_id
-        event = {
-            "event_id": event_id,
-            "event_type": event_type,
-            "timestamp": _iso(at),
-            "data": data,
-        }
-        body = msgspec.json.encode(event)
-        headers = {"Content-Type": "application/json"}
+        batch: dict[str, Any] = state.body(at, expand_results=False)
+        batch["status"] = status
+        envelope = pick(
+            faults.webhook_envelope,
+            seed=faults.seed,
+            event_id=event_id,
+            output_format=hook.get("webhook_output_format"),
+        )
+        body, content_type = body_of(envelope, event_type, event_id, _iso(at), batch)
+        headers = {"Content-Type": content_type}
         headers.update(hook.get("webhook_headers") or {})
         secret = hook.get("webhook_signing_secret")
         if secret:
             headers[webhooks.SIGNATURE_HEADER] = webhooks.sign(body, secret)
-        out.append(_Outgoing(batch_id, event_type, event_id, hook["webhook_url"], headers, body))
+        out.append(
+            _Outgoing(batch_id, event_type, event_id, envelope, hook["webhook_url"], headers, body)
+        )
     return out

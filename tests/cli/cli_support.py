@@ -16,7 +16,12 @@ import pytest
 from aiobatch.cli import run
 from aiobatch.testing import Simulator
 
-ENV_VARS = ("LLAMA_CLOUD_API_KEY", "LLAMA_PARSE_API_KEY", "LLAMA_CLOUD_BASE_URL")
+ENV_VARS = (
+    "LLAMA_CLOUD_API_KEY",
+    "LLAMA_PARSE_API_KEY",
+    "LLAMA_CLOUD_BASE_URL",
+    "LLAMA_CLOUD_WEBHOOK_SIGNING_SECRET",
+)
 
 
 def clear_env(monkeypatch: pytest.MonkeyPatch) -> None:

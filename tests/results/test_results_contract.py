@@ -247,6 +247,8 @@ async def test_a_presigned_redirect_to_another_scheme_is_refused(no_env: None) -
             raise web.HTTPFound("/data")
         if request.path == "/data":
             return web.Response(body=b"stored bytes")
+        if request.path == "/creds":
+            raise web.HTTPFound(f"http://user:pw@127.0.0.1:{request.url.port}/data")
         raise web.HTTPFound("https://127.0.0.1:9/elsewhere")  # http -> https: another scheme
 
     app = web.Application()
@@ -261,5 +263,34 @@ async def test_a_presigned_redirect_to_another_scheme_is_refused(no_env: None) -
                 assert sink.read() == b"stored bytes"
                 with pytest.raises(PresignedURLError, match="redirected from http to https"):
                     await storage_transport.fetch(url + "/other", sink)
+                with pytest.raises(PresignedURLError, match="carries credentials"):
+                    await storage_transport.fetch(url + "/creds", sink)
         finally:
             await storage_transport.aclose()
+
+
+async def test_custom_headers_and_cookies_never_reach_the_storage_host(
+    state: Contract,
+    base_url: str,
+    policy: RetryPolicy,
+    no_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # LLAMA_CLOUD_CUSTOM_HEADERS are for the API host: object storage is another.
+    monkeypatch.setenv("LLAMA_CLOUD_CUSTOM_HEADERS", "X-Tenant: acme\nX-Secret-Route: s3cr3t")
+    state.v2_jobs = {"pjb-none": ("agentic", "# stored")}
+    state.stored = {"pjb-none": "empty"}
+    log: list[Seen] = []
+    async with serve(storage(state, log)) as storage_url:
+        state.storage_url = storage_url
+        async with client(base_url, policy) as c:
+            (r,) = [r async for r in c.batches.iter_results("bat-1")]
+    assert r.content is not None
+    assert r.content.text == "# stored"
+    api = [s for s in state.seen if s.path.startswith("/api/v2/parse/")]
+    assert api
+    assert all(s.headers.get("X-Tenant") == "acme" for s in api)  # the API host gets them
+    assert log
+    for seen in log:
+        names = {k.lower() for k in seen.headers}
+        assert not names & {"x-tenant", "x-secret-route", "authorization", "cookie"}

@@ -210,3 +210,45 @@ async def test_directory_files_list(sdk: tuple[Any, Simulator]) -> None:
         )
     ]
     assert [f.id for f in full] == [listed[5].id]
+
+
+def _literal(annotation: Any) -> set[str]:
+    """The string values of a ``Literal`` inside ``Optional[SequenceNotStr[...]]``."""
+    from typing import Literal, get_args, get_origin
+
+    if get_origin(annotation) is Literal:
+        return {a for a in get_args(annotation) if isinstance(a, str)}
+    return set().union(*(_literal(a) for a in get_args(annotation)))
+
+
+def test_webhook_events_are_the_sdks_on_both_sides() -> None:
+    from typing import get_type_hints
+
+    from llama_cloud.types import batch_create_params
+
+    from aiobatch.testing._batches import WEBHOOK_EVENTS as SIM_EVENTS
+    from aiobatch.webhooks import WEBHOOK_EVENTS
+
+    params: Any = batch_create_params  # mypy sees 2.13.0's module, without it
+    hints = get_type_hints(params.WebhookConfiguration)
+    sdk = _literal(hints["webhook_events"])
+    assert "batch.success" in sdk
+    assert set(WEBHOOK_EVENTS) == sdk  # the client's builder checks against them
+    assert set(SIM_EVENTS) == sdk  # the simulator refuses only what the SDK cannot send
+
+
+def test_every_expand_the_sdk_names_is_served() -> None:
+    import re
+
+    from llama_cloud.types import extract_get_params, parsing_get_params
+
+    def named(module: Any) -> set[str]:
+        source = module.__loader__.get_source(module.__name__)
+        doc = source.split("expand:", 1)[1].split('"""')[1]
+        listing = doc.split(":", 1)[1].split(".", 1)[0]  # "Fields to include: a, b, c."
+        return set(re.findall(r"[a-z_]+", listing))
+
+    parse = named(parsing_get_params)
+    assert "raw_words_content_metadata" in parse
+    assert parse <= set(PARSE_EXPANDS)
+    assert named(extract_get_params) == {"configuration", "extract_metadata", "usage"}

@@ -63,6 +63,17 @@ async def receiver() -> AsyncIterator[Receiver]:
         yield rec
 
 
+def facts(sim: Simulator, rec: Receiver) -> list[tuple[str, str]]:
+    """What each received event was, from the simulator's record of what it sent:
+    the body's shape is drawn, so the parsed event may not say."""
+    sent = {d.body: (d.batch_id, d.event_type) for d in sim.webhook_deliveries}
+    return [sent[e.body] for e in rec.events]
+
+
+def kinds(sim: Simulator, rec: Receiver) -> list[str]:
+    return [kind for _, kind in facts(sim, rec)]
+
+
 async def make_sim(faults: Faults | None = None) -> Simulator:
     return await Simulator(clock=SimClock.frozen_at(T0), faults=faults).start()
 
@@ -86,21 +97,17 @@ async def test_every_event_of_a_batch_arrives_signed_and_parses(receiver: Receiv
         hook = {"webhook_url": receiver.url, "webhook_signing_secret": SECRET}
         batch_id = await create(sim, hook)
         await sim.wait_for_webhooks(1)
-        assert [e.event_type for e in receiver.events] == ["batch.pending"]
+        assert kinds(sim, receiver) == ["batch.pending"]
         sim.advance(1.0)  # running
         await sim.wait_for_webhooks(2)
         sim.advance(60.0)  # finished
         await sim.wait_for_webhooks(3)
     finally:
         await sim.stop()
-    assert [e.event_type for e in receiver.events] == [
-        "batch.pending",
-        "batch.running",
-        "batch.success",
-    ]
-    assert {e.batch_id for e in receiver.events} == {batch_id}
-    assert receiver.events[-1].data["status"] == "COMPLETED"
-    assert len({e.event_id for e in receiver.events}) == 3
+    assert kinds(sim, receiver) == ["batch.pending", "batch.running", "batch.success"]
+    assert {b for b, _ in facts(sim, receiver)} == {batch_id}
+    assert b"COMPLETED" in receiver.events[-1].body  # whatever the shape
+    assert len({d.event_id for d in sim.webhook_deliveries}) == 3
     assert receiver.rejected == []
     assert [d.status for d in sim.webhook_deliveries] == [204, 204, 204]
     # The record holds exactly what was sent, and it verifies.
@@ -120,11 +127,11 @@ async def test_shuffled_and_duplicated_deliveries_are_set_equal(receiver: Receiv
         await sim.stop()
     assert len(deliveries) == 18
     assert sum(d.duplicate for d in deliveries) == 6
-    got = {(e.batch_id, str(e.event_type)) for e in receiver.events}
+    got = set(facts(sim, receiver))
     assert got == {(b, ev) for b in ids for ev in ALL}
     assert len(receiver.events) == 18
     # The round was shuffled: not in the order the changes happened.
-    late = [(e.batch_id, str(e.event_type)) for e in receiver.events]
+    late = facts(sim, receiver)
     late = [k for k in dict.fromkeys(late) if k[1] != "batch.pending"]
     in_order = [(b, ev) for b in ids for ev in ("batch.running", "batch.success")]
     assert sorted(late) == sorted(in_order)
@@ -161,6 +168,7 @@ async def test_headers_pass_through(receiver: Receiver) -> None:
         hook = {
             "webhook_url": receiver.url,
             "webhook_signing_secret": SECRET,
+            "webhook_output_format": "json",  # a JSON object, whichever shape
             "webhook_headers": {"X-Tenant": "acme", "Authorization": "Bearer t0k"},
         }
         await create(sim, hook)
@@ -191,7 +199,7 @@ async def test_events_filter_and_cancel(receiver: Receiver) -> None:
         await sim.wait_for_webhooks(2)
     finally:
         await sim.stop()
-    got = sorted((e.batch_id, str(e.event_type)) for e in receiver.events)
+    got = sorted(facts(sim, receiver))
     assert got == sorted([(done, "batch.success"), (cancelled, "batch.cancelled")])
     assert len(sim.webhook_deliveries) == 2
 
@@ -215,7 +223,7 @@ async def test_failed_batch_sends_batch_error_and_failures_are_recorded() -> Non
     assert delivery.event_type == "batch.error"
     assert delivery.status is None
     assert delivery.error
-    assert webhooks.parse(delivery.body).batch_id == "bat-f"
+    assert b"bat-f" in delivery.body
 
 
 @pytest.mark.parametrize(
@@ -268,4 +276,4 @@ async def test_a_restarted_simulator_delivers_again(receiver: Receiver) -> None:
         await sim.wait_for_webhooks(2)
     finally:
         await sim.stop()
-    assert [e.event_type for e in receiver.events] == ["batch.pending", "batch.running"]
+    assert kinds(sim, receiver) == ["batch.pending", "batch.running"]
