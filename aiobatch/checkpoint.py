@@ -55,6 +55,8 @@ class _State(msgspec.Struct, forbid_unknown_fields=True):
     filter_mode: FilterMode | None = None
     acked: list[str] = []
     recent: list[str] = []
+    #: The ``total_size`` of the last page handed out (offset listings).
+    total: int | None = None
 
 
 def key_of(done: object) -> str:
@@ -104,6 +106,9 @@ class Checkpoint:
         self._filter_mode: FilterMode | None = None
         self._offset = 0
         self._token: str | None = None
+        #: The total the consumer last saw: a resumed scan told a lower one knows
+        #: the offsets shifted under the watermark (items would be skipped).
+        self._total: int | None = None
         self._entries: collections.deque[_Entry] = collections.deque()
         self._handed: dict[str, _Entry] = {}
         #: Keys of the acknowledged entries (past the oldest one not acknowledged).
@@ -131,11 +136,13 @@ class Checkpoint:
             raise ValueError(f"unknown Checkpoint version {state.version!r} (expected 1)")
         if state.offset < 0:
             raise ValueError(f"a Checkpoint's offset must be >= 0, got {state.offset}")
+        if state.total is not None and state.total < 0:
+            raise ValueError(f"a Checkpoint's total must be >= 0, got {state.total}")
         if not all((*state.acked, *state.recent)):
             raise ValueError("a Checkpoint's acked keys must be non-empty ids")
         cp = cls(max_pending=max_pending)
         cp._listing, cp._kind, cp._filter_mode = state.listing, state.kind, state.filter_mode
-        cp._offset, cp._token = state.offset, state.token
+        cp._offset, cp._token, cp._total = state.offset, state.token, state.total
         cp._kept = set(state.acked)
         for key in state.recent[-_RECENT:]:
             cp._retire(key)
@@ -153,6 +160,7 @@ class Checkpoint:
             self._filter_mode,
             sorted(acked),
             list(itertools.islice(reversed(self._retired), _RECENT))[::-1],
+            self._total,
         )
         return msgspec.json.encode(state).decode()
 
@@ -354,6 +362,8 @@ class _Tap(Generic[T]):
         cp = self._check()
         if filter_mode is not None:
             cp._filter_mode = filter_mode  # a resumed scan must count offsets alike
+        if page.total_size is not None:
+            cp._total = page.total_size
         items = page.items
         keys = list(map(self._key, items))
         if cp._retired and not cp._retired.keys().isdisjoint(keys):

@@ -149,6 +149,29 @@ def test_moving_total_is_drift() -> None:
     assert info.value.offset == 10
 
 
+@pytest.mark.parametrize("on_drift", ["raise", "warn"])
+def test_a_resumed_scan_told_a_lower_total_than_its_last_is_drift(on_drift: str) -> None:
+    """Items left the front between two scans: the resume offset now skips some."""
+    plan = ScanPlan(
+        start_offset=50, page_size=10, window=2, last_total=100, raise_on_drift=on_drift == "raise"
+    )
+    plan.next_requests()
+    if on_drift == "raise":
+        with pytest.raises(DriftError, match=r"total_size fell from 100 .* to 99"):
+            plan.record(50, 10, total=99, first_key="a", last_key="b")
+        return
+    assert [r.offset for r in plan.record(50, 10, total=99, first_key="a", last_key="b")] == [50]
+    assert len(plan.drift) == 1
+    assert "fell from 100" in plan.drift[0]
+
+
+def test_a_resumed_scan_told_a_higher_total_is_not_drift() -> None:
+    plan = ScanPlan(start_offset=50, page_size=10, window=2, last_total=100)
+    plan.next_requests()
+    assert [r.offset for r in plan.record(50, 10, total=104, first_key="a", last_key="b")] == [50]
+    assert plan.drift == []
+
+
 def test_drift_can_be_accepted_and_is_recorded() -> None:
     plan = ScanPlan(start_offset=0, page_size=10, window=2, raise_on_drift=False)
     plan.next_requests()

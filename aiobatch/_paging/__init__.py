@@ -49,6 +49,8 @@ def start_scan(
     options: ScanOptions,
     client: Requester,
     spawn: Spawner,
+    *,
+    last_total: int | None = None,
 ) -> PageIterator[T]:
     """A lazily started scan of a declared endpoint.
 
@@ -100,6 +102,7 @@ def start_scan(
                 total_is_exact=resolved.total_is_exact,
                 dedup_window=options.dedup_window,
                 expected_end=resolved.expected,
+                last_total=last_total,
             )
             await produce(listing, plan, limiter, progress, out.clone())
 

@@ -102,6 +102,9 @@ class ScanPlan:
     #: first wave is tiled up to it at once instead of waiting a round trip for
     #: the first page's total.  Only a plan: every rule below still decides.
     expected_end: int | None = None
+    #: The total the consumer last saw before this scan (a checkpoint's): a
+    #: lower first total means the listing shrank under the resume point.
+    last_total: int | None = None
 
     step: int = field(init=False)
     next_emit: int = field(init=False)
@@ -586,6 +589,14 @@ class ScanPlan:
     def _observe_total(self, total: int | None, offset: int) -> None:
         if total is None:
             return
+        if self.total is None and self.last_total is not None and total < self.last_total:
+            # Across two scans as within one: a total that went down means
+            # every offset after the removed items shifted back, so starting
+            # at the saved position would skip as many items.
+            self._drift(
+                f"total_size fell from {self.last_total} (when the resume point was saved) "
+                f"to {total} (page at {offset})"
+            )
         if self.total is not None and total != self.total:
             what = f"total_size moved from {self.total} to {total} (page at {offset})"
             if self.total_is_exact or total < self.total:

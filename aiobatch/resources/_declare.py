@@ -142,7 +142,10 @@ class Declared(Generic[T]):
         if cp is not None:
             # Read when the scan starts: acks until then move the watermark.
             opts = resume_from(cp, opts, self.listing, self.endpoint.style)
-        pages = start_scan(self.endpoint, self.resolve, opts, self.api, spawn)
+        last_total = None if cp is None else cp._total
+        pages = start_scan(
+            self.endpoint, self.resolve, opts, self.api, spawn, last_total=last_total
+        )
         pages.count(self.api.counters)
         hooks = self.api.hooks
         if hooks is not None:

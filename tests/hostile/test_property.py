@@ -272,6 +272,10 @@ FOUND = [
         Behaviour(n=46, total="absent", faults={45: Fault("stale", 2), 50: Fault("429", 6)}),
         Consumer(5, 1, 0, (), "checkpoint"),
     ),
+    # The front of the listing shrinks once the probe at the total is asked, after
+    # the consumer's last page: the checkpoint resumed from holds the total it saw,
+    # and the resumed scan's lower one is drift (not a silent skip of item 81).
+    Scenario(Behaviour(n=100, shrink=(100, 1)), Consumer(20, 1, 0, (81,), "checkpoint")),
 ]
 
 
@@ -280,6 +284,7 @@ FOUND = [
 @example(sc=FOUND[0])
 @example(sc=FOUND[1])
 @example(sc=FOUND[2])
+@example(sc=FOUND[3])
 def test_the_consumer_gets_the_listing_or_a_typed_error_at_its_position(sc: Scenario) -> None:
     try:
         asyncio.run(run(sc))

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable
 import anyio
 import pytest
 
-from aiobatch import BatchClient, Checkpoint, RetryPolicy
+from aiobatch import BatchClient, Checkpoint, DriftError, RetryPolicy
 from aiobatch.testing import SimBatch, SimClock, SimJob, Simulator
 
 JOB, N = "bjb-cp", 2_640
@@ -254,8 +254,34 @@ async def test_bad_use_is_a_clear_error(
         Checkpoint().ack(other[0])
     with pytest.raises(TypeError, match="ack\\(\\) takes"):
         cp.ack("item-1")
-    for bad in ("[]", '{"version": 2}', '{"version": 1, "offset": -1}', "{"):
+    bad_total = '{"version": 1, "total": -1}'
+    for bad in ("[]", '{"version": 2}', '{"version": 1, "offset": -1}', bad_total, "{"):
         with pytest.raises(ValueError, match="Checkpoint"):
             Checkpoint.from_json(bad)
     with pytest.raises(ValueError, match="max_pending"):
         Checkpoint(max_pending=0)
+
+
+async def test_a_resume_told_a_lower_total_than_was_saved_is_drift(
+    sim: Simulator, client_for: Callable[[Simulator], BatchClient]
+) -> None:
+    """The listing lost items at its front since the save: every offset moved
+    back, so the watermark would skip as many items; the lower total says so."""
+    cp = Checkpoint()
+    async with client_for(sim) as client:
+        async for item in client.job_items.iter(JOB, page_size=100, checkpoint=cp, max_items=100):
+            cp.ack(item)
+        state = json.loads(cp.to_json())
+        assert (state["offset"], state["total"]) == (100, N)
+        state["total"] = N + 5  # as saved before five items left the front
+        shrunk = Checkpoint.from_json(json.dumps(state))
+        with pytest.raises(DriftError, match=f"total_size fell from {N + 5} .* to {N}"):
+            async for _ in client.job_items.iter(JOB, page_size=100, checkpoint=shrunk):
+                pass
+        rest = [
+            i
+            async for i in client.job_items.iter(
+                JOB, checkpoint=Checkpoint.from_json(json.dumps(dict(state, total=N)))
+            )
+        ]
+    assert len(rest) == N - 100
