@@ -49,6 +49,8 @@ class SimHost(Protocol):
     api_key: str | None
     #: Whether item listings carry ``total_size`` (not published either way).
     total_size: bool
+    #: Whether items carry unset nullable fields as explicit ``null``.
+    explicit_nulls: bool
     default_limit: int
     max_limit: int
     registry: Registry
@@ -143,6 +145,7 @@ async def list_items(request: web.Request) -> web.StreamResponse:
             unknown_every=f.unknown_status_every,
             unknown_value=f.unknown_status_value,
             extra=f.extra_fields,
+            nulls=host.explicit_nulls,
             ties=ties,
         )
         fields.append(b'"items":[%s]' % items)

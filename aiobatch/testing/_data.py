@@ -49,6 +49,31 @@ _ERRORS = (
     "Upstream error: 503 Service Unavailable from OCR worker",
 )
 _SKIPS = ("already_processed", "size_limit_exceeded", "unsupported_file_type")
+#: The nullable fields an item of each status does not carry, as explicit nulls
+#: (a FastAPI server sends ``null`` for an unset nullable field).
+_NULLS = {
+    "pending": (
+        "completed_at",
+        "error_message",
+        "job_id",
+        "job_record_id",
+        "skip_reason",
+        "started_at",
+    ),
+    "skipped": ("error_message", "job_id", "job_record_id", "started_at"),
+    "cancelled": (
+        "completed_at",
+        "error_message",
+        "job_id",
+        "job_record_id",
+        "skip_reason",
+        "started_at",
+    ),
+    "processing": ("completed_at", "error_message", "skip_reason"),
+    "completed": ("error_message", "skip_reason"),
+    "failed": ("skip_reason",),
+}
+_NULL_TAILS = {st: "".join(f',"{f}":null' for f in fields) for st, fields in _NULLS.items()}
 _EXTRA_ITEM = ',"x_sim_attempts":1,"x_sim_meta":{"shard":3,"tags":["sim"],"score":0.5}'
 
 
@@ -201,8 +226,10 @@ class ItemEncoder:
         unknown_every: int = 0,
         unknown_value: str = "",
         extra: bool = False,
+        nulls: bool = False,
     ) -> str:
-        """The items ``(index, status code)`` as comma-separated JSON objects."""
+        """The items ``(index, status code)`` as comma-separated JSON objects
+        (``nulls``: unset nullable fields as explicit ``null``)."""
         seconds, frac_of = self._seconds, _FRAC
         salt, names, mids, errors = self._salt, self._names, self._mids, self._errors
         start0, per, window, jitter = self._start_ms, self._per_ms, self._window_ms, self._jitter
@@ -211,6 +238,7 @@ class ItemEncoder:
         cancelled_at = view.state.cancelled_at
         cancelled = self._iso_ms(round(cancelled_at * 1000)) if cancelled_at is not None else ""
         tail = _EXTRA_ITEM if extra else ""
+        tails = tuple((_NULL_TAILS[st] if nulls else "") + tail for st in STATUSES)
         unknown_value = _frag(unknown_value)
         layout = view.state.layout
         block = layout.block
@@ -243,14 +271,14 @@ class ItemEncoder:
                     f'{{"item_id":"itm_{key}_{num}","item_name":"{head}{num}{ext}","status":"{st}"'
                 )
             if code == PENDING:
-                append(f'{lead},"effective_at":"{created}"{tail}}}')
+                append(f'{lead},"effective_at":"{created}"{tails[code]}}}')
                 continue
             sec, frac = divmod(start0 + int(i * per), 1000)
             started = seconds[sec] + frac_of[frac]
             if code == SKIPPED:
                 append(
                     f'{lead},"completed_at":"{started}","effective_at":"{started}",'
-                    f'"skip_reason":"{_SKIPS[(h >> 10) % 3]}"{tail}}}'
+                    f'"skip_reason":"{_SKIPS[(h >> 10) % 3]}"{tails[code]}}}'
                 )
                 continue
             if code == CANCELLED:
@@ -258,7 +286,7 @@ class ItemEncoder:
                 late = i >= view.started or (
                     view.prefix_cancelled and layout.codes(i // block)[i % block] == PENDING
                 )
-                append(f'{lead},"effective_at":"{cancelled if late else started}"{tail}}}')
+                append(f'{lead},"effective_at":"{cancelled if late else started}"{tails[code]}}}')
                 continue
             # Decimal digits are valid hex: the id stays UUID-shaped without hex formatting.
             job_id = f"{key}-{mids[h >> 10 & 1023]}00000{num}"
@@ -268,7 +296,7 @@ class ItemEncoder:
 
             if code == PROCESSING:
                 append(
-                    f'{lead},"effective_at":"{started}",{job_ref},"started_at":"{started}"{tail}}}'
+                    f'{lead},"effective_at":"{started}",{job_ref},"started_at":"{started}"{tails[code]}}}'
                 )
                 continue
             sec, frac = divmod(start0 + int(i * per) + window + ((h >> 4) & jitter), 1000)
@@ -282,7 +310,7 @@ class ItemEncoder:
                 error = f',"error_message":{message}'
             append(
                 f'{lead},"completed_at":"{ended}","effective_at":"{ended}"{error},'
-                f'{job_ref},"started_at":"{started}"{tail}}}'
+                f'{job_ref},"started_at":"{started}"{tails[code]}}}'
             )
         return ",".join(out)
 

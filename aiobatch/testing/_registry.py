@@ -224,6 +224,7 @@ class Registry:
         unknown_every: int = 0,
         unknown_value: str = "",
         extra: bool = False,
+        nulls: bool = False,
         ties: tuple[int, str] | None = None,
     ) -> tuple[bytes, int]:
         """One page's items as a JSON array body (without brackets) and its length.
@@ -233,7 +234,12 @@ class Registry:
         if ties is not None:
             entries = _tied_page(view, status, offset, limit, *ties)
             text = self.encoder(state).encode(
-                entries, view, unknown_every=unknown_every, unknown_value=unknown_value, extra=extra
+                entries,
+                view,
+                unknown_every=unknown_every,
+                unknown_value=unknown_value,
+                extra=extra,
+                nulls=nulls,
             )
             return text.encode(), len(entries)
         key = (
@@ -245,13 +251,19 @@ class Registry:
             unknown_every,
             unknown_value,
             extra,
+            nulls,
         )
         hit = self.cache.get(key)
         if hit is not None:
             return hit
         entries = view.page(status, offset, limit)
         text = self.encoder(state).encode(
-            entries, view, unknown_every=unknown_every, unknown_value=unknown_value, extra=extra
+            entries,
+            view,
+            unknown_every=unknown_every,
+            unknown_value=unknown_value,
+            extra=extra,
+            nulls=nulls,
         )
         value = (text.encode(), len(entries))
         self.cache.put(key, value)

@@ -52,7 +52,9 @@ class Simulator:
     progress.  ``sleep`` is what latency and trickling await (tests may record it).
     ``total_size=False`` leaves ``total_size`` out of item listings: no request
     asks for it and whether the API sends it is not published, so a client must be
-    right (and fast) both ways.  Presigned result URLs point at a second
+    right (and fast) both ways.  Items carry their unset nullable fields as
+    explicit ``null`` (as the API's FastAPI server does); ``explicit_nulls=False``
+    leaves them out, as the SDK's types also allow.  Presigned result URLs point at a second
     listener (``storage_url``), valid for ``presigned_ttl`` seconds of the
     simulator's clock, over TLS when ``storage_ssl`` is given.
     """
@@ -76,11 +78,13 @@ class Simulator:
         presigned_ttl: float = 900.0,
         storage_ssl: ssl.SSLContext | None = None,
         total_size: bool = True,
+        explicit_nulls: bool = True,
     ) -> None:
         if not 1 <= default_limit <= max_limit:
             raise ValueError("need 1 <= default_limit <= max_limit")
         self.api_key = api_key
         self.total_size = total_size
+        self.explicit_nulls = explicit_nulls
         self.host = host
         self.default_limit = default_limit
         self.max_limit = max_limit
