@@ -50,6 +50,7 @@ from ._results import (
     UnsupportedJobTypeError,
 )
 from ._retry import RetryPolicy
+from ._transport import Response, Transport
 from .arrow import iter_arrow, to_arrow  # pyarrow itself is imported only when called
 from .checkpoint import Checkpoint
 from .models import (
@@ -129,6 +130,7 @@ __all__ = [
     "ProcessingResult",
     "ProcessingResults",
     "RateLimitError",
+    "Response",
     "ResponseDecodeError",
     "ResponseTooLargeError",
     "ResultContent",
@@ -144,6 +146,7 @@ __all__ = [
     "StatusWatch",
     "TLSVerificationError",
     "Timeout",
+    "Transport",
     "UnprocessableEntityError",
     "UnsupportedJobTypeError",
     "WebhookPayloadError",
