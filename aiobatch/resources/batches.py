@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import _protocol as proto
+from .._config import check_seconds
 from .._errors import BatchNotFinishedError
 from .._paging import Endpoint, ItemIterator, PageIterator, Resolved, Scan, ScanKw, ScanOptions
 from .._paging.types import MAX_CONCURRENCY
@@ -29,7 +30,7 @@ from .._results import (
 )
 from .._webhook_setup import WebhookConfiguration
 from ..models import Batch, BatchFileResult, BatchJobType, BatchList, BatchStatus, encode
-from ..workflows import BatchResultsWatch, BatchWatch, check_seconds, results_state
+from ..workflows import BatchResultsWatch, BatchWatch, results_state
 from ._declare import Declared, check_checkpoint, fixed, options_of
 from ._requester import Api
 

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
 from .. import _protocol as proto
+from .._config import check_seconds
 from .._paging import (
     Endpoint,
     FilterMode,
@@ -37,7 +38,7 @@ from ..models import (
     JobType,
     ProcessingResults,
 )
-from ..workflows import JobWatch, check_seconds
+from ..workflows import JobWatch
 from ._declare import Declared, check_checkpoint, options_of
 from ._requester import Api
 
