@@ -15,7 +15,7 @@ from typing import Any, Generic, Self, TypeVar
 
 import anyio
 
-from ._config import check_seconds
+from ._checks import check_seconds
 from ._errors import BatchFailedError, BatchWaitTimeoutError, JobFailedError, JobWaitTimeoutError
 from ._rerun.plan import RetryChunk, RetryPlan, plan_chunks
 from ._retry import DeadlineReached, RetryPolicy, deadline

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
 from .. import _protocol as proto
-from .._config import check_seconds
+from .._checks import check_int, check_seconds
 from .._paging import (
     Endpoint,
     FilterMode,
@@ -233,12 +233,7 @@ class JobItems:
         """
         proto.check_id("job_id", job_id)
         wanted = proto.check_only(only)
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
-            raise TypeError(f"concurrency must be an int, got {type(concurrency).__name__}")
-        if not 1 <= concurrency <= MAX_CONCURRENCY:
-            raise ValueError(
-                f"concurrency must be within [1, {MAX_CONCURRENCY}], got {concurrency}"
-            )
+        check_int("concurrency", concurrency, minimum=1, maximum=MAX_CONCURRENCY)
         known = proto.check_status(job_type, JobType, name="job_type")
         if result is not None:
             resolvers = [RESOLVERS[known]] if known in RESOLVERS else list(RESOLVERS.values())

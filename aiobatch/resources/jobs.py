@@ -11,7 +11,7 @@ from typing import Any
 import msgspec
 
 from .. import _protocol as proto
-from .._config import check_seconds
+from .._checks import check_seconds
 from .._errors import ConfigurationError
 from .._paging import Endpoint, ItemIterator, PageIterator, Resolved, Scan, ScanKw, ScanOptions
 from .._rerun.plan import RetryChunk, RetryPlan
