@@ -4,8 +4,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from ._budget import RequestBudget
 from ._client import BatchClient
-from ._config import DEFAULT_BASE_URL, EU_BASE_URL, Limits, Timeout
+from ._config import DEFAULT_BASE_URL, EU_BASE_URL, ClientConfig, Limits, Timeout
 from ._errors import (
     AiobatchError,
     APIConnectionError,
@@ -39,9 +40,11 @@ from ._errors import (
     WebhookPayloadError,
     WebhookVerificationError,
 )
-from ._paging import Page, ScanOptions, ScanProgress
+from ._paging import ItemIterator, Page, PageIterator, Scan, ScanOptions, ScanProgress
 from ._rerun.state import RetryStateStore
 from ._results import (
+    FileResult,
+    FileResultIterator,
     ItemError,
     ItemResult,
     ResultContent,
@@ -50,6 +53,7 @@ from ._results import (
     UnsupportedJobTypeError,
 )
 from ._retry import RetryPolicy
+from ._transport import Response, Transport
 from .arrow import iter_arrow, to_arrow  # pyarrow itself is imported only when called
 from .checkpoint import Checkpoint
 from .models import (
@@ -104,12 +108,16 @@ __all__ = [
     "CancelResponse",
     "Checkpoint",
     "ClientClosedError",
+    "ClientConfig",
     "ConfigurationError",
     "ConflictError",
     "ContentEncodingError",
     "DriftError",
+    "FileResult",
+    "FileResultIterator",
     "InternalServerError",
     "ItemError",
+    "ItemIterator",
     "ItemResult",
     "ItemStatus",
     "JobFailedError",
@@ -124,11 +132,14 @@ __all__ = [
     "NotFoundError",
     "Page",
     "PageFetchError",
+    "PageIterator",
     "PaginationError",
     "PermissionDeniedError",
     "ProcessingResult",
     "ProcessingResults",
     "RateLimitError",
+    "RequestBudget",
+    "Response",
     "ResponseDecodeError",
     "ResponseTooLargeError",
     "ResultContent",
@@ -139,11 +150,13 @@ __all__ = [
     "RetryPlan",
     "RetryPolicy",
     "RetryStateStore",
+    "Scan",
     "ScanOptions",
     "ScanProgress",
     "StatusWatch",
     "TLSVerificationError",
     "Timeout",
+    "Transport",
     "UnprocessableEntityError",
     "UnsupportedJobTypeError",
     "WebhookPayloadError",

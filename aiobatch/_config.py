@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from ._checks import check_seconds
 from ._errors import ConfigurationError, MissingAPIKeyError
 from ._logs import apply_log_env
 from ._paging.types import MAX_CONCURRENCY, ScanOptions
@@ -108,17 +109,6 @@ class Limits:
         if self.max_download_bytes < 1024:
             raise ConfigurationError("Limits.max_download_bytes must be >= 1024")
         check_seconds("Limits.keepalive_timeout", self.keepalive_timeout)
-
-
-def check_seconds(name: str, value: object, *, none_ok: bool = False) -> float:
-    """A timeout: a finite real number of seconds above 0 (aiohttp turns ``inf`` into
-    an ``OverflowError`` on every request, and ``nan``, ``0`` or ``True`` make no sense)."""
-    expected = "a finite number of seconds > 0" + (", or None" if none_ok else "")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigurationError(f"{name} must be {expected}; got {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise ConfigurationError(f"{name} must be {expected}; got {value!r}")
-    return float(value)
 
 
 def _raw(env: Mapping[str, str], name: str) -> str | None:

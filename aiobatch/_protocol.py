@@ -17,6 +17,7 @@ from urllib.parse import quote
 import msgspec
 
 from . import models
+from ._checks import check_int
 from ._errors import (
     APIConnectionError,
     APIStatusError,
@@ -135,21 +136,13 @@ def _check_encodable(name: str, value: str) -> None:
 def check_limit(value: int | None, *, name: str = "limit") -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
+    return check_int(name, value, minimum=1)
 
 
 def check_offset(value: int | None, *, name: str = "offset") -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
+    return check_int(name, value, minimum=0)
 
 
 def check_status(value: str | None, enum_type: type[E], *, name: str = "status") -> E | None:

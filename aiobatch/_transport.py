@@ -72,7 +72,7 @@ class Response(NamedTuple):
     body: bytes
     #: False when the body ran to EOF with no length or chunk framing: a dropped
     #: connection then looks like a clean end, so a decode error means truncation.
-    framed: bool
+    framed: bool = True
 
 
 class Transport(Protocol):

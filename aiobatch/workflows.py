@@ -10,12 +10,12 @@ so tests drive them with a fake clock and never sleep for real.
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Generic, Self, TypeVar
 
 import anyio
 
+from ._checks import check_seconds
 from ._errors import BatchFailedError, BatchWaitTimeoutError, JobFailedError, JobWaitTimeoutError
 from ._rerun.plan import RetryChunk, RetryPlan, plan_chunks
 from ._retry import DeadlineReached, RetryPolicy, deadline
@@ -52,15 +52,6 @@ def status_key(status: BatchJobStatus) -> tuple[object, ...]:
         j.skipped_items,
         status.progress_percentage,
     )
-
-
-def check_seconds(name: str, value: float | None, *, none_ok: bool, zero_ok: bool = False) -> None:
-    if value is None and none_ok:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
-    if value < 0 or (value == 0 and not zero_ok):
-        raise ValueError(f"{name} must be > 0, got {value!r}")
 
 
 class StatusWatch(Generic[S]):

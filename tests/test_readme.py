@@ -128,6 +128,12 @@ def test_simulator_section_worker_pool_test_passes(tmp_path: Path) -> None:
     assert "1 passed" in result.stdout
 
 
+def test_simulator_section_mock_transport_test_passes(tmp_path: Path) -> None:
+    result = run_pytest(section_block("# unit test with MockTransport"), tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+
+
 def test_simulator_section_asyncio_example_runs_as_written(tmp_path: Path) -> None:
     [code] = [
         b for b in python_blocks("Testing your code with the simulator") if "asyncio.run" in b

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import _protocol as proto
+from .._checks import check_int, check_seconds
 from .._errors import BatchNotFinishedError
 from .._paging import Endpoint, ItemIterator, PageIterator, Resolved, Scan, ScanKw, ScanOptions
 from .._paging.types import MAX_CONCURRENCY
@@ -29,7 +30,7 @@ from .._results import (
 )
 from .._webhook_setup import WebhookConfiguration
 from ..models import Batch, BatchFileResult, BatchJobType, BatchList, BatchStatus, encode
-from ..workflows import BatchResultsWatch, BatchWatch, check_seconds, results_state
+from ..workflows import BatchResultsWatch, BatchWatch, results_state
 from ._declare import Declared, check_checkpoint, fixed, options_of
 from ._requester import Api
 
@@ -305,12 +306,7 @@ class Batches:
         """
         proto.check_id("batch_id", batch_id)
         wanted = proto.check_only(only)
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
-            raise TypeError(f"concurrency must be an int, got {type(concurrency).__name__}")
-        if not 1 <= concurrency <= MAX_CONCURRENCY:
-            raise ValueError(
-                f"concurrency must be within [1, {MAX_CONCURRENCY}], got {concurrency}"
-            )
+        check_int("concurrency", concurrency, minimum=1, maximum=MAX_CONCURRENCY)
         if isinstance(start_offset, bool) or not isinstance(start_offset, int) or start_offset < 0:
             raise ValueError(f"start_offset must be an int >= 0, got {start_offset!r}")
         if result is not None:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
 from .. import _protocol as proto
+from .._checks import check_int, check_seconds
 from .._paging import (
     Endpoint,
     FilterMode,
@@ -37,7 +38,7 @@ from ..models import (
     JobType,
     ProcessingResults,
 )
-from ..workflows import JobWatch, check_seconds
+from ..workflows import JobWatch
 from ._declare import Declared, check_checkpoint, options_of
 from ._requester import Api
 
@@ -232,12 +233,7 @@ class JobItems:
         """
         proto.check_id("job_id", job_id)
         wanted = proto.check_only(only)
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
-            raise TypeError(f"concurrency must be an int, got {type(concurrency).__name__}")
-        if not 1 <= concurrency <= MAX_CONCURRENCY:
-            raise ValueError(
-                f"concurrency must be within [1, {MAX_CONCURRENCY}], got {concurrency}"
-            )
+        check_int("concurrency", concurrency, minimum=1, maximum=MAX_CONCURRENCY)
         known = proto.check_status(job_type, JobType, name="job_type")
         if result is not None:
             resolvers = [RESOLVERS[known]] if known in RESOLVERS else list(RESOLVERS.values())

@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from .. import _protocol as proto
+from .._checks import check_seconds
 from .._errors import ConfigurationError
 from .._paging import Endpoint, ItemIterator, PageIterator, Resolved, Scan, ScanKw, ScanOptions
 from .._rerun.plan import RetryChunk, RetryPlan
@@ -27,7 +28,7 @@ from ..models import (
     JobType,
     encode,
 )
-from ..workflows import JobWatch, check_seconds
+from ..workflows import JobWatch
 from ._declare import Declared, fixed, options_of
 from ._requester import Api
 from .job_items import JobItems

@@ -6,6 +6,8 @@ Test your own code against it in-process (``Simulator``), from pytest (the
 benchmarks), or standalone (``python -m aiobatch.testing``).  Jobs are
 described (``SimJob``), not stored, so a job of millions of items costs no
 memory; ``Faults`` makes the server misbehave in precise, repeatable ways.
+``MockTransport(handler)`` answers a client's requests with a function, no
+server at all.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from ._cli import add_arguments, build_parser, run_simulator, serve
 from ._faults import Faults, Trigger
 from ._jobs import SimClock, SimItem, SimJob
 from ._layout import DEFAULT_MIX
+from ._mock import MockRequest, MockTransport
 from ._process import SimulatorProcess
 from ._registry import CreateRecord
 from ._server import Simulator
@@ -33,6 +36,8 @@ __all__ = [
     "BatchStore",
     "CreateRecord",
     "Faults",
+    "MockRequest",
+    "MockTransport",
     "RequestRecord",
     "SimBatch",
     "SimClock",
