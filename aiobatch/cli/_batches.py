@@ -31,7 +31,7 @@ from ._formats import (
     BATCHES,
     DOWNLOADS,
     add_format_option,
-    stdout_writer,
+    write_cursor_listing,
     write_stdout,
 )
 from ._items import CSV_RAW_HELP
@@ -53,25 +53,15 @@ async def cmd_list(ctx: Context) -> int:
         "created_at_on_or_before": a.created_at_on_or_before,
     }
     async with ctx.client() as client:
-        if a.page_token is not None:
-            # One page, exactly like the endpoint; the next token goes to stderr.
-            page = await client.batches.list(
-                page_size=a.page_size, page_token=a.page_token, **filters
-            )
-            write_stdout(ctx, BATCH_PAGE, [page])
-            if page.next_page_token:
-                ctx.note(f"next page: --page-token {page.next_page_token}")
-            return 0
-        options: dict[str, Any] = {"max_items": a.max_items}
-        if a.page_size is not None:
-            options["page_size"] = a.page_size
-        writer = stdout_writer(ctx, BATCHES)
-        async with client.batches.iter_pages(**filters, **options) as pages:
-            ctx.scan = pages.progress
-            async for p in pages:
-                writer.write(p.items)
-        writer.close()
-    return 0
+        return await write_cursor_listing(
+            ctx,
+            one_page=lambda token: client.batches.list(
+                page_size=a.page_size, page_token=token, **filters
+            ),
+            pages=lambda **options: client.batches.iter_pages(**filters, **options),
+            page_records=BATCH_PAGE,
+            records=BATCHES,
+        )
 
 
 async def cmd_get(ctx: Context) -> int:

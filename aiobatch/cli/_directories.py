@@ -13,7 +13,7 @@ from .._client import BatchClient
 from .._errors import NotFoundError, PermissionDeniedError
 from ..models import DirectoryFile
 from ._context import Context, HelpFormatter, non_negative_int, page_size_int
-from ._formats import DIRECTORY_FILES, FILE_PAGE, add_format_option, stdout_writer, write_stdout
+from ._formats import DIRECTORY_FILES, FILE_PAGE, add_format_option, write_cursor_listing
 from ._items import CSV_RAW_HELP
 from ._output import print_table
 
@@ -60,24 +60,15 @@ async def cmd_files(ctx: Context) -> int:
     a = ctx.args
     ctx.subject = f"directory {a.directory_id}"
     async with ctx.client() as client:
-        if a.page_token is not None:
-            page = await client.directories.list_files(
-                a.directory_id, page_size=a.page_size, page_token=a.page_token
-            )
-            write_stdout(ctx, FILE_PAGE, [page])
-            if page.next_page_token:
-                ctx.note(f"next page: --page-token {page.next_page_token}")
-            return 0
-        options: dict[str, Any] = {"max_items": a.max_items}
-        if a.page_size is not None:
-            options["page_size"] = a.page_size
-        writer = stdout_writer(ctx, DIRECTORY_FILES)
-        async with client.directories.iter_file_pages(a.directory_id, **options) as pages:
-            ctx.scan = pages.progress
-            async for p in pages:
-                writer.write(p.items)
-        writer.close()
-    return 0
+        return await write_cursor_listing(
+            ctx,
+            one_page=lambda token: client.directories.list_files(
+                a.directory_id, page_size=a.page_size, page_token=token
+            ),
+            pages=lambda **options: client.directories.iter_file_pages(a.directory_id, **options),
+            page_records=FILE_PAGE,
+            records=DIRECTORY_FILES,
+        )
 
 
 def register(sub: Any, common: list[argparse.ArgumentParser]) -> None:

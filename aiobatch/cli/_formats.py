@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
+from .._paging import PageIterator
 from ..arrow import ITEM_COLUMNS
 from ..models import BatchJob, BatchJobStatus, CancelResponse, ProcessingResults
 from ..workflows import RetryPlan
@@ -501,3 +502,33 @@ def write_stdout(ctx: Context, records: Records, values: Sequence[Any]) -> None:
     writer = stdout_writer(ctx, records)
     writer.write(values)
     writer.close()
+
+
+async def write_cursor_listing(
+    ctx: Context,
+    *,
+    one_page: Callable[[str], Awaitable[Any]],
+    pages: Callable[..., PageIterator[Any]],
+    page_records: Records,
+    records: Records,
+) -> int:
+    """A cursor-paged listing command: with ``--page-token``, one page exactly as
+    the endpoint answers it (the next token on stderr); without, every page of
+    ``pages(max_items=, page_size=)``, written as it comes."""
+    a = ctx.args
+    if a.page_token is not None:
+        page = await one_page(a.page_token)
+        write_stdout(ctx, page_records, [page])
+        if page.next_page_token:
+            ctx.note(f"next page: --page-token {page.next_page_token}")
+        return 0
+    options: dict[str, Any] = {"max_items": a.max_items}
+    if a.page_size is not None:
+        options["page_size"] = a.page_size
+    writer = stdout_writer(ctx, records)
+    async with pages(**options) as listing:
+        ctx.scan = listing.progress
+        async for p in listing:
+            writer.write(p.items)
+    writer.close()
+    return 0
